@@ -1,0 +1,166 @@
+"""The default answerer: no LLM. It picks the few sentences of the retrieved passages that best
+answer the question and cites each one; every word of the answer is quoted from an article,
+except the resolved dates it adds in parentheses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import numpy as np
+
+from qa.sentences import sentence_spans
+from qa.temporal import QuestionTime, TimeMention, find_time_mentions, question_time
+from qa.text import content_words
+from qa.types import Answer, Citation, Passage
+
+NOT_FOUND = "I could not find an answer to that in the indexed articles."
+
+
+@dataclass
+class Candidate:
+    passage: Passage
+    start: int  # offsets into the article
+    end: int
+    text: str
+    mentions: list[TimeMention]
+    score: float = 0.0
+
+    @property
+    def latest(self) -> date | None:
+        pub = self.passage.published_at
+        days = [m.last for m in self.mentions if m.last and (pub is None or m.last <= pub)]
+        return max(days) if days else pub
+
+
+def candidates(passages: list[Passage]) -> list[Candidate]:
+    """Sentences of the passages, each once (neighbouring chunks overlap)."""
+    seen: set[tuple[str, int]] = set()
+    out: list[Candidate] = []
+    for p in passages:
+        for s, e in sentence_spans(p.text):
+            key = (p.doc_id, p.start + s)
+            if key in seen or e - s < 20:
+                continue
+            seen.add(key)
+            text = p.text[s:e]
+            out.append(Candidate(p, p.start + s, p.start + e, text, find_time_mentions(text, p.published_at)))
+    return out
+
+
+def _lexical(question_terms: set[str], text: str) -> float:
+    if not question_terms:
+        return 0.0
+    return len(question_terms & set(content_words(text))) / len(question_terms)
+
+
+def score_candidates(
+    question: str,
+    qvec: np.ndarray,
+    cands: list[Candidate],
+    sentence_vectors: np.ndarray,
+    qtime: QuestionTime,
+) -> None:
+    terms = set(content_words(question))
+    sims = sentence_vectors @ qvec if len(cands) else np.zeros(0)
+    for c, sim in zip(cands, sims):
+        context = f"{c.passage.title} {c.passage.text}"
+        c.score = (
+            0.45 * float(sim)
+            + 0.25 * float(c.passage.score)
+            + 0.15 * _lexical(terms, c.text)
+            + 0.10 * _lexical(terms, context)
+        )
+        if qtime.asks_when and any(m.granularity in ("day", "week", "month") for m in c.mentions):
+            c.score += 0.08
+        if qtime.window and c.latest and not (qtime.window[0] <= c.latest <= qtime.window[1]):
+            c.score -= 0.05
+
+
+def choose(cands: list[Candidate], qtime: QuestionTime, n: int) -> list[Candidate]:
+    """Best sentence first; for "last/latest" questions the most recent of the near-best ones."""
+    ranked = sorted(cands, key=lambda c: c.score, reverse=True)
+    if not ranked:
+        return []
+    best = ranked[0]
+    if qtime.recency:
+        close = [c for c in ranked if c.score >= best.score - 0.06 and c.latest]
+        if close:
+            best = max(close, key=lambda c: (c.latest, c.score))
+    chosen = [best]
+    for c in ranked:
+        if len(chosen) >= n:
+            break
+        if c is best or c.score < best.score * 0.88:
+            continue
+        if any(c.passage.doc_id == o.passage.doc_id and c.start == o.start for o in chosen):
+            continue
+        chosen.append(c)
+    return chosen
+
+
+def annotate(c: Candidate) -> str:
+    """The sentence with each relative date followed by its absolute date in parentheses."""
+    out, pos = [], 0
+    for m in c.mentions:
+        if m.resolved and m.label().lower() != m.text.lower() and not _is_absolute(m):
+            out.append(c.text[pos : m.end])
+            out.append(f" ({m.label()})")
+            pos = m.end
+    out.append(c.text[pos:])
+    return "".join(out)
+
+
+def _is_absolute(m: TimeMention) -> bool:
+    return any(ch.isdigit() for ch in m.text) and m.granularity != "week"
+
+
+def lead_for_when(c: Candidate, qtime: QuestionTime) -> str:
+    """The direct answer to a "when" question: the sentence's date, stated absolutely."""
+    if not c.mentions:
+        if c.passage.published_at:
+            return f"By {c.passage.published_at.strftime('%-d %B %Y')} (the article's date)"
+        return ""
+    pick = max(c.mentions, key=lambda m: (m.last or date.min)) if qtime.recency else c.mentions[0]
+    if not pick.resolved:
+        return f"{pick.text[:1].upper()}{pick.text[1:]} (the article has no publication date, so the exact date is unknown)"
+    prep = {"day": "On", "month": "In", "year": "In", "week": "In the week of"}[pick.granularity]
+    return f"{prep} {pick.label()}"
+
+
+def extractive_answer(
+    question: str,
+    passages: list[Passage],
+    qvec: np.ndarray,
+    encoder: Any,
+    *,
+    as_of: date,
+    max_sentences: int = 3,
+    min_relevance: float = 0.3,
+) -> Answer:
+    qtime = question_time(question, as_of)
+    relevant = [p for p in passages if p.score >= min_relevance]
+    terms = set(content_words(question))
+    if relevant and terms and not any(_lexical(terms, f"{p.title} {p.text}") > 0 for p in relevant):
+        relevant = []
+    if not relevant:
+        return Answer(question, NOT_FOUND, False, (), {"as_of": as_of.isoformat()})
+    cands = candidates(relevant)
+    vecs = encoder.encode([c.text for c in cands])
+    score_candidates(question, qvec, cands, vecs, qtime)
+    chosen = choose(cands, qtime, max_sentences)
+    citations: list[Citation] = []
+    parts: list[str] = []
+    for n, c in enumerate(chosen, 1):
+        p = c.passage
+        citations.append(
+            Citation(n, c.text, p.text, p.doc_id, p.title, p.url, p.source, p.published_at, c.start, c.end)
+        )
+        sentence = annotate(c)
+        if n == 1 and qtime.asks_when:
+            lead = lead_for_when(c, qtime)
+            if lead:
+                parts.append(f"{lead} [1]:")
+        parts.append(f"{sentence} [{n}]")
+    return Answer(question, " ".join(parts), True, tuple(citations), {"as_of": as_of.isoformat()})

@@ -1,0 +1,107 @@
+"""The core API every surface uses: ``Assistant.open(index=...)`` then ``ask``/``search``/``ingest``."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from qa.ingest.pipeline import IngestReport, Progress
+from qa.retrieve import Retriever, SearchFilters
+from qa.settings import Settings
+from qa.store import IndexReader
+from qa.types import Answer, Article, Passage
+
+
+class Assistant:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._reader: IndexReader | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, index: str | Path | None = None, **overrides: Any) -> Assistant:
+        if index is not None:
+            overrides["index"] = Path(index)
+        return cls(Settings(**overrides))
+
+    # ------------------------------------------------------------ reading
+    @property
+    def reader(self) -> IndexReader:
+        """The published generation; reopened when a newer one has been published."""
+        with self._lock:
+            from qa.generations import Generations
+
+            current = Generations(self.settings.resolved_index()).current()
+            if self._reader is None or (current is not None and current != self._reader.gen):
+                old = self._reader
+                self._reader = IndexReader(self.settings)
+                if old is not None:
+                    old.close()
+            return self._reader
+
+    def search(
+        self, query: str, k: int | None = None, *, filters: SearchFilters | None = None
+    ) -> list[Passage]:
+        passages, _ = Retriever(self.reader, self.settings).search(query, k or self.settings.search_k, filters)
+        return passages
+
+    def ask(
+        self,
+        question: str,
+        *,
+        as_of: date | None = None,
+        k: int | None = None,
+        filters: SearchFilters | None = None,
+    ) -> Answer:
+        from qa.answer.extractive import extractive_answer
+
+        retriever = Retriever(self.reader, self.settings)
+        passages, qvec = retriever.search(question, k or self.settings.k, filters)
+        return extractive_answer(
+            question,
+            passages,
+            qvec,
+            retriever.encoder,
+            as_of=as_of or date.today(),
+            max_sentences=self.settings.answer_sentences,
+            min_relevance=self.settings.min_relevance,
+        )
+
+    def stats(self) -> dict[str, Any]:
+        return self.reader.stats()
+
+    # ------------------------------------------------------------ writing
+    def ingest(
+        self,
+        paths_or_articles: Iterable[str | Path | Article | dict[str, Any]],
+        *,
+        published_at: date | None = None,
+        source: str | None = None,
+        prune: bool = False,
+        progress: Progress | None = None,
+    ) -> IngestReport:
+        from qa.ingest.loaders import _from_record
+        from qa.ingest.pipeline import ingest, to_article
+
+        paths: list[str] = []
+        articles: list[Article] = []
+        for item in paths_or_articles:
+            if isinstance(item, Article):
+                articles.append(item)
+            elif isinstance(item, dict):
+                raw = _from_record(item, "<api>", line=len(articles) + 1)
+                articles.append(to_article(raw, published_at=published_at, source=source))
+            else:
+                paths.append(str(item))
+        return ingest(
+            paths, self.settings, articles=articles, published_at=published_at, source=source,
+            prune=prune, progress=progress,
+        )
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None

@@ -1,0 +1,251 @@
+"""The `qa` command line: a thin layer over ``qa.Assistant`` and the ingest pipeline.
+
+Imports are lazy so `qa --help` starts fast. Exit codes: 0 ok, 1 error or some inputs failed,
+2 usage error, 3 (`qa ask`) no answer found in the index.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, Optional
+
+import typer
+
+if TYPE_CHECKING:
+    from qa.settings import Settings
+
+app = typer.Typer(
+    name="qa",
+    help="Question answering over news articles, with cited, time-aware answers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+index_app = typer.Typer(help="Inspect and maintain the index.", no_args_is_help=True)
+app.add_typer(index_app, name="index")
+
+EXIT_NOT_FOUND = 3
+
+IndexOpt = typer.Option(None, "--index", help="Index folder (env QA_INDEX, default ./index)")
+ModelOpt = typer.Option(None, "--model", help="sentence-transformers model name or path (env QA_MODEL)")
+JsonOpt = typer.Option(False, "--json", help="Print one JSON object on stdout")
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"qa: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _settings(index: Path | None = None, **overrides: Any) -> Settings:
+    from pydantic import ValidationError
+
+    from qa.settings import Settings
+
+    if index is not None:
+        overrides["index"] = index
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**overrides)
+    except ValidationError as e:
+        err = e.errors()[0]
+        _fail(f"setting {'.'.join(str(x) for x in err['loc'])}: {err['msg']}", 2)
+
+
+def _date_arg(value: str | None, flag: str) -> date | None:
+    if value is None:
+        return None
+    from qa.dates import parse_date
+
+    try:
+        return parse_date(value)
+    except ValueError:
+        _fail(f"{flag}: not a date: {value!r} (use YYYY-MM-DD)", 2)
+
+
+def _run(fn: Any) -> Any:
+    """Turn qa's own errors into one line and an exit code, never a traceback."""
+    from qa.errors import QAError
+
+    try:
+        return fn()
+    except QAError as e:
+        _fail(str(e), e.exit_code)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+
+
+def _print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
+
+
+def _filters(since: str | None, until: str | None, source: str | None) -> Any:
+    from qa.retrieve import SearchFilters
+
+    return SearchFilters(_date_arg(since, "--since"), _date_arg(until, "--until"), source)
+
+
+# ---------------------------------------------------------------- ingest
+
+
+@app.command()
+def ingest(
+    paths: list[str] = typer.Argument(..., help="Files, folders, globs, or - for JSONL on stdin"),
+    published_at: Optional[str] = typer.Option(None, "--published-at", help="Publication date for these articles (YYYY-MM-DD)"),
+    source: Optional[str] = typer.Option(None, "--source", help="Source name for these articles"),
+    prune: bool = typer.Option(False, "--prune", help="Remove documents whose files are gone"),
+    index: Optional[Path] = IndexOpt,
+    model: Optional[str] = ModelOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Add articles to the index; unchanged ones are skipped, changed ones replaced."""
+    from qa.ingest.pipeline import ingest as run_ingest
+    from qa.progress import ingest_progress
+
+    settings = _settings(index, model=model)
+    pub = _date_arg(published_at, "--published-at")
+    with ingest_progress(enabled=True) as progress:
+        report = _run(lambda: run_ingest(paths, settings, published_at=pub, source=source, prune=prune, progress=progress))
+    for err in report.errors:
+        typer.echo(err.one_line(), err=True)
+    if as_json:
+        _print_json(report.to_dict())
+    else:
+        _print_ingest_summary(report)
+    raise typer.Exit(1 if report.failed else 0)
+
+
+def _print_ingest_summary(report: Any) -> None:
+    parts = [f"{report.added} added", f"{report.updated} updated", f"{report.unchanged} unchanged"]
+    if report.duplicates:
+        parts.append(f"{report.duplicates} duplicates")
+    if report.removed:
+        parts.append(f"{report.removed} removed")
+    parts += [f"{report.skipped} skipped", f"{report.failed} failed"]
+    typer.echo(", ".join(parts) + f" · index: {report.documents} documents, {report.chunks} chunks")
+
+
+# ---------------------------------------------------------------- search / ask
+
+
+@app.command()
+def search(
+    query: str = typer.Argument(..., help="What to look for"),
+    k: int = typer.Option(10, "--k", min=1, max=200, help="Number of passages"),
+    since: Optional[str] = typer.Option(None, "--since", help="Only articles published on/after DATE"),
+    until: Optional[str] = typer.Option(None, "--until", help="Only articles published on/before DATE"),
+    source: Optional[str] = typer.Option(None, "--source", help="Only articles from this source"),
+    index: Optional[Path] = IndexOpt,
+    model: Optional[str] = ModelOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Print the passages that best match QUERY, ranked."""
+    from qa.assistant import Assistant
+
+    settings = _settings(index, model=model)
+    filters = _filters(since, until, source)
+    bot = Assistant(settings)
+    passages = _run(lambda: bot.search(query, k, filters=filters))
+    if as_json:
+        _print_json({"query": query, "results": [p.to_dict(i) for i, p in enumerate(passages, 1)]})
+        return
+    from qa.render import print_passages
+
+    print_passages(query, passages)
+
+
+@app.command()
+def ask(
+    question: str = typer.Argument(..., help="Your question"),
+    k: int = typer.Option(8, "--k", min=1, max=100, help="Passages to read"),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Answer as of this date (default today)"),
+    since: Optional[str] = typer.Option(None, "--since", help="Only articles published on/after DATE"),
+    until: Optional[str] = typer.Option(None, "--until", help="Only articles published on/before DATE"),
+    source: Optional[str] = typer.Option(None, "--source", help="Only articles from this source"),
+    index: Optional[Path] = IndexOpt,
+    model: Optional[str] = ModelOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Answer QUESTION from the indexed articles, citing every sentence."""
+    from qa.assistant import Assistant
+
+    settings = _settings(index, model=model)
+    when = _date_arg(as_of, "--as-of")
+    filters = _filters(since, until, source)
+    bot = Assistant(settings)
+    answer = _run(lambda: bot.ask(question, as_of=when, k=k, filters=filters))
+    if as_json:
+        _print_json(answer.to_dict())
+    else:
+        from qa.render import print_answer
+
+        print_answer(answer)
+    raise typer.Exit(0 if answer.answered else EXIT_NOT_FOUND)
+
+
+# ---------------------------------------------------------------- index
+
+
+@index_app.command("stats")
+def index_stats(index: Optional[Path] = IndexOpt, as_json: bool = JsonOpt) -> None:
+    """Documents, chunks, model, size on disk and date range of the index."""
+    from qa.store import IndexReader
+
+    settings = _settings(index)
+    reader = _run(lambda: IndexReader(settings))
+    stats = reader.stats()
+    reader.close()
+    if as_json:
+        _print_json(stats)
+        return
+    for key, value in stats.items():
+        typer.echo(f"{key:>16}: {value}")
+
+
+@index_app.command("rebuild")
+def index_rebuild(
+    index: Optional[Path] = IndexOpt,
+    model: Optional[str] = typer.Option(None, "--model", help="Re-embed with this model instead"),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Re-chunk and re-embed every document into a fresh index, swapped in when complete."""
+    from qa.ingest.pipeline import rebuild
+    from qa.progress import ingest_progress
+
+    settings = _settings(index)
+    with ingest_progress(enabled=True) as progress:
+        report = _run(lambda: rebuild(settings, model=model, progress=progress))
+    if as_json:
+        _print_json(report.to_dict())
+    else:
+        typer.echo(f"rebuilt: {report.documents} documents, {report.chunks} chunks")
+
+
+@index_app.command("rm")
+def index_rm(
+    doc_ids: list[str] = typer.Argument(..., help="Document ids (as shown by search --json)"),
+    index: Optional[Path] = IndexOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Remove documents from the index."""
+    from qa.store import remove_documents
+
+    settings = _settings(index)
+    removed, missing = _run(lambda: remove_documents(settings, doc_ids))
+    for m in missing:
+        typer.echo(f"qa: error: no document with id {m!r}", err=True)
+    if as_json:
+        _print_json({"removed": removed, "missing": missing})
+    else:
+        typer.echo(f"removed {len(removed)} document(s)")
+    raise typer.Exit(1 if missing else 0)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

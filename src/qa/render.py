@@ -1,0 +1,41 @@
+"""Human-readable terminal output for answers and passages."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+
+from qa.types import Answer, Passage
+
+
+def _when(d: object) -> str:
+    return d.isoformat() if d else "date unknown"  # type: ignore[attr-defined]
+
+
+def print_answer(answer: Answer, console: Console | None = None) -> None:
+    console = console or Console()
+    console.print(escape(answer.answer), soft_wrap=False)
+    if not answer.citations:
+        return
+    console.print()
+    console.print("[bold]Sources[/]")
+    for c in answer.citations:
+        where = c.url or c.doc_id
+        console.print(f"  [bold][{c.n}][/] {escape(c.title or '(untitled)')} — {escape(c.source or '')} {_when(c.published_at)}")
+        console.print(f"      [italic]“{escape(c.quote)}”[/]")
+        console.print(f"      [dim]{escape(where)} (chars {c.start}–{c.end})[/]")
+
+
+def print_passages(query: str, passages: list[Passage], console: Console | None = None) -> None:
+    console = console or Console()
+    if not passages:
+        console.print("No passages found.")
+        return
+    for i, p in enumerate(passages, 1):
+        console.print(
+            f"[bold]{i}.[/] [cyan]{p.score:.3f}[/] {escape(p.title or '(untitled)')} — "
+            f"{escape(p.source)} {_when(p.published_at)}"
+        )
+        text = " ".join(p.text.split())
+        console.print(f"   {escape(text[:400])}{'…' if len(text) > 400 else ''}")
+        console.print(f"   [dim]{escape(p.url or p.doc_id)}[/]")

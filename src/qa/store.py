@@ -1,0 +1,230 @@
+"""The index: generations of (catalog + vectors), one reader API and one writer API.
+
+Readers see one published generation from open to close. The writer copies the live generation
+only when something changes, applies its changes there and publishes it atomically.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa.catalog import Catalog
+from qa.errors import IndexMissingError, ModelMismatchError
+from qa.generations import Generations
+from qa.settings import DEFAULT_MODEL, Settings
+from qa.types import Article, Chunk
+
+MODEL_KEY = "embedding_model"
+
+
+def _canonical(name: str) -> str:
+    from qa.embeddings import canonical_model_name
+
+    return canonical_model_name(name)
+
+
+def choose_model(settings: Settings, recorded: str | None) -> str:
+    """The index's model unless the user asked for a different one, which is refused."""
+    if settings.model and recorded and _canonical(settings.model) != recorded:
+        raise ModelMismatchError(
+            f"index {settings.resolved_index()} was built with embedding model {recorded!r}, not "
+            f"{_canonical(settings.model)!r}; use another --index, or `qa index rebuild --model "
+            f"{settings.model}` to re-embed it"
+        )
+    return recorded or _canonical(settings.model or DEFAULT_MODEL)
+
+
+def folder_size(path: Path) -> int:
+    total = 0
+    for dirpath, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+class IndexReader:
+    """A published generation opened for reading (catalog now, vectors on first search)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.generations = Generations(settings.resolved_index())
+        gen = self.generations.current()
+        if gen is None:
+            raise IndexMissingError(
+                f"no index at {settings.resolved_index()}: run `qa ingest PATH` first"
+            )
+        self.gen = gen
+        self.catalog = Catalog(gen)
+        self.model = choose_model(settings, self.catalog.get_meta(MODEL_KEY))
+        self._vectors: Any = None
+
+    @property
+    def vectors(self) -> Any:
+        if self._vectors is None:
+            from qa.vectors import VectorStore
+
+            with self.generations.reading():
+                self._vectors = VectorStore(
+                    self.gen,
+                    collection=self.settings.collection,
+                    model=self.model,
+                    device=self.settings.device,
+                )
+        return self._vectors
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        with self.generations.reading():
+            yield
+
+    def stats(self) -> dict[str, Any]:
+        s = self.catalog.stats()
+        s.update(
+            {
+                "index": str(self.settings.resolved_index()),
+                "generation": self.gen.name,
+                "model": self.model,
+                "chunk_chars": _int(self.catalog.get_meta("chunk_chars")),
+                "size_bytes": folder_size(self.gen),
+            }
+        )
+        return s
+
+    def close(self) -> None:
+        if self._vectors is not None:
+            self._vectors.close()
+            self._vectors = None
+        self.catalog.close()
+
+
+def _int(v: str | None) -> int | None:
+    return int(v) if v is not None else None
+
+
+class IndexWriter:
+    """Plans against the live generation, writes into a new one, publishes on ``commit``."""
+
+    def __init__(self, settings: Settings, *, fresh: bool = False, model: str | None = None):
+        self.settings = settings
+        self.generations = Generations(settings.resolved_index())
+        self.fresh = fresh  # rebuild: start from an empty generation
+        self._model_override = model
+        self.base: Catalog | None = None
+        self.model = ""
+        self.gen: Path | None = None
+        self.catalog: Catalog | None = None
+        self.vectors: Any = None
+
+    def __enter__(self) -> IndexWriter:
+        self._lock = self.generations.writing()
+        self._lock.__enter__()
+        try:
+            cur = self.generations.current()
+            self.base = Catalog(cur) if cur is not None else None
+            recorded = self.base.get_meta(MODEL_KEY) if self.base else None
+            if self._model_override:
+                self.model = _canonical(self._model_override)
+            else:
+                self.model = choose_model(self.settings, recorded)
+        except BaseException:
+            self._lock.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._close_target()
+            if self.base is not None:
+                self.base.close()
+        finally:
+            self._lock.__exit__(None, None, None)
+
+    # ------------------------------------------------------------ target generation
+    @property
+    def started(self) -> bool:
+        return self.gen is not None
+
+    def start(self) -> None:
+        """Create the generation we write to (lazily: an unchanged ingest writes nothing)."""
+        if self.gen is not None:
+            return
+        copy = not self.fresh and self.base is not None
+        self.gen = self.generations.new_generation(copy_current=copy)
+        self.catalog = Catalog(self.gen)
+        from qa.vectors import VectorStore
+
+        self.vectors = VectorStore(
+            self.gen, collection=self.settings.collection, model=self.model, device=self.settings.device
+        )
+
+    def write(self, items: list[tuple[Article, list[Chunk]]], embeddings: np.ndarray) -> None:
+        from qa.vectors import chunk_metadata
+
+        self.start()
+        chunks = [c for _, cs in items for c in cs]
+        metas = [chunk_metadata(a, c) for a, cs in items for c in cs]
+        self.vectors.add(chunks, metas, embeddings)
+        for article, cs in items:
+            self.catalog.put(article, len(cs))  # type: ignore[union-attr]
+        self.catalog.commit()  # type: ignore[union-attr]
+
+    def delete(self, doc_id: str) -> None:
+        """Remove a document's chunks and catalog entry from the target generation."""
+        self.start()
+        key = self.catalog.key_of(doc_id)  # type: ignore[union-attr]
+        n = self.catalog.delete(doc_id)  # type: ignore[union-attr]
+        if key is not None and n:
+            self.vectors.delete([f"{key}-{i:05d}" for i in range(n)])
+
+    def commit(self) -> None:
+        if self.gen is None:
+            return
+        assert self.catalog is not None
+        self.catalog.set_meta(MODEL_KEY, self.model)
+        self.catalog.set_meta("chunk_chars", str(self.settings.chunk_chars))
+        self.catalog.set_meta("chunk_overlap_sentences", str(self.settings.chunk_overlap_sentences))
+        self.catalog.commit()
+        gen = self.gen
+        self._close_target()
+        self.generations.publish(gen, keep=self.settings.keep_generations)
+
+    def _close_target(self) -> None:
+        if self.vectors is not None:
+            self.vectors.close()
+            self.vectors = None
+        if self.catalog is not None:
+            self.catalog.close()
+            self.catalog = None
+        self.gen = None
+
+
+def remove_documents(settings: Settings, doc_ids: list[str]) -> tuple[list[str], list[str]]:
+    """Delete documents (or duplicate aliases) by id; returns (removed, missing)."""
+    removed: list[str] = []
+    missing: list[str] = []
+    with IndexWriter(settings) as writer:
+        if writer.base is None:
+            raise IndexMissingError(f"no index at {settings.resolved_index()}")
+        known = writer.base.hashes()
+        aliases = writer.base.aliases()
+        for doc_id in doc_ids:
+            if doc_id in known:
+                writer.delete(doc_id)
+                removed.append(doc_id)
+            elif doc_id in aliases:
+                writer.start()
+                writer.catalog.delete_alias(doc_id)  # type: ignore[union-attr]
+                removed.append(doc_id)
+            else:
+                missing.append(doc_id)
+        writer.commit()
+    return removed, missing

@@ -1,0 +1,288 @@
+"""Time in news: relative expressions resolved against a publication date, and the time intent of
+a question ("this week", "last", "when") resolved against an as-of date.
+
+News prose is past-tense reporting: a bare weekday ("on Saturday") is the latest such day on or
+before the publication date, a bare month ("in August") the latest such month; "next"/"will"
+point forward.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+MONTHS = {m.lower(): i for i, m in enumerate(calendar.month_name) if m}
+MONTHS.update({m.lower(): i for i, m in enumerate(calendar.month_abbr) if m})
+MONTHS["sept"] = 9
+WEEKDAYS = {d.lower(): i for i, d in enumerate(calendar.day_name)}
+
+_MONTH = r"(?P<month>january|february|march|april|may|june|july|august|september|october|november|december|jan|feb|mar|apr|jun|jul|aug|sept|sep|oct|nov|dec)\.?"
+_WEEKDAY = r"(?P<weekday>monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
+_DAY = r"(?P<day>[0-3]?\d)(?:st|nd|rd|th)?"
+_YEAR = r"(?P<year>(?:19|20)\d\d)"
+_UNIT = r"(?P<unit>day|week|month|year)s?"
+_NUM_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
+              "seven": 7, "eight": 8, "nine": 9, "ten": 10, "several": 3, "a few": 3, "few": 3}
+
+# Ordered: longer, more specific forms first. Each is matched case-insensitively on word bounds.
+_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
+    ("iso", re.compile(r"\b(?P<year>(?:19|20)\d\d)-(?P<mon>[01]\d)-(?P<day>[0-3]\d)\b")),
+    ("weekday_date", re.compile(rf"\b{_WEEKDAY},?\s+(?:{_MONTH}\s+{_DAY}|(?P<day2>[0-3]?\d)(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<month2>january|february|march|april|may|june|july|august|september|october|november|december))(?:,?\s+{_YEAR})?\b", re.I)),
+    ("month_day", re.compile(rf"\b{_MONTH}\s+{_DAY}(?:,?\s+{_YEAR})?\b(?!\s*(?:%|percent|million|billion|people))", re.I)),
+    ("day_month", re.compile(rf"\b{_DAY}\s+(?:of\s+)?{_MONTH}(?:,?\s+{_YEAR})?\b", re.I)),
+    ("month_year", re.compile(rf"\b{_MONTH},?\s+{_YEAR}\b", re.I)),
+    ("ago", re.compile(rf"\b(?P<num>\d+|a few|an?|one|two|three|four|five|six|seven|eight|nine|ten|several|few)\s+{_UNIT}\s+ago\b", re.I)),
+    ("rel_unit", re.compile(rf"\b(?P<which>last|this|next|past|previous|coming|earlier this|later this|early this|late last|earlier last)\s+{_UNIT}\b", re.I)),
+    ("rel_weekday", re.compile(rf"\b(?P<which>last|this|next|this past|this coming|past|on|early|late)?\s*{_WEEKDAY}(?:\s+(?:morning|afternoon|evening|night))?\b", re.I)),
+    ("rel_month", re.compile(rf"\b(?P<which>in|since|until|by|before|after|during|last|this|next|early|late|mid-|mid|from|through|of)\s*{_MONTH}\b(?!\s+[0-3]?\d\b)(?!,?\s+(?:19|20)\d\d)", re.I)),
+    ("day_word", re.compile(r"\b(?P<word>today|tonight|yesterday|tomorrow|this morning|this afternoon|this evening|last night)\b", re.I)),
+    ("year", re.compile(rf"\b(?P<prep>in|since|by|until|during|from|of|early|late|mid-|throughout|before|after)\s+{_YEAR}\b(?!-)", re.I)),
+]
+
+_FUTURE_CUE = re.compile(r"\b(will|would|shall|is to|are to|set to|scheduled|plans? to|planning to|expected to|due to|upcoming|going to)\b[^.;]*$", re.I)
+
+
+@dataclass(frozen=True)
+class TimeMention:
+    """A time expression at ``text[start:end]`` and the dates it covers (inclusive)."""
+
+    start: int
+    end: int
+    text: str
+    first: date | None
+    last: date | None
+    granularity: str  # day | week | month | year
+
+    @property
+    def resolved(self) -> bool:
+        return self.first is not None
+
+    def label(self) -> str:
+        """Absolute form for answers: 'Saturday 15 November 2025', 'October 2025', '2024'."""
+        if self.first is None or self.last is None:
+            return self.text
+        return format_span(self.first, self.last, self.granularity)
+
+
+def format_day(d: date) -> str:
+    return f"{calendar.day_name[d.weekday()]} {d.day} {calendar.month_name[d.month]} {d.year}"
+
+
+def format_span(first: date, last: date, granularity: str) -> str:
+    if granularity == "day" or first == last:
+        return format_day(first)
+    if granularity == "month":
+        return f"{calendar.month_name[first.month]} {first.year}"
+    if granularity == "year":
+        return str(first.year)
+    return f"{first.day} {calendar.month_name[first.month]} – {format_day(last)}"
+
+
+def month_range(year: int, month: int) -> tuple[date, date]:
+    return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
+
+
+def shift_month(d: date, n: int) -> tuple[int, int]:
+    m = d.month - 1 + n
+    return d.year + m // 12, m % 12 + 1
+
+
+def week_range(d: date) -> tuple[date, date]:
+    start = d - timedelta(days=d.weekday())
+    return start, start + timedelta(days=6)
+
+
+def _safe_date(y: int, m: int, d: int) -> date | None:
+    try:
+        return date(y, m, d)
+    except ValueError:
+        return None
+
+
+def _closest_year(anchor: date, month: int, day: int | None, future: bool) -> int:
+    """Year for a month (and day) named without one: the latest on/before the anchor, or the
+    next on/after it when the sentence points forward."""
+    probe = (month, day or 1)
+    if future:
+        return anchor.year if probe >= (anchor.month, anchor.day if day else 1) else anchor.year + 1
+    return anchor.year if probe <= (anchor.month, anchor.day if day else anchor.month and 31) else anchor.year - 1
+
+
+def _resolve(kind: str, m: re.Match[str], anchor: date | None, future: bool) -> tuple[date | None, date | None, str]:
+    g = {k: v for k, v in m.groupdict().items() if v is not None}
+    if kind == "iso":
+        d = _safe_date(int(g["year"]), int(g["mon"]), int(g["day"]))
+        return d, d, "day"
+    if kind in ("weekday_date", "month_day", "day_month"):
+        month = MONTHS[(g.get("month") or g.get("month2") or "").lower().rstrip(".")]
+        day = int(g.get("day") or g.get("day2") or 0)
+        if day < 1 or day > 31:
+            return None, None, "day"
+        if "year" in g:
+            y = int(g["year"])
+        elif anchor is None:
+            return None, None, "day"
+        else:
+            y = _closest_year(anchor, month, day, future)
+        d = _safe_date(y, month, day)
+        return d, d, "day"
+    if kind == "month_year":
+        a, b = month_range(int(g["year"]), MONTHS[g["month"].lower().rstrip(".")])
+        return a, b, "month"
+    if kind == "year":
+        y = int(g["year"])
+        return date(y, 1, 1), date(y, 12, 31), "year"
+    if anchor is None:
+        gran = {"rel_weekday": "day", "day_word": "day", "rel_month": "month"}.get(kind, "day")
+        if kind in ("rel_unit", "ago"):
+            gran = g["unit"].lower()
+        return None, None, gran
+    if kind == "day_word":
+        w = g["word"].lower()
+        off = {"yesterday": -1, "last night": -1, "tomorrow": 1}.get(w, 0)
+        d = anchor + timedelta(days=off)
+        return d, d, "day"
+    if kind == "rel_weekday":
+        wd = WEEKDAYS[g["weekday"].lower()]
+        which = (g.get("which") or "").lower()
+        back = (anchor.weekday() - wd) % 7
+        if which in ("next", "this coming") or (future and which not in ("last", "this past", "past")):
+            fwd = (wd - anchor.weekday()) % 7
+            d = anchor + timedelta(days=fwd or (7 if which == "next" else 0))
+        elif which in ("last", "this past", "past"):
+            d = anchor - timedelta(days=back or 7)
+        else:
+            d = anchor - timedelta(days=back)
+        return d, d, "day"
+    if kind == "rel_month":
+        month = MONTHS[g["month"].lower().rstrip(".")]
+        which = g["which"].lower()
+        if which == "next":
+            y = anchor.year if month > anchor.month else anchor.year + 1
+        elif which == "last":
+            y = anchor.year if month < anchor.month else anchor.year - 1
+        elif which == "this":
+            y = anchor.year
+        else:
+            y = _closest_year(anchor, month, None, future)
+        a, b = month_range(y, month)
+        return a, b, "month"
+    if kind == "ago":
+        raw = g["num"].lower()
+        n = int(raw) if raw.isdigit() else _NUM_WORDS.get(raw, 1)
+        unit = g["unit"].lower()
+        if unit == "day":
+            d = anchor - timedelta(days=n)
+            return d, d, "day"
+        if unit == "week":
+            return week_range(anchor - timedelta(weeks=n)) + ("week",)
+        if unit == "month":
+            y, mo = shift_month(anchor, -n)
+            return month_range(y, mo) + ("month",)
+        y = anchor.year - n
+        return date(y, 1, 1), date(y, 12, 31), "year"
+    if kind == "rel_unit":
+        which = g["which"].lower()
+        unit = g["unit"].lower()
+        step = {"last": -1, "past": -1, "previous": -1, "late last": -1, "earlier last": -1,
+                "next": 1, "coming": 1}.get(which, 0)
+        if unit == "day":
+            d = anchor + timedelta(days=step)
+            return d, d, "day"
+        if unit == "week":
+            if which == "past":  # "the past week": the seven days up to the anchor
+                return anchor - timedelta(days=6), anchor, "week"
+            a, b = week_range(anchor + timedelta(weeks=step))
+        elif unit == "month":
+            y, mo = shift_month(anchor, step)
+            a, b = month_range(y, mo)
+        else:
+            y = anchor.year + step
+            a, b = date(y, 1, 1), date(y, 12, 31)
+        if which in ("earlier this", "early this"):
+            b = min(b, anchor)
+        elif which == "later this":
+            a = max(a, anchor)
+        return a, b, unit
+    return None, None, "day"
+
+
+def find_time_mentions(text: str, anchor: date | None) -> list[TimeMention]:
+    """Every time expression in ``text`` with the dates it refers to, given the anchor date
+    (publication date of the article, or as-of date of a question). Unresolvable ones (no anchor)
+    come back with ``first is None``."""
+    taken: list[tuple[int, int]] = []
+    out: list[TimeMention] = []
+    for kind, pat in _PATTERNS:
+        for m in pat.finditer(text):
+            s, e = m.span()
+            while s < e and text[s].isspace():
+                s += 1
+            if any(s < te and e > ts for ts, te in taken):
+                continue
+            if kind == "rel_weekday" and not m.group("weekday"):
+                continue
+            if kind == "rel_month" and g_may_verb(m):
+                continue
+            sentence_start = max(text.rfind(".", 0, s), text.rfind("\n", 0, s)) + 1
+            future = bool(_FUTURE_CUE.search(text, sentence_start, s))
+            first, last, gran = _resolve(kind, m, anchor, future)
+            taken.append((s, e))
+            out.append(TimeMention(s, e, text[s:e], first, last, gran))
+    out.sort(key=lambda t: t.start)
+    return out
+
+
+def g_may_verb(m: re.Match[str]) -> bool:
+    """"may" is a month only with a preposition that fits a month ("in May", "last May")."""
+    return m.group("month").lower() == "may" and m.group("which").lower() not in (
+        "in", "since", "until", "by", "last", "this", "next", "early", "late", "mid", "mid-", "during", "of",
+    )
+
+
+# ---------------------------------------------------------------- questions
+
+_WHEN = re.compile(r"^\s*(when\b|what (date|day|time|year|month)\b|on what (date|day)\b|how long ago\b)|\bwhen (did|was|were|is|will|do|does|has|have)\b", re.I)
+_RECENCY = re.compile(
+    r"\b(latest|most recent(ly)?|newest|recent(ly)?|current(ly)?|last(?!\s+(week|month|year|night|"
+    r"monday|tuesday|wednesday|thursday|friday|saturday|sunday|january|february|march|april|may|"
+    r"june|july|august|september|october|november|december|spring|summer|fall|autumn|winter|time|"
+    r"one|two|three|\d)))\b",
+    re.I,
+)
+_EARLIER = re.compile(r"\b(before that|earlier|previous(ly)?|prior|first time)\b", re.I)
+
+
+@dataclass(frozen=True)
+class QuestionTime:
+    """What a question asks of time, as of ``as_of``."""
+
+    as_of: date
+    asks_when: bool
+    recency: bool
+    window: tuple[date, date] | None
+    mentions: tuple[TimeMention, ...] = ()
+
+
+def question_time(question: str, as_of: date) -> QuestionTime:
+    mentions = tuple(m for m in find_time_mentions(question, as_of) if m.resolved)
+    window = None
+    if mentions:
+        window = (min(m.first for m in mentions), max(m.last for m in mentions))  # type: ignore[type-var]
+    return QuestionTime(
+        as_of=as_of,
+        asks_when=bool(_WHEN.search(question)),
+        recency=bool(_RECENCY.search(question)),
+        window=window,
+        mentions=mentions,
+    )
+
+
+def latest_event(text: str, published: date | None) -> date | None:
+    """The latest date a passage talks about (its publication date when it names none)."""
+    days = [m.last for m in find_time_mentions(text, published) if m.last and (published is None or m.last <= published)]
+    if days:
+        return max(days)
+    return published

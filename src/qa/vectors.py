@@ -1,0 +1,120 @@
+"""The dense half of the store: one Chroma collection per generation (embedded folder)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa.types import Article, Chunk
+
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+CHROMA_DIR = "chroma"
+UNKNOWN_DAY = -1
+
+
+@dataclass(frozen=True)
+class Hit:
+    chunk_id: str
+    similarity: float
+    text: str
+    metadata: dict[str, Any]
+
+
+def chunk_metadata(article: Article, chunk: Chunk) -> dict[str, Any]:
+    """What each vector carries so a hit can be cited and filtered without another look-up."""
+    pub = article.published_at
+    return {
+        "doc_id": article.doc_id,
+        "chunk_index": chunk.index,
+        "start": chunk.start,
+        "end": chunk.end,
+        "title": article.title,
+        "url": article.url,
+        "source": article.source,
+        "published_at": pub.isoformat() if pub else "",
+        "published_day": pub.toordinal() if pub else UNKNOWN_DAY,
+    }
+
+
+class VectorStore:
+    def __init__(self, gen: Path, *, collection: str, model: str, device: str = "cpu"):
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        from qa.embeddings import chroma_embedding_function
+
+        self.path = gen / CHROMA_DIR
+        self.client = chromadb.PersistentClient(
+            path=str(self.path),
+            settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False),
+        )
+        self.collection = self.client.get_or_create_collection(
+            collection,
+            embedding_function=chroma_embedding_function(model, device),
+            configuration={"hnsw": {"space": "cosine"}},
+            metadata={"qa:model": model},
+        )
+        self.max_batch = int(self.client.get_max_batch_size())
+
+    def count(self) -> int:
+        return int(self.collection.count())
+
+    def add(
+        self,
+        chunks: Sequence[Chunk],
+        metadatas: Sequence[dict[str, Any]],
+        embeddings: np.ndarray,
+    ) -> None:
+        for i in range(0, len(chunks), self.max_batch):
+            part = slice(i, i + self.max_batch)
+            self.collection.add(
+                ids=[c.chunk_id for c in chunks[part]],
+                documents=[c.text for c in chunks[part]],
+                metadatas=list(metadatas[part]),
+                embeddings=embeddings[part],
+            )
+
+    def delete(self, ids: Sequence[str]) -> None:
+        for i in range(0, len(ids), self.max_batch):
+            self.collection.delete(ids=list(ids[i : i + self.max_batch]))
+
+    def query(self, vector: np.ndarray, n: int, where: dict[str, Any] | None = None) -> list[Hit]:
+        total = self.count()
+        if total == 0:
+            return []
+        res = self.collection.query(
+            query_embeddings=[vector],
+            n_results=min(n, total),
+            where=where or None,
+            include=["documents", "metadatas", "distances"],
+        )
+        return [
+            Hit(cid, 1.0 - float(dist), doc or "", dict(meta or {}))
+            for cid, dist, doc, meta in zip(
+                res["ids"][0], res["distances"][0], res["documents"][0], res["metadatas"][0]
+            )
+        ]
+
+    def close(self) -> None:
+        """Release Chroma's per-path system so the folder can be copied, renamed or removed."""
+        release_chroma(self.path)
+
+
+def release_chroma(path: Path) -> None:
+    try:
+        from chromadb.api.shared_system_client import SharedSystemClient
+    except ImportError:  # pragma: no cover
+        return
+    registry = getattr(SharedSystemClient, "_identifier_to_system", {})
+    for ident in [k for k in registry if str(k) == str(path)]:
+        system = registry.pop(ident)
+        try:
+            system.stop()
+        except Exception:
+            pass
