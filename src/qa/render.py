@@ -21,7 +21,8 @@ def print_answer(answer: Answer, console: Console | None = None) -> None:
     console.print("[bold]Sources[/]")
     for c in answer.citations:
         where = c.url or c.doc_id
-        console.print(f"  [bold][{c.n}][/] {escape(c.title or '(untitled)')} — {escape(c.source or '')} {_when(c.published_at)}")
+        meta = " · ".join(x for x in (c.source, _when(c.published_at)) if x)
+        console.print(f"  [bold]\\[{c.n}][/] {escape(c.title or '(untitled)')} — {escape(meta)}")
         console.print(f"      [italic]“{escape(c.quote)}”[/]")
         console.print(f"      [dim]{escape(where)} (chars {c.start}–{c.end})[/]")
 
@@ -34,7 +35,7 @@ def print_passages(query: str, passages: list[Passage], console: Console | None 
     for i, p in enumerate(passages, 1):
         console.print(
             f"[bold]{i}.[/] [cyan]{p.score:.3f}[/] {escape(p.title or '(untitled)')} — "
-            f"{escape(p.source)} {_when(p.published_at)}"
+            f"{escape(' · '.join(x for x in (p.source, _when(p.published_at)) if x))}"
         )
         text = " ".join(p.text.split())
         console.print(f"   {escape(text[:400])}{'…' if len(text) > 400 else ''}")

@@ -4,12 +4,14 @@ except the resolved dates it adds in parentheses."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 import numpy as np
 
+from qa.ingest.clean import is_headline_like
 from qa.sentences import sentence_spans
 from qa.temporal import QuestionTime, TimeMention, find_time_mentions, question_time
 from qa.text import content_words
@@ -41,7 +43,7 @@ def candidates(passages: list[Passage]) -> list[Candidate]:
     for p in passages:
         for s, e in sentence_spans(p.text):
             key = (p.doc_id, p.start + s)
-            if key in seen or e - s < 20:
+            if key in seen or e - s < 20 or is_headline_like(p.text[s:e]):
                 continue
             seen.add(key)
             text = p.text[s:e]
@@ -63,6 +65,7 @@ def score_candidates(
     qtime: QuestionTime,
 ) -> None:
     terms = set(content_words(question))
+    qtype = answer_type(question)
     sims = sentence_vectors @ qvec if len(cands) else np.zeros(0)
     for c, sim in zip(cands, sims):
         context = f"{c.passage.title} {c.passage.text}"
@@ -74,8 +77,30 @@ def score_candidates(
         )
         if qtime.asks_when and any(m.granularity in ("day", "week", "month") for m in c.mentions):
             c.score += 0.08
+        c.score += 0.06 * _answer_type_fit(qtype, c.text)
         if qtime.window and c.latest and not (qtime.window[0] <= c.latest <= qtime.window[1]):
             c.score -= 0.05
+
+
+_NUMBER = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|dozen|hundred|thousand|million|billion)\b", re.I)
+_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)*")
+
+
+def answer_type(question: str) -> str:
+    q = question.lower()
+    if re.search(r"\bhow (?:much|many|long|far|old|big|large)\b|\bwhat (?:percentage|number|amount)\b", q):
+        return "number"
+    if re.search(r"^\s*who\b|\bwho (?:is|was|won|will|has|had)\b|\bwhich (?:person|team|company|country)\b", q):
+        return "name"
+    return ""
+
+
+def _answer_type_fit(qtype: str, text: str) -> float:
+    if qtype == "number":
+        return 1.0 if _NUMBER.search(text) else 0.0
+    if qtype == "name":
+        return 1.0 if _NAME.search(text) else 0.0
+    return 0.0
 
 
 def choose(cands: list[Candidate], qtime: QuestionTime, n: int) -> list[Candidate]:
@@ -92,7 +117,7 @@ def choose(cands: list[Candidate], qtime: QuestionTime, n: int) -> list[Candidat
     for c in ranked:
         if len(chosen) >= n:
             break
-        if c is best or c.score < best.score * 0.88:
+        if c is best or c.score < best.score * 0.9:
             continue
         if any(c.passage.doc_id == o.passage.doc_id and c.start == o.start for o in chosen):
             continue
@@ -100,10 +125,13 @@ def choose(cands: list[Candidate], qtime: QuestionTime, n: int) -> list[Candidat
     return chosen
 
 
-def annotate(c: Candidate) -> str:
-    """The sentence with each relative date followed by its absolute date in parentheses."""
+def annotate(c: Candidate, skip: TimeMention | None = None) -> str:
+    """The sentence with each relative date followed by its absolute date in parentheses
+    (except ``skip``, already stated in the answer's lead)."""
     out, pos = [], 0
     for m in c.mentions:
+        if m is skip:
+            continue
         if m.resolved and m.label().lower() != m.text.lower() and not _is_absolute(m):
             out.append(c.text[pos : m.end])
             out.append(f" ({m.label()})")
@@ -116,17 +144,18 @@ def _is_absolute(m: TimeMention) -> bool:
     return any(ch.isdigit() for ch in m.text) and m.granularity != "week"
 
 
-def lead_for_when(c: Candidate, qtime: QuestionTime) -> str:
+def lead_for_when(c: Candidate, qtime: QuestionTime) -> tuple[str, TimeMention | None]:
     """The direct answer to a "when" question: the sentence's date, stated absolutely."""
     if not c.mentions:
         if c.passage.published_at:
-            return f"By {c.passage.published_at.strftime('%-d %B %Y')} (the article's date)"
-        return ""
+            return f"By {c.passage.published_at.strftime('%-d %B %Y')} (the article's date)", None
+        return "", None
     pick = max(c.mentions, key=lambda m: (m.last or date.min)) if qtime.recency else c.mentions[0]
     if not pick.resolved:
-        return f"{pick.text[:1].upper()}{pick.text[1:]} (the article has no publication date, so the exact date is unknown)"
+        text = pick.text[:1].upper() + pick.text[1:]
+        return f"{text} (the article has no publication date, so the exact date is unknown)", pick
     prep = {"day": "On", "month": "In", "year": "In", "week": "In the week of"}[pick.granularity]
-    return f"{prep} {pick.label()}"
+    return f"{prep} {pick.label()}", pick
 
 
 def extractive_answer(
@@ -157,10 +186,11 @@ def extractive_answer(
         citations.append(
             Citation(n, c.text, p.text, p.doc_id, p.title, p.url, p.source, p.published_at, c.start, c.end)
         )
-        sentence = annotate(c)
+        skip = None
         if n == 1 and qtime.asks_when:
-            lead = lead_for_when(c, qtime)
+            lead, skip = lead_for_when(c, qtime)
             if lead:
                 parts.append(f"{lead} [1]:")
+        sentence = annotate(c, skip)
         parts.append(f"{sentence} [{n}]")
     return Answer(question, " ".join(parts), True, tuple(citations), {"as_of": as_of.isoformat()})

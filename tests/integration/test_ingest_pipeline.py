@@ -1,0 +1,133 @@
+"""Incremental ingest against a real on-disk Chroma with the real model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from qa.errors import ModelMismatchError
+from qa.ingest.pipeline import ingest, rebuild
+from qa.settings import Settings
+from qa.store import IndexReader, remove_documents
+from conftest import SAMPLES
+
+
+def _copy_samples(tmp_path: Path) -> Path:
+    dst = tmp_path / "articles"
+    shutil.copytree(SAMPLES, dst)
+    return dst
+
+
+def _chunk_ids(settings: Settings) -> set[str]:
+    r = IndexReader(settings)
+    try:
+        return set(r.vectors.collection.get(include=[])["ids"])
+    finally:
+        r.close()
+
+
+def test_reingest_is_a_no_op_and_publishes_nothing(tmp_path, settings):
+    src = _copy_samples(tmp_path)
+    first = ingest([str(src)], settings)
+    assert (first.added, first.failed, first.documents) == (6, 0, 6)
+    gen = IndexReader(settings).gen
+    again = ingest([str(src)], settings)
+    assert (again.added, again.updated, again.unchanged) == (0, 0, 6)
+    assert IndexReader(settings).gen == gen  # no new generation written
+
+
+def test_changed_document_replaces_its_old_chunks(tmp_path, settings):
+    src = _copy_samples(tmp_path)
+    ingest([str(src)], settings)
+    before = _chunk_ids(settings)
+    txt = src / "museum-east-wing.txt"
+    txt.write_text(txt.read_text() + "\nThe café on the top floor will open in May, the museum said in a statement.\n")
+    report = ingest([str(src)], settings)
+    assert (report.updated, report.unchanged, report.added) == (1, 5, 0)
+    reader = IndexReader(settings)
+    got = reader.vectors.collection.get(where={"doc_id": str(txt.resolve())}, include=["documents"])
+    joined = " ".join(got["documents"])
+    assert "café on the top floor" in joined
+    assert reader.catalog.stats()["chunks"] == len(_chunk_ids(settings))
+    assert len(_chunk_ids(settings)) >= len(before)
+
+
+def test_prune_removes_documents_whose_files_are_gone(tmp_path, settings):
+    src = _copy_samples(tmp_path)
+    ingest([str(src)], settings)
+    (src / "riverside-tram.html").unlink()
+    kept = ingest([str(src)], settings)
+    assert kept.removed == 0 and kept.documents == 6
+    pruned = ingest([str(src)], settings, prune=True)
+    assert pruned.removed == 1 and pruned.documents == 5
+    ids = _chunk_ids(settings)
+    reader = IndexReader(settings)
+    metas = reader.vectors.collection.get(include=["metadatas"])["metadatas"]
+    assert ids and not any("gazette.example" in m["url"] for m in metas)
+
+
+def test_exact_duplicate_under_another_id_is_stored_once(tmp_path, settings):
+    feed = tmp_path / "dupes.jsonl"
+    body = "The harbour crane collapsed on Tuesday during a storm, injuring nobody, the port authority said."
+    feed.write_text(
+        json.dumps({"id": "one", "url": "https://a.example/1", "text": body, "date": "2025-01-02"}) + "\n"
+        + json.dumps({"id": "two", "url": "https://b.example/2", "text": "  " + body.replace(" ", "  "), "date": "2025-01-02"}) + "\n"
+    )
+    report = ingest([str(feed)], settings)
+    assert (report.added, report.duplicates, report.documents) == (1, 1, 1)
+    assert report.chunks == 1
+    again = ingest([str(feed)], settings)
+    assert (again.unchanged, again.added, again.duplicates) == (2, 0, 0)
+
+
+def test_model_is_recorded_and_mixing_is_refused(tmp_path, settings):
+    ingest([str(SAMPLES / "wire-feed.jsonl")], settings)
+    assert IndexReader(settings).model == "sentence-transformers/all-MiniLM-L6-v2"
+    other = Settings(index=settings.index, model=str(tmp_path / "some-other-model"))
+    (tmp_path / "some-other-model").mkdir()
+    with pytest.raises(ModelMismatchError, match="was built with embedding model"):
+        ingest([str(SAMPLES / "museum-east-wing.txt")], other)
+    # the bundled model under its short name is the same model
+    same = Settings(index=settings.index, model="all-MiniLM-L6-v2")
+    assert ingest([str(SAMPLES / "wire-feed.jsonl")], same).unchanged == 3
+
+
+def test_rebuild_reembeds_into_a_fresh_generation(tmp_path, settings):
+    ingest([str(SAMPLES)], settings)
+    before = IndexReader(settings)
+    stats = before.stats()
+    report = rebuild(Settings(index=settings.index, chunk_chars=300))
+    after = IndexReader(settings)
+    assert after.gen != before.gen
+    assert report.documents == stats["documents"]
+    assert report.chunks > stats["chunks"]  # smaller chunks, more of them
+    assert after.stats()["chunk_chars"] == 300
+
+
+def test_remove_documents(tmp_path, settings):
+    ingest([str(SAMPLES / "wire-feed.jsonl")], settings)
+    removed, missing = remove_documents(settings, ["wire-2025-0306-rates", "nope"])
+    assert removed == ["wire-2025-0306-rates"] and missing == ["nope"]
+    reader = IndexReader(settings)
+    assert reader.catalog.stats()["documents"] == 2
+    assert not reader.vectors.collection.get(where={"doc_id": "wire-2025-0306-rates"})["ids"]
+
+
+def test_published_at_and_source_overrides(tmp_path, settings):
+    ingest([str(SAMPLES / "museum-east-wing.txt")], settings, published_at=date(2025, 3, 7), source="City Desk")
+    art = next(IndexReader(settings).catalog.articles())
+    assert art.published_at == date(2025, 3, 7) and art.source == "City Desk"
+
+
+def test_old_generations_are_collected(tmp_path):
+    s = Settings(index=tmp_path / "ix", keep_generations=2)
+    for i in range(4):
+        f = tmp_path / f"a{i}.txt"
+        f.write_text(f"Article number {i} reports that the bridge reopened after repairs on Monday.")
+        ingest([str(f)], s)
+    gens = sorted(p.name for p in (tmp_path / "ix").glob("gen-*"))
+    assert len(gens) == 2 and (tmp_path / "ix" / "CURRENT").read_text().strip() == gens[-1]

@@ -1,0 +1,61 @@
+from datetime import date
+
+import pytest
+
+from qa.temporal import find_time_mentions, question_time
+
+SAT = date(2025, 11, 15)  # a Saturday
+
+
+def resolve(text, anchor=SAT):
+    return [(m.text, m.first, m.last, m.granularity) for m in find_time_mentions(text, anchor)]
+
+
+@pytest.mark.parametrize(
+    "text, first, last",
+    [
+        ("They spoke on Saturday.", date(2025, 11, 15), date(2025, 11, 15)),
+        ("They spoke on Thursday.", date(2025, 11, 13), date(2025, 11, 13)),
+        ("They spoke last Saturday.", date(2025, 11, 8), date(2025, 11, 8)),
+        ("They will meet on Monday.", date(2025, 11, 17), date(2025, 11, 17)),
+        ("They spoke yesterday.", date(2025, 11, 14), date(2025, 11, 14)),
+        ("They spoke last month.", date(2025, 10, 1), date(2025, 10, 31)),
+        ("They spoke in August.", date(2025, 8, 1), date(2025, 8, 31)),
+        ("They spoke in December.", date(2024, 12, 1), date(2024, 12, 31)),
+        ("They spoke this week.", date(2025, 11, 10), date(2025, 11, 16)),
+        ("They spoke last week.", date(2025, 11, 3), date(2025, 11, 9)),
+        ("It grew earlier this year.", date(2025, 1, 1), date(2025, 11, 15)),
+        ("It fell last year.", date(2024, 1, 1), date(2024, 12, 31)),
+        ("He left three days ago.", date(2025, 11, 12), date(2025, 11, 12)),
+        ("It opened on Nov. 3.", date(2025, 11, 3), date(2025, 11, 3)),
+        ("It opened on 3 March 2021.", date(2021, 3, 3), date(2021, 3, 3)),
+        ("It opened in March 2021.", date(2021, 3, 1), date(2021, 3, 31)),
+        ("It opened on 2021-03-04.", date(2021, 3, 4), date(2021, 3, 4)),
+        ("It opened in 2019.", date(2019, 1, 1), date(2019, 12, 31)),
+    ],
+)
+def test_relative_expressions_resolve_against_the_publication_date(text, first, last):
+    found = resolve(text)
+    assert len(found) == 1, found
+    assert (found[0][1], found[0][2]) == (first, last)
+
+
+def test_may_the_verb_is_not_a_month():
+    assert resolve("Officials may decide later.") == []
+    assert resolve("It happened in May.")[0][1] == date(2025, 5, 1)
+
+
+def test_no_anchor_means_unresolved_but_found():
+    (m,) = find_time_mentions("They spoke on Saturday.", None)
+    assert m.text == "on Saturday" and m.first is None and not m.resolved
+
+
+def test_question_intent():
+    q = question_time("When did Putin and Netanyahu last speak?", SAT)
+    assert q.asks_when and q.recency and q.window is None
+    q = question_time("What did the council decide this week?", SAT)
+    assert not q.recency and q.window == (date(2025, 11, 10), date(2025, 11, 16))
+    q = question_time("What happened last month?", SAT)
+    assert not q.recency and q.window == (date(2025, 10, 1), date(2025, 10, 31))
+    assert question_time("What is the latest on the dam?", SAT).recency
+    assert not question_time("Who won the cup?", SAT).asks_when
