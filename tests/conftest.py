@@ -105,3 +105,36 @@ def seed_index(tmp_path_factory: pytest.TempPathFactory, seed_path: Path) -> Pat
     meta = json.loads(seed_path.with_suffix(".json").read_text())
     ingest([str(seed_path)], Settings(index=index), published_at=parse_date(meta["published_at"]))
     return index
+
+
+_WORDS = (
+    "council minister harbour bridge storm election budget court police festival museum school "
+    "hospital airport railway factory market river valley border treaty summit strike protest "
+    "vaccine study drought flood wildfire earthquake tournament final coach player striker "
+    "senator governor mayor union company profit shares inflation tariff export harvest"
+).split()
+
+
+def synthetic_feed(path: Path, n: int, seed: int, prefix: str = "syn") -> Path:
+    """A JSONL feed of ``n`` distinct, dated, article-like records (deterministic)."""
+    import random
+
+    rng = random.Random(seed)
+    with open(path, "w") as f:
+        for i in range(n):
+            sentences = []
+            for _ in range(rng.randint(8, 14)):
+                words = rng.sample(_WORDS, 9)
+                sentences.append(
+                    f"The {words[0]} and the {words[1]} met the {words[2]} near the {words[3]} on "
+                    f"{rng.choice(['Monday', 'Tuesday', 'Friday', 'Saturday'])}, officials of the "
+                    f"{words[4]} said about the {words[5]}, the {words[6]} and the {words[7]} {i}."
+                )
+            f.write(json.dumps({
+                "id": f"{prefix}-{seed}-{i}",
+                "title": f"{_WORDS[i % len(_WORDS)].title()} report {prefix} {i}",
+                "text": "\n\n".join(sentences),
+                "published_at": f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}",
+                "source": "Synthetic Wire",
+            }) + "\n")
+    return path
