@@ -43,9 +43,20 @@ class Assistant:
             return self._reader
 
     def search(
-        self, query: str, k: int | None = None, *, filters: SearchFilters | None = None
+        self,
+        query: str,
+        k: int | None = None,
+        *,
+        as_of: date | None = None,
+        filters: SearchFilters | None = None,
     ) -> list[Passage]:
-        passages, _ = Retriever(self.reader, self.settings).search(query, k or self.settings.search_k, filters)
+        from qa.temporal import question_time
+
+        qtime = question_time(query, as_of or date.today())
+        filters = _with_as_of(filters, as_of)
+        passages, _ = Retriever(self.reader, self.settings).search(
+            query, k or self.settings.search_k, filters, qtime
+        )
         return passages
 
     def ask(
@@ -58,14 +69,18 @@ class Assistant:
     ) -> Answer:
         from qa.answer.extractive import extractive_answer
 
+        from qa.temporal import question_time
+
+        as_of = as_of or date.today()
+        qtime = question_time(question, as_of)
         retriever = Retriever(self.reader, self.settings)
-        passages, qvec = retriever.search(question, k or self.settings.k, filters)
+        passages, qvec = retriever.search(question, k or self.settings.k, _with_as_of(filters, as_of), qtime)
         return extractive_answer(
             question,
             passages,
             qvec,
             retriever.encoder,
-            as_of=as_of or date.today(),
+            as_of=as_of,
             max_sentences=self.settings.answer_sentences,
             min_relevance=self.settings.min_relevance,
         )
@@ -105,3 +120,12 @@ class Assistant:
         if self._reader is not None:
             self._reader.close()
             self._reader = None
+
+
+def _with_as_of(filters: SearchFilters | None, as_of: date | None) -> SearchFilters | None:
+    """Answering as of a day means articles published later do not exist yet."""
+    if as_of is None:
+        return filters
+    from dataclasses import replace
+
+    return replace(filters or SearchFilters(), as_of=as_of)

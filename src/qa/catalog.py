@@ -103,6 +103,9 @@ class Catalog:
         row = self.db.execute("SELECT n_chunks FROM documents WHERE doc_id=?", (doc_id,)).fetchone()
         self.db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
         self.db.execute("DELETE FROM aliases WHERE doc_id=? OR alias_id=?", (doc_id, doc_id))
+        from qa.ingest.neardup import delete_signature
+
+        delete_signature(self.db, doc_id)
         return int(row[0]) if row else 0
 
     def get(self, doc_id: str) -> Article | None:

@@ -137,6 +137,7 @@ def search(
     since: Optional[str] = typer.Option(None, "--since", help="Only articles published on/after DATE"),
     until: Optional[str] = typer.Option(None, "--until", help="Only articles published on/before DATE"),
     source: Optional[str] = typer.Option(None, "--source", help="Only articles from this source"),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Search as of this date: later articles are ignored"),
     index: Optional[Path] = IndexOpt,
     model: Optional[str] = ModelOpt,
     as_json: bool = JsonOpt,
@@ -146,8 +147,9 @@ def search(
 
     settings = _settings(index, model=model)
     filters = _filters(since, until, source)
+    when = _date_arg(as_of, "--as-of")
     bot = Assistant(settings)
-    passages = _run(lambda: bot.search(query, k, filters=filters))
+    passages = _run(lambda: bot.search(query, k, as_of=when, filters=filters))
     if as_json:
         _print_json({"query": query, "results": [p.to_dict(i) for i, p in enumerate(passages, 1)]})
         return
@@ -241,6 +243,33 @@ def index_rm(
     else:
         typer.echo(f"removed {len(removed)} document(s)")
     raise typer.Exit(1 if missing else 0)
+
+
+@app.command("eval")
+def eval_cmd(
+    dataset: Path = typer.Argument(..., help="Folder with articles.jsonl and questions.jsonl"),
+    k: int = typer.Option(10, "--k", min=1, max=100, help="Passages considered per question"),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N questions"),
+    no_answers: bool = typer.Option(False, "--no-answers", help="Score retrieval only"),
+    index: Optional[Path] = typer.Option(None, "--index", help="Keep the index here (reused next time); default: a temporary folder"),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Measure AnswerRecall@1/5/10, MRR@10 and answer accuracy on a dated question set."""
+    import tempfile
+
+    from qa.evaluate import run_eval
+    from qa.progress import ingest_progress
+
+    with tempfile.TemporaryDirectory(prefix="qa-eval-") as tmp:
+        settings = _settings(index or Path(tmp) / "index")
+        with ingest_progress(enabled=True) as progress:
+            result = _run(lambda: run_eval(dataset, settings, k=k, limit=limit, with_answers=not no_answers, progress=progress))
+    if as_json:
+        _print_json(result)
+        return
+    from qa.render import print_eval
+
+    print_eval(result)
 
 
 def main() -> None:

@@ -141,3 +141,20 @@ def chroma_embedding_function(model: str, device: str = "cpu") -> Any:
             return "cosine"
 
     return QAEmbeddingFunction(model, device)
+
+
+def langchain_embeddings(model: str, device: str = "cpu") -> Any:
+    """The same encoder as a LangChain ``Embeddings`` (for LangChain vector stores and chains)."""
+    from langchain_core.embeddings import Embeddings
+
+    class QAEmbeddings(Embeddings):
+        def __init__(self) -> None:
+            self._enc = get_encoder(model, device)
+
+        def embed_documents(self, texts: list[str]) -> list[list[float]]:
+            return self._enc.encode(list(texts)).tolist()
+
+        def embed_query(self, text: str) -> list[float]:
+            return self._enc.encode_query(text).tolist()
+
+    return QAEmbeddings()

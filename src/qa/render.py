@@ -40,3 +40,19 @@ def print_passages(query: str, passages: list[Passage], console: Console | None 
         text = " ".join(p.text.split())
         console.print(f"   {escape(text[:400])}{'…' if len(text) > 400 else ''}")
         console.print(f"   [dim]{escape(p.url or p.doc_id)}[/]")
+
+
+def print_eval(result: dict, console: Console | None = None) -> None:
+    from rich.table import Table
+
+    console = console or Console()
+    cols = ["questions", "recall@1", "recall@5", "recall@10", "mrr@10", "answer_contains_gold", "ceiling"]
+    table = Table(title=f"qa eval (k={result.get('k')})")
+    table.add_column("month")
+    for c in cols:
+        table.add_column(c.replace("answer_contains_gold", "answer✓"), justify="right")
+    for month, row in result["by_month"].items():
+        table.add_row(month, *(str(row[c]) for c in cols))
+    table.add_row("[bold]all[/]", *(f"[bold]{result['overall'][c]}[/]" for c in cols))
+    console.print(table)
+    console.print(f"search p50 {result['search_ms_p50']} ms · p95 {result['search_ms_p95']} ms · index {result['index']}")

@@ -1,7 +1,13 @@
-"""Finding the passages for a question: dense search over Chroma, per-article caps."""
+"""Finding the passages for a question.
+
+Dense (Chroma) and lexical (BM25) candidates are fused by reciprocal rank; a time prior favours
+what the question's time intent asks for ("this week", "last", as-of recency); a per-article cap
+keeps one story from filling the top k.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -10,6 +16,7 @@ import numpy as np
 
 from qa.settings import Settings
 from qa.store import IndexReader
+from qa.temporal import QuestionTime
 from qa.types import Passage
 
 
@@ -18,9 +25,14 @@ class SearchFilters:
     since: date | None = None
     until: date | None = None
     source: str | None = None
+    as_of: date | None = None  # nothing published after this day exists yet (undated articles do)
 
     def chroma_where(self) -> dict[str, Any] | None:
         clauses: list[dict[str, Any]] = []
+        if self.as_of:
+            clauses.append(
+                {"$or": [{"published_day": {"$lte": self.as_of.toordinal()}}, {"published_day": -1}]}
+            )
         if self.since:
             clauses.append({"published_day": {"$gte": self.since.toordinal()}})
         if self.until:
@@ -33,13 +45,31 @@ class SearchFilters:
             return None
         return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
+    def lexical_mask(self, lexical: Any) -> np.ndarray | None:
+        return lexical.mask(
+            since=self.since.toordinal() if self.since else None,
+            until=self.until.toordinal() if self.until else None,
+            as_of=self.as_of.toordinal() if self.as_of else None,
+            source=self.source,
+        )
 
-def _passage(chunk_id: str, text: str, meta: dict[str, Any], score: float) -> Passage:
+
+@dataclass
+class _Candidate:
+    chunk_id: str
+    text: str
+    meta: dict[str, Any]
+    similarity: float = 0.0
+    fused: float = 0.0
+
+
+def _passage(c: _Candidate, score: float) -> Passage:
+    meta = c.meta
     pub = meta.get("published_at") or ""
     return Passage(
-        chunk_id=chunk_id,
+        chunk_id=c.chunk_id,
         doc_id=str(meta.get("doc_id", "")),
-        text=text,
+        text=c.text,
         start=int(meta.get("start", 0)),
         end=int(meta.get("end", 0)),
         score=score,
@@ -47,6 +77,8 @@ def _passage(chunk_id: str, text: str, meta: dict[str, Any], score: float) -> Pa
         url=str(meta.get("url", "")),
         source=str(meta.get("source", "")),
         published_at=date.fromisoformat(pub) if pub else None,
+        similarity=c.similarity,
+        event_last=int(meta.get("event_last_day", -1)),
     )
 
 
@@ -64,6 +96,29 @@ def cap_per_document(passages: list[Passage], cap: int, k: int) -> list[Passage]
     return out
 
 
+def time_prior(meta: dict[str, Any], qtime: QuestionTime | None, settings: Settings) -> float:
+    """Multiplier from the question's time intent: inside an asked window, recent for "last"
+    questions, and a gentle news recency as of the question's date."""
+    if qtime is None:
+        return 1.0
+    day = int(meta.get("published_day", -1))
+    if day < 0:
+        return 1.0
+    as_of = qtime.as_of.toordinal()
+    age = max(0, as_of - day)
+    factor = 1.0
+    if qtime.window:
+        lo, hi = qtime.window[0].toordinal(), qtime.window[1].toordinal()
+        ev_lo = int(meta.get("event_first_day", -1))
+        ev_hi = int(meta.get("event_last_day", -1))
+        inside = lo <= day <= hi + 1 or (ev_lo >= 0 and ev_lo <= hi and ev_hi >= lo)
+        factor *= 1.0 + settings.window_boost if inside else 1.0
+    tau = settings.recency_days_latest if qtime.recency else settings.recency_days
+    if tau > 0:
+        factor *= 1.0 + settings.recency_boost * math.exp(-age / tau)
+    return factor
+
+
 class Retriever:
     def __init__(self, reader: IndexReader, settings: Settings):
         self.reader = reader
@@ -76,13 +131,36 @@ class Retriever:
         return get_encoder(self.reader.model, self.settings.device, self.settings.embed_batch_size)
 
     def search(
-        self, query: str, k: int | None = None, filters: SearchFilters | None = None
+        self,
+        query: str,
+        k: int | None = None,
+        filters: SearchFilters | None = None,
+        qtime: QuestionTime | None = None,
     ) -> tuple[list[Passage], np.ndarray]:
         """Ranked passages (best first) and the query vector (reused by the answerer)."""
-        k = k or self.settings.search_k
+        s = self.settings
+        k = k or s.search_k
+        filters = filters or SearchFilters()
         vector = self.encoder.encode_query(query)
-        where = (filters or SearchFilters()).chroma_where()
         with self.reader.reading():
-            hits = self.reader.vectors.query(vector, n=k * 4, where=where)
-        passages = [_passage(h.chunk_id, h.text, h.metadata, h.similarity) for h in hits]
-        return cap_per_document(passages, self.settings.per_doc_cap, k), vector
+            dense = self.reader.vectors.query(vector, n=max(s.dense_candidates, k * 4), where=filters.chroma_where())
+            lexical = self.reader.lexical
+            lex_hits: list[tuple[str, float]] = []
+            if lexical is not None and s.lexical_weight > 0:
+                lex_hits = lexical.search(query, max(s.lexical_candidates, k * 4), filters.lexical_mask(lexical))
+            cands = {h.chunk_id: _Candidate(h.chunk_id, h.text, h.metadata, h.similarity) for h in dense}
+            missing = [cid for cid, _ in lex_hits if cid not in cands]
+            if missing:
+                for cid, text, meta, emb in self.reader.vectors.get(missing):
+                    cands[cid] = _Candidate(cid, text, meta, float(np.dot(emb, vector)))
+        for rank, h in enumerate(dense, 1):
+            cands[h.chunk_id].fused += s.dense_weight / (s.rrf_k + rank)
+        for rank, (cid, _) in enumerate(lex_hits, 1):
+            if cid in cands:
+                cands[cid].fused += s.lexical_weight / (s.rrf_k + rank)
+        scored = sorted(
+            cands.values(), key=lambda c: c.fused * time_prior(c.meta, qtime, s), reverse=True
+        )
+        top = max((c.fused * time_prior(c.meta, qtime, s) for c in scored), default=1.0) or 1.0
+        passages = [_passage(c, c.fused * time_prior(c.meta, qtime, s) / top) for c in scored]
+        return cap_per_document(passages, s.per_doc_cap, k), vector

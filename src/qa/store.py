@@ -66,6 +66,7 @@ class IndexReader:
         self.catalog = Catalog(gen)
         self.model = choose_model(settings, self.catalog.get_meta(MODEL_KEY))
         self._vectors: Any = None
+        self._lexical: Any = None
 
     @property
     def vectors(self) -> Any:
@@ -80,6 +81,16 @@ class IndexReader:
                     device=self.settings.device,
                 )
         return self._vectors
+
+    @property
+    def lexical(self) -> Any:
+        """The BM25 index, or None for a generation written before it existed."""
+        if self._lexical is None:
+            from qa.lexical import LexicalIndex
+
+            with self.generations.reading():
+                self._lexical = LexicalIndex(self.gen) if LexicalIndex.exists(self.gen) else False
+        return self._lexical or None
 
     @contextmanager
     def reading(self) -> Iterator[None]:
@@ -148,6 +159,12 @@ class IndexWriter:
         finally:
             self._lock.__exit__(None, None, None)
 
+    def base_needs_upgrade(self) -> bool:
+        from qa.lexical import LexicalIndex
+
+        cur = self.generations.current()
+        return cur is not None and not LexicalIndex.exists(cur)
+
     # ------------------------------------------------------------ target generation
     @property
     def started(self) -> bool:
@@ -165,14 +182,23 @@ class IndexWriter:
         self.vectors = VectorStore(
             self.gen, collection=self.settings.collection, model=self.model, device=self.settings.device
         )
+        from qa.lexical import TokenStore
 
-    def write(self, items: list[tuple[Article, list[Chunk]]], embeddings: np.ndarray) -> None:
+        self.tokens = TokenStore(self.catalog.db)
+
+    def write(
+        self,
+        items: list[tuple[Article, list[Chunk]]],
+        embeddings: np.ndarray,
+        lexical_texts: list[str],
+    ) -> None:
         from qa.vectors import chunk_metadata
 
         self.start()
         chunks = [c for _, cs in items for c in cs]
         metas = [chunk_metadata(a, c) for a, cs in items for c in cs]
         self.vectors.add(chunks, metas, embeddings)
+        self.tokens.add(metas, [c.chunk_id for c in chunks], lexical_texts)
         for article, cs in items:
             self.catalog.put(article, len(cs))  # type: ignore[union-attr]
         self.catalog.commit()  # type: ignore[union-attr]
@@ -182,6 +208,7 @@ class IndexWriter:
         self.start()
         key = self.catalog.key_of(doc_id)  # type: ignore[union-attr]
         n = self.catalog.delete(doc_id)  # type: ignore[union-attr]
+        self.tokens.delete_doc(doc_id)
         if key is not None and n:
             self.vectors.delete([f"{key}-{i:05d}" for i in range(n)])
 
@@ -192,10 +219,30 @@ class IndexWriter:
         self.catalog.set_meta(MODEL_KEY, self.model)
         self.catalog.set_meta("chunk_chars", str(self.settings.chunk_chars))
         self.catalog.set_meta("chunk_overlap_sentences", str(self.settings.chunk_overlap_sentences))
+        self._backfill_tokens()
         self.catalog.commit()
+        self.tokens.build(self.gen)
         gen = self.gen
         self._close_target()
         self.generations.publish(gen, keep=self.settings.keep_generations)
+
+    def _backfill_tokens(self) -> None:
+        """Tokens for chunks that have none (an index made before the lexical index existed)."""
+        have = self.tokens.chunk_ids()
+        expected = int(self.catalog.stats()["chunks"])  # type: ignore[union-attr, arg-type]
+        if len(have) == expected:
+            return
+        from qa.ingest.chunk import lexical_text
+
+        got = self.vectors.collection.get(include=["documents", "metadatas"])
+        todo = [(cid, doc, meta) for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"]) if cid not in have]
+        for i in range(0, len(todo), 2000):
+            part = todo[i : i + 2000]
+            self.tokens.add(
+                [meta for _, _, meta in part],
+                [cid for cid, _, _ in part],
+                [lexical_text(meta.get("title", ""), meta.get("published_at", ""), doc) for _, doc, meta in part],
+            )
 
     def _close_target(self) -> None:
         if self.vectors is not None:

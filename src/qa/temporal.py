@@ -107,7 +107,8 @@ def _closest_year(anchor: date, month: int, day: int | None, future: bool) -> in
     probe = (month, day or 1)
     if future:
         return anchor.year if probe >= (anchor.month, anchor.day if day else 1) else anchor.year + 1
-    return anchor.year if probe <= (anchor.month, anchor.day if day else anchor.month and 31) else anchor.year - 1
+    limit = (anchor.month, anchor.day if day else 31)
+    return anchor.year if probe <= limit else anchor.year - 1
 
 
 def _resolve(kind: str, m: re.Match[str], anchor: date | None, future: bool) -> tuple[date | None, date | None, str]:
@@ -286,3 +287,16 @@ def latest_event(text: str, published: date | None) -> date | None:
     if days:
         return max(days)
     return published
+
+
+def event_days(text: str, published: date | None) -> tuple[int, int, str]:
+    """(first day, last day, "start..end;…") of the resolved dates a chunk mentions, as ordinals
+    (-1 when none), for storing with the chunk. Dates after publication are kept: announced
+    events are events too."""
+    spans = [(m.first, m.last) for m in find_time_mentions(text, published) if m.first and m.last]
+    if not spans:
+        return -1, -1, ""
+    first = min(a for a, _ in spans)
+    last = max(b for _, b in spans)
+    text_spans = ";".join(a.isoformat() if a == b else f"{a.isoformat()}..{b.isoformat()}" for a, b in spans)
+    return first.toordinal(), last.toordinal(), text_spans[:500]

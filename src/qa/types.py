@@ -72,6 +72,8 @@ class Passage:
     url: str = ""
     source: str = ""
     published_at: date | None = None
+    similarity: float = 0.0  # cosine similarity to the question (relevance threshold)
+    event_last: int = -1  # ordinal of the latest date the passage mentions, -1 if none
 
     def to_dict(self, rank: int) -> dict[str, Any]:
         return {

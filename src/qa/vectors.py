@@ -27,9 +27,16 @@ class Hit:
 
 
 def chunk_metadata(article: Article, chunk: Chunk) -> dict[str, Any]:
-    """What each vector carries so a hit can be cited and filtered without another look-up."""
+    """What each vector carries so a hit can be cited and filtered without another look-up,
+    including the dates its relative expressions resolve to ("on Saturday" → 2025-11-15)."""
+    from qa.temporal import event_days
+
     pub = article.published_at
+    first, last, spans = event_days(chunk.text, pub)
     return {
+        "event_first_day": first,
+        "event_last_day": last,
+        "event_dates": spans,
         "doc_id": article.doc_id,
         "chunk_index": chunk.index,
         "start": chunk.start,
@@ -99,6 +106,14 @@ class VectorStore:
             for cid, dist, doc, meta in zip(
                 res["ids"][0], res["distances"][0], res["documents"][0], res["metadatas"][0]
             )
+        ]
+
+    def get(self, ids: Sequence[str]) -> list[tuple[str, str, dict[str, Any], np.ndarray]]:
+        """(id, text, metadata, embedding) of the given chunks."""
+        res = self.collection.get(ids=list(ids), include=["documents", "metadatas", "embeddings"])
+        return [
+            (cid, doc or "", dict(meta or {}), np.asarray(emb, dtype=np.float32))
+            for cid, doc, meta, emb in zip(res["ids"], res["documents"], res["metadatas"], res["embeddings"])
         ]
 
     def close(self) -> None:

@@ -71,3 +71,30 @@ def test_when_answer_for_undated_article_says_date_unknown(tmp_path, seed_path):
     ans = Assistant(s).ask("When did Putin and Netanyahu last speak?")
     assert ans.answered and "on saturday" in ans.answer.lower()
     assert "unknown" in ans.answer and "2025" not in ans.answer.split("[1]")[0]
+
+
+LATER_CALL = (
+    "Vladimir Putin and Benjamin Netanyahu spoke by telephone on Friday, a month after their previous "
+    "conversation, the Kremlin said.\n\n"
+    "The Russian president and the Israeli prime minister discussed the exchange of prisoners and the "
+    "situation in southern Syria, according to the Kremlin statement.\n\n"
+    "Netanyahu's office confirmed the call but gave no details."
+)
+
+
+def test_a_later_call_moves_the_answer(tmp_path, seed_path):
+    from qa.ingest.pipeline import ingest
+
+    s = Settings(index=tmp_path / "ix")
+    ingest([str(seed_path)], s, published_at=date(2025, 11, 15))
+    bot = Assistant(s)
+    first = bot.ask("When did Putin and Netanyahu last speak?", as_of=date(2025, 12, 31))
+    assert "15 November 2025" in first.answer
+    bot.ingest([{"id": "later-call", "title": "Putin and Netanyahu hold phone call", "text": LATER_CALL,
+                 "published_at": "2025-12-20", "source": "Test Wire"}])
+    later = bot.ask("When did Putin and Netanyahu last speak?", as_of=date(2025, 12, 31))
+    assert later.citations[0].doc_id == "later-call"
+    assert "19 December 2025" in later.answer  # "on Friday" before Saturday 20 December
+    # as of a day before the later article existed, the answer is still the November call
+    before = bot.ask("When did Putin and Netanyahu last speak?", as_of=date(2025, 12, 1))
+    assert "15 November 2025" in before.answer

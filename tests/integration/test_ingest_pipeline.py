@@ -131,3 +131,24 @@ def test_old_generations_are_collected(tmp_path):
         ingest([str(f)], s)
     gens = sorted(p.name for p in (tmp_path / "ix").glob("gen-*"))
     assert len(gens) == 2 and (tmp_path / "ix" / "CURRENT").read_text().strip() == gens[-1]
+
+
+def test_near_duplicate_wire_story_is_kept_once_and_linked(tmp_path, settings):
+    story = (SAMPLES / "norland-westmark-call.md").read_text().split("LATEST POSTS")[0].split("---", 2)[2]
+    edited = story.replace("their offices said in a joint readout", "the two governments said").replace(
+        "about forty minutes", "about 40 minutes"
+    )
+    unrelated = (SAMPLES / "museum-east-wing.txt").read_text()
+    feed = tmp_path / "wire.jsonl"
+    feed.write_text("\n".join(json.dumps(r) for r in [
+        {"id": "site-a", "url": "https://a.example/story", "text": story, "date": "2025-03-08"},
+        {"id": "site-b", "url": "https://b.example/copy", "text": edited, "date": "2025-03-08"},
+        {"id": "museum", "text": unrelated, "date": "2025-03-07"},
+    ]) + "\n")
+    report = ingest([str(feed)], settings)
+    assert (report.added, report.duplicates, report.documents) == (2, 1, 2)
+    reader = IndexReader(settings)
+    assert reader.catalog.aliases() == {"site-b": "site-a"}
+    row = reader.catalog.db.execute("SELECT url FROM aliases WHERE alias_id='site-b'").fetchone()
+    assert row[0] == "https://b.example/copy"
+    assert not reader.vectors.collection.get(where={"doc_id": "site-b"})["ids"]

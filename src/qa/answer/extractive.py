@@ -169,7 +169,7 @@ def extractive_answer(
     min_relevance: float = 0.3,
 ) -> Answer:
     qtime = question_time(question, as_of)
-    relevant = [p for p in passages if p.score >= min_relevance]
+    relevant = [p for p in passages if p.similarity >= min_relevance]
     terms = set(content_words(question))
     if relevant and terms and not any(_lexical(terms, f"{p.title} {p.text}") > 0 for p in relevant):
         relevant = []

@@ -102,6 +102,9 @@ def load_path(path: str | Path, *, max_bytes: int) -> Iterator[RawArticle | Inpu
     size = path.stat().st_size
     if size == 0:
         raise InputError(name, "empty file", failed=False)
+    if ext in (".jsonl", ".ndjson"):  # a feed is streamed: its records are limited, not its size
+        yield from _stream_jsonl_file(path, name)
+        return
     if size > max_bytes:
         raise InputError(name, f"file too large ({size:,} bytes > limit {max_bytes:,})")
     try:
@@ -118,9 +121,7 @@ def load_path(path: str | Path, *, max_bytes: int) -> Iterator[RawArticle | Inpu
     text = _decode(data, name)
     if not text.strip():
         raise InputError(name, "empty file (only whitespace)", failed=False)
-    if ext in (".jsonl", ".ndjson"):
-        yield from load_jsonl_lines(text.splitlines(), name)
-    elif ext == ".json":
+    if ext == ".json":
         yield from load_json(text, name)
     elif ext in (".md", ".markdown"):
         yield load_markdown(text, name)
@@ -244,6 +245,33 @@ def load_json(text: str, name: str) -> Iterator[RawArticle | InputError]:
 
 def load_jsonl_stream(stream: IO[str], name: str) -> Iterator[RawArticle | InputError]:
     yield from load_jsonl_lines(stream, name)
+
+
+def _stream_jsonl_file(path: Path, name: str) -> Iterator[RawArticle | InputError]:
+    """Read a JSONL file line by line (constant memory); a bad line never stops the rest."""
+    try:
+        f = open(path, "rb")
+    except PermissionError:
+        raise InputError(name, "permission denied") from None
+    except OSError as e:
+        raise InputError(name, f"cannot read: {e.strerror or e}") from None
+    with f:
+        if b"\x00" in f.read(8192):
+            raise InputError(name, "binary file (contains NUL bytes)")
+        f.seek(0)
+        records = 0
+        for lineno, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+            except UnicodeDecodeError as e:
+                yield InputError(name, f"not valid UTF-8 text (byte {e.start})", line=lineno)
+                continue
+            for item in load_jsonl_lines([line], name):
+                item.line = lineno  # numbered here, not by the one-line reader
+                records += 1
+                yield item
+        if records == 0:
+            raise InputError(name, "empty file (only whitespace)", failed=False)
 
 
 def load_jsonl_lines(lines: Iterable[str], name: str) -> Iterator[RawArticle | InputError]:

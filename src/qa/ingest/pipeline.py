@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from qa.errors import InputError
-from qa.ingest.chunk import chunk_article
+from qa.ingest.chunk import chunk_article, embedding_text, lexical_text
 from qa.ingest.clean import clean_text
 from qa.ingest.loaders import RawArticle, expand_inputs, load_path
+from qa.ingest.neardup import NearDuplicateIndex, signature, store_signature, stored_signatures
 from qa.settings import Settings
 from qa.store import IndexWriter
 from qa.types import Article, Chunk
@@ -66,11 +67,6 @@ class IngestReport:
         }
 
 
-def embedding_text(article: Article, chunk: Chunk) -> str:
-    """What the encoder sees: the title gives every chunk its article's subject."""
-    return f"{article.title}\n{chunk.text}" if article.title else chunk.text
-
-
 def to_article(raw: RawArticle, *, published_at: date | None, source: str | None) -> Article:
     return Article(
         doc_id=raw.doc_id,
@@ -121,7 +117,8 @@ def read_articles(
 class _Batcher:
     """Buffers chunks until a batch is worth embedding, then writes it in one go."""
 
-    def __init__(self, writer: IndexWriter, settings: Settings, progress: Progress):
+    def __init__(self, writer: IndexWriter, settings: Settings, progress: Progress, signatures: dict[str, Any] | None = None):
+        self.signatures = signatures if signatures is not None else {}
         self.writer = writer
         self.settings = settings
         self.progress = progress
@@ -146,7 +143,18 @@ class _Batcher:
             self._encoder = get_encoder(self.writer.model, self.settings.device, self.settings.embed_batch_size)
         texts = [embedding_text(a, c) for a, cs in self.items for c in cs]
         vectors = self._encoder.encode(texts)
-        self.writer.write(self.items, vectors)
+        lexical = [
+            lexical_text(a.title, a.published_at.isoformat() if a.published_at else "", c.text)
+            for a, cs in self.items
+            for c in cs
+        ]
+        self.writer.write(self.items, vectors, lexical)
+        for a, _ in self.items:
+            sig = self.signatures.pop(a.doc_id, None)
+            if sig is None:
+                sig = signature(a.text)
+            store_signature(self.writer.catalog.db, a.doc_id, sig)  # type: ignore[union-attr]
+        self.writer.catalog.commit()  # type: ignore[union-attr]
         self.progress.chunks_written(len(texts))
         self.items, self.n = [], 0
         self.pending_ids.clear()
@@ -168,16 +176,23 @@ def ingest(
     progress = progress or _NoProgress()
     with IndexWriter(settings) as writer:
         base = writer.base
-        known = base.hashes() if base else {}
-        by_text = base.text_hashes() if base else {}
-        aliases = base.aliases() if base else {}
-        batch = _Batcher(writer, settings, progress)
+        state = _State(
+            known=base.hashes() if base else {},
+            by_text=base.text_hashes() if base else {},
+            aliases=base.aliases() if base else {},
+            near=NearDuplicateIndex(stored_signatures(base.db) if base else iter(())),
+        )
+        batch = _Batcher(writer, settings, progress, state.signatures)
+        if base is not None:
+            _add_missing_signatures(writer, state, report)
         stream: Iterable[Article] = articles
         if inputs:
             stream = _chain(articles, read_articles(inputs, settings, report, published_at=published_at, source=source, progress=progress))
         for article in stream:
-            _plan_one(article, known, by_text, aliases, writer, batch, report, settings)
+            _plan_one(article, state, writer, batch, report, settings)
         batch.flush()
+        if base is not None and writer.base_needs_upgrade():
+            writer.start()  # commit backfills what an older generation lacks (lexical index)
         if prune and base is not None:
             for doc_id, path in base.file_backed():
                 if not Path(path).exists():
@@ -197,16 +212,26 @@ def _chain(*its: Iterable[Article]) -> Iterator[Article]:
         yield from it
 
 
+@dataclass
+class _State:
+    """What the plan knows of the index while an ingest runs."""
+
+    known: dict[str, tuple[str, int]]
+    by_text: dict[str, str]
+    aliases: dict[str, str]
+    near: NearDuplicateIndex
+    signatures: dict[str, Any] = field(default_factory=dict)
+
+
 def _plan_one(
     article: Article,
-    known: dict[str, tuple[str, int]],
-    by_text: dict[str, str],
-    aliases: dict[str, str],
+    state: _State,
     writer: IndexWriter,
     batch: _Batcher,
     report: IngestReport,
     settings: Settings,
 ) -> None:
+    known, by_text, aliases = state.known, state.by_text, state.aliases
     doc_id = article.doc_id
     previous = known.get(doc_id)
     if previous is not None and previous[0] == article.hash:
@@ -225,9 +250,23 @@ def _plan_one(
         aliases[doc_id] = twin
         report.duplicates += 1
         return
+    sig = signature(article.text)
+    near = state.near.find(doc_id, sig)
+    if near is not None:
+        writer.start()
+        if previous is not None:
+            writer.delete(doc_id)
+            state.near.remove(doc_id)
+            known.pop(doc_id, None)
+        writer.catalog.put_alias(doc_id, near, article.path, article.url)  # type: ignore[union-attr]
+        aliases[doc_id] = near
+        report.duplicates += 1
+        return
     chunks = chunk_article(
         article, target_chars=settings.chunk_chars, overlap_sentences=settings.chunk_overlap_sentences
     )
+    state.near.add(doc_id, sig)
+    state.signatures[doc_id] = sig
     if previous is not None:
         if doc_id in batch.pending_ids:  # the same id twice in one run: land the first one
             batch.flush()
@@ -242,6 +281,30 @@ def _plan_one(
     known[doc_id] = (article.hash, len(chunks))
     by_text[article.text_hash] = doc_id
     batch.add(article, chunks)
+
+
+def _add_missing_signatures(writer: IndexWriter, state: _State, report: IngestReport) -> None:
+    """An index written before near-duplicate detection: sign its documents now, and fold the
+    near-duplicates among them into aliases of the first one."""
+    assert writer.base is not None
+    signed = {doc_id for doc_id, _ in stored_signatures(writer.base.db)}
+    if len(signed) >= len(state.known):
+        return
+    writer.start()
+    for article in writer.base.articles():
+        if article.doc_id in signed:
+            continue
+        sig = signature(article.text)
+        twin = state.near.find(article.doc_id, sig)
+        if twin is not None:
+            writer.delete(article.doc_id)
+            writer.catalog.put_alias(article.doc_id, twin, article.path, article.url)  # type: ignore[union-attr]
+            state.aliases[article.doc_id] = twin
+            state.known.pop(article.doc_id, None)
+            report.duplicates += 1
+            continue
+        state.near.add(article.doc_id, sig)
+        store_signature(writer.catalog.db, article.doc_id, sig)  # type: ignore[union-attr]
 
 
 def _totals(report: IngestReport, settings: Settings) -> None:

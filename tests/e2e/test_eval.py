@@ -1,0 +1,42 @@
+"""`qa eval` end to end on a tiny dataset built from the samples."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import SAMPLES, run_json
+
+
+def _dataset(tmp_path):
+    d = tmp_path / "ds"
+    d.mkdir()
+    (d / "articles.jsonl").write_text((SAMPLES / "wire-feed.jsonl").read_text())
+    qs = [
+        {"id": "q1", "asked_on": "2025-03-10", "question": "Which team won the national cup?", "answer": "Port Athletic"},
+        {"id": "q2", "asked_on": "2025-03-10", "question": "To what level did the central bank cut its interest rate?", "answer": "2.75 percent"},
+        {"id": "q3", "asked_on": "2025-03-10", "question": "How many homes lost power in Storm Ilse?", "answer": "80,000"},
+        # asked before the cup final was reported: the article does not exist yet on that day
+        {"id": "q4", "asked_on": "2025-03-02", "question": "Which team won the national cup?", "answer": "Port Athletic"},
+        {"id": "q5", "asked_on": "2025-04-10", "question": "Who is the new ambassador to Japan?", "answer": "Magnus Ekdahl"},
+    ]
+    (d / "questions.jsonl").write_text("\n".join(json.dumps(q) for q in qs) + "\n")
+    return d
+
+
+def test_eval_reports_recall_mrr_answers_and_ceiling_per_month(tmp_path):
+    out = run_json("eval", str(_dataset(tmp_path)), "--k", "5")
+    overall = out["overall"]
+    assert overall["questions"] == 5
+    assert overall["recall@5"] == 0.6  # q1-q3 found; q4 is as of a day before its article; q5 is not in the corpus
+    assert overall["ceiling"] == 0.8  # every gold answer but q5's occurs in the corpus
+    assert 0 < overall["mrr@10"] <= overall["recall@5"]
+    assert overall["answer_contains_gold"] >= 0.4
+    assert set(out["by_month"]) == {"2025-03", "2025-04"}
+    assert out["by_month"]["2025-04"]["ceiling"] == 0.0
+
+
+def test_eval_bad_dataset_is_a_clear_error(tmp_path):
+    from conftest import run_qa
+
+    res = run_qa("eval", str(tmp_path))
+    assert res.returncode == 2 and "articles.jsonl" in res.stderr and "Traceback" not in res.stderr
