@@ -77,6 +77,7 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=Path(".bench-cache"))
     ap.add_argument("--limit", type=int, default=None, help="only the first N questions")
     ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--qa-index", type=Path, default=None, help="qa index to use (default: CACHE/qa-index)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
@@ -88,7 +89,7 @@ def main() -> None:
     articles = args.dataset / "articles.jsonl"
     questions = load_questions(args.dataset / "questions.jsonl", args.limit)
     args.cache.mkdir(parents=True, exist_ok=True)
-    settings = Settings(index=args.cache / "qa-index")
+    settings = Settings(index=args.qa_index or args.cache / "qa-index")
     t0 = time.perf_counter()
     report = ingest([str(articles)], settings)
     print(f"qa index: {report.documents} documents, {report.chunks} chunks ({time.perf_counter() - t0:.0f}s)", file=sys.stderr)

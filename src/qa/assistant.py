@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ class Assistant:
         self.settings = settings
         self._reader: IndexReader | None = None
         self._lock = threading.Lock()
+        self._generators: dict[str, Any] = {}
 
     @classmethod
     def open(cls, index: str | Path | None = None, **overrides: Any) -> Assistant:
@@ -59,6 +60,49 @@ class Assistant:
         )
         return passages
 
+    def _prepare(
+        self, question: str, as_of: date | None, k: int | None, filters: SearchFilters | None
+    ) -> Any:
+        """Retrieve once; the extractive answer is computed only if someone asks for it."""
+        from qa.answer.extractive import extractive_answer, is_relevant
+        from qa.answer.generate import Prepared
+        from qa.temporal import question_time
+
+        as_of = as_of or date.today()
+        qtime = question_time(question, as_of)
+        retriever = Retriever(self.reader, self.settings)
+        passages, qvec = retriever.search(question, k or self.settings.k, _with_as_of(filters, as_of), qtime)
+
+        def extractive() -> Answer:
+            return extractive_answer(
+                question,
+                passages,
+                qvec,
+                retriever.encoder,
+                as_of=as_of,
+                max_sentences=self.settings.answer_sentences,
+                min_relevance=self.settings.min_relevance,
+            )
+
+        relevant = is_relevant(question, passages, self.settings.min_relevance)
+        return Prepared(question, as_of, passages, relevant, extractive)
+
+    def _generator(self, llm: str | None) -> Any:
+        """None for the extractive backend, else the (cached) generator for ``llm``."""
+        from qa.answer.llms import chat_model, parse_backend
+
+        backend = parse_backend(llm or self.settings.llm)
+        if backend.kind == "extractive":
+            return None
+        gen = self._generators.get(backend.label)
+        if gen is None:
+            from qa.answer.generate import Generator
+
+            gen = self._generators[backend.label] = Generator(
+                chat_model(backend, self.settings), backend.label, self.settings
+            )
+        return gen
+
     def ask(
         self,
         question: str,
@@ -66,24 +110,33 @@ class Assistant:
         as_of: date | None = None,
         k: int | None = None,
         filters: SearchFilters | None = None,
+        llm: str | None = None,
     ) -> Answer:
-        from qa.answer.extractive import extractive_answer
+        """A cited answer; ``llm`` (or the setting) picks extractive or a generation backend."""
+        generator = self._generator(llm)
+        prep = self._prepare(question, as_of, k, filters)
+        if generator is None:
+            return prep.extractive()
+        return generator.answer(prep)
 
-        from qa.temporal import question_time
-
-        as_of = as_of or date.today()
-        qtime = question_time(question, as_of)
-        retriever = Retriever(self.reader, self.settings)
-        passages, qvec = retriever.search(question, k or self.settings.k, _with_as_of(filters, as_of), qtime)
-        return extractive_answer(
-            question,
-            passages,
-            qvec,
-            retriever.encoder,
-            as_of=as_of,
-            max_sentences=self.settings.answer_sentences,
-            min_relevance=self.settings.min_relevance,
-        )
+    def ask_stream(
+        self,
+        question: str,
+        *,
+        as_of: date | None = None,
+        k: int | None = None,
+        filters: SearchFilters | None = None,
+        llm: str | None = None,
+    ) -> Iterator[str | Answer]:
+        """Text pieces as they are generated, then the verified Answer (last item)."""
+        generator = self._generator(llm)
+        prep = self._prepare(question, as_of, k, filters)
+        if generator is None:
+            answer = prep.extractive()
+            yield answer.answer
+            yield answer
+            return
+        yield from generator.stream(prep)
 
     def stats(self) -> dict[str, Any]:
         return self.reader.stats()

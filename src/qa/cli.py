@@ -158,6 +158,10 @@ def search(
     print_passages(query, passages)
 
 
+LlmOpt = typer.Option(None, "--llm", help="extractive (default) | openai:MODEL | ollama:MODEL | gguf:PATH (env QA_LLM)")
+BaseUrlOpt = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint (env QA_LLM_BASE_URL / OPENAI_BASE_URL)")
+
+
 @app.command()
 def ask(
     question: str = typer.Argument(..., help="Your question"),
@@ -166,6 +170,9 @@ def ask(
     since: Optional[str] = typer.Option(None, "--since", help="Only articles published on/after DATE"),
     until: Optional[str] = typer.Option(None, "--until", help="Only articles published on/before DATE"),
     source: Optional[str] = typer.Option(None, "--source", help="Only articles from this source"),
+    llm: Optional[str] = LlmOpt,
+    base_url: Optional[str] = BaseUrlOpt,
+    stream: bool = typer.Option(False, "--stream", help="Print the answer as it is generated"),
     index: Optional[Path] = IndexOpt,
     model: Optional[str] = ModelOpt,
     as_json: bool = JsonOpt,
@@ -173,18 +180,108 @@ def ask(
     """Answer QUESTION from the indexed articles, citing every sentence."""
     from qa.assistant import Assistant
 
-    settings = _settings(index, model=model)
+    settings = _settings(index, model=model, llm=llm, llm_base_url=base_url)
     when = _date_arg(as_of, "--as-of")
     filters = _filters(since, until, source)
     bot = Assistant(settings)
-    answer = _run(lambda: bot.ask(question, as_of=when, k=k, filters=filters))
-    if as_json:
-        _print_json(answer.to_dict())
+    if stream and not as_json:
+        answer = _run(lambda: _stream_answer(bot, question, when, k, filters))
     else:
-        from qa.render import print_answer
+        answer = _run(lambda: bot.ask(question, as_of=when, k=k, filters=filters))
+        if as_json:
+            _print_json(answer.to_dict())
+        else:
+            from qa.render import print_answer
 
-        print_answer(answer)
+            print_answer(answer)
     raise typer.Exit(0 if answer.answered else EXIT_NOT_FOUND)
+
+
+def _stream_answer(bot: Any, question: str, when: Any, k: int, filters: Any) -> Any:
+    """Print tokens as they arrive; once verified, the sources (or the fallback)."""
+    from qa.render import print_sources
+    from qa.types import Answer
+
+    answer = None
+    for item in bot.ask_stream(question, as_of=when, k=k, filters=filters):
+        if isinstance(item, Answer):
+            answer = item
+            break
+        sys.stdout.write(item)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+    assert answer is not None
+    if answer.extra.get("fallback"):
+        sys.stdout.write(f"\n[not verified: {answer.extra.get('fallback_reason')}]\n{answer.answer}\n")
+    elif answer.extra.get("backend") not in (None, "extractive") and answer.answered:
+        sys.stdout.write(f"\n[verified] {answer.answer}\n")
+    print_sources(answer)
+    return answer
+
+
+@app.command()
+def chat(
+    session: Optional[str] = typer.Option(None, "--session", help="Keep this conversation under the index (resume it later)"),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Answer as of this date (default today)"),
+    llm: Optional[str] = LlmOpt,
+    base_url: Optional[str] = BaseUrlOpt,
+    index: Optional[Path] = IndexOpt,
+    model: Optional[str] = ModelOpt,
+) -> None:
+    """A conversation in the terminal: follow-ups like "and before that?" are understood.
+
+    Commands: /sources (the last answer's sources), /reset (forget the conversation), /exit.
+    """
+    from qa.assistant import Assistant
+    from qa.conversation import Conversation
+    from qa.render import print_answer, print_sources
+
+    settings = _settings(index, model=model, llm=llm, llm_base_url=base_url)
+    when = _date_arg(as_of, "--as-of")
+    bot = Assistant(settings)
+    _run(lambda: bot.reader)  # fail early, in one line, when there is no index
+    conv = Conversation(bot, name=session, llm=llm)
+    typer.echo("qa chat — ask about the indexed news; /sources, /reset, /exit")
+    if conv.history:
+        typer.echo(f"(resumed session {session!r}: {len(conv.history)} earlier turns)")
+    last = None
+    while True:
+        try:
+            text = input("you> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            typer.echo("")
+            break
+        if not text:
+            continue
+        if text in ("/exit", "/quit"):
+            break
+        if text == "/reset":
+            conv.reset()
+            last = None
+            typer.echo("(conversation forgotten)")
+            continue
+        if text == "/sources":
+            if last is None:
+                typer.echo("(no answer yet)")
+            else:
+                print_sources(last)
+            continue
+        if text.startswith("/"):
+            typer.echo(f"unknown command {text}; try /sources, /reset or /exit")
+            continue
+        try:
+            standalone, last = conv.ask(text, as_of=when)
+        except Exception as e:  # one bad turn must not end the conversation
+            from qa.errors import QAError
+
+            if not isinstance(e, QAError):
+                raise
+            typer.echo(f"qa: error: {e}", err=True)
+            continue
+        if standalone != text:
+            typer.echo(f"(asking: {standalone})")
+        print_answer(last)
+        typer.echo("")
 
 
 # ---------------------------------------------------------------- index

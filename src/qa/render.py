@@ -15,6 +15,11 @@ def _when(d: object) -> str:
 def print_answer(answer: Answer, console: Console | None = None) -> None:
     console = console or Console()
     console.print(escape(answer.answer), soft_wrap=False)
+    print_sources(answer, console)
+
+
+def print_sources(answer: Answer, console: Console | None = None) -> None:
+    console = console or Console()
     if not answer.citations:
         return
     console.print()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -53,6 +53,30 @@ class Settings(BaseSettings):
     min_relevance: float = Field(
         0.30, description="Cosine similarity a passage needs before qa answers from it"
     )
+
+    # generation (LLM) backends
+    llm: str = Field(
+        "extractive",
+        description="extractive | openai:MODEL | ollama:MODEL | gguf:PATH",
+    )
+    llm_base_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("QA_LLM_BASE_URL", "OPENAI_BASE_URL", "llm_base_url"),
+        description="OpenAI-compatible endpoint (vLLM, LM Studio, llama.cpp server, OpenAI)",
+    )
+    llm_api_key: str | None = Field(
+        None,
+        validation_alias=AliasChoices("QA_LLM_API_KEY", "OPENAI_API_KEY", "llm_api_key"),
+    )
+    ollama_host: str = Field("http://127.0.0.1:11434", description="Ollama server")
+    llm_timeout: float = Field(60.0, gt=0, description="Seconds before an LLM request gives up")
+    llm_max_retries: int = Field(1, ge=0, le=5, description="Retries of a failed LLM request")
+    llm_max_tokens: int = Field(300, ge=16)
+    llm_temperature: float = Field(0.0, ge=0, le=2)
+    drop_unmarked_sentences: bool = Field(
+        False, description="Drop generated sentences that cite no passage (default: flag them)"
+    )
+    prompts_dir: Path | None = Field(None, description="Folder of prompt templates (default: prompts/)")
 
     def resolved_index(self) -> Path:
         return self.index.expanduser().resolve()

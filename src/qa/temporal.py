@@ -59,6 +59,11 @@ class TimeMention:
     def resolved(self) -> bool:
         return self.first is not None
 
+    @property
+    def is_bound(self) -> bool:
+        """"before October", "since 2020": a limit, not the date of an event."""
+        return self.text.split(" ", 1)[0].lower() in ("before", "after", "since", "until", "by", "through", "from")
+
     def label(self) -> str:
         """Absolute form for answers: 'Saturday 15 November 2025', 'October 2025', '2024'."""
         if self.first is None or self.last is None:
@@ -258,32 +263,54 @@ _EARLIER = re.compile(r"\b(before that|earlier|previous(ly)?|prior|first time)\b
 
 @dataclass(frozen=True)
 class QuestionTime:
-    """What a question asks of time, as of ``as_of``."""
+    """What a question asks of time, as of ``as_of``: a window ("this week"), a bound ("before
+    15 November 2025"), recency ("last", "latest"), or when something happened."""
 
     as_of: date
     asks_when: bool
     recency: bool
     window: tuple[date, date] | None
     mentions: tuple[TimeMention, ...] = ()
+    before: date | None = None  # events strictly before this day
+    after: date | None = None  # events strictly after this day
+
+
+_BOUND = re.compile(r"\b(before|prior to|earlier than|after|since|later than)\s*$", re.I)
 
 
 def question_time(question: str, as_of: date) -> QuestionTime:
     mentions = tuple(m for m in find_time_mentions(question, as_of) if m.resolved)
+    window_mentions = []
+    before = after = None
+    for m in mentions:
+        bound = _BOUND.search(question, 0, m.start)
+        word = bound.group(1).lower() if bound else ""
+        if m.text.lower().startswith("before "):
+            word = "before"
+        if word in ("before", "prior to", "earlier than"):
+            before = m.first
+        elif word in ("after", "since", "later than"):
+            after = m.last
+        else:
+            window_mentions.append(m)
     window = None
-    if mentions:
-        window = (min(m.first for m in mentions), max(m.last for m in mentions))  # type: ignore[type-var]
+    if window_mentions:
+        window = (min(m.first for m in window_mentions), max(m.last for m in window_mentions))  # type: ignore[type-var]
+    recency = bool(_RECENCY.search(question)) or bool(before and _EARLIER.search(question))
     return QuestionTime(
         as_of=as_of,
         asks_when=bool(_WHEN.search(question)),
-        recency=bool(_RECENCY.search(question)),
+        recency=recency or before is not None,
         window=window,
         mentions=mentions,
+        before=before,
+        after=after,
     )
 
 
 def latest_event(text: str, published: date | None) -> date | None:
     """The latest date a passage talks about (its publication date when it names none)."""
-    days = [m.last for m in find_time_mentions(text, published) if m.last and (published is None or m.last <= published)]
+    days = [m.last for m in find_time_mentions(text, published) if m.last and not m.is_bound and (published is None or m.last <= published)]
     if days:
         return max(days)
     return published
@@ -293,7 +320,7 @@ def event_days(text: str, published: date | None) -> tuple[int, int, str]:
     """(first day, last day, "start..end;…") of the resolved dates a chunk mentions, as ordinals
     (-1 when none), for storing with the chunk. Dates after publication are kept: announced
     events are events too."""
-    spans = [(m.first, m.last) for m in find_time_mentions(text, published) if m.first and m.last]
+    spans = [(m.first, m.last) for m in find_time_mentions(text, published) if m.first and m.last and not m.is_bound]
     if not spans:
         return -1, -1, ""
     first = min(a for a, _ in spans)

@@ -13,7 +13,7 @@ import numpy as np
 
 from qa.ingest.clean import is_headline_like
 from qa.sentences import sentence_spans
-from qa.temporal import QuestionTime, TimeMention, find_time_mentions, question_time
+from qa.temporal import QuestionTime, TimeMention, find_time_mentions, format_day, question_time
 from qa.text import content_words
 from qa.types import Answer, Citation, Passage
 
@@ -32,8 +32,17 @@ class Candidate:
     @property
     def latest(self) -> date | None:
         pub = self.passage.published_at
-        days = [m.last for m in self.mentions if m.last and (pub is None or m.last <= pub)]
+        days = [m.last for m in self.mentions if m.last and not m.is_bound and (pub is None or m.last <= pub)]
         return max(days) if days else pub
+
+    def latest_before(self, bound: date) -> date | None:
+        """The latest event this sentence reports strictly before ``bound`` (None if none)."""
+        days = [m.last for m in self.mentions if m.last and not m.is_bound and m.last < bound]
+        if days:
+            return max(days)
+        if not self.mentions and self.passage.published_at and self.passage.published_at < bound:
+            return self.passage.published_at
+        return None
 
 
 def candidates(passages: list[Passage]) -> list[Candidate]:
@@ -106,6 +115,21 @@ def _answer_type_fit(qtype: str, text: str) -> float:
 def choose(cands: list[Candidate], qtime: QuestionTime, n: int) -> list[Candidate]:
     """Best sentence first; for "last/latest" questions the most recent of the near-best ones."""
     ranked = sorted(cands, key=lambda c: c.score, reverse=True)
+    if qtime.before:  # "before that": only what happened before the bound, latest first
+        bound = qtime.before
+        dated = [c for c in ranked if c.latest_before(bound)]
+        if not dated:
+            return []
+        top = dated[0].score
+        close = [c for c in dated if c.score >= top - 0.06]
+        close.sort(key=lambda c: (c.latest_before(bound), c.score), reverse=True)
+        chosen = close[:1]
+        for c in close[1:]:
+            if len(chosen) >= min(n, 2):
+                break
+            if c.latest_before(bound) < chosen[-1].latest_before(bound):  # type: ignore[operator]
+                chosen.append(c)  # the event before that one, for context
+        return chosen
     if not ranked:
         return []
     best = ranked[0]
@@ -144,18 +168,43 @@ def _is_absolute(m: TimeMention) -> bool:
     return any(ch.isdigit() for ch in m.text) and m.granularity != "week"
 
 
+def lead_event(c: Candidate, qtime: QuestionTime) -> dict[str, str] | None:
+    """The event the answer is about (its first sentence's date), for follow-ups."""
+    mentions = [m for m in c.mentions if m.resolved and not m.is_bound]
+    if qtime.before:
+        mentions = [m for m in mentions if m.last and m.last < qtime.before]
+    if not mentions:
+        pub = c.passage.published_at
+        return {"first": pub.isoformat(), "last": pub.isoformat(), "label": format_day(pub)} if pub else None
+    m = max(mentions, key=lambda m: m.last) if qtime.recency else mentions[0]  # type: ignore[arg-type, return-value]
+    return {"first": m.first.isoformat(), "last": m.last.isoformat(), "label": m.label()}  # type: ignore[union-attr]
+
+
 def lead_for_when(c: Candidate, qtime: QuestionTime) -> tuple[str, TimeMention | None]:
     """The direct answer to a "when" question: the sentence's date, stated absolutely."""
     if not c.mentions:
         if c.passage.published_at:
             return f"By {c.passage.published_at.strftime('%-d %B %Y')} (the article's date)", None
         return "", None
-    pick = max(c.mentions, key=lambda m: (m.last or date.min)) if qtime.recency else c.mentions[0]
+    mentions = [m for m in c.mentions if not m.is_bound] or c.mentions
+    if qtime.before:
+        mentions = [m for m in mentions if m.last and m.last < qtime.before] or mentions
+    pick = max(mentions, key=lambda m: (m.last or date.min)) if qtime.recency else mentions[0]
     if not pick.resolved:
         text = pick.text[:1].upper() + pick.text[1:]
         return f"{text} (the article has no publication date, so the exact date is unknown)", pick
     prep = {"day": "On", "month": "In", "year": "In", "week": "In the week of"}[pick.granularity]
     return f"{prep} {pick.label()}", pick
+
+
+def is_relevant(question: str, passages: list[Passage], min_relevance: float) -> list[Passage]:
+    """The passages relevant enough to answer from: similar enough to the question and sharing
+    at least one of its content words."""
+    relevant = [p for p in passages if p.similarity >= min_relevance]
+    terms = set(content_words(question))
+    if relevant and terms and not any(_lexical(terms, f"{p.title} {p.text}") > 0 for p in relevant):
+        return []
+    return relevant
 
 
 def extractive_answer(
@@ -169,18 +218,18 @@ def extractive_answer(
     min_relevance: float = 0.3,
 ) -> Answer:
     qtime = question_time(question, as_of)
-    relevant = [p for p in passages if p.similarity >= min_relevance]
-    terms = set(content_words(question))
-    if relevant and terms and not any(_lexical(terms, f"{p.title} {p.text}") > 0 for p in relevant):
-        relevant = []
+    relevant = is_relevant(question, passages, min_relevance)
+    extra = {"as_of": as_of.isoformat(), "backend": "extractive", "model": None, "fallback": False}
     if not relevant:
-        return Answer(question, NOT_FOUND, False, (), {"as_of": as_of.isoformat()})
+        return Answer(question, NOT_FOUND, False, (), extra)
     cands = candidates(relevant)
     vecs = encoder.encode([c.text for c in cands])
     score_candidates(question, qvec, cands, vecs, qtime)
     chosen = choose(cands, qtime, max_sentences)
     citations: list[Citation] = []
     parts: list[str] = []
+    if chosen:
+        extra["event"] = lead_event(chosen[0], qtime)
     for n, c in enumerate(chosen, 1):
         p = c.passage
         citations.append(
@@ -193,4 +242,4 @@ def extractive_answer(
                 parts.append(f"{lead} [1]:")
         sentence = annotate(c, skip)
         parts.append(f"{sentence} [{n}]")
-    return Answer(question, " ".join(parts), True, tuple(citations), {"as_of": as_of.isoformat()})
+    return Answer(question, " ".join(parts), True, tuple(citations), extra)
