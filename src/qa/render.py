@@ -13,13 +13,13 @@ def _when(d: object) -> str:
 
 
 def print_answer(answer: Answer, console: Console | None = None) -> None:
-    console = console or Console()
+    console = console or Console(highlight=False)
     console.print(escape(answer.answer), soft_wrap=False)
     print_sources(answer, console)
 
 
 def print_sources(answer: Answer, console: Console | None = None) -> None:
-    console = console or Console()
+    console = console or Console(highlight=False)
     if not answer.citations:
         return
     console.print()
@@ -33,7 +33,7 @@ def print_sources(answer: Answer, console: Console | None = None) -> None:
 
 
 def print_passages(query: str, passages: list[Passage], console: Console | None = None) -> None:
-    console = console or Console()
+    console = console or Console(highlight=False)
     if not passages:
         console.print("No passages found.")
         return
@@ -50,7 +50,7 @@ def print_passages(query: str, passages: list[Passage], console: Console | None 
 def print_eval(result: dict, console: Console | None = None) -> None:
     from rich.table import Table
 
-    console = console or Console()
+    console = console or Console(highlight=False)
     cols = ["questions", "recall@1", "recall@5", "recall@10", "mrr@10", "answer_contains_gold", "ceiling"]
     table = Table(title=f"qa eval (k={result.get('k')})")
     table.add_column("month")

@@ -1,0 +1,108 @@
+"""Generation through a real OpenAI-compatible llama.cpp server on 127.0.0.1 (SmolLM2-135M).
+
+The small model's wording is never asserted. Where a test needs a known answer, the real server
+is made to produce it with a llama.cpp grammar (constrained decoding), so parsing, verification
+and fallback are exercised on what really comes back over HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+
+from conftest import run_qa
+from qa.answer.generate import Generator
+from qa.assistant import Assistant
+from qa.answer.llms import free_port
+from qa.settings import Settings
+
+AS_OF = date(2025, 11, 24)
+QUESTION = "When did Putin and Netanyahu last speak?"
+
+
+def _forced(url: str, text: str, settings: Settings) -> Generator:
+    """A generator whose real server answer is exactly ``text`` (GBNF grammar)."""
+    from langchain_openai import ChatOpenAI
+
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    llm = ChatOpenAI(model="smollm2", base_url=url, api_key="x", max_tokens=120, temperature=0,
+                     timeout=60, max_retries=0, extra_body={"grammar": f'root ::= "{escaped}"'})
+    return Generator(llm, "openai:smollm2", settings)
+
+
+def test_cli_request_reaches_the_server_and_reports_backend(seed_index, llama_server):
+    res = run_qa("ask", QUESTION, "--as-of", "2025-11-24", "--llm", "openai:smollm2",
+                 "--base-url", llama_server, "--json", index=seed_index)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["backend"] == "openai" and out["model"] == "smollm2"
+    assert out["usage"]["prompt_tokens"] > 100  # counted by the server: the prompt got there
+    assert out["usage"]["completion_tokens"] > 0 and out["raw_answer"]
+    assert out["latency_ms"] > 0
+    assert isinstance(out["fallback"], bool) and out["citations"]
+    for c in out["citations"]:  # verified or fallen back, every citation is an exact quote
+        assert c["quote"] in c["text"]
+
+
+def test_streaming_yields_tokens_then_a_verified_answer(seed_index, llama_server):
+    bot = Assistant(Settings(index=seed_index, llm="openai:smollm2", llm_base_url=llama_server, llm_max_tokens=40))
+    items = list(bot.ask_stream(QUESTION, as_of=AS_OF))
+    pieces, final = items[:-1], items[-1]
+    assert len(pieces) >= 3 and all(isinstance(p, str) for p in pieces)
+    assert final.extra["raw_answer"] == "".join(pieces)
+    res = run_qa("ask", QUESTION, "--as-of", "2025-11-24", "--llm", "openai:smollm2", "--base-url",
+                 llama_server, "--stream", index=seed_index, env={"QA_LLM_MAX_TOKENS": "40"})
+    assert res.returncode == 0 and "Sources" in res.stdout
+
+
+def test_markers_parsed_bad_markers_removed(seed_index, llama_server):
+    s = Settings(index=seed_index)
+    bot = Assistant(s)
+    prep = bot._prepare(QUESTION, AS_OF, None, None)
+    first = prep.relevant[0]
+    sentence = next(x for x in first.text.split("\n") if "Saturday" in x)
+    gen = _forced(llama_server, f"{sentence} [1][9]", s)
+    ans = gen.answer(prep)
+    assert ans.extra["raw_answer"] == f"{sentence} [1][9]"
+    assert ans.extra["fallback"] is False and ans.answered
+    assert ans.extra["verification"]["removed_markers"] == [9]
+    assert ans.answer.endswith("[1]") and "[9]" not in ans.answer
+    assert ans.citations[0].doc_id == first.doc_id and ans.citations[0].quote in first.text
+
+
+def test_invented_quote_and_refusal_fall_back_to_extractive(seed_index, llama_server):
+    s = Settings(index=seed_index)
+    bot = Assistant(s)
+    prep = bot._prepare(QUESTION, AS_OF, None, None)
+    for forced in ['Netanyahu said "we will build a bridge to the moon together" [1].', "I don't know."]:
+        ans = _forced(llama_server, forced, s).answer(prep)
+        assert ans.extra["fallback"] is True, forced
+        assert ans.extra["raw_answer"] == forced
+        assert "15 November 2025" in ans.answer  # the extractive answer took over
+        assert ans.citations and ans.citations[0].quote in ans.citations[0].text
+
+
+def test_nothing_relevant_means_no_model_call(seed_index, llama_server):
+    res = run_qa("ask", "What is the boiling point of mercury in kelvin?", "--llm", "openai:smollm2",
+                 "--base-url", llama_server, "--json", index=seed_index)
+    assert res.returncode == 3
+    out = json.loads(res.stdout)
+    assert out["answered"] is False and out["llm_called"] is False
+
+
+@pytest.mark.parametrize("base", ["dead", "notfound"])
+def test_endpoint_errors_are_one_line(seed_index, llama_server, base):
+    url = f"http://127.0.0.1:{free_port()}/v1" if base == "dead" else llama_server.replace("/v1", "/nothing-here")
+    res = run_qa("ask", QUESTION, "--llm", "openai:smollm2", "--base-url", url, index=seed_index,
+                 env={"QA_LLM_TIMEOUT": "10", "QA_LLM_MAX_RETRIES": "0"})
+    assert res.returncode == 1
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("qa: error: LLM") and "Traceback" not in res.stderr
+    assert ("not reachable" in lines[0]) if base == "dead" else ("not found" in lines[0] or "HTTP 404" in lines[0])
+
+
+def test_bad_backend_string_is_a_usage_error(seed_index):
+    res = run_qa("ask", QUESTION, "--llm", "gpt4", index=seed_index)
+    assert res.returncode == 2 and "not a backend" in res.stderr
