@@ -114,10 +114,11 @@ class Assistant:
     ) -> Answer:
         """A cited answer; ``llm`` (or the setting) picks extractive or a generation backend."""
         generator = self._generator(llm)
-        prep = self._prepare(question, as_of, k, filters)
         if generator is None:
-            return prep.extractive()
-        return generator.answer(prep)
+            return self._prepare(question, as_of, k, filters).extractive()
+        # the LCEL chain: retrieve → number passages → prompt → chat model → parse → verify
+        chain = generator.chain(lambda q: self._prepare(q["question"], q["as_of"], k, filters))
+        return chain.invoke({"question": question, "as_of": as_of})
 
     def ask_stream(
         self,

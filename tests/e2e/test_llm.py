@@ -106,3 +106,30 @@ def test_endpoint_errors_are_one_line(seed_index, llama_server, base):
 def test_bad_backend_string_is_a_usage_error(seed_index):
     res = run_qa("ask", QUESTION, "--llm", "gpt4", index=seed_index)
     assert res.returncode == 2 and "not a backend" in res.stderr
+
+
+def test_gguf_backend_runs_the_model_in_process(seed_index, llama_server):
+    import sys
+
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parents[1] / "helpers"))
+    from llama_server import smollm2_path
+
+    res = run_qa("ask", QUESTION, "--as-of", "2025-11-24", "--llm", f"gguf:{smollm2_path()}", "--json",
+                 index=seed_index, env={"QA_LLM_MAX_TOKENS": "30"})
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["backend"] == "gguf" and out["usage"]["prompt_tokens"] > 100 and out["raw_answer"]
+    missing = run_qa("ask", QUESTION, "--llm", "gguf:/nonexistent/model.gguf", index=seed_index)
+    assert missing.returncode == 2 and "no such model file" in missing.stderr
+
+
+def test_follow_up_rewritten_by_the_llm_when_one_is_configured(seed_index, llama_server):
+    from qa.conversation import Conversation
+
+    s = Settings(index=seed_index, llm="openai:smollm2", llm_base_url=llama_server)
+    bot = Assistant(s)
+    bot._generators["openai:smollm2"] = _forced(llama_server, "When did Putin and Netanyahu speak before November 2025?", s)
+    conv = Conversation(bot, llm="openai:smollm2")
+    conv.ask("When did Putin and Netanyahu last speak?", as_of=AS_OF)
+    standalone, _ = conv.ask("And before that?", as_of=AS_OF)
+    assert standalone == "When did Putin and Netanyahu speak before November 2025?"
