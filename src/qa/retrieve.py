@@ -8,6 +8,7 @@ keeps one story from filling the top k.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -119,6 +120,21 @@ def time_prior(meta: dict[str, Any], qtime: QuestionTime | None, settings: Setti
     return factor
 
 
+_TIME_NOISE = re.compile(r"\b(recently|recent|this week|last week|this month|this year|currently|now|newly)\b", re.I)
+
+
+def retrieval_query(query: str, qtime: QuestionTime | None) -> str:
+    """The question without its time words: the time prior handles "this week", and the words
+    themselves only pull in passages that happen to say "this week"."""
+    text = query
+    if qtime is not None:
+        for m in sorted(qtime.mentions, key=lambda m: m.start, reverse=True):
+            text = text[: m.start] + text[m.end :]
+    text = _TIME_NOISE.sub("", text)
+    text = " ".join(text.split())
+    return text if len(text) >= 3 else query
+
+
 class Retriever:
     def __init__(self, reader: IndexReader, settings: Settings):
         self.reader = reader
@@ -141,13 +157,14 @@ class Retriever:
         s = self.settings
         k = k or s.search_k
         filters = filters or SearchFilters()
-        vector = self.encoder.encode_query(query)
+        text = retrieval_query(query, qtime) if s.strip_time_words else query
+        vector = self.encoder.encode_query(text)
         with self.reader.reading():
             dense = self.reader.vectors.query(vector, n=max(s.dense_candidates, k * 4), where=filters.chroma_where())
             lexical = self.reader.lexical
             lex_hits: list[tuple[str, float]] = []
             if lexical is not None and s.lexical_weight > 0:
-                lex_hits = lexical.search(query, max(s.lexical_candidates, k * 4), filters.lexical_mask(lexical))
+                lex_hits = lexical.search(text, max(s.lexical_candidates, k * 4), filters.lexical_mask(lexical))
             cands = {h.chunk_id: _Candidate(h.chunk_id, h.text, h.metadata, h.similarity) for h in dense}
             missing = [cid for cid, _ in lex_hits if cid not in cands]
             if missing:
