@@ -14,7 +14,7 @@ import numpy as np
 from qa.ingest.clean import is_headline_like
 from qa.sentences import sentence_spans
 from qa.temporal import QuestionTime, TimeMention, find_time_mentions, format_day, question_time
-from qa.text import content_words
+from qa.text import STOPWORDS, content_words
 from qa.types import Answer, Citation, Passage
 
 NOT_FOUND = "I could not find an answer to that in the indexed articles."
@@ -66,12 +66,16 @@ def _lexical(question_terms: set[str], text: str) -> float:
     return len(question_terms & set(content_words(text))) / len(question_terms)
 
 
+_ASKS_ENTITY = re.compile(r"^\s*(which|who|whom|whose|what|where|name)\b|\b(which|who)\b", re.I)
+
+
 def score_candidates(
     question: str,
     qvec: np.ndarray,
     cands: list[Candidate],
     sentence_vectors: np.ndarray,
     qtime: QuestionTime,
+    novelty_weight: float = 0.08,
 ) -> None:
     terms = set(content_words(question))
     qtype = answer_type(question)
@@ -87,12 +91,26 @@ def score_candidates(
         if qtime.asks_when and any(m.granularity in ("day", "week", "month") for m in c.mentions):
             c.score += 0.08
         c.score += 0.06 * _answer_type_fit(qtype, c.text)
+        if _ASKS_ENTITY.search(question):
+            c.score += novelty_weight * novelty(question, c.text)
         if qtime.window and c.latest and not (qtime.window[0] <= c.latest <= qtime.window[1]):
             c.score -= 0.05
 
 
 _NUMBER = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|dozen|hundred|thousand|million|billion)\b", re.I)
 _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)*")
+
+
+_CAP = re.compile(r"\b[A-Z][\w&'’.-]*")
+
+
+def novelty(question: str, text: str) -> float:
+    """Does the sentence name something the question does not (the likely answer)? Capitalised
+    words after the first word, and numbers, that the question lacks."""
+    q_words = {w.lower().strip(".'’") for w in re.findall(r"[\w&'’.-]+", question)}
+    words = _CAP.findall(text)[1:] + re.findall(r"\b\d[\d,.]*\b", text)
+    new = [w for w in words if w.lower().strip(".'’") not in q_words and w.lower() not in STOPWORDS]
+    return min(1.0, len(new) / 2)
 
 
 def answer_type(question: str) -> str:
