@@ -284,6 +284,25 @@ def chat(
         typer.echo("")
 
 
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (loopback by default)"),
+    port: int = typer.Option(8000, "--port", min=1, max=65535),
+    llm: Optional[str] = LlmOpt,
+    base_url: Optional[str] = BaseUrlOpt,
+    index: Optional[Path] = IndexOpt,
+) -> None:
+    """Serve qa over HTTP: OpenAI chat-completions API, /ask, /search, /ingest, /healthz."""
+    import uvicorn
+
+    from qa.server import create_app
+
+    settings = _settings(index, llm=llm, llm_base_url=base_url)
+    app = create_app(settings, bound_host=host)
+    typer.echo(f"qa serving {settings.resolved_index()} on http://{host}:{port} (OpenAI API at /v1)", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
 # ---------------------------------------------------------------- index
 
 

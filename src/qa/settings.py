@@ -79,5 +79,10 @@ class Settings(BaseSettings):
     )
     prompts_dir: Path | None = Field(None, description="Folder of prompt templates (default: prompts/)")
 
+    # HTTP server
+    api_key: str | None = Field(None, description="Bearer token required by `qa serve` (all but /healthz)")
+    max_request_bytes: int = Field(5_000_000, ge=1_000, description="Largest request body accepted")
+    rate_limit_per_minute: int = Field(600, ge=1, description="Requests per minute per client")
+
     def resolved_index(self) -> Path:
         return self.index.expanduser().resolve()

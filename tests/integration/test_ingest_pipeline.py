@@ -152,3 +152,24 @@ def test_near_duplicate_wire_story_is_kept_once_and_linked(tmp_path, settings):
     row = reader.catalog.db.execute("SELECT url FROM aliases WHERE alias_id='site-b'").fetchone()
     assert row[0] == "https://b.example/copy"
     assert not reader.vectors.collection.get(where={"doc_id": "site-b"})["ids"]
+
+
+def test_lexical_index_follows_ingest_rm_prune_and_rebuild(tmp_path, settings):
+    src = _copy_samples(tmp_path)
+    ingest([str(src)], settings)
+
+    def lexical_docs(term: str) -> set[str]:
+        reader = IndexReader(settings)
+        ids = [cid for cid, _ in reader.lexical.search(term, 20)]
+        return {meta["doc_id"] for _, _, meta, _ in reader.vectors.get(ids)} if ids else set()
+
+    museum = str((src / "museum-east-wing.txt").resolve())
+    assert lexical_docs("Sigrun hull") == {museum}
+    (src / "museum-east-wing.txt").unlink()
+    ingest([str(src)], settings, prune=True)
+    assert lexical_docs("Sigrun hull") == set()
+    remove_documents(settings, ["wire-2025-0306-rates"])
+    assert lexical_docs("central bank interest rate") == set()
+    rebuild(settings)
+    assert lexical_docs("tram line Quay Street") == {"https://gazette.example/local/riverside-tram-approved"}
+    assert IndexReader(settings).lexical.days.shape[0] == IndexReader(settings).vectors.count()

@@ -1,0 +1,159 @@
+"""`qa serve` as a real HTTP server on 127.0.0.1, used through real clients (openai, httpx)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from conftest import SAMPLES, qa_executable
+from qa.answer.llms import free_port
+
+KEY = "test-key-123"
+
+
+def _serve(index: Path, *extra: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    import os
+
+    port = free_port()
+    proc = subprocess.Popen([qa_executable(), "serve", "--index", str(index), "--port", str(port), *extra],
+                            env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    proc.kill()
+    raise RuntimeError(proc.stderr.read().decode() if proc.stderr else "server did not start")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    from qa.ingest.pipeline import ingest
+    from qa.settings import Settings
+
+    index = tmp_path_factory.mktemp("srv") / "index"
+    ingest([str(SAMPLES)], Settings(index=index))
+    proc, url = _serve(index, env={"QA_API_KEY": KEY, "QA_RATE_LIMIT_PER_MINUTE": "100000"})
+    yield url
+    proc.kill()
+    proc.wait()
+
+
+def _client(url: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{url}/v1", api_key=KEY)
+
+
+def test_openai_client_gets_a_cited_answer(server):
+    r = _client(server).chat.completions.create(
+        model="qa", messages=[{"role": "user", "content": "When did Varga and Hale last speak?"}],
+        extra_body={"as_of": "2025-03-10"},
+    )
+    content = r.choices[0].message.content
+    assert "8 March 2025" in content and "[1]" in content and "Sources:" in content
+    cites = r.model_extra["citations"]
+    assert cites[0]["quote"] in cites[0]["text"] and cites[0]["published_at"] == "2025-03-08"
+    assert [m.id for m in _client(server).models.list().data] == ["qa"]
+
+
+def test_streaming_and_follow_up_from_message_history(server):
+    first = _client(server).chat.completions.create(
+        model="qa", messages=[{"role": "user", "content": "When did Varga and Hale last speak?"}],
+        extra_body={"as_of": "2025-03-10"},
+    ).choices[0].message.content
+    stream = _client(server).chat.completions.create(
+        model="qa", stream=True, extra_body={"as_of": "2025-03-10"},
+        messages=[{"role": "user", "content": "When did Varga and Hale last speak?"},
+                  {"role": "assistant", "content": first},
+                  {"role": "user", "content": "And before that?"}],
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks)
+    assert len(chunks) >= 3 and chunks[-1].choices[0].finish_reason == "stop"
+    assert "February 2025" in text and "Sources:" in text
+    assert chunks[-1].model_extra["qa"]["question"] == "When did Varga and Hale last speak before Saturday 8 March 2025?"
+
+
+def test_native_endpoints_keep_the_cli_contracts(server):
+    h = {"Authorization": f"Bearer {KEY}"}
+    ask = httpx.post(f"{server}/ask", json={"question": "Who won the national cup?", "as_of": "2025-03-10"}, headers=h).json()
+    assert set(ask) >= {"question", "answer", "answered", "citations"} and ask["answered"]
+    search = httpx.post(f"{server}/search", json={"query": "tram line", "k": 3}, headers=h).json()
+    assert search["query"] == "tram line" and len(search["results"]) == 3
+    assert set(search["results"][0]) == {"rank", "score", "text", "doc_id", "chunk_id", "title", "url", "source", "published_at", "start", "end"}
+    schema = httpx.get(f"{server}/openapi.json", headers=h).json()
+    assert "/v1/chat/completions" in schema["paths"]
+
+
+def test_api_key_validation_and_size_limits(server):
+    assert httpx.get(f"{server}/healthz").status_code == 200  # open
+    r = httpx.post(f"{server}/ask", json={"question": "x"})
+    assert r.status_code == 401 and r.json()["error"]["message"].startswith("missing or wrong API key")
+    h = {"Authorization": f"Bearer {KEY}"}
+    bad = httpx.post(f"{server}/ask", json={"question": ""}, headers=h)
+    assert bad.status_code == 422 and bad.json()["error"]["details"][0]["field"] == "question"
+    junk = httpx.post(f"{server}/v1/chat/completions", content=b"{not json", headers={**h, "content-type": "application/json"})
+    assert junk.status_code == 422 and "Traceback" not in junk.text
+    huge = httpx.post(f"{server}/ingest", content=b"x" * 6_000_000, headers={**h, "content-type": "application/json"})
+    assert huge.status_code == 413
+    no_user = httpx.post(f"{server}/v1/chat/completions", json={"messages": [{"role": "system", "content": "hi"}]}, headers=h)
+    assert no_user.status_code == 422
+
+
+def test_rate_limit(tmp_path):
+    from qa.ingest.pipeline import ingest
+    from qa.settings import Settings
+
+    index = tmp_path / "ix"
+    ingest([str(SAMPLES / "wire-feed.jsonl")], Settings(index=index))
+    proc, url = _serve(index, env={"QA_RATE_LIMIT_PER_MINUTE": "5"})
+    try:
+        codes = [httpx.post(f"{url}/search", json={"query": "storm"}).status_code for _ in range(8)]
+        assert codes[:5] == [200] * 5 and codes[5:] == [429] * 3
+    finally:
+        proc.kill()
+
+
+def test_ingest_while_querying_sees_old_or_new_never_half(tmp_path):
+    from qa.ingest.pipeline import ingest
+    from qa.settings import Settings
+
+    index = tmp_path / "ix"
+    ingest([str(SAMPLES / "wire-feed.jsonl")], Settings(index=index))
+    proc, url = _serve(index)
+    try:
+        articles = [{"id": f"batch-{i}", "title": f"Harbour report {i}",
+                     "text": f"The harbour crane number {i} was inspected on Tuesday by crew {i * 7} at dock {i % 5}.",
+                     "published_at": "2025-03-05", "source": "Port Wire"} for i in range(40)]
+        errors: list[str] = []
+        seen: set[int] = set()
+
+        def query_loop() -> None:
+            for _ in range(60):
+                r = httpx.post(f"{url}/search", json={"query": "harbour crane inspected", "k": 50, "source": "Port Wire"}, timeout=60)
+                if r.status_code != 200:
+                    errors.append(r.text)
+                    continue
+                docs = {x["doc_id"] for x in r.json()["results"]}
+                seen.add(len(docs))
+
+        t = threading.Thread(target=query_loop)
+        t.start()
+        resp = httpx.post(f"{url}/ingest", json={"articles": articles}, timeout=300)
+        t.join()
+        assert resp.status_code == 200 and resp.json()["added"] == 40
+        assert not errors
+        assert seen <= {0, 40}  # each query saw the index before or after the ingest, never in between
+        after = httpx.post(f"{url}/search", json={"query": "harbour crane inspected", "k": 50, "source": "Port Wire"}).json()
+        assert len({x["doc_id"] for x in after["results"]}) == 40
+    finally:
+        proc.kill()
