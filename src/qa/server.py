@@ -12,13 +12,15 @@ import json
 import threading
 import time
 import uuid
+from pathlib import Path
 from collections import defaultdict, deque
 from datetime import date
 from typing import Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from qa.assistant import Assistant
@@ -213,6 +215,13 @@ def create_app(settings: Settings, *, bound_host: str = "127.0.0.1") -> FastAPI:
         header = request.headers.get("authorization", "")
         if header != f"Bearer {settings.api_key}":
             raise HTTPException(401, "missing or wrong API key (Authorization: Bearer …)", headers={"WWW-Authenticate": "Bearer"})
+
+    web = Path(__file__).parent / "web"
+    app.mount("/static", StaticFiles(directory=web), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(web / "index.html")
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:

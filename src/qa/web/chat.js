@@ -1,0 +1,130 @@
+// qa web chat: streams /v1/chat/completions (SSE) and shows numbered, clickable sources.
+"use strict";
+const log = document.getElementById("log");
+const form = document.getElementById("ask");
+const input = document.getElementById("question");
+const send = document.getElementById("send");
+const asOf = document.getElementById("as-of");
+let messages = [];
+let turnCount = 0;
+
+const params = new URLSearchParams(location.search);
+if (params.get("as_of")) asOf.value = params.get("as_of");
+const apiKey = params.get("key") || localStorage.getItem("qa-api-key") || "";
+
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+// Answer text with [n] markers turned into links to source n of this turn.
+function renderAnswer(node, text, turn) {
+  node.textContent = "";
+  const parts = text.split(/(\[\d+\])/g);
+  for (const part of parts) {
+    const m = part.match(/^\[(\d+)\]$/);
+    if (m) {
+      const a = el("a", "cite", part);
+      a.href = `#t${turn}-s${m[1]}`;
+      a.addEventListener("click", () => {
+        const li = document.getElementById(`t${turn}-s${m[1]}`);
+        if (li) { li.classList.add("flash"); setTimeout(() => li.classList.remove("flash"), 1200); }
+      });
+      node.appendChild(a);
+    } else {
+      node.appendChild(document.createTextNode(part));
+    }
+  }
+}
+
+function renderSources(list, citations, turn) {
+  for (const c of citations) {
+    const li = el("li");
+    li.id = `t${turn}-s${c.n}`;
+    li.appendChild(el("span", "n", `[${c.n}]`));
+    const title = c.url ? el("a", "title", c.title || "untitled") : el("span", "title", c.title || "untitled");
+    if (c.url) { title.href = c.url; title.target = "_blank"; title.rel = "noopener"; }
+    li.appendChild(title);
+    li.appendChild(el("span", "meta", ` — ${c.source || "unknown source"}, ${c.published_at || "date unknown"}`));
+    li.appendChild(el("blockquote", "quote", `“${c.quote}”`));
+    list.appendChild(li);
+  }
+}
+
+async function ask(question) {
+  const turn = ++turnCount;
+  const box = el("section", "turn");
+  box.appendChild(el("div", "q", question));
+  const rewritten = el("div", "rewritten");
+  const answer = el("div", "a pending");
+  const sources = el("ol", "sources");
+  box.append(rewritten, answer, sources);
+  log.appendChild(box);
+  box.scrollIntoView({ block: "end" });
+  messages.push({ role: "user", content: question });
+  const body = { model: "qa", stream: true, messages };
+  if (asOf.value) body.as_of = asOf.value;
+  const headers = { "Content-Type": "application/json" };
+  if (apiKey) headers.Authorization = `Bearer ${apiKey}`;
+  let text = "";
+  let final = null;
+  try {
+    const resp = await fetch("/v1/chat/completions", { method: "POST", headers, body: JSON.stringify(body) });
+    if (!resp.ok) {
+      const err = await resp.json().catch(() => ({}));
+      throw new Error((err.error && err.error.message) || `HTTP ${resp.status}`);
+    }
+    const reader = resp.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += decoder.decode(value, { stream: true });
+      let cut;
+      while ((cut = buffer.indexOf("\n\n")) >= 0) {
+        const line = buffer.slice(0, cut).trim();
+        buffer = buffer.slice(cut + 2);
+        if (!line.startsWith("data:")) continue;
+        const data = line.slice(5).trim();
+        if (data === "[DONE]") continue;
+        const chunk = JSON.parse(data);
+        const delta = chunk.choices[0].delta || {};
+        if (delta.content) {
+          text += delta.content;
+          renderAnswer(answer, text.split("\n\nSources:")[0], turn);
+        }
+        if (chunk.citations) final = chunk;
+      }
+    }
+  } catch (e) {
+    answer.classList.remove("pending");
+    answer.appendChild(el("div", "error", `Error: ${e.message}`));
+    messages.pop();
+    return;
+  }
+  answer.classList.remove("pending");
+  const shown = text.split("\n\nSources:")[0];
+  renderAnswer(answer, shown, turn);
+  if (final) {
+    if (final.qa && final.qa.question && final.qa.question !== question) {
+      rewritten.textContent = `(asked as: ${final.qa.question})`;
+    }
+    renderSources(sources, final.citations, turn);
+  }
+  messages.push({ role: "assistant", content: text });
+}
+
+form.addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const q = input.value.trim();
+  if (!q) return;
+  input.value = "";
+  send.disabled = true;
+  try { await ask(q); } finally { send.disabled = false; input.focus(); }
+});
+document.getElementById("reset").addEventListener("click", () => {
+  messages = []; log.textContent = ""; input.focus();
+});
