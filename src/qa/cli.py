@@ -32,6 +32,7 @@ EXIT_NOT_FOUND = 3
 IndexOpt = typer.Option(None, "--index", help="Index folder (env QA_INDEX, default ./index)")
 ModelOpt = typer.Option(None, "--model", help="sentence-transformers model name or path (env QA_MODEL)")
 JsonOpt = typer.Option(False, "--json", help="Print one JSON object on stdout")
+ChromaOpt = typer.Option(None, "--chroma-url", help="Use a Chroma server (http://host:port) for vectors (env QA_CHROMA_URL)")
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
@@ -97,6 +98,7 @@ def ingest(
     source: Optional[str] = typer.Option(None, "--source", help="Source name for these articles"),
     prune: bool = typer.Option(False, "--prune", help="Remove documents whose files are gone"),
     index: Optional[Path] = IndexOpt,
+    chroma_url: Optional[str] = ChromaOpt,
     model: Optional[str] = ModelOpt,
     as_json: bool = JsonOpt,
 ) -> None:
@@ -104,7 +106,7 @@ def ingest(
     from qa.ingest.pipeline import ingest as run_ingest
     from qa.progress import ingest_progress
 
-    settings = _settings(index, model=model)
+    settings = _settings(index, chroma_url=chroma_url, model=model)
     pub = _date_arg(published_at, "--published-at")
     with ingest_progress(enabled=True) as progress:
         report = _run(lambda: run_ingest(paths, settings, published_at=pub, source=source, prune=prune, progress=progress))
@@ -139,13 +141,14 @@ def search(
     source: Optional[str] = typer.Option(None, "--source", help="Only articles from this source"),
     as_of: Optional[str] = typer.Option(None, "--as-of", help="Search as of this date: later articles are ignored"),
     index: Optional[Path] = IndexOpt,
+    chroma_url: Optional[str] = ChromaOpt,
     model: Optional[str] = ModelOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Print the passages that best match QUERY, ranked."""
     from qa.assistant import Assistant
 
-    settings = _settings(index, model=model)
+    settings = _settings(index, chroma_url=chroma_url, model=model)
     filters = _filters(since, until, source)
     when = _date_arg(as_of, "--as-of")
     bot = Assistant(settings)
@@ -174,13 +177,14 @@ def ask(
     base_url: Optional[str] = BaseUrlOpt,
     stream: bool = typer.Option(False, "--stream", help="Print the answer as it is generated"),
     index: Optional[Path] = IndexOpt,
+    chroma_url: Optional[str] = ChromaOpt,
     model: Optional[str] = ModelOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Answer QUESTION from the indexed articles, citing every sentence."""
     from qa.assistant import Assistant
 
-    settings = _settings(index, model=model, llm=llm, llm_base_url=base_url)
+    settings = _settings(index, chroma_url=chroma_url, model=model, llm=llm, llm_base_url=base_url)
     when = _date_arg(as_of, "--as-of")
     filters = _filters(since, until, source)
     bot = Assistant(settings)
@@ -226,6 +230,7 @@ def chat(
     llm: Optional[str] = LlmOpt,
     base_url: Optional[str] = BaseUrlOpt,
     index: Optional[Path] = IndexOpt,
+    chroma_url: Optional[str] = ChromaOpt,
     model: Optional[str] = ModelOpt,
 ) -> None:
     """A conversation in the terminal: follow-ups like "and before that?" are understood.
@@ -236,7 +241,7 @@ def chat(
     from qa.conversation import Conversation
     from qa.render import print_answer, print_sources
 
-    settings = _settings(index, model=model, llm=llm, llm_base_url=base_url)
+    settings = _settings(index, chroma_url=chroma_url, model=model, llm=llm, llm_base_url=base_url)
     when = _date_arg(as_of, "--as-of")
     bot = Assistant(settings)
     _run(lambda: bot.reader)  # fail early, in one line, when there is no index
@@ -291,13 +296,14 @@ def serve(
     llm: Optional[str] = LlmOpt,
     base_url: Optional[str] = BaseUrlOpt,
     index: Optional[Path] = IndexOpt,
+    chroma_url: Optional[str] = ChromaOpt,
 ) -> None:
     """Serve qa over HTTP: OpenAI chat-completions API, /ask, /search, /ingest, /healthz."""
     import uvicorn
 
     from qa.server import create_app
 
-    settings = _settings(index, llm=llm, llm_base_url=base_url)
+    settings = _settings(index, chroma_url=chroma_url, llm=llm, llm_base_url=base_url)
     app = create_app(settings, bound_host=host)
     typer.echo(f"qa serving {settings.resolved_index()} on http://{host}:{port} (OpenAI API at /v1)", err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
@@ -325,6 +331,7 @@ def index_stats(index: Optional[Path] = IndexOpt, as_json: bool = JsonOpt) -> No
 @index_app.command("rebuild")
 def index_rebuild(
     index: Optional[Path] = IndexOpt,
+    chroma_url: Optional[str] = ChromaOpt,
     model: Optional[str] = typer.Option(None, "--model", help="Re-embed with this model instead"),
     as_json: bool = JsonOpt,
 ) -> None:
@@ -332,7 +339,7 @@ def index_rebuild(
     from qa.ingest.pipeline import rebuild
     from qa.progress import ingest_progress
 
-    settings = _settings(index)
+    settings = _settings(index, chroma_url=chroma_url)
     with ingest_progress(enabled=True) as progress:
         report = _run(lambda: rebuild(settings, model=model, progress=progress))
     if as_json:
@@ -345,12 +352,13 @@ def index_rebuild(
 def index_rm(
     doc_ids: list[str] = typer.Argument(..., help="Document ids (as shown by search --json)"),
     index: Optional[Path] = IndexOpt,
+    chroma_url: Optional[str] = ChromaOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Remove documents from the index."""
     from qa.store import remove_documents
 
-    settings = _settings(index)
+    settings = _settings(index, chroma_url=chroma_url)
     removed, missing = _run(lambda: remove_documents(settings, doc_ids))
     for m in missing:
         typer.echo(f"qa: error: no document with id {m!r}", err=True)

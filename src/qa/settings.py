@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     collection: str = Field("articles", description="Chroma collection name")
     keep_generations: int = Field(2, ge=1, description="Index generations kept on disk (>=1)")
 
+    chroma_url: str | None = Field(None, description="Chroma server (http://host:port) instead of the embedded store")
+    chroma_headers: dict[str, str] = Field(default_factory=dict, description='HTTP headers for the Chroma server, JSON: {"Authorization": "Bearer …"}')
+
     # embedding
     model: str | None = Field(
         None,

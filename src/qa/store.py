@@ -74,12 +74,7 @@ class IndexReader:
             from qa.vectors import VectorStore
 
             with self.generations.reading():
-                self._vectors = VectorStore(
-                    self.gen,
-                    collection=self.settings.collection,
-                    model=self.model,
-                    device=self.settings.device,
-                )
+                self._vectors = open_vectors(self.settings, self.gen, self.model)
         return self._vectors
 
     @property
@@ -115,6 +110,19 @@ class IndexReader:
             self._vectors.close()
             self._vectors = None
         self.catalog.close()
+
+
+def open_vectors(settings: Settings, gen: Path, model: str) -> Any:
+    from qa.vectors import VectorStore
+
+    return VectorStore(
+        gen,
+        collection=settings.collection,
+        model=model,
+        device=settings.device,
+        chroma_url=settings.chroma_url,
+        chroma_headers=settings.chroma_headers,
+    )
 
 
 def _int(v: str | None) -> int | None:
@@ -177,11 +185,11 @@ class IndexWriter:
         copy = not self.fresh and self.base is not None
         self.gen = self.generations.new_generation(copy_current=copy)
         self.catalog = Catalog(self.gen)
-        from qa.vectors import VectorStore
-
-        self.vectors = VectorStore(
-            self.gen, collection=self.settings.collection, model=self.model, device=self.settings.device
-        )
+        self.vectors = open_vectors(self.settings, self.gen, self.model)
+        base = self.generations.current()
+        if copy and base is not None and self.settings.chroma_url:  # remote: copy the live vectors
+            previous = open_vectors(self.settings, base, self.model)
+            self.vectors.copy_from(previous)
         from qa.lexical import TokenStore
 
         self.tokens = TokenStore(self.catalog.db)
@@ -223,8 +231,14 @@ class IndexWriter:
         self.catalog.commit()
         self.tokens.build(self.gen)
         gen = self.gen
+        vectors = self.vectors
         self._close_target()
         self.generations.publish(gen, keep=self.settings.keep_generations)
+        if self.settings.chroma_url:
+            from qa.vectors import index_id
+
+            kept = {g.name for g in self.generations.all()}
+            vectors.drop_other_generations(kept, f"{self.settings.collection}-{index_id(self.generations.root)}-")
 
     def _backfill_tokens(self) -> None:
         """Tokens for chunks that have none (an index made before the lexical index existed)."""

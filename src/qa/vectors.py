@@ -49,18 +49,74 @@ def chunk_metadata(article: Article, chunk: Chunk) -> dict[str, Any]:
     }
 
 
+def index_id(root: Path) -> str:
+    """A stable id of an index folder, naming its collections on a shared Chroma server."""
+    path = root / "INDEX_ID"
+    if not path.exists():
+        import uuid
+
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = root / f".INDEX_ID.{os.getpid()}"
+        tmp.write_text(uuid.uuid4().hex[:12])
+        os.replace(tmp, path) if not path.exists() else tmp.unlink()
+    return path.read_text().strip()
+
+
+def remote_collection_name(collection: str, gen: Path) -> str:
+    """One collection per index generation on a Chroma server."""
+    return f"{collection}-{index_id(gen.parent)}-{gen.name}"
+
+
+def http_client(url: str, headers: dict[str, str]) -> Any:
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+    from urllib.parse import urlparse
+
+    u = urlparse(url)
+    if u.scheme not in ("http", "https") or not u.hostname:
+        from qa.errors import UsageError
+
+        raise UsageError(f"--chroma-url / QA_CHROMA_URL: {url!r} is not an http(s)://host:port URL")
+    try:
+        return chromadb.HttpClient(
+            host=u.hostname,
+            port=u.port or (443 if u.scheme == "https" else 8000),
+            ssl=u.scheme == "https",
+            headers=headers or None,
+            settings=ChromaSettings(anonymized_telemetry=False),
+        )
+    except Exception as e:
+        from qa.errors import QAError
+
+        raise QAError(f"Chroma server {url} is not reachable: {str(e).splitlines()[0][:200]}") from None
+
+
 class VectorStore:
-    def __init__(self, gen: Path, *, collection: str, model: str, device: str = "cpu"):
+    def __init__(
+        self,
+        gen: Path,
+        *,
+        collection: str,
+        model: str,
+        device: str = "cpu",
+        chroma_url: str | None = None,
+        chroma_headers: dict[str, str] | None = None,
+    ):
         import chromadb
         from chromadb.config import Settings as ChromaSettings
 
         from qa.embeddings import chroma_embedding_function
 
         self.path = gen / CHROMA_DIR
-        self.client = chromadb.PersistentClient(
-            path=str(self.path),
-            settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False),
-        )
+        self.remote = chroma_url is not None
+        if chroma_url:
+            self.client = http_client(chroma_url, chroma_headers or {})
+            collection = remote_collection_name(collection, gen)
+        else:
+            self.client = chromadb.PersistentClient(
+                path=str(self.path),
+                settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False),
+            )
         self.collection = self.client.get_or_create_collection(
             collection,
             embedding_function=chroma_embedding_function(model, device),
@@ -116,9 +172,28 @@ class VectorStore:
             for cid, doc, meta, emb in zip(res["ids"], res["documents"], res["metadatas"], res["embeddings"])
         ]
 
+    def copy_from(self, other: VectorStore, page: int = 2000) -> None:
+        """Copy every vector of another store (a remote generation starts as its predecessor)."""
+        total = other.count()
+        for offset in range(0, total, page):
+            got = other.collection.get(limit=page, offset=offset, include=["embeddings", "documents", "metadatas"])
+            if got["ids"]:
+                self.collection.add(ids=got["ids"], embeddings=got["embeddings"], documents=got["documents"], metadatas=got["metadatas"])
+
+    def drop_other_generations(self, keep: set[str], prefix: str) -> None:
+        """Delete this index's remote collections whose generation is no longer kept."""
+        for col in self.client.list_collections():
+            name = col if isinstance(col, str) else col.name
+            if name.startswith(prefix) and name.rsplit("-", 2)[-2] + "-" + name.rsplit("-", 1)[-1] not in keep:
+                try:
+                    self.client.delete_collection(name)
+                except Exception:
+                    pass
+
     def close(self) -> None:
         """Release Chroma's per-path system so the folder can be copied, renamed or removed."""
-        release_chroma(self.path)
+        if not self.remote:
+            release_chroma(self.path)
 
 
 def release_chroma(path: Path) -> None:

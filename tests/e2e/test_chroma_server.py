@@ -1,0 +1,76 @@
+"""qa against a real Chroma server (`chroma run` from the chromadb package) on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import SAMPLES, run_json, run_qa
+from qa.answer.llms import free_port
+
+
+@pytest.fixture(scope="module")
+def chroma_server(tmp_path_factory):
+    exe = Path(sys.executable).parent / "chroma"
+    if not exe.exists():
+        exe = Path(shutil.which("chroma") or "chroma")
+    port = free_port()
+    data = tmp_path_factory.mktemp("chroma-data")
+    proc = subprocess.Popen([str(exe), "run", "--path", str(data), "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "ANONYMIZED_TELEMETRY": "False"})
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail("chroma server did not start")
+    yield url
+    proc.kill()
+    proc.wait()
+
+
+def test_ingest_search_ask_and_update_through_a_chroma_server(tmp_path, chroma_server):
+    index = tmp_path / "ix"
+    remote = ["--chroma-url", chroma_server]
+    out = run_json("ingest", str(SAMPLES), *remote, index=index)
+    assert out["added"] == 6 and out["failed"] == 0
+    assert not (Path(next(index.glob("gen-*"))) / "chroma").exists()  # vectors live on the server
+    hits = run_json("search", "tram line cost", *remote, index=index)
+    assert hits["results"][0]["doc_id"] == "https://gazette.example/local/riverside-tram-approved"
+    ans = run_json("ask", "When did Varga and Hale last speak?", "--as-of", "2025-03-10", *remote, index=index)
+    assert "8 March 2025" in ans["answer"] and ans["citations"]
+    # an update is a new generation: a new remote collection, the old ones dropped past keep_generations
+    extra = tmp_path / "extra.jsonl"
+    extra.write_text('{"id": "new-1", "title": "Ferry strike ends", "text": "The ferry strike ended on Monday after the union accepted a pay offer of 4 percent.", "date": "2025-03-09"}\n')
+    for _ in range(2):
+        run_json("ingest", str(extra), *remote, index=index)
+        extra.write_text(extra.read_text().replace("4 percent", "5 percent") if "4 percent" in extra.read_text() else extra.read_text().replace("5 percent", "6 percent"))
+    import chromadb
+
+    client = chromadb.HttpClient(host="127.0.0.1", port=int(chroma_server.rsplit(":", 1)[1]))
+    index_id = (index / "INDEX_ID").read_text().strip()
+    mine = [c.name for c in client.list_collections() if index_id in c.name]
+    assert len(mine) == 2  # keep_generations
+    stats = run_json("index", "stats", index=index)
+    assert stats["documents"] == 7
+    got = run_json("search", "ferry strike pay offer", *remote, index=index)
+    assert "percent" in got["results"][0]["text"]
+
+
+def test_unreachable_chroma_server_is_one_line(tmp_path):
+    res = run_qa("ingest", str(SAMPLES / "wire-feed.jsonl"), "--chroma-url", f"http://127.0.0.1:{free_port()}", index=tmp_path / "ix")
+    assert res.returncode != 0 and "Traceback" not in res.stderr
+    assert "Chroma server" in res.stderr and len(res.stderr.strip().splitlines()) == 1
