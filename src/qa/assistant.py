@@ -139,6 +139,12 @@ class Assistant:
             return
         yield from generator.stream(prep)
 
+    def chat(self, session: str | None = None, *, llm: str | None = None) -> Any:
+        """A Conversation: ``.ask(text)`` understands follow-ups; ``session`` persists it."""
+        from qa.conversation import Conversation
+
+        return Conversation(self, name=session, llm=llm)
+
     def stats(self) -> dict[str, Any]:
         return self.reader.stats()
 
