@@ -21,7 +21,6 @@ import statistics
 import sys
 import time
 from collections import defaultdict
-from datetime import date
 from pathlib import Path
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")

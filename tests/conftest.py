@@ -40,6 +40,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+def wait_until_up(url: str, proc: subprocess.Popen | None = None, timeout: float = 120) -> None:
+    """Poll ``url`` until it answers 200; fail (killing ``proc``) after ``timeout`` seconds."""
+    import time
+    import urllib.request
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    if proc is not None:
+        proc.kill()
+    pytest.fail(f"{url} did not come up within {timeout:.0f}s")
+
+
 def qa_executable() -> str:
     exe = Path(sys.executable).parent / "qa"
     return str(exe) if exe.exists() else shutil.which("qa") or "qa"
@@ -144,8 +162,6 @@ def synthetic_feed(path: Path, n: int, seed: int, prefix: str = "syn") -> Path:
 def llama_server():
     """A real llama.cpp server (xllamacpp) serving SmolLM2-135M on 127.0.0.1; yields its /v1 URL."""
     import importlib.util
-    import time
-    import urllib.request
 
     sys.path.insert(0, str(Path(__file__).parent / "helpers"))
     from llama_server import smollm2_path
@@ -160,17 +176,7 @@ def llama_server():
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/models", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("llama.cpp server did not start")
+    wait_until_up(f"{url}/models", proc)
     yield url
     proc.kill()
     proc.wait()

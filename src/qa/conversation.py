@@ -12,7 +12,6 @@ import json
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 from qa.temporal import find_time_mentions, format_span

@@ -30,7 +30,9 @@ class RichIngestProgress:
         self._p.update(self._task, **fields)  # type: ignore[attr-defined]
 
 
-class _Silent:
+class NoProgress:
+    """Progress that shows nothing (not a terminal, or a library caller)."""
+
     def input_started(self, name: str) -> None:
         pass
 
@@ -39,9 +41,9 @@ class _Silent:
 
 
 @contextmanager
-def ingest_progress(enabled: bool = True) -> Iterator[RichIngestProgress | _Silent]:
+def ingest_progress(enabled: bool = True) -> Iterator[RichIngestProgress | NoProgress]:
     if not enabled or not sys.stderr.isatty():
-        yield _Silent()
+        yield NoProgress()
         return
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn

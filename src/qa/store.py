@@ -71,7 +71,6 @@ class IndexReader:
     @property
     def vectors(self) -> Any:
         if self._vectors is None:
-            from qa.vectors import VectorStore
 
             with self.generations.reading():
                 self._vectors = open_vectors(self.settings, self.gen, self.model)

@@ -6,13 +6,11 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
-from conftest import SAMPLES, run_json, run_qa
+from conftest import SAMPLES, run_json, run_qa, wait_until_up
 from qa.answer.llms import free_port
 
 
@@ -27,16 +25,7 @@ def chroma_server(tmp_path_factory):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={**os.environ, "ANONYMIZED_TELEMETRY": "False"})
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("chroma server did not start")
+    wait_until_up(f"{url}/api/v2/heartbeat", proc, timeout=60)
     yield url
     proc.kill()
     proc.wait()

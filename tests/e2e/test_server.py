@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import threading
-import time
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
 
-from conftest import SAMPLES, qa_executable
+from conftest import SAMPLES, qa_executable, wait_until_up
 from qa.answer.llms import free_port
 
 KEY = "test-key-123"
@@ -23,17 +21,10 @@ def _serve(index: Path, *extra: str, env: dict[str, str] | None = None) -> tuple
 
     port = free_port()
     proc = subprocess.Popen([qa_executable(), "serve", "--index", str(index), "--port", str(port), *extra],
-                            env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError(proc.stderr.read().decode() if proc.stderr else "server did not start")
+    wait_until_up(f"{url}/healthz", proc)
+    return proc, url
 
 
 @pytest.fixture(scope="module")

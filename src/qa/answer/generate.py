@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from qa.answer.extractive import NOT_FOUND, is_relevant
+from qa.answer.extractive import NOT_FOUND
 from qa.answer.verify import verify
 from qa.errors import QAError
 from qa.prompts import load_prompt

@@ -14,6 +14,7 @@ from qa.ingest.chunk import chunk_article, embedding_text, lexical_text
 from qa.ingest.clean import clean_text
 from qa.ingest.loaders import RawArticle, expand_inputs, load_path
 from qa.ingest.neardup import NearDuplicateIndex, signature, store_signature, stored_signatures
+from qa.progress import NoProgress
 from qa.settings import Settings
 from qa.store import IndexWriter
 from qa.types import Article, Chunk
@@ -22,14 +23,6 @@ from qa.types import Article, Chunk
 class Progress(Protocol):
     def input_started(self, name: str) -> None: ...
     def chunks_written(self, n: int) -> None: ...
-
-
-class _NoProgress:
-    def input_started(self, name: str) -> None:
-        pass
-
-    def chunks_written(self, n: int) -> None:
-        pass
 
 
 @dataclass
@@ -90,7 +83,7 @@ def read_articles(
     progress: Progress | None = None,
 ) -> Iterator[Article]:
     """Every usable article of the inputs; problems go to ``report`` and never stop the stream."""
-    progress = progress or _NoProgress()
+    progress = progress or NoProgress()
     for path in expand_inputs(inputs):
         name = str(path)
         progress.input_started(name)
@@ -173,7 +166,7 @@ def ingest(
     """Add new documents, replace changed ones, skip unchanged ones; ``prune`` removes documents
     whose files are gone. The index is published only when something changed."""
     report = IngestReport()
-    progress = progress or _NoProgress()
+    progress = progress or NoProgress()
     with IndexWriter(settings) as writer:
         base = writer.base
         state = _State(
@@ -325,7 +318,7 @@ def _totals(report: IngestReport, settings: Settings) -> None:
 def rebuild(settings: Settings, *, model: str | None = None, progress: Progress | None = None) -> IngestReport:
     """Re-chunk and re-embed every recorded document into a fresh generation; publish when done."""
     report = IngestReport()
-    progress = progress or _NoProgress()
+    progress = progress or NoProgress()
     with IndexWriter(settings, fresh=True, model=model) as writer:
         if writer.base is None:
             from qa.errors import IndexMissingError
