@@ -176,8 +176,10 @@ class Retriever:
             if cid in cands:
                 cands[cid].fused += s.lexical_weight / (s.rrf_k + rank)
         scored = sorted(
-            cands.values(), key=lambda c: c.fused * time_prior(c.meta, qtime, s), reverse=True
+            ((c.fused * time_prior(c.meta, qtime, s), c) for c in cands.values()),
+            key=lambda pair: pair[0],
+            reverse=True,
         )
-        top = max((c.fused * time_prior(c.meta, qtime, s) for c in scored), default=1.0) or 1.0
-        passages = [_passage(c, c.fused * time_prior(c.meta, qtime, s) / top) for c in scored]
+        top = (scored[0][0] if scored else 1.0) or 1.0
+        passages = [_passage(c, score / top) for score, c in scored]
         return cap_per_document(passages, s.per_doc_cap, k), vector
