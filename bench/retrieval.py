@@ -3,7 +3,7 @@ in one process.
 
   textbook  RecursiveCharacterTextSplitter(1000, 200) + all-MiniLM-L6-v2 + Chroma
             similarity_search (with and without an as-of date filter)
-  bm25      bm25s over qa's chunks, as-of filtered, no fusion and no time prior
+  bm25      BM25 (tantivy) over qa's chunks, as-of filtered, no fusion and no time prior
   qa        qa's hybrid retrieval (dense + BM25, RRF, time prior, per-article cap)
 
 Each question is asked as of its `asked_on` date. A system "finds" the answer at rank r when the
@@ -101,8 +101,7 @@ def main() -> None:
         return [d.page_content for d in textbook.similarity_search(q.question, k=args.k, filter=flt)]
 
     def run_bm25(q) -> list[str]:
-        mask = SearchFilters(as_of=q.asked_on).lexical_mask(lexical)
-        ids = [cid for cid, _ in lexical.search(q.question, args.k, mask)]
+        ids = [cid for cid, _ in lexical.search(q.question, args.k, **SearchFilters(as_of=q.asked_on).days())]
         got = {cid: text for cid, text, _, _ in bot.reader.vectors.get(ids)} if ids else {}
         return [got[i] for i in ids]
 

@@ -86,6 +86,8 @@ def main() -> None:
                             errors.append(str(getattr(r, "status_code", r)))
 
         def ingester() -> dict:
+            if args.ingest_articles <= 0:
+                return {}
             arts = [{"id": f"load-{time.time_ns()}-{i}", "title": f"Load test bulletin {i}",
                      "text": f"Bulletin {i}: the harbour authority reported {i} ship arrivals on Tuesday and {i * 3} departures.",
                      "published_at": "2023-06-01", "source": "Load Wire"} for i in range(args.ingest_articles)]

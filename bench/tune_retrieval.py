@@ -33,7 +33,9 @@ def main() -> None:
     ap.add_argument("--dataset", type=Path, default=Path("../shared/data/realtimeqa-2023h1"))
     ap.add_argument("--tune-months", default="2023-01,2023-02,2023-03")
     ap.add_argument("--k", type=int, default=5)
+    ap.add_argument("--grid", type=json.loads, default=None, help='JSON {"setting": [values, ...]} instead of the default grid')
     args = ap.parse_args()
+    grid = args.grid or GRID
 
     from qa.assistant import Assistant
     from qa.settings import Settings
@@ -42,11 +44,16 @@ def main() -> None:
     tune = set(args.tune_months.split(","))
     bot = Assistant(Settings(index=args.index))
     bot.search("warm up", 5)
+    from functools import lru_cache
+
+    from qa.embeddings import Encoder
+
+    Encoder.encode_query = lru_cache(maxsize=4096)(Encoder.encode_query)  # same questions every config
     rows = []
-    keys = list(GRID)
-    for values in itertools.product(*(GRID[k] for k in keys)):
+    keys = list(grid)
+    for values in itertools.product(*(grid[k] for k in keys)):
         cfg = dict(zip(keys, values))
-        if cfg["lexical_weight"] == 0 and cfg["rrf_k"] != 60:
+        if cfg.get("lexical_weight") == 0 and cfg.get("rrf_k", 60) != 60:
             continue
         for k, v in cfg.items():
             setattr(bot.settings, k, v)

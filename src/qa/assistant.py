@@ -82,6 +82,7 @@ class Assistant:
                 as_of=as_of,
                 max_sentences=self.settings.answer_sentences,
                 min_relevance=self.settings.min_relevance,
+                shortlist=self.settings.answer_shortlist,
             )
 
         relevant = is_relevant(question, passages, self.settings.min_relevance)

@@ -119,8 +119,16 @@ def _flock(path: Path, mode: int, *, create: bool) -> Iterator[None]:
 def _copy_tree(src: Path, dst: Path) -> None:
     """Copy a generation; SQLite files through the backup API so the copy is consistent."""
 
+    from qa import dense, lexical
+
     def copy(s: str, d: str) -> None:
-        if s.endswith((".sqlite3", ".sqlite")):
+        relative = os.path.relpath(s, src)
+        mode = "link" if dense.is_immutable(relative) else lexical.copy_mode(relative)
+        if mode == "skip":
+            return
+        if mode == "link":
+            os.link(s, d)  # written once, never modified: share it
+        elif s.endswith((".sqlite3", ".sqlite")):
             _sqlite_backup(Path(s), Path(d))
         elif s.endswith(("-wal", "-shm", "-journal")):
             return  # folded into the backup

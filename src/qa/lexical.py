@@ -1,141 +1,159 @@
-"""The lexical half of the store: BM25 (bm25s) over stemmed tokens of each chunk's indexed text.
+"""The lexical half of the search: BM25 over each chunk's indexed text (title, date, text), in tantivy.
 
-Tokens of every chunk are kept in the generation's catalog, so after an ingest only the new
-chunks are tokenized; the BM25 matrix is rebuilt from stored tokens when a generation is
-published and memory-mapped by readers.
+tantivy keeps the index in immutable segments and merges them in the background, so an ingest
+adds and deletes documents without rebuilding anything, and corpus statistics (IDF) stay global.
+Segment files are never modified, so a new generation hard-links them from its predecessor;
+only the two small metadata files are copied.
+
+Analysis: simple tokenizer, lowercase, English stop words, Snowball English stemmer.
 """
 
 from __future__ import annotations
 
-import json
-import sqlite3
+import os
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+LEXICAL_DIR = "bm25"
+ANALYZER = "qa_en"
+_MUTABLE = ("meta.json", ".managed.json")  # tantivy replaces these atomically: copy, don't link
+_LOCKS = (".tantivy-writer.lock", ".tantivy-meta.lock")
 
-LEXICAL_DIR = "lexical"
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS chunk_tokens (chunk_id TEXT PRIMARY KEY, doc_id TEXT NOT NULL, "
-    "day INTEGER NOT NULL, source TEXT NOT NULL, tokens TEXT NOT NULL)"
-)
+
+def exists(gen: Path) -> bool:
+    return (gen / LEXICAL_DIR / "meta.json").exists()
+
+
+def copy_mode(relative: str) -> str:
+    """How a generation copy treats a file: "link", "copy" or "skip"."""
+    if not relative.startswith(LEXICAL_DIR + os.sep):
+        return "copy"
+    name = os.path.basename(relative)
+    if name in _LOCKS:
+        return "skip"
+    return "copy" if name in _MUTABLE else "link"
 
 
 @lru_cache(maxsize=1)
-def _stemmer() -> Any:
-    import Stemmer
+def _analyzer() -> Any:
+    import tantivy
 
-    return Stemmer.Stemmer("english")
-
-
-def tokenize(texts: list[str]) -> list[list[str]]:
-    import bm25s
-
-    return bm25s.tokenize(  # type: ignore[return-value]
-        texts, stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False
+    return (
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+        .filter(tantivy.Filter.remove_long(40))
+        .filter(tantivy.Filter.lowercase())
+        .filter(tantivy.Filter.stopword("english"))
+        .filter(tantivy.Filter.stemmer("english"))
+        .build()
     )
 
 
-class TokenStore:
-    """Stemmed tokens per chunk, in the generation's catalog database."""
+@lru_cache(maxsize=1)
+def _schema() -> Any:
+    import tantivy
 
-    def __init__(self, db: sqlite3.Connection):
-        self.db = db
-        self.db.execute(_SCHEMA)
-        self.db.execute("CREATE INDEX IF NOT EXISTS chunk_tokens_doc ON chunk_tokens(doc_id)")
+    b = tantivy.SchemaBuilder()
+    b.add_text_field("chunk_id", stored=True, tokenizer_name="raw")
+    b.add_text_field("doc_id", tokenizer_name="raw")
+    b.add_text_field("source", tokenizer_name="raw")
+    b.add_integer_field("day", indexed=True, fast=True)
+    b.add_text_field("text", tokenizer_name=ANALYZER)
+    return b.build()
 
-    def add(self, metas: list[dict[str, Any]], chunk_ids: list[str], texts: list[str]) -> None:
-        """Tokens of new chunks, with the day and source the search filters need."""
-        toks = tokenize(texts)
-        self.db.executemany(
-            "INSERT OR REPLACE INTO chunk_tokens VALUES (?,?,?,?,?)",
-            [
-                (c, m["doc_id"], int(m.get("published_day", -1)), str(m.get("source", "")), " ".join(t))
-                for c, m, t in zip(chunk_ids, metas, toks)
-            ],
-        )
+
+def _open(gen: Path, create: bool) -> Any:
+    import tantivy
+
+    folder = gen / LEXICAL_DIR
+    if create:
+        folder.mkdir(exist_ok=True)
+    index = tantivy.Index(_schema(), path=str(folder), reuse=True)
+    index.register_tokenizer(ANALYZER, _analyzer())
+    return index
+
+
+def terms(text: str) -> list[str]:
+    """The analysed terms of a text (what BM25 matches on)."""
+    return list(dict.fromkeys(_analyzer().analyze(text)))
+
+
+class LexicalWriter:
+    """Adds and deletes chunks in a generation's BM25 index (which starts as its predecessor's)."""
+
+    def __init__(self, gen: Path, heap_bytes: int = 64_000_000):
+        self.index = _open(gen, create=True)
+        self._writer = self.index.writer(heap_size=heap_bytes, num_threads=1)
+        self._dirty = False
+
+    def add(self, rows: Iterable[tuple[str, str, int, str, str]]) -> None:
+        """Rows of (chunk_id, doc_id, published day, source, indexed text)."""
+        import tantivy
+
+        for chunk_id, doc_id, day, source, text in rows:
+            self._writer.add_document(
+                tantivy.Document(chunk_id=chunk_id, doc_id=doc_id, day=int(day), source=source, text=text)
+            )
+            self._dirty = True
 
     def delete_doc(self, doc_id: str) -> None:
-        self.db.execute("DELETE FROM chunk_tokens WHERE doc_id=?", (doc_id,))
+        self._writer.delete_documents_by_term("doc_id", doc_id)
+        self._dirty = True
 
-    def chunk_ids(self) -> set[str]:
-        return {r[0] for r in self.db.execute("SELECT chunk_id FROM chunk_tokens")}
+    def commit(self) -> None:
+        """Make the changes durable and let background merges finish before the folder is published."""
+        if self._dirty:
+            self._writer.commit()
+        self._writer.wait_merging_threads()
+        self._writer = None
 
-    def build(self, gen: Path) -> int:
-        """Write the BM25 index of all stored tokens into ``gen/lexical``; returns chunk count."""
-        import bm25s
-
-        ids: list[str] = []
-        days: list[int] = []
-        sources: list[str] = []
-        corpus: list[list[str]] = []
-        rows = self.db.execute("SELECT chunk_id, day, source, tokens FROM chunk_tokens ORDER BY rowid")
-        for cid, day, source, toks in rows:
-            ids.append(cid)
-            days.append(day)
-            sources.append(source)
-            corpus.append(toks.split() or ["∅"])
-        out = gen / LEXICAL_DIR
-        out.mkdir(exist_ok=True)
-        if corpus:
-            bm = bm25s.BM25()
-            bm.index(corpus, show_progress=False)
-            bm.save(str(out), show_progress=False)
-        names = sorted(set(sources))
-        code = {n: i for i, n in enumerate(names)}
-        np.save(out / "days.npy", np.array(days, dtype=np.int32))
-        np.save(out / "sources.npy", np.array([code[s] for s in sources], dtype=np.int32))
-        (out / "sources.json").write_text(json.dumps(names))
-        (out / "ids.json").write_text(json.dumps(ids))
-        return len(ids)
+    def rollback(self) -> None:
+        if self._writer is not None:
+            self._writer.rollback()
+            self._writer = None
 
 
 class LexicalIndex:
-    """A published BM25 index, memory-mapped."""
+    """A published BM25 index."""
 
     def __init__(self, gen: Path):
-        import bm25s
+        self.index = _open(gen, create=False)
+        self.searcher = self.index.searcher()
 
-        folder = gen / LEXICAL_DIR
-        self.ids: list[str] = json.loads((folder / "ids.json").read_text())
-        self.days = np.load(folder / "days.npy")
-        self.sources = np.load(folder / "sources.npy")
-        self.source_names: list[str] = json.loads((folder / "sources.json").read_text())
-        self._bm = None
-        if self.ids:
-            self._bm = bm25s.BM25.load(str(folder), mmap=True, show_progress=False)
+    def __len__(self) -> int:
+        return int(self.searcher.num_docs)
 
-    @staticmethod
-    def exists(gen: Path) -> bool:
-        return (gen / LEXICAL_DIR / "ids.json").exists()
+    def search(
+        self,
+        query: str,
+        n: int,
+        *,
+        since: int | None = None,
+        until: int | None = None,
+        as_of: int | None = None,
+        source: str | None = None,
+    ) -> list[tuple[str, float]]:
+        """(chunk_id, BM25 score) best first, among chunks the filters let through (days are
+        ordinals; undated chunks have day -1, pass as-of and fail a since/until range)."""
+        import tantivy
 
-    def mask(self, *, since: int | None, until: int | None, as_of: int | None, source: str | None) -> np.ndarray | None:
-        """1.0 for chunks the filters let through (days are ordinals, -1 = undated)."""
-        keep = np.ones(len(self.ids), dtype=bool)
-        dated = self.days >= 0
-        if since is not None:
-            keep &= dated & (self.days >= since)
-        if until is not None:
-            keep &= dated & (self.days <= until)
-        if as_of is not None:
-            keep &= ~dated | (self.days <= as_of)
-        if source is not None:
-            code = self.source_names.index(source) if source in self.source_names else -1
-            keep &= self.sources == code
-        if keep.all():
-            return None
-        return keep.astype(np.float32)
-
-    def search(self, query: str, n: int, mask: np.ndarray | None = None) -> list[tuple[str, float]]:
-        """(chunk_id, BM25 score) best first; query terms unknown to the index are ignored."""
-        if self._bm is None:
+        words = terms(query)
+        if not words:
             return []
-        toks = [t for t in tokenize([query])[0] if t in self._bm.vocab_dict]
-        if not toks:
-            return []
-        n = min(n, len(self.ids))
-        docs, scores = self._bm.retrieve(
-            [toks], k=n, show_progress=False, n_threads=1, weight_mask=mask
+        schema = self.index.schema
+        text = tantivy.Query.boolean_query(
+            [(tantivy.Occur.Should, tantivy.Query.term_query(schema, "text", w, index_option="freq")) for w in words]
         )
-        return [(self.ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0]) if s > 0]
+        clauses: list[tuple[Any, Any]] = [(tantivy.Occur.Must, text)]
+        low = since if since is not None else (0 if until is not None else None)
+        highs = [x for x in (until, as_of) if x is not None]
+        high = min(highs) if highs else None
+        if low is not None or high is not None:
+            rng = tantivy.Query.range_query(schema, "day", tantivy.FieldType.Integer, low, high)
+            clauses.append((tantivy.Occur.Must, tantivy.Query.const_score_query(rng, 0.0)))
+        if source is not None:
+            clauses.append((tantivy.Occur.Must, tantivy.Query.const_score_query(tantivy.Query.term_query(schema, "source", source), 0.0)))
+        q = tantivy.Query.boolean_query(clauses) if len(clauses) > 1 else text
+        result = self.searcher.search(q, limit=n, count=False)
+        return [(self.searcher.doc(addr)["chunk_id"][0], float(score)) for score, addr in result.hits]

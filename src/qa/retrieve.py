@@ -46,13 +46,14 @@ class SearchFilters:
             return None
         return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
-    def lexical_mask(self, lexical: Any) -> np.ndarray | None:
-        return lexical.mask(
-            since=self.since.toordinal() if self.since else None,
-            until=self.until.toordinal() if self.until else None,
-            as_of=self.as_of.toordinal() if self.as_of else None,
-            source=self.source,
-        )
+    def days(self) -> dict[str, Any]:
+        """The filters as day ordinals (what the dense and lexical indexes take)."""
+        return {
+            "since": self.since.toordinal() if self.since else None,
+            "until": self.until.toordinal() if self.until else None,
+            "as_of": self.as_of.toordinal() if self.as_of else None,
+            "source": self.source,
+        }
 
 
 @dataclass
@@ -159,22 +160,20 @@ class Retriever:
         filters = filters or SearchFilters()
         text = retrieval_query(query, qtime) if s.strip_time_words else query
         vector = self.encoder.encode_query(text)
+        lists: list[tuple[float, list[str]]] = []  # (weight, chunk ids best first) to fuse
+        parts = self._question_parts(text)
         with self.reader.reading():
-            dense = self.reader.vectors.query(vector, n=max(s.dense_candidates, k * 4), where=filters.chroma_where())
             lexical = self.reader.lexical
-            lex_hits: list[tuple[str, float]] = []
             if lexical is not None and s.lexical_weight > 0:
-                lex_hits = lexical.search(text, max(s.lexical_candidates, k * 4), filters.lexical_mask(lexical))
-            cands = {h.chunk_id: _Candidate(h.chunk_id, h.text, h.metadata, h.similarity) for h in dense}
-            missing = [cid for cid, _ in lex_hits if cid not in cands]
-            if missing:
-                for cid, text, meta, emb in self.reader.vectors.get(missing):
-                    cands[cid] = _Candidate(cid, text, meta, float(np.dot(emb, vector)))
-        for rank, h in enumerate(dense, 1):
-            cands[h.chunk_id].fused += s.dense_weight / (s.rrf_k + rank)
-        for rank, (cid, _) in enumerate(lex_hits, 1):
-            if cid in cands:
-                cands[cid].fused += s.lexical_weight / (s.rrf_k + rank)
+                n_lex = max(s.lexical_candidates, k * 4)
+                lists.append((s.lexical_weight, [c for c, _ in lexical.search(text, n_lex, **filters.days())]))
+            exact = self.reader.dense if s.dense_search == "exact" else None
+            search_dense = self._exact if exact is not None else self._hnsw
+            cands = search_dense(vector, max(s.dense_candidates, k * 4), filters, lists, parts)
+        for weight, ids in lists:
+            for rank, cid in enumerate(ids, 1):
+                if cid in cands:
+                    cands[cid].fused += weight / (s.rrf_k + rank)
         scored = sorted(
             ((c.fused * time_prior(c.meta, qtime, s), c) for c in cands.values()),
             key=lambda pair: pair[0],
@@ -183,3 +182,53 @@ class Retriever:
         top = (scored[0][0] if scored else 1.0) or 1.0
         passages = [_passage(c, score / top) for score, c in scored]
         return cap_per_document(passages, s.per_doc_cap, k), vector
+
+    def _question_parts(self, text: str) -> list[str]:
+        """The sentences of a multi-sentence question ("X happened. Which team …?"), each also
+        searched on its own, when ``sentence_query_weight`` is on."""
+        if self.settings.sentence_query_weight <= 0:
+            return []
+        from qa.sentences import sentence_spans
+
+        parts = [text[a:b] for a, b in sentence_spans(text) if b - a >= 12]
+        return parts if len(parts) >= 2 else []
+
+    def _exact(
+        self, vector: np.ndarray, n: int, filters: SearchFilters, lists: list[tuple[float, list[str]]],
+        parts: list[str],
+    ) -> dict[str, _Candidate]:
+        """Dense ranking from the memory-mapped matrix (plus one per sentence of a multi-sentence
+        question); texts and metadata of every candidate (dense or lexical) from Chroma."""
+        s, exact = self.settings, self.reader.dense
+        sims = exact.similarities(vector)
+        keep = exact.mask(**filters.days())
+        lists.append((s.dense_weight, [c for c, _ in exact.top(sims, n, keep)]))
+        if parts:
+            for part_vector in self.encoder.encode(parts):
+                hits = exact.top(exact.similarities(part_vector), n, keep)
+                lists.append((s.dense_weight * s.sentence_query_weight, [c for c, _ in hits]))
+        similarity: dict[str, float] = {}
+        for _, ids in lists:
+            for cid in ids:
+                if cid not in similarity:
+                    row = exact.row_of(cid)
+                    similarity[cid] = float(sims[row]) if row is not None else 0.0
+        return {
+            cid: _Candidate(cid, text, meta, similarity[cid])
+            for cid, text, meta in self.reader.vectors.texts(list(similarity))
+        }
+
+    def _hnsw(
+        self, vector: np.ndarray, n: int, filters: SearchFilters, lists: list[tuple[float, list[str]]],
+        parts: list[str],
+    ) -> dict[str, _Candidate]:
+        """Dense ranking from Chroma's own index (with its metadata filter); whole question only."""
+        s, vectors = self.settings, self.reader.vectors
+        hits = vectors.query(vector, n=n, where=filters.chroma_where())
+        lists.append((s.dense_weight, [h.chunk_id for h in hits]))
+        cands = {h.chunk_id: _Candidate(h.chunk_id, h.text, h.metadata, h.similarity) for h in hits}
+        missing = list(dict.fromkeys(cid for _, ids in lists for cid in ids if cid not in cands))
+        if missing:
+            for cid, text, meta, emb in vectors.get(missing):
+                cands[cid] = _Candidate(cid, text, meta, float(np.dot(emb, vector)))
+        return cands

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -43,17 +44,26 @@ class Settings(BaseSettings):
     k: int = Field(8, ge=1, description="Passages retrieved for an answer")
     search_k: int = Field(10, ge=1, description="Results shown by `qa search`")
     per_doc_cap: int = Field(3, ge=1, description="Most passages one article may place in the top k")
+    dense_search: Literal["exact", "hnsw"] = Field(
+        "exact", description="exact: numpy over memory-mapped vectors (fast filters); hnsw: Chroma's index"
+    )
     dense_candidates: int = Field(50, ge=1, description="Candidates taken from the vector index")
     lexical_candidates: int = Field(50, ge=1, description="Candidates taken from BM25")
     dense_weight: float = Field(1.0, ge=0, description="Weight of the dense ranking in the fusion")
     lexical_weight: float = Field(1.0, ge=0, description="Weight of the BM25 ranking (0 = dense only)")
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant")
+    sentence_query_weight: float = Field(
+        0.0, ge=0, description="Weight of per-sentence dense rankings for multi-sentence questions (0 = off)"
+    )
     strip_time_words: bool = Field(True, description="Match without the question's time words")
     window_boost: float = Field(0.5, ge=0, description="Boost for passages inside a question's time window")
-    recency_boost: float = Field(0.3, ge=0, description="Boost for recent articles, as of the question's date")
+    recency_boost: float = Field(1.0, ge=0, description="Boost for recent articles, as of the question's date")
     recency_days: float = Field(30.0, ge=0, description="Decay (days) of the recency boost; 0 = off")
     recency_days_latest: float = Field(14.0, ge=0, description="Decay for 'last/latest' questions")
     answer_sentences: int = Field(3, ge=1, le=10, description="Most sentences in an answer")
+    answer_shortlist: int = Field(
+        10, ge=1, description="Sentences embedded per answer (the best by a cheap first pass)"
+    )
     min_relevance: float = Field(
         0.30, description="Cosine similarity a passage needs before qa answers from it"
     )

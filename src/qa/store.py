@@ -7,12 +7,11 @@ only when something changes, applies its changes there and publishes it atomical
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from qa.catalog import Catalog
 from qa.errors import IndexMissingError, ModelMismatchError
@@ -67,6 +66,7 @@ class IndexReader:
         self.model = choose_model(settings, self.catalog.get_meta(MODEL_KEY))
         self._vectors: Any = None
         self._lexical: Any = None
+        self._dense: Any = None
 
     @property
     def vectors(self) -> Any:
@@ -80,11 +80,21 @@ class IndexReader:
     def lexical(self) -> Any:
         """The BM25 index, or None for a generation written before it existed."""
         if self._lexical is None:
-            from qa.lexical import LexicalIndex
+            from qa import lexical
 
             with self.generations.reading():
-                self._lexical = LexicalIndex(self.gen) if LexicalIndex.exists(self.gen) else False
+                self._lexical = lexical.LexicalIndex(self.gen) if lexical.exists(self.gen) else False
         return self._lexical or None
+
+    @property
+    def dense(self) -> Any:
+        """The exact-search matrix, or None for a generation written before it existed."""
+        if self._dense is None:
+            from qa import dense
+
+            with self.generations.reading():
+                self._dense = dense.DenseIndex(self.gen) if dense.exists(self.gen) else False
+        return self._dense or None
 
     @contextmanager
     def reading(self) -> Iterator[None]:
@@ -141,6 +151,8 @@ class IndexWriter:
         self.gen: Path | None = None
         self.catalog: Catalog | None = None
         self.vectors: Any = None
+        self.dense: Any = None
+        self.lexical: Any = None
 
     def __enter__(self) -> IndexWriter:
         self._lock = self.generations.writing()
@@ -167,10 +179,10 @@ class IndexWriter:
             self._lock.__exit__(None, None, None)
 
     def base_needs_upgrade(self) -> bool:
-        from qa.lexical import LexicalIndex
+        from qa import dense, lexical
 
         cur = self.generations.current()
-        return cur is not None and not LexicalIndex.exists(cur)
+        return cur is not None and not (lexical.exists(cur) and dense.exists(cur))
 
     # ------------------------------------------------------------ target generation
     @property
@@ -189,14 +201,18 @@ class IndexWriter:
         if copy and base is not None and self.settings.chroma_url:  # remote: copy the live vectors
             previous = open_vectors(self.settings, base, self.model)
             self.vectors.copy_from(previous)
-        from qa.lexical import TokenStore
+        from qa import dense, lexical
 
-        self.tokens = TokenStore(self.catalog.db)
+        had_dense, had_lexical = dense.exists(self.gen), lexical.exists(self.gen)
+        self.dense = dense.DenseWriter(self.gen)
+        self.lexical = lexical.LexicalWriter(self.gen)
+        if (not had_dense or not had_lexical) and self.vectors.count():
+            self._backfill(dense=not had_dense, lexical=not had_lexical)
 
     def write(
         self,
         items: list[tuple[Article, list[Chunk]]],
-        embeddings: np.ndarray,
+        embeddings: Any,  # np.ndarray
         lexical_texts: list[str],
     ) -> None:
         from qa.vectors import chunk_metadata
@@ -205,7 +221,16 @@ class IndexWriter:
         chunks = [c for _, cs in items for c in cs]
         metas = [chunk_metadata(a, c) for a, cs in items for c in cs]
         self.vectors.add(chunks, metas, embeddings)
-        self.tokens.add(metas, [c.chunk_id for c in chunks], lexical_texts)
+        self.dense.add(
+            [c.chunk_id for c in chunks],
+            embeddings,
+            [int(m["published_day"]) for m in metas],
+            [str(m["source"]) for m in metas],
+        )
+        self.lexical.add(
+            (c.chunk_id, m["doc_id"], int(m["published_day"]), str(m["source"]), t)
+            for c, m, t in zip(chunks, metas, lexical_texts)
+        )
         for article, cs in items:
             self.catalog.put(article, len(cs))  # type: ignore[union-attr]
         self.catalog.commit()  # type: ignore[union-attr]
@@ -215,9 +240,11 @@ class IndexWriter:
         self.start()
         key = self.catalog.key_of(doc_id)  # type: ignore[union-attr]
         n = self.catalog.delete(doc_id)  # type: ignore[union-attr]
-        self.tokens.delete_doc(doc_id)
+        self.lexical.delete_doc(doc_id)
         if key is not None and n:
-            self.vectors.delete([f"{key}-{i:05d}" for i in range(n)])
+            ids = [f"{key}-{i:05d}" for i in range(n)]
+            self.vectors.delete(ids)
+            self.dense.delete(ids)
 
     def commit(self) -> None:
         if self.gen is None:
@@ -226,9 +253,11 @@ class IndexWriter:
         self.catalog.set_meta(MODEL_KEY, self.model)
         self.catalog.set_meta("chunk_chars", str(self.settings.chunk_chars))
         self.catalog.set_meta("chunk_overlap_sentences", str(self.settings.chunk_overlap_sentences))
-        self._backfill_tokens()
+        self.catalog.db.execute("DROP TABLE IF EXISTS chunk_tokens")  # the pre-tantivy token store
+        shutil.rmtree(self.gen / "lexical", ignore_errors=True)  # and its bm25s folder
         self.catalog.commit()
-        self.tokens.build(self.gen)
+        self.lexical.commit()
+        self.dense.commit()
         gen = self.gen
         vectors = self.vectors
         self._close_target()
@@ -239,25 +268,34 @@ class IndexWriter:
             kept = {g.name for g in self.generations.all()}
             vectors.drop_other_generations(kept, f"{self.settings.collection}-{index_id(self.generations.root)}-")
 
-    def _backfill_tokens(self) -> None:
-        """Tokens for chunks that have none (an index made before the lexical index existed)."""
-        have = self.tokens.chunk_ids()
-        expected = int(self.catalog.stats()["chunks"])  # type: ignore[union-attr, arg-type]
-        if len(have) == expected:
-            return
+    def _backfill(self, *, dense: bool, lexical: bool, page: int = 2000) -> None:
+        """Fill what an older generation lacks (exact-search matrix, BM25) from its Chroma store."""
+        import numpy as np
+
         from qa.ingest.chunk import lexical_text
 
-        got = self.vectors.collection.get(include=["documents", "metadatas"])
-        todo = [(cid, doc, meta) for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"]) if cid not in have]
-        for i in range(0, len(todo), 2000):
-            part = todo[i : i + 2000]
-            self.tokens.add(
-                [meta for _, _, meta in part],
-                [cid for cid, _, _ in part],
-                [lexical_text(meta.get("title", ""), meta.get("published_at", ""), doc) for _, doc, meta in part],
+        total = self.vectors.count()
+        for offset in range(0, total, page):
+            got = self.vectors.collection.get(
+                limit=page, offset=offset, include=["embeddings", "metadatas", "documents"]
             )
+            ids, metas, docs = list(got["ids"]), got["metadatas"], got["documents"]
+            if not ids:
+                continue
+            days = [int(m.get("published_day", -1)) for m in metas]
+            sources = [str(m.get("source", "")) for m in metas]
+            if dense:
+                self.dense.add(ids, np.asarray(got["embeddings"], dtype=np.float32), days, sources)
+            if lexical:
+                self.lexical.add(
+                    (cid, str(m.get("doc_id", "")), d, src, lexical_text(m.get("title", ""), m.get("published_at", ""), doc or ""))
+                    for cid, m, d, src, doc in zip(ids, metas, days, sources, docs)
+                )
 
     def _close_target(self) -> None:
+        if self.lexical is not None:
+            self.lexical.rollback()  # no-op after commit
+            self.lexical = None
         if self.vectors is not None:
             self.vectors.close()
             self.vectors = None

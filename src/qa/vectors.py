@@ -172,6 +172,13 @@ class VectorStore:
             for cid, doc, meta, emb in zip(res["ids"], res["documents"], res["metadatas"], res["embeddings"])
         ]
 
+    def texts(self, ids: Sequence[str]) -> list[tuple[str, str, dict[str, Any]]]:
+        """(id, text, metadata) of the given chunks, in no particular order."""
+        if not ids:
+            return []
+        res = self.collection.get(ids=list(dict.fromkeys(ids)), include=["documents", "metadatas"])
+        return [(cid, doc or "", dict(meta or {})) for cid, doc, meta in zip(res["ids"], res["documents"], res["metadatas"])]
+
     def copy_from(self, other: VectorStore, page: int = 2000) -> None:
         """Copy every vector of another store (a remote generation starts as its predecessor)."""
         total = other.count()

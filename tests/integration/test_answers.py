@@ -98,3 +98,16 @@ def test_a_later_call_moves_the_answer(tmp_path, seed_path):
     # as of a day before the later article existed, the answer is still the November call
     before = bot.ask("When did Putin and Netanyahu last speak?", as_of=date(2025, 12, 1))
     assert "15 November 2025" in before.answer
+
+
+def test_exact_and_hnsw_dense_search_agree(sample_index):
+    """The memory-mapped exact search and Chroma's own index rank the same passages."""
+    queries = ["Who won the national cup?", "storm power cut homes", "central bank interest rates", "museum wing opening"]
+    for as_of in (None, date(2025, 3, 1)):
+        filters = SearchFilters(as_of=as_of)
+        results = {}
+        for engine in ("exact", "hnsw"):
+            bot = Assistant(Settings(index=sample_index, dense_search=engine, lexical_weight=0))
+            results[engine] = [[(p.chunk_id, round(p.similarity, 4)) for p in bot.search(q, filters=filters)] for q in queries]
+        assert results["exact"] == results["hnsw"], as_of
+        assert all(results["exact"])

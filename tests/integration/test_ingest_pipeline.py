@@ -172,4 +172,28 @@ def test_lexical_index_follows_ingest_rm_prune_and_rebuild(tmp_path, settings):
     assert lexical_docs("central bank interest rate") == set()
     rebuild(settings)
     assert lexical_docs("tram line Quay Street") == {"https://gazette.example/local/riverside-tram-approved"}
-    assert IndexReader(settings).lexical.days.shape[0] == IndexReader(settings).vectors.count()
+    reader = IndexReader(settings)
+    assert len(reader.lexical) == reader.vectors.count() == len(reader.dense)
+
+
+def test_index_from_before_exact_search_and_tantivy_is_upgraded_by_the_next_ingest(tmp_path, settings):
+    import shutil
+
+    from qa.assistant import Assistant
+    from qa.generations import Generations
+
+    src = _copy_samples(tmp_path)
+    ingest([str(src)], settings)
+    gen = Generations(settings.resolved_index()).current()
+    shutil.rmtree(gen / "dense")  # what an index written by an older qa looks like
+    shutil.rmtree(gen / "bm25")
+    old = IndexReader(settings)
+    assert old.dense is None and old.lexical is None
+    # still searchable (Chroma's own index, no BM25) before the upgrade
+    assert Assistant(settings).search("Who won the national cup?")[0].doc_id == "wire-2025-0303-final"
+    report = ingest([str(src)], settings)
+    assert report.added == 0 and report.unchanged >= 6
+    new = IndexReader(settings)
+    assert new.gen != gen
+    assert len(new.dense) == len(new.lexical) == new.vectors.count() > 0
+    assert Assistant(settings).search("Who won the national cup?")[0].doc_id == "wire-2025-0303-final"

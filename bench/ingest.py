@@ -1,0 +1,139 @@
+"""Ingest throughput against the encoder's limit, re-ingest cost, the textbook build, peak memory.
+
+On the first N articles of a dataset (default: the development set), in one run:
+
+  limit      SentenceTransformer.encode over exactly the texts qa embeds (qa's chunks), model loaded
+  qa         `qa ingest` end to end into a fresh index (read, clean, dedupe, chunk, embed, store)
+  reingest   `qa ingest` of the same, unchanged input again
+  textbook   RecursiveCharacterTextSplitter(1000, 200) + Chroma.from_documents on the same articles
+  half       `qa ingest` of the first N/2 articles (peak memory must not grow with the corpus)
+
+Every phase runs in its own process; its peak RSS is reported.
+
+    python bench/ingest.py --dataset ../shared/data/realtimeqa-2023h1 --articles 300
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def phase_limit(index: Path) -> dict:
+    """Re-create qa's chunk texts from the ingested catalog and time the bare encoder on them."""
+    from qa.catalog import Catalog
+    from sentence_transformers import SentenceTransformer
+
+    from qa.embeddings import model_location
+    from qa.generations import Generations
+    from qa.ingest.chunk import chunk_article, embedding_text
+    from qa.settings import DEFAULT_MODEL, Settings
+
+    s = Settings()
+    cat = Catalog(Generations(index).current())
+    texts = [
+        embedding_text(a, c)
+        for a in cat.articles()
+        for c in chunk_article(a, target_chars=s.chunk_chars, overlap_sentences=s.chunk_overlap_sentences)
+    ]
+    model = SentenceTransformer(model_location(DEFAULT_MODEL), device="cpu")
+    model.encode(texts[:32], batch_size=32)  # warm
+    t = time.perf_counter()
+    model.encode(texts, batch_size=s.embed_batch_size, normalize_embeddings=True)
+    secs = time.perf_counter() - t
+    return {"chunks": len(texts), "seconds": secs, "chunks_per_s": len(texts) / secs}
+
+
+def phase_qa(articles: Path, index: Path) -> dict:
+    from qa.cli import app
+
+    t = time.perf_counter()
+    try:
+        app(["ingest", str(articles), "--index", str(index), "--json"], standalone_mode=False)
+    except SystemExit:
+        pass
+    secs = time.perf_counter() - t
+    from qa.settings import Settings
+    from qa.store import IndexReader, folder_size
+
+    reader = IndexReader(Settings(index=index))
+    stats = reader.catalog.stats()
+    return {"chunks": stats["chunks"], "documents": stats["documents"], "seconds": secs,
+            "chunks_per_s": int(stats["chunks"]) / secs, "disk_bytes": folder_size(reader.gen)}
+
+
+def phase_textbook(articles: Path, folder: Path) -> dict:
+    from langchain_chroma import Chroma
+    from langchain_core.documents import Document
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    from qa.embeddings import langchain_embeddings
+
+    t = time.perf_counter()
+    emb = langchain_embeddings("all-MiniLM-L6-v2")
+    splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200)
+    docs: list[Document] = []
+    for line in articles.read_text().splitlines():
+        rec = json.loads(line)
+        docs += splitter.create_documents([rec["text"]], metadatas=[{"title": rec.get("title", "")}])
+    Chroma.from_documents(docs, emb, collection_name="textbook", persist_directory=str(folder))
+    secs = time.perf_counter() - t
+    return {"chunks": len(docs), "seconds": secs, "chunks_per_s": len(docs) / secs}
+
+
+def run_phase(name: str, *args: str) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--phase", name, *args], stdout=subprocess.PIPE, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dataset", type=Path, default=Path("../shared/data/realtimeqa-2023h1"))
+    ap.add_argument("--articles", type=int, default=300)
+    ap.add_argument("--phase", help=argparse.SUPPRESS)
+    ap.add_argument("args", nargs="*", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.phase:
+        fn = {"limit": phase_limit, "qa": phase_qa, "textbook": phase_textbook}[args.phase]
+        result = fn(*[Path(a) for a in args.args])
+        result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps(result))
+        return
+
+    work = Path(tempfile.mkdtemp(prefix="qa-bench-ingest-"))
+    try:
+        lines = (args.dataset / "articles.jsonl").read_text().splitlines()[: args.articles]
+        full, half = work / "articles.jsonl", work / "half.jsonl"
+        full.write_text("\n".join(lines) + "\n")
+        half.write_text("\n".join(lines[: len(lines) // 2]) + "\n")
+        r = {}
+        r["qa"] = run_phase("qa", str(full), str(work / "index"))
+        r["reingest"] = run_phase("qa", str(full), str(work / "index"))
+        r["limit"] = run_phase("limit", str(work / "index"))
+        r["textbook"] = run_phase("textbook", str(full), str(work / "textbook"))
+        r["half"] = run_phase("qa", str(half), str(work / "index-half"))
+        print(json.dumps(r), file=sys.stderr)
+        lim = r["limit"]["chunks_per_s"]
+        print(f"{len(lines)} articles → {r['qa']['documents']} documents, {r['qa']['chunks']} qa chunks; textbook {r['textbook']['chunks']} chunks")
+        print(f"{'phase':10} {'seconds':>8} {'chunks/s':>9} {'÷ limit':>8} {'peak RSS MB':>12}")
+        for name in ("limit", "qa", "textbook", "reingest", "half"):
+            p = r[name]
+            print(f"{name:10} {p['seconds']:>8.1f} {p.get('chunks_per_s', 0):>9.1f} {p.get('chunks_per_s', 0) / lim:>8.2f} {p['peak_rss_mb']:>12.0f}")
+        print(f"qa ingest / encoder limit: {r['qa']['chunks_per_s'] / lim:.2f}")
+        print(f"qa ingest / textbook build (chunks/s): {r['qa']['chunks_per_s'] / r['textbook']['chunks_per_s']:.2f}")
+        print(f"first ingest / unchanged re-ingest: {r['qa']['seconds'] / r['reingest']['seconds']:.0f}x")
+        print(f"disk: {r['qa']['disk_bytes'] / r['qa']['chunks'] * 1000 / 1e6:.1f} MB per 1,000 chunks")
+        print(f"peak RSS, N/2 vs N articles: {r['half']['peak_rss_mb']:.0f} vs {r['qa']['peak_rss_mb']:.0f} MB")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,259 @@
+"""Exact dense search over memory-mapped float32 parts, with the filters as a numpy mask.
+
+Chroma stays the store of record (texts, metadata, vectors); this is the search path. Chroma's
+HNSW cannot apply the as-of filter cheaply (its ``where`` costs ~200 ms at 50k chunks), while a
+matrix-vector product over every chunk takes ~7 ms at 100k and ~75 ms at 1M on two cores.
+
+    gen/dense/
+      manifest.json     {"dim": 384, "parts": [...], "deleted": {"part": [rows]}}  (per generation)
+      <part>.vec.npy    float32 rows, never modified once written
+      <part>.ids.json   chunk id per row
+      <part>.days.npy   published day (ordinal, -1 = undated) per row
+      <part>.src.json   source per row
+
+Parts are immutable, so a new generation hard-links them instead of copying; a generation adds
+new parts and marks deleted rows in its own manifest. Small parts are merged when they pile up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DENSE_DIR = "dense"
+MANIFEST = "manifest.json"
+PART_ROWS = 4096  # rows buffered before a part is written (memory stays flat during an ingest)
+MAX_PARTS = 12  # more parts than this and the small ones are merged at commit
+
+
+def exists(gen: Path) -> bool:
+    return (gen / DENSE_DIR / MANIFEST).exists()
+
+
+def is_immutable(relative: str) -> bool:
+    """Files a generation copy may hard-link instead of copying."""
+    return relative.startswith(DENSE_DIR + os.sep) and not relative.endswith(MANIFEST)
+
+
+@dataclass
+class _Part:
+    name: str
+    ids: list[str]
+    days: np.ndarray
+    sources: list[str]
+    vectors: np.ndarray
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, path)
+
+
+def _load_part(folder: Path, name: str, mmap: bool = True) -> _Part:
+    return _Part(
+        name=name,
+        ids=json.loads((folder / f"{name}.ids.json").read_text()),
+        days=np.load(folder / f"{name}.days.npy"),
+        sources=json.loads((folder / f"{name}.src.json").read_text()),
+        vectors=np.load(folder / f"{name}.vec.npy", mmap_mode="r" if mmap else None),
+    )
+
+
+class DenseWriter:
+    """Adds and deletes rows in a generation's dense folder (which starts as its predecessor's)."""
+
+    def __init__(self, gen: Path):
+        self.folder = gen / DENSE_DIR
+        self.folder.mkdir(exist_ok=True)
+        path = self.folder / MANIFEST
+        manifest = json.loads(path.read_text()) if path.exists() else {}
+        self.dim: int | None = manifest.get("dim")
+        self.parts: list[str] = list(manifest.get("parts", []))
+        self.deleted: dict[str, set[int]] = {k: set(v) for k, v in manifest.get("deleted", {}).items()}
+        self._rows: dict[str, tuple[str, int]] | None = None  # chunk id → (part, row), built lazily
+        self._buf_ids: list[str] = []
+        self._buf_days: list[int] = []
+        self._buf_src: list[str] = []
+        self._buf_vec: list[np.ndarray] = []
+
+    def add(self, ids: list[str], vectors: np.ndarray, days: list[int], sources: list[str]) -> None:
+        if not ids:
+            return
+        self.dim = self.dim or int(vectors.shape[1])
+        self._buf_ids += ids
+        self._buf_days += days
+        self._buf_src += sources
+        self._buf_vec.append(np.asarray(vectors, dtype=np.float32))
+        if len(self._buf_ids) >= PART_ROWS:
+            self._flush()
+
+    def delete(self, ids: list[str]) -> None:
+        rows = self._row_map()
+        doomed = set(ids)
+        for cid in ids:
+            where = rows.pop(cid, None)
+            if where is not None:
+                self.deleted.setdefault(where[0], set()).add(where[1])
+        if self._buf_ids and doomed.intersection(self._buf_ids):
+            keep = [i for i, c in enumerate(self._buf_ids) if c not in doomed]
+            vec = np.concatenate(self._buf_vec)[keep]
+            self._buf_ids = [self._buf_ids[i] for i in keep]
+            self._buf_days = [self._buf_days[i] for i in keep]
+            self._buf_src = [self._buf_src[i] for i in keep]
+            self._buf_vec = [vec]
+
+    def commit(self) -> None:
+        """Write the buffered rows, merge small parts if there are many, then the manifest."""
+        self._flush()
+        if len(self.parts) > MAX_PARTS or self._deleted_share() > 0.25:
+            self._merge()
+        _write_json(
+            self.folder / MANIFEST,
+            {
+                "dim": self.dim,
+                "parts": self.parts,
+                "deleted": {k: sorted(v) for k, v in self.deleted.items() if v},
+            },
+        )
+
+    # ------------------------------------------------------------ internals
+    def _row_map(self) -> dict[str, tuple[str, int]]:
+        if self._rows is None:
+            self._rows = {}
+            for name in self.parts:
+                gone = self.deleted.get(name, set())
+                ids = json.loads((self.folder / f"{name}.ids.json").read_text())
+                for row, cid in enumerate(ids):
+                    if row not in gone:
+                        self._rows[cid] = (name, row)
+        return self._rows
+
+    def _flush(self) -> None:
+        if not self._buf_ids:
+            return
+        name = self._write_part(self._buf_ids, np.concatenate(self._buf_vec), self._buf_days, self._buf_src)
+        if self._rows is not None:
+            for row, cid in enumerate(self._buf_ids):
+                self._rows[cid] = (name, row)
+        self._buf_ids, self._buf_days, self._buf_src, self._buf_vec = [], [], [], []
+
+    def _write_part(self, ids: list[str], vectors: np.ndarray, days: list[int] | np.ndarray, sources: list[str]) -> str:
+        name = f"p-{uuid.uuid4().hex[:12]}"
+        np.save(self.folder / f"{name}.vec.npy", np.ascontiguousarray(vectors, dtype=np.float32))
+        np.save(self.folder / f"{name}.days.npy", np.asarray(days, dtype=np.int32))
+        (self.folder / f"{name}.src.json").write_text(json.dumps(sources))
+        (self.folder / f"{name}.ids.json").write_text(json.dumps(ids))
+        self.parts.append(name)
+        return name
+
+    def _deleted_share(self) -> float:
+        dead = sum(len(v) for v in self.deleted.values())
+        if not dead:
+            return 0.0
+        total = sum(len(json.loads((self.folder / f"{p}.ids.json").read_text())) for p in self.parts)
+        return dead / max(total, 1)
+
+    def _merge(self) -> None:
+        """Rewrite the smaller parts (and any with deleted rows) as one part."""
+        sizes = {p: os.path.getsize(self.folder / f"{p}.vec.npy") for p in self.parts}
+        largest = max(self.parts, key=lambda p: sizes[p])
+        chosen = [p for p in self.parts if p != largest or self.deleted.get(p)]
+        if len(chosen) < 2 and not any(self.deleted.get(p) for p in chosen):
+            return
+        ids: list[str] = []
+        days: list[np.ndarray] = []
+        sources: list[str] = []
+        vectors: list[np.ndarray] = []
+        for name in chosen:
+            part = _load_part(self.folder, name)
+            alive = np.ones(len(part.ids), dtype=bool)
+            alive[list(self.deleted.pop(name, set()))] = False
+            ids += [c for c, a in zip(part.ids, alive) if a]
+            sources += [s for s, a in zip(part.sources, alive) if a]
+            days.append(part.days[alive])
+            vectors.append(np.asarray(part.vectors[alive]))
+        self.parts = [p for p in self.parts if p not in chosen]
+        for name in chosen:  # this generation's links only; older generations keep theirs
+            for suffix in (".vec.npy", ".ids.json", ".days.npy", ".src.json"):
+                (self.folder / f"{name}{suffix}").unlink(missing_ok=True)
+        if ids:
+            self._write_part(ids, np.concatenate(vectors), np.concatenate(days), sources)
+        self._rows = None
+
+
+class DenseIndex:
+    """A published generation's vectors, memory-mapped, searched exactly."""
+
+    def __init__(self, gen: Path):
+        folder = gen / DENSE_DIR
+        manifest = json.loads((folder / MANIFEST).read_text())
+        parts = [_load_part(folder, name) for name in manifest.get("parts", [])]
+        self.ids: list[str] = [c for p in parts for c in p.ids]
+        dim = int(manifest.get("dim") or 1)
+        self.dim = dim
+        self._matrices = [p.vectors for p in parts]  # memory-mapped: opening reads no vectors
+        self.days = np.concatenate([p.days for p in parts]) if parts else np.zeros(0, np.int32)
+        names = [s for p in parts for s in p.sources]
+        self.source_names = sorted(set(names))
+        code = {n: i for i, n in enumerate(self.source_names)}
+        self.sources = np.array([code[s] for s in names], dtype=np.int32)
+        self._rows: dict[str, int] | None = None
+        self.alive = np.ones(len(self.ids), dtype=bool)
+        offset = 0
+        for p in parts:
+            gone = manifest.get("deleted", {}).get(p.name, [])
+            if gone:
+                self.alive[np.asarray(gone, dtype=np.int64) + offset] = False
+            offset += len(p.ids)
+
+    def __len__(self) -> int:
+        return int(self.alive.sum())
+
+    def mask(self, *, since: int | None, until: int | None, as_of: int | None, source: str | None) -> np.ndarray:
+        keep = self.alive.copy()
+        dated = self.days >= 0
+        if since is not None:
+            keep &= dated & (self.days >= since)
+        if until is not None:
+            keep &= dated & (self.days <= until)
+        if as_of is not None:
+            keep &= ~dated | (self.days <= as_of)
+        if source is not None:
+            code = self.source_names.index(source) if source in self.source_names else -1
+            keep &= self.sources == code
+        return keep
+
+    def similarities(self, vector: np.ndarray) -> np.ndarray:
+        """Cosine similarity of every row (vectors are unit length)."""
+        v = np.asarray(vector, dtype=np.float32)
+        if not self._matrices:
+            return np.zeros(0, np.float32)
+        return np.concatenate([m @ v for m in self._matrices])
+
+    def top(self, sims: np.ndarray, n: int, keep: np.ndarray | None = None) -> list[tuple[str, float]]:
+        """The n best rows the mask lets through: (chunk id, similarity), best first."""
+        keep = self.alive if keep is None else keep
+        n = min(n, int(keep.sum()))
+        if n <= 0:
+            return []
+        scores = np.where(keep, sims, -np.inf)
+        best = np.argpartition(-scores, n - 1)[:n]
+        best = best[np.argsort(-scores[best])]
+        return [(self.ids[i], float(scores[i])) for i in best]
+
+    def search(self, vector: np.ndarray, n: int, keep: np.ndarray | None = None) -> tuple[list[tuple[str, float]], np.ndarray]:
+        """(chunk id, cosine similarity) best first, and every row's similarity."""
+        sims = self.similarities(vector)
+        return self.top(sims, n, keep), sims
+
+    def row_of(self, chunk_id: str) -> int | None:
+        if self._rows is None:
+            self._rows = {c: i for i, c in enumerate(self.ids) if self.alive[i]}
+        return self._rows.get(chunk_id)

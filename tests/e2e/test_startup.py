@@ -1,0 +1,33 @@
+"""`qa --help` and `qa index stats` stay light: no torch, Chroma, LangChain or transformers import."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ["torch", "chromadb", "langchain_core", "sentence_transformers", "transformers", "tantivy", "numpy"]
+
+PROBE = """
+import json, sys
+from qa.cli import app
+try:
+    app(sys.argv[1:], standalone_mode=False)
+except SystemExit:
+    pass
+print(json.dumps(sorted(m for m in %r if m in sys.modules)), file=sys.stderr)
+"""
+
+
+def heavy_imports(*args: str) -> list[str]:
+    proc = subprocess.run([sys.executable, "-c", PROBE % HEAVY, *args], capture_output=True, text=True, timeout=120)
+    return json.loads(proc.stderr.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("args", [["--help"], ["ask", "--help"], ["index", "stats", "--json"]])
+def test_light_commands_import_no_heavy_library(args, sample_index):
+    if "stats" in args:
+        args = [*args, "--index", str(sample_index)]
+    assert heavy_imports(*args) == []

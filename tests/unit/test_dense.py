@@ -1,0 +1,95 @@
+"""The exact-search matrix: parts, deletions, merges, filters, and sharing between generations."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa import dense
+from qa.generations import Generations
+
+
+def unit_rows(n: int, dim: int = 16, seed: int = 0) -> np.ndarray:
+    v = np.random.default_rng(seed).normal(size=(n, dim)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def write(gen: Path, ids: list[str], vectors: np.ndarray, days: list[int] | None = None, sources: list[str] | None = None) -> None:
+    w = dense.DenseWriter(gen)
+    w.add(ids, vectors, days or [100] * len(ids), sources or ["wire"] * len(ids))
+    w.commit()
+
+
+def test_search_matches_brute_force_across_parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dense, "PART_ROWS", 7)  # force several parts
+    vecs = unit_rows(50)
+    ids = [f"c{i}" for i in range(50)]
+    w = dense.DenseWriter(tmp_path)
+    for i in range(0, 50, 5):
+        w.add(ids[i : i + 5], vecs[i : i + 5], [i] * 5, ["a"] * 5)
+    w.commit()
+    idx = dense.DenseIndex(tmp_path)
+    assert len(idx) == 50
+    q = unit_rows(1, seed=9)[0]
+    hits, sims = idx.search(q, 10)
+    expected = np.argsort(-(vecs @ q))[:10]
+    assert [h[0] for h in hits] == [ids[i] for i in expected]
+    assert hits[0][1] == pytest.approx(float(vecs[expected[0]] @ q), abs=1e-5)
+    assert idx.row_of("c3") is not None and sims[idx.row_of("c3")] == pytest.approx(float(vecs[3] @ q), abs=1e-5)
+
+
+def test_filters_mask_days_and_sources(tmp_path: Path) -> None:
+    vecs = unit_rows(4)
+    write(tmp_path, ["old", "new", "undated", "other"], vecs, [10, 20, -1, 20], ["a", "a", "a", "b"])
+    idx = dense.DenseIndex(tmp_path)
+    q = vecs[1]
+
+    def found(**kw: object) -> set[str]:
+        args = {"since": None, "until": None, "as_of": None, "source": None} | kw
+        return {cid for cid, _ in idx.search(q, 10, idx.mask(**args))[0]}  # type: ignore[arg-type]
+
+    assert found(as_of=15) == {"old", "undated"}  # undated articles are always "already published"
+    assert found(since=15) == {"new", "other"}  # a date range means dated articles only
+    assert found(source="b") == {"other"}
+    assert found(source="nowhere") == set()
+
+
+def test_deleted_rows_disappear_and_merge_compacts(tmp_path: Path) -> None:
+    vecs = unit_rows(20)
+    ids = [f"c{i}" for i in range(20)]
+    write(tmp_path, ids, vecs)
+    w = dense.DenseWriter(tmp_path)
+    w.delete(ids[:8])  # 40% deleted: compaction rewrites the part without them
+    w.add(["c0"], vecs[:1], [5], ["a"])  # the same id re-added (a changed article) is a new row
+    w.commit()
+    idx = dense.DenseIndex(tmp_path)
+    assert len(idx) == 13
+    assert not any(idx.mask(since=None, until=None, as_of=None, source=None)[i] for i, c in enumerate(idx.ids) if c in ids[1:8])
+    hits, _ = idx.search(vecs[0], 1)
+    assert hits[0][0] == "c0"
+    manifest = (tmp_path / dense.DENSE_DIR / dense.MANIFEST).read_text()
+    assert '"deleted": {}' in manifest
+
+
+def test_generation_copy_shares_parts_and_keeps_the_old_one_intact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dense, "MAX_PARTS", 2)
+    gens = Generations(tmp_path / "index")
+    with gens.writing():
+        g1 = gens.new_generation(copy_current=False)
+        vecs = unit_rows(30)
+        for i in range(3):
+            write(g1, [f"a{i}-{j}" for j in range(10)], vecs[i * 10 : (i + 1) * 10])
+        gens.publish(g1)
+    with gens.writing():
+        g2 = gens.new_generation(copy_current=True)
+        part = next((g2 / dense.DENSE_DIR).glob("*.vec.npy"))
+        assert os.stat(part).st_ino == os.stat(g1 / dense.DENSE_DIR / part.name).st_ino  # linked, not copied
+        write(g2, ["b0"], unit_rows(1, seed=3))  # a fourth part: more than MAX_PARTS, small ones merge
+        gens.publish(g2)
+    old, new = dense.DenseIndex(g1), dense.DenseIndex(g2)
+    assert len(old) == 30 and len(new) == 31
+    assert len(list((g2 / dense.DENSE_DIR).glob("*.vec.npy"))) <= 2
+    assert old.search(vecs[5], 1)[0][0][0] == "a0-5"
