@@ -88,8 +88,12 @@ def main() -> None:
         def ingester() -> dict:
             if args.ingest_articles <= 0:
                 return {}
+            import random
+
+            rnd = random.Random(time.time_ns())
+            words = "harbour ferry storm council budget tram museum festival court river bridge school market".split()
             arts = [{"id": f"load-{time.time_ns()}-{i}", "title": f"Load test bulletin {i}",
-                     "text": f"Bulletin {i}: the harbour authority reported {i} ship arrivals on Tuesday and {i * 3} departures.",
+                     "text": " ".join(" ".join(rnd.choices(words, k=12)).capitalize() + f" {rnd.randint(0, 10**6)}." for _ in range(12)),
                      "published_at": "2023-06-01", "source": "Load Wire"} for i in range(args.ingest_articles)]
             t = time.perf_counter()
             r = httpx.post(f"{url}/ingest", json={"articles": arts}, timeout=600)

@@ -161,7 +161,6 @@ class Retriever:
         text = retrieval_query(query, qtime) if s.strip_time_words else query
         vector = self.encoder.encode_query(text)
         lists: list[tuple[float, list[str]]] = []  # (weight, chunk ids best first) to fuse
-        parts = self._question_parts(text)
         with self.reader.reading():
             lexical = self.reader.lexical
             if lexical is not None and s.lexical_weight > 0:
@@ -169,7 +168,7 @@ class Retriever:
                 lists.append((s.lexical_weight, [c for c, _ in lexical.search(text, n_lex, **filters.days())]))
             exact = self.reader.dense if s.dense_search == "exact" else None
             search_dense = self._exact if exact is not None else self._hnsw
-            cands = search_dense(vector, max(s.dense_candidates, k * 4), filters, lists, parts)
+            cands = search_dense(vector, max(s.dense_candidates, k * 4), filters, lists)
         for weight, ids in lists:
             for rank, cid in enumerate(ids, 1):
                 if cid in cands:
@@ -183,30 +182,15 @@ class Retriever:
         passages = [_passage(c, score / top) for score, c in scored]
         return cap_per_document(passages, s.per_doc_cap, k), vector
 
-    def _question_parts(self, text: str) -> list[str]:
-        """The sentences of a multi-sentence question ("X happened. Which team …?"), each also
-        searched on its own, when ``sentence_query_weight`` is on."""
-        if self.settings.sentence_query_weight <= 0:
-            return []
-        from qa.sentences import sentence_spans
-
-        parts = [text[a:b] for a, b in sentence_spans(text) if b - a >= 12]
-        return parts if len(parts) >= 2 else []
-
     def _exact(
-        self, vector: np.ndarray, n: int, filters: SearchFilters, lists: list[tuple[float, list[str]]],
-        parts: list[str],
+        self, vector: np.ndarray, n: int, filters: SearchFilters, lists: list[tuple[float, list[str]]]
     ) -> dict[str, _Candidate]:
-        """Dense ranking from the memory-mapped matrix (plus one per sentence of a multi-sentence
-        question); texts and metadata of every candidate (dense or lexical) from Chroma."""
+        """Dense ranking from the memory-mapped matrix; texts and metadata of every candidate
+        (dense or lexical) from Chroma."""
         s, exact = self.settings, self.reader.dense
         sims = exact.similarities(vector)
         keep = exact.mask(**filters.days())
         lists.append((s.dense_weight, [c for c, _ in exact.top(sims, n, keep)]))
-        if parts:
-            for part_vector in self.encoder.encode(parts):
-                hits = exact.top(exact.similarities(part_vector), n, keep)
-                lists.append((s.dense_weight * s.sentence_query_weight, [c for c, _ in hits]))
         similarity: dict[str, float] = {}
         for _, ids in lists:
             for cid in ids:
@@ -219,10 +203,9 @@ class Retriever:
         }
 
     def _hnsw(
-        self, vector: np.ndarray, n: int, filters: SearchFilters, lists: list[tuple[float, list[str]]],
-        parts: list[str],
+        self, vector: np.ndarray, n: int, filters: SearchFilters, lists: list[tuple[float, list[str]]]
     ) -> dict[str, _Candidate]:
-        """Dense ranking from Chroma's own index (with its metadata filter); whole question only."""
+        """Dense ranking from Chroma's own index (with its metadata filter)."""
         s, vectors = self.settings, self.reader.vectors
         hits = vectors.query(vector, n=n, where=filters.chroma_where())
         lists.append((s.dense_weight, [h.chunk_id for h in hits]))

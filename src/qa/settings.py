@@ -52,9 +52,6 @@ class Settings(BaseSettings):
     dense_weight: float = Field(1.0, ge=0, description="Weight of the dense ranking in the fusion")
     lexical_weight: float = Field(1.0, ge=0, description="Weight of the BM25 ranking (0 = dense only)")
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant")
-    sentence_query_weight: float = Field(
-        0.0, ge=0, description="Weight of per-sentence dense rankings for multi-sentence questions (0 = off)"
-    )
     strip_time_words: bool = Field(True, description="Match without the question's time words")
     window_boost: float = Field(0.5, ge=0, description="Boost for passages inside a question's time window")
     recency_boost: float = Field(1.0, ge=0, description="Boost for recent articles, as of the question's date")
