@@ -110,6 +110,39 @@ def get_encoder(name: str, device: str = "cpu", batch_size: int = 32) -> Encoder
         return enc
 
 
+_query_encoders: dict[tuple[str, str], Any] = {}
+
+
+def get_query_encoder(name: str, index_root: Path, device: str = "cpu", batch_size: int = 32, onnx: bool = True) -> Any:
+    """The encoder for questions and answer sentences: the index's ONNX export when there is one
+    (no torch import), else the sentence-transformers Encoder."""
+    if onnx and device == "cpu":
+        from qa.onnx_encoder import OnnxEncoder, paths
+
+        onnx_file, tok_file = paths(index_root, canonical_model_name(name))
+        key = (canonical_model_name(name), str(onnx_file))
+        with _encoders_lock:
+            enc = _query_encoders.get(key)
+            if enc is None and onnx_file.exists() and tok_file.exists():
+                try:
+                    enc = _query_encoders[key] = OnnxEncoder(canonical_model_name(name), onnx_file, tok_file, batch_size)
+                except Exception:  # onnxruntime missing or file unreadable: the torch path works
+                    enc = None
+        if enc is not None:
+            return enc
+    return get_encoder(name, device, batch_size)
+
+
+def export_for_queries(name: str, index_root: Path) -> bool:
+    """Export the model to ONNX under the index (once) so later processes can skip torch."""
+    from qa.onnx_encoder import export, paths
+
+    onnx_file, _ = paths(index_root, canonical_model_name(name))
+    if onnx_file.exists():
+        return True
+    return export(model_location(name), index_root, canonical_model_name(name))
+
+
 def chroma_embedding_function(model: str, device: str = "cpu") -> Any:
     """Our encoder as a Chroma embedding function, so Chroma never loads its own default model.
 

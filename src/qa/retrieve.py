@@ -143,9 +143,10 @@ class Retriever:
 
     @property
     def encoder(self) -> Any:
-        from qa.embeddings import get_encoder
+        from qa.embeddings import get_query_encoder
 
-        return get_encoder(self.reader.model, self.settings.device, self.settings.embed_batch_size)
+        s = self.settings
+        return get_query_encoder(self.reader.model, s.resolved_index(), s.device, s.embed_batch_size, s.onnx_queries)
 
     def search(
         self,

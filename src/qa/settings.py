@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     )
     device: str = Field("cpu", description="torch device for the encoder")
     embed_batch_size: int = Field(32, ge=1)
+    onnx_queries: bool = Field(
+        True, description="Encode questions with the index's ONNX export of the model (no torch import)"
+    )
 
     # ingest
     chunk_chars: int = Field(1000, ge=100, description="Target chunk size in characters")

@@ -31,3 +31,10 @@ def test_light_commands_import_no_heavy_library(args, sample_index):
     if "stats" in args:
         args = [*args, "--index", str(sample_index)]
     assert heavy_imports(*args) == []
+
+
+def test_cold_ask_on_an_ingested_index_does_not_import_torch(sample_index):
+    """Ingest exported the model to ONNX; a question is encoded without torch."""
+    loaded = heavy_imports("ask", "Who won the national cup?", "--index", str(sample_index), "--json")
+    assert "torch" not in loaded and "sentence_transformers" not in loaded and "langchain_core" not in loaded
+    assert "chromadb" in loaded  # it did search

@@ -196,6 +196,7 @@ def ingest(
                         writer.delete(doc_id)
                     report.removed += 1
         writer.commit()
+        _export_query_model(settings, writer.model, batch)
     _totals(report, settings)
     return report
 
@@ -338,7 +339,17 @@ def rebuild(settings: Settings, *, model: str | None = None, progress: Progress 
             row = writer.base.db.execute("SELECT path, url FROM aliases WHERE alias_id=?", (alias_id,)).fetchone()
             writer.catalog.put_alias(alias_id, doc_id, row[0], row[1])  # type: ignore[union-attr]
         writer.commit()
+        _export_query_model(settings, writer.model, batch)
     _totals(report, settings)
     return report
+
+
+def _export_query_model(settings: Settings, model: str, batch: _Batcher) -> None:
+    """Once the model is loaded anyway (this ingest embedded something), export it to ONNX so
+    questions can be encoded without importing torch. Best effort: failure changes nothing."""
+    if settings.onnx_queries and batch._encoder is not None:
+        from qa.embeddings import export_for_queries
+
+        export_for_queries(model, settings.resolved_index())
 
 
