@@ -112,8 +112,15 @@ def main() -> None:
         def pct(p: float) -> float:
             return round(1000 * lat[min(len(lat) - 1, int(len(lat) * p))], 1)
 
+        peak_rss_mb = None
+        try:  # the server's high-water mark of resident memory (Linux)
+            for line in Path(f"/proc/{server.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak_rss_mb = round(int(line.split()[1]) / 1024)
+        except OSError:
+            pass
         print(json.dumps({
-            "endpoint": args.endpoint, "clients": args.clients, "seconds": round(elapsed, 1),
+            "endpoint": args.endpoint, "server_peak_rss_mb": peak_rss_mb, "clients": args.clients, "seconds": round(elapsed, 1),
             "requests": len(lat), "requests_per_s": round(len(lat) / elapsed, 2),
             "p50_ms": round(1000 * statistics.median(lat), 1), "p95_ms": pct(0.95), "p99_ms": pct(0.99),
             "errors": len(errors), "ingest_during_run": {k: ingest_result.get(k) for k in ("status", "seconds", "added")},
