@@ -72,13 +72,13 @@ def _write_json(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
-def _load_part(folder: Path, name: str, mmap: bool = True) -> _Part:
+def _load_part(folder: Path, name: str) -> _Part:
     return _Part(
         name=name,
         ids=json.loads((folder / f"{name}.ids.json").read_text()),
         days=np.load(folder / f"{name}.days.npy"),
         sources=json.loads((folder / f"{name}.src.json").read_text()),
-        vectors=np.load(folder / f"{name}.vec.npy", mmap_mode="r" if mmap else None),
+        vectors=np.load(folder / f"{name}.vec.npy", mmap_mode="r"),
     )
 
 
@@ -173,7 +173,7 @@ class DenseWriter:
         dead = sum(len(v) for v in self.deleted.values())
         if not dead:
             return 0.0
-        total = sum(len(json.loads((self.folder / f"{p}.ids.json").read_text())) for p in self.parts)
+        total = sum(np.load(self.folder / f"{p}.vec.npy", mmap_mode="r").shape[0] for p in self.parts)
         return dead / max(total, 1)
 
     def _merge(self) -> None:
@@ -212,8 +212,6 @@ class DenseIndex:
         manifest = json.loads((folder / MANIFEST).read_text())
         parts = [_load_part(folder, name) for name in manifest.get("parts", [])]
         self.ids: list[str] = [c for p in parts for c in p.ids]
-        dim = int(manifest.get("dim") or 1)
-        self.dim = dim
         self._matrices = [p.vectors for p in parts]  # memory-mapped: opening reads no vectors
         self.days = np.concatenate([p.days for p in parts]) if parts else np.zeros(0, np.int32)
         names = [s for p in parts for s in p.sources]

@@ -82,8 +82,7 @@ class IndexReader:
         if self._lexical is None:
             from qa import lexical
 
-            with self.generations.reading():
-                self._lexical = lexical.LexicalIndex(self.gen) if lexical.exists(self.gen) else False
+            self._lexical = self._open_if_present(lexical, lexical.LexicalIndex)
         return self._lexical or None
 
     @property
@@ -92,9 +91,13 @@ class IndexReader:
         if self._dense is None:
             from qa import dense
 
-            with self.generations.reading():
-                self._dense = dense.DenseIndex(self.gen) if dense.exists(self.gen) else False
+            self._dense = self._open_if_present(dense, dense.DenseIndex)
         return self._dense or None
+
+    def _open_if_present(self, module: Any, index_class: Any) -> Any:
+        """``index_class(gen)`` if ``module.exists(gen)``, else False (remembered as "absent")."""
+        with self.generations.reading():
+            return index_class(self.gen) if module.exists(self.gen) else False
 
     @contextmanager
     def reading(self) -> Iterator[None]:
@@ -221,16 +224,7 @@ class IndexWriter:
         chunks = [c for _, cs in items for c in cs]
         metas = [chunk_metadata(a, c) for a, cs in items for c in cs]
         self.vectors.add(chunks, metas, embeddings)
-        self.dense.add(
-            [c.chunk_id for c in chunks],
-            embeddings,
-            [int(m["published_day"]) for m in metas],
-            [str(m["source"]) for m in metas],
-        )
-        self.lexical.add(
-            (c.chunk_id, m["doc_id"], int(m["published_day"]), str(m["source"]), t)
-            for c, m, t in zip(chunks, metas, lexical_texts)
-        )
+        self._add_to_search([c.chunk_id for c in chunks], metas, embeddings, lexical_texts)
         for article, cs in items:
             self.catalog.put(article, len(cs))  # type: ignore[union-attr]
         self.catalog.commit()  # type: ignore[union-attr]
@@ -282,15 +276,27 @@ class IndexWriter:
             ids, metas, docs = list(got["ids"]), got["metadatas"], got["documents"]
             if not ids:
                 continue
-            days = [int(m.get("published_day", -1)) for m in metas]
-            sources = [str(m.get("source", "")) for m in metas]
-            if dense:
-                self.dense.add(ids, np.asarray(got["embeddings"], dtype=np.float32), days, sources)
-            if lexical:
-                self.lexical.add(
-                    (cid, str(m.get("doc_id", "")), d, src, lexical_text(m.get("title", ""), m.get("published_at", ""), doc or ""))
-                    for cid, m, d, src, doc in zip(ids, metas, days, sources, docs)
-                )
+            self._add_to_search(
+                ids,
+                metas,
+                np.asarray(got["embeddings"], dtype=np.float32) if dense else None,
+                [lexical_text(m.get("title", ""), m.get("published_at", ""), doc or "") for m, doc in zip(metas, docs)]
+                if lexical
+                else None,
+            )
+
+    def _add_to_search(self, ids: list[str], metas: list[dict[str, Any]], vectors: Any, lexical_texts: list[str] | None) -> None:
+        """Rows for the exact-search matrix (if ``vectors``) and BM25 (if ``lexical_texts``),
+        with the day and source their filters need."""
+        days = [int(m.get("published_day", -1)) for m in metas]
+        sources = [str(m.get("source", "")) for m in metas]
+        if vectors is not None:
+            self.dense.add(ids, vectors, days, sources)
+        if lexical_texts is not None:
+            self.lexical.add(
+                (cid, str(m.get("doc_id", "")), day, src, text)
+                for cid, m, day, src, text in zip(ids, metas, days, sources, lexical_texts)
+            )
 
     def _close_target(self) -> None:
         if self.lexical is not None:

@@ -120,6 +120,11 @@ class _Batcher:
         self.n = 0
         self._encoder: Any = None
 
+    @property
+    def embedded(self) -> bool:
+        """Whether this batcher loaded the model (it embedded something)."""
+        return self._encoder is not None
+
     def add(self, article: Article, chunks: list[Chunk]) -> None:
         self.items.append((article, chunks))
         self.pending_ids.add(article.doc_id)
@@ -347,7 +352,7 @@ def rebuild(settings: Settings, *, model: str | None = None, progress: Progress 
 def _export_query_model(settings: Settings, model: str, batch: _Batcher) -> None:
     """Once the model is loaded anyway (this ingest embedded something), export it to ONNX so
     questions can be encoded without importing torch. Best effort: failure changes nothing."""
-    if settings.onnx_queries and batch._encoder is not None:
+    if settings.onnx_queries and batch.embedded:
         from qa.embeddings import export_for_queries
 
         export_for_queries(model, settings.resolved_index())
