@@ -142,6 +142,11 @@ class Catalog:
     def is_alias(self, doc_id: str) -> bool:
         return self.db.execute("SELECT 1 FROM aliases WHERE alias_id=?", (doc_id,)).fetchone() is not None
 
+    def alias_paths_of(self, doc_id: str) -> list[str]:
+        """Files holding duplicates of ``doc_id`` (their text is not stored, only where it was)."""
+        rows = self.db.execute("SELECT DISTINCT path FROM aliases WHERE doc_id=? AND path NOT IN ('', '-')", (doc_id,))
+        return [r[0] for r in rows]
+
     def delete_alias(self, alias_id: str) -> None:
         self.db.execute("DELETE FROM aliases WHERE alias_id=?", (alias_id,))
 

@@ -71,8 +71,8 @@ class Encoder:
         return self.encode([text])[0]
 
 
-@lru_cache(maxsize=4)
-def _load(location: str, device: str) -> SentenceTransformer:
+def quiet_model_logs() -> None:
+    """Model loading is chatty (warnings, progress bars); qa reports its own progress."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import logging
 
@@ -85,6 +85,11 @@ def _load(location: str, device: str) -> SentenceTransformer:
         transformers.logging.disable_progress_bar()
     except Exception:  # pragma: no cover - optional quieting only
         pass
+
+
+@lru_cache(maxsize=4)
+def _load(location: str, device: str) -> SentenceTransformer:
+    quiet_model_logs()
     from sentence_transformers import SentenceTransformer
 
     try:

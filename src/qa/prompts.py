@@ -1,4 +1,8 @@
-"""Prompt templates are files in ``prompts/`` (overridable with QA_PROMPTS_DIR), read at run time."""
+"""Prompt templates are files in ``prompts/`` (overridable with QA_PROMPTS_DIR), read at run time.
+
+``src/qa/_prompts`` is a symlink to the repository's ``prompts/``: a checkout reads the files in
+place, and a wheel carries copies of them as package data.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from pathlib import Path
 
 from qa.errors import QAError
 
-DEFAULT_DIR = Path(__file__).resolve().parents[2] / "prompts"
+DEFAULT_DIR = Path(__file__).resolve().parent / "_prompts"
 NAMES = ("system", "answer", "condense", "passage")
 
 

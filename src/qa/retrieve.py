@@ -1,8 +1,9 @@
 """Finding the passages for a question.
 
 Dense (Chroma) and lexical (BM25) candidates are fused by reciprocal rank; a time prior favours
-what the question's time intent asks for ("this week", "last", as-of recency); a per-article cap
-keeps one story from filling the top k.
+what the question's time intent asks for ("this week", "last", as-of recency); an optional
+cross-encoder re-orders the top candidates; a per-article cap keeps one story from filling the
+top k.
 """
 
 from __future__ import annotations
@@ -179,9 +180,36 @@ class Retriever:
             key=lambda pair: pair[0],
             reverse=True,
         )
+        if s.reranker:
+            scored = self._rerank(text, scored, qtime)
         top = (scored[0][0] if scored else 1.0) or 1.0
         passages = [_passage(c, score / top) for score, c in scored]
         return cap_per_document(passages, s.per_doc_cap, k), vector
+
+    def _rerank(
+        self, query: str, scored: list[tuple[float, _Candidate]], qtime: QuestionTime | None
+    ) -> list[tuple[float, _Candidate]]:
+        """The cross-encoder's order replaces the fusion's for the top candidates; the time
+        prior still applies (a reranker knows nothing of "last" or "this week"). The rest keep
+        their order below them."""
+        from qa.rerank import get_reranker
+
+        s = self.settings
+        head, tail = scored[: s.rerank_candidates], scored[s.rerank_candidates :]
+        if not head:
+            return scored
+        relevance = get_reranker(s.reranker or "", s.device).scores(
+            query, [f"{c.meta.get('title', '')}\n{c.text}" for _, c in head]
+        )
+        order = np.argsort(-relevance, kind="stable")
+        reranked = sorted(
+            ((time_prior(head[i][1].meta, qtime, s) / (s.rrf_k + rank), head[i][1]) for rank, i in enumerate(order, 1)),
+            key=lambda pair: pair[0],
+            reverse=True,
+        )
+        floor = reranked[-1][0]
+        ceiling = (tail[0][0] if tail else 1.0) or 1.0
+        return reranked + [(0.999 * floor * score / ceiling, c) for score, c in tail]
 
     def _exact(
         self, vector: np.ndarray, n: int, filters: SearchFilters, lists: list[tuple[float, list[str]]]

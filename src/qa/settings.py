@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     dense_weight: float = Field(1.0, ge=0, description="Weight of the dense ranking in the fusion")
     lexical_weight: float = Field(1.0, ge=0, description="Weight of the BM25 ranking (0 = dense only)")
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant")
+    reranker: str | None = Field(
+        None,
+        description="Cross-encoder (sentence-transformers name or path) that re-scores the top "
+        "candidates; off by default (none ships offline)",
+    )
+    rerank_candidates: int = Field(30, ge=1, description="Fused candidates the reranker re-scores")
     strip_time_words: bool = Field(True, description="Match without the question's time words")
     window_boost: float = Field(0.5, ge=0, description="Boost for passages inside a question's time window")
     recency_boost: float = Field(1.0, ge=0, description="Boost for recent articles, as of the question's date")

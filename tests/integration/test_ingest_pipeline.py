@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from qa.assistant import Assistant
 from qa.errors import ModelMismatchError
 from qa.ingest.pipeline import ingest, rebuild
 from qa.settings import Settings
@@ -152,6 +153,31 @@ def test_near_duplicate_wire_story_is_kept_once_and_linked(tmp_path, settings):
     row = reader.catalog.db.execute("SELECT url FROM aliases WHERE alias_id='site-b'").fetchone()
     assert row[0] == "https://b.example/copy"
     assert not reader.vectors.collection.get(where={"doc_id": "site-b"})["ids"]
+
+
+def test_pruning_a_story_indexes_its_surviving_duplicate(tmp_path, settings):
+    """Only a duplicate's location is kept; when the copy that was indexed loses its file, the
+    same prune reads the duplicate's file so the story stays searchable."""
+    story = (SAMPLES / "norland-westmark-call.md").read_text().split("LATEST POSTS")[0].split("---", 2)[2]
+    edited = story.replace("their offices said in a joint readout", "the two governments said")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a-original.txt").write_text(story)
+    (src / "b-syndicated.txt").write_text(edited)
+    (src / "museum.txt").write_text((SAMPLES / "museum-east-wing.txt").read_text())
+    first = ingest([str(src)], settings)
+    assert (first.added, first.duplicates) == (2, 1)
+    (src / "a-original.txt").unlink()
+    pruned = ingest([str(src)], settings, prune=True)
+    assert pruned.removed == 1 and pruned.added == 1 and pruned.failed == 0
+    reader = IndexReader(settings)
+    assert reader.catalog.aliases() == {}
+    paths = {row[0] for row in reader.catalog.db.execute("SELECT path FROM documents")}
+    assert {Path(p).name for p in paths} == {"b-syndicated.txt", "museum.txt"}
+    hits = Assistant.open(settings.index).search("the two governments said", 3, as_of=date(2030, 1, 1))
+    assert hits and Path(hits[0].doc_id).name == "b-syndicated.txt"
+    again = ingest([str(src)], settings, prune=True)
+    assert (again.added, again.removed, again.unchanged) == (0, 0, 2)
 
 
 def test_lexical_index_follows_ingest_rm_prune_and_rebuild(tmp_path, settings):

@@ -9,6 +9,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Protocol
 
+from qa.catalog import Catalog
 from qa.errors import InputError
 from qa.ingest.chunk import chunk_article, embedding_text, lexical_text
 from qa.ingest.clean import clean_text
@@ -192,18 +193,39 @@ def ingest(
         if base is not None and writer.base_needs_upgrade():
             writer.start()  # commit backfills what an older generation lacks (lexical index)
         if prune and base is not None:
-            for doc_id, path in base.file_backed():
-                if not Path(path).exists():
-                    writer.start()
-                    if writer.catalog.is_alias(doc_id):  # type: ignore[union-attr]
-                        writer.catalog.delete_alias(doc_id)  # type: ignore[union-attr]
-                    else:
-                        writer.delete(doc_id)
-                    report.removed += 1
+            orphans = _prune(base, writer, state, report)
+            if orphans:  # their story's indexed copy is gone but these files still tell it
+                for article in read_articles(orphans, settings, report, progress=progress):
+                    _plan_one(article, state, writer, batch, report, settings)
+                batch.flush()
         writer.commit()
         _export_query_model(settings, writer.model, batch)
     _totals(report, settings)
     return report
+
+
+def _prune(base: Catalog, writer: IndexWriter, state: _State, report: IngestReport) -> list[str]:
+    """Remove documents and aliases whose files are gone. Returns the files of duplicates whose
+    indexed copy was removed: they must be read again, since only their location was kept."""
+    orphans: list[str] = []
+    for doc_id, path in base.file_backed():
+        if Path(path).exists():
+            continue
+        writer.start()
+        if writer.catalog.is_alias(doc_id):  # type: ignore[union-attr]
+            writer.catalog.delete_alias(doc_id)  # type: ignore[union-attr]
+            state.aliases.pop(doc_id, None)
+        else:
+            orphans += writer.catalog.alias_paths_of(doc_id)  # type: ignore[union-attr]
+            writer.delete(doc_id)
+            state.known.pop(doc_id, None)
+            state.near.remove(doc_id)
+            for text_hash in [h for h, d in state.by_text.items() if d == doc_id]:
+                del state.by_text[text_hash]
+            for alias in [a for a, d in state.aliases.items() if d == doc_id]:
+                del state.aliases[alias]
+        report.removed += 1
+    return sorted(p for p in set(orphans) if Path(p).exists())
 
 
 def _chain(*its: Iterable[Article]) -> Iterator[Article]:
