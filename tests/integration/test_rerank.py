@@ -43,8 +43,7 @@ def test_reranker_orders_the_fused_candidates_by_its_scores(sample_index: Path, 
     fused = _search(sample_index)
     reranked = _search(sample_index, reranker=str(cross_encoder), rerank_candidates=6)
     assert {p.chunk_id for p in reranked} == {p.chunk_id for p in fused}  # same candidates, new order
-    query = "Which city council approved the new budget?"
-    scores = CrossEncoder(str(cross_encoder)).predict([(query, f"{p.title}\n{p.text}") for p in reranked])
+    scores = CrossEncoder(str(cross_encoder)).predict([(QUESTION, f"{p.title}\n{p.text}") for p in reranked])
     assert list(scores) == sorted(scores, reverse=True)
     assert [p.score for p in reranked] == sorted((p.score for p in reranked), reverse=True)
 
