@@ -159,23 +159,35 @@ class Assistant:
         prune: bool = False,
         progress: Progress | None = None,
     ) -> IngestReport:
+        """Dict records are checked one by one: a bad record is reported in ``errors`` (path
+        ``<api>``, ``line`` = its 1-based position in ``paths_or_articles``), never raised, and the
+        other records are ingested."""
+        from qa.errors import InputError
         from qa.ingest.loaders import _from_record
         from qa.ingest.pipeline import ingest, to_article
 
         paths: list[str] = []
         articles: list[Article] = []
-        for item in paths_or_articles:
+        bad_records: list[InputError] = []
+        for position, item in enumerate(paths_or_articles, 1):
             if isinstance(item, Article):
                 articles.append(item)
             elif isinstance(item, dict):
-                raw = _from_record(item, "<api>", line=len(articles) + 1)
+                try:
+                    raw = _from_record(item, "<api>", line=position)
+                except InputError as e:
+                    bad_records.append(e)
+                    continue
                 articles.append(to_article(raw, published_at=published_at, source=source))
             else:
                 paths.append(str(item))
-        return ingest(
+        report = ingest(
             paths, self.settings, articles=articles, published_at=published_at, source=source,
             prune=prune, progress=progress,
         )
+        for err in bad_records:
+            report.error(err)
+        return report
 
     def close(self) -> None:
         if self._reader is not None:

@@ -297,16 +297,22 @@ def serve(
     base_url: Optional[str] = BaseUrlOpt,
     index: Optional[Path] = IndexOpt,
     chroma_url: Optional[str] = ChromaOpt,
+    forwarded_allow_ips: Optional[str] = typer.Option(
+        None, "--forwarded-allow-ips",
+        help="Proxies (comma-separated, '*' = any) whose X-Forwarded-For is believed (env QA_TRUSTED_PROXIES; default: none)",
+    ),
 ) -> None:
     """Serve qa over HTTP: OpenAI chat-completions API, /ask, /search, /ingest, /healthz."""
     import uvicorn
 
     from qa.server import create_app
 
-    settings = _settings(index, chroma_url=chroma_url, llm=llm, llm_base_url=base_url)
-    app = create_app(settings, bound_host=host)
+    settings = _settings(index, chroma_url=chroma_url, llm=llm, llm_base_url=base_url, trusted_proxies=forwarded_allow_ips)
+    app = _run(lambda: create_app(settings, bound_host=host))
     typer.echo(f"qa serving {settings.resolved_index()} on http://{host}:{port} (OpenAI API at /v1)", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    proxies = settings.trusted_proxies or None  # never uvicorn's default of trusting 127.0.0.1
+    uvicorn.run(app, host=host, port=port, log_level="warning",
+                proxy_headers=proxies is not None, forwarded_allow_ips=proxies)
 
 
 # ---------------------------------------------------------------- index

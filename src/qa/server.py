@@ -7,13 +7,14 @@ CLI's JSON contracts (`POST /ask`, `POST /search`, `POST /ingest`) and `GET /hea
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import json
 import threading
 import time
 import uuid
 from pathlib import Path
-from collections import defaultdict, deque
+from collections import OrderedDict, deque
 from datetime import date
 from typing import Any, Literal
 
@@ -25,7 +26,8 @@ from pydantic import BaseModel, Field
 
 from qa.assistant import Assistant
 from qa.conversation import Turn, rewrite_deterministic
-from qa.errors import QAError
+from qa.errors import QAError, UsageError
+from qa.links import safe_url
 from qa.retrieve import SearchFilters
 from qa.settings import Settings
 from qa.types import Answer
@@ -96,15 +98,64 @@ class IngestRequest(BaseModel):
 # ---------------------------------------------------------------- helpers
 
 
+_MARKDOWN_SPECIAL = frozenset("\\`*_{}[]()<>#!|~&")
+
+
+def markdown_text(text: str) -> str:
+    """``text`` as literal markdown (and HTML) text on one line: every character markdown or HTML
+    could read as markup is backslash-escaped, so article metadata cannot become links or tags."""
+    return "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else ch for ch in " ".join(text.split()))
+
+
+def markdown_link(url: str | None) -> str:
+    """An autolink for an http(s) URL (qa.links.safe_url), ``""`` for anything else."""
+    url = safe_url(url)
+    return f"<{url.replace('<', '%3C').replace('>', '%3E')}>" if url else ""
+
+
 def sources_markdown(answer: Answer) -> str:
     if not answer.citations:
         return ""
     lines = ["", "", "Sources:"]
     for c in answer.citations:
         when = c.published_at.isoformat() if c.published_at else "date unknown"
-        where = f" <{c.url}>" if c.url else ""
-        lines.append(f"[{c.n}] {c.title or 'untitled'} — {c.source or 'unknown source'}, {when}: “{c.quote}”{where}")
+        link = markdown_link(c.url)
+        where = f" {link}" if link else ""
+        title, source = markdown_text(c.title or "untitled"), markdown_text(c.source or "unknown source")
+        lines.append(f"[{c.n}] {title} — {source}, {when}: “{markdown_text(c.quote)}”{where}")
     return "\n".join(lines)
+
+
+def backend_for(settings: Settings, name: str | None) -> str:
+    """The operator's backend string for a request's backend NAME (``None``: the default).
+
+    The requested value is only ever looked up among the configured names, never parsed as a
+    backend, path or URL — so a request cannot make the server open a file or call a model the
+    operator did not configure, and the answer does not depend on what exists on disk."""
+    names = settings.llm_names()
+    if name is None:
+        return names["default"]
+    if name not in names:
+        raise UsageError(f"llm: not a configured backend name; choose one of: {', '.join(names)}")
+    return names[name]
+
+
+def chat_backend_name(model: str) -> str | None:
+    """A chat request's ``model`` → backend name: "qa" is the default, "qa:NAME" or NAME a choice."""
+    return None if model == MODEL_ID else model.removeprefix(f"{MODEL_ID}:")
+
+
+class _Pinned:
+    """``bot`` with one request's backend pinned, so that a stream answers with it."""
+
+    def __init__(self, bot: Assistant, llm: str):
+        self._bot, self._llm = bot, llm
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._bot, name)
+
+    def ask_stream(self, question: str, **kwargs: Any) -> Any:
+        return self._bot.ask_stream(question, **{"llm": self._llm, **kwargs})
 
 
 def standalone_question(messages: list[Message]) -> str:
@@ -134,23 +185,105 @@ def standalone_question(messages: list[Message]) -> str:
 
 
 class RateLimiter:
-    """Sliding-window request count per client address."""
+    """Sliding-window request count per bucket ("key" or "addr:HOST"). The table is bounded:
+    buckets idle for a whole window expire, and past ``max_clients`` the least recently seen
+    bucket is dropped."""
 
-    def __init__(self, per_minute: int):
+    window = 60.0
+
+    def __init__(self, per_minute: int, max_clients: int = 10_000):
         self.per_minute = per_minute
-        self.hits: dict[str, deque[float]] = defaultdict(deque)
+        self.max_clients = max_clients
+        self.hits: OrderedDict[str, deque[float]] = OrderedDict()  # least recently seen first
         self.lock = threading.Lock()
 
-    def allow(self, client: str) -> bool:
+    def __len__(self) -> int:
+        return len(self.hits)
+
+    def allow(self, bucket: str) -> bool:
         now = time.monotonic()
         with self.lock:
-            q = self.hits[client]
-            while q and now - q[0] > 60:
+            self._expire(now)
+            q = self.hits.setdefault(bucket, deque())
+            self.hits.move_to_end(bucket)
+            while q and now - q[0] > self.window:
                 q.popleft()
+            if len(self.hits) > self.max_clients:
+                self.hits.popitem(last=False)
             if len(q) >= self.per_minute:
                 return False
             q.append(now)
             return True
+
+    def _expire(self, now: float) -> None:
+        while self.hits:
+            oldest = next(iter(self.hits.values()))
+            if oldest and now - oldest[-1] <= self.window:
+                return
+            self.hits.popitem(last=False)
+
+
+class BodyTooLarge(HTTPException):
+    def __init__(self, limit: int):
+        super().__init__(413, f"request body over {limit} bytes")
+
+
+def too_large(limit: int) -> JSONResponse:
+    return JSONResponse({"error": {"message": f"request body over {limit} bytes", "type": "too_large"}}, status_code=413)
+
+
+class BodyLimit:
+    """Refuses request bodies over ``limit`` bytes (pure ASGI): by Content-Length when declared,
+    and always by the bytes actually read, since a chunked body declares no length."""
+
+    def __init__(self, app: Any, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            return await too_large(self.limit)(scope, receive, send)
+        read = 0
+        started = False
+
+        async def counted_receive() -> Any:
+            nonlocal read
+            message = await receive()
+            if message["type"] == "http.request":
+                read += len(message.get("body", b""))
+                if read > self.limit:
+                    raise BodyTooLarge(self.limit)
+            return message
+
+        async def tracked_send(message: Any) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, tracked_send)
+        except BodyTooLarge:
+            if started:
+                raise
+            await too_large(self.limit)(scope, receive, send)
+
+
+def key_ok(settings: Settings, request: Request) -> bool:
+    """Whether the request carries the configured API key (compared in constant time)."""
+    if not settings.api_key:
+        return False
+    given = request.headers.get("authorization", "").encode()
+    return hmac.compare_digest(given, f"Bearer {settings.api_key}".encode())
+
+
+def rate_bucket(settings: Settings, request: Request) -> str:
+    """Requests with the right key count against the key; all others against their address, so
+    failed attempts never use up the key's allowance."""
+    if key_ok(settings, request):
+        return "key"
+    return f"addr:{request.client.host if request.client else '?'}"
 
 
 def _is_loopback(host: str) -> bool:
@@ -168,6 +301,10 @@ def _is_loopback(host: str) -> bool:
 def create_app(settings: Settings, *, bound_host: str = "127.0.0.1") -> FastAPI:
     from contextlib import asynccontextmanager
 
+    from qa.answer.llms import parse_backend
+
+    for spec in settings.llm_names().values():
+        parse_backend(spec)  # an operator's typo fails at startup, not on a client's request
     bot = Assistant(settings)
 
     @asynccontextmanager
@@ -180,16 +317,15 @@ def create_app(settings: Settings, *, bound_host: str = "127.0.0.1") -> FastAPI:
         bot.close()
 
     app = FastAPI(title="qa", version="0.1.0", description="Cited, time-aware answers over news articles", lifespan=lifespan)
-    limiter = RateLimiter(settings.rate_limit_per_minute)
+    limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_clients)
     write_lock = threading.Lock()
+
+    # inside the rate limiter (added first): a task group there would wrap BodyTooLarge
+    app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
 
     @app.middleware("http")
     async def limits(request: Request, call_next: Any) -> Any:
-        size = request.headers.get("content-length")
-        if size is not None and size.isdigit() and int(size) > settings.max_request_bytes:
-            return JSONResponse({"error": {"message": f"request body over {settings.max_request_bytes} bytes", "type": "too_large"}}, status_code=413)
-        client = request.client.host if request.client else "?"
-        if request.url.path != "/healthz" and not limiter.allow(client):
+        if request.url.path != "/healthz" and not limiter.allow(rate_bucket(settings, request)):
             return JSONResponse({"error": {"message": "rate limit exceeded", "type": "rate_limited"}}, status_code=429, headers={"Retry-After": "60"})
         try:
             return await call_next(request)
@@ -203,6 +339,8 @@ def create_app(settings: Settings, *, bound_host: str = "127.0.0.1") -> FastAPI:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        if isinstance(exc, BodyTooLarge):
+            return too_large(settings.max_request_bytes)
         return JSONResponse({"error": {"message": str(exc.detail), "type": "http_error"}}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(QAError)
@@ -210,10 +348,7 @@ def create_app(settings: Settings, *, bound_host: str = "127.0.0.1") -> FastAPI:
         return JSONResponse({"error": {"message": str(exc), "type": type(exc).__name__}}, status_code=400 if exc.exit_code == 2 else 503)
 
     def authorized(request: Request) -> None:
-        if not settings.api_key:
-            return
-        header = request.headers.get("authorization", "")
-        if header != f"Bearer {settings.api_key}":
+        if settings.api_key and not key_ok(settings, request):
             raise HTTPException(401, "missing or wrong API key (Authorization: Bearer …)", headers={"WWW-Authenticate": "Bearer"})
 
     web = Path(__file__).parent / "web"
@@ -233,17 +368,22 @@ def create_app(settings: Settings, *, bound_host: str = "127.0.0.1") -> FastAPI:
 
     @app.get("/v1/models", dependencies=[Depends(authorized)])
     def models() -> dict[str, Any]:
-        return {"object": "list", "data": [{"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "qa",
-                                            "backend": settings.llm}]}
+        """The backends a client may choose, by name only (never a path, URL or model string)."""
+        names = [name for name in settings.llm_names() if name != "default"]
+        if parse_backend(settings.llm).kind == "extractive":  # "qa" already is the extractive backend
+            names.remove("extractive")
+        ids = [MODEL_ID] + [f"{MODEL_ID}:{name}" for name in names]
+        return {"object": "list", "data": [{"id": i, "object": "model", "created": 0, "owned_by": "qa"} for i in ids]}
 
     @app.post("/v1/chat/completions", dependencies=[Depends(authorized)])
     def chat_completions(req: ChatRequest) -> Any:
+        backend = backend_for(settings, chat_backend_name(req.model))
         question = standalone_question(req.messages)
         created = int(time.time())
         cid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         if req.stream:
-            return StreamingResponse(_sse(bot, question, req, cid, created), media_type="text/event-stream")
-        answer = bot.ask(question, as_of=req.as_of)
+            return StreamingResponse(_sse(_Pinned(bot, backend), question, req, cid, created), media_type="text/event-stream")
+        answer = bot.ask(question, as_of=req.as_of, llm=backend)
         return {
             "id": cid, "object": "chat.completion", "created": created, "model": MODEL_ID,
             "choices": [{"index": 0, "finish_reason": "stop",
@@ -256,7 +396,9 @@ def create_app(settings: Settings, *, bound_host: str = "127.0.0.1") -> FastAPI:
     @app.post("/ask", dependencies=[Depends(authorized)])
     def ask(req: AskRequest) -> dict[str, Any]:
         filters = SearchFilters(req.since, req.until, req.source)
-        return bot.ask(req.question, as_of=req.as_of, k=req.k, filters=filters, llm=req.llm).to_dict()
+        backend = backend_for(settings, req.llm)
+        answer = bot.ask(req.question, as_of=req.as_of, k=req.k, filters=filters, llm=backend)
+        return {**answer.to_dict(), **_extra(answer)}
 
     @app.post("/search", dependencies=[Depends(authorized)])
     def search(req: SearchRequest) -> dict[str, Any]:
@@ -284,7 +426,10 @@ def _usage(answer: Answer) -> dict[str, int]:
 
 def _extra(answer: Answer) -> dict[str, Any]:
     keep = ("as_of", "backend", "model", "fallback", "fallback_reason", "latency_ms")
-    return {k: answer.extra.get(k) for k in keep if k in answer.extra}
+    extra = {k: answer.extra.get(k) for k in keep if k in answer.extra}
+    if extra.get("backend") == "gguf" and extra.get("model"):  # the operator's file path stays private
+        extra["model"] = Path(str(extra["model"])).name
+    return extra
 
 
 def _sse(bot: Assistant, question: str, req: ChatRequest, cid: str, created: int) -> Any:

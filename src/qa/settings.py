@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -79,6 +80,11 @@ class Settings(BaseSettings):
         "extractive",
         description="extractive | openai:MODEL | ollama:MODEL | gguf:PATH",
     )
+    llm_choices: dict[str, str] = Field(
+        default_factory=dict,
+        description='Backends a server request may pick BY NAME, JSON: {"fast": "ollama:llama3.2"}; '
+        '"default" (QA_LLM) and "extractive" are always allowed',
+    )
     llm_base_url: str | None = Field(
         None,
         validation_alias=AliasChoices("QA_LLM_BASE_URL", "OPENAI_BASE_URL", "llm_base_url"),
@@ -101,7 +107,28 @@ class Settings(BaseSettings):
     # HTTP server
     api_key: str | None = Field(None, description="Bearer token required by `qa serve` (all but /healthz)")
     max_request_bytes: int = Field(5_000_000, ge=1_000, description="Largest request body accepted")
-    rate_limit_per_minute: int = Field(600, ge=1, description="Requests per minute per client")
+    rate_limit_per_minute: int = Field(
+        600, ge=1, description="Requests per minute per API key (per client address without a valid key)"
+    )
+    rate_limit_clients: int = Field(10_000, ge=1, description="Most rate-limit buckets kept (least recent dropped)")
+    trusted_proxies: str | None = Field(
+        None,
+        description="Comma-separated proxy addresses whose X-Forwarded-For / X-Forwarded-Proto are "
+        "believed (uvicorn's forwarded_allow_ips, '*' = any); default: none, the socket's address counts",
+    )
+
+    @field_validator("llm_choices")
+    @classmethod
+    def _plain_names(cls, choices: dict[str, str]) -> dict[str, str]:
+        for name in choices:
+            if name in ("default", "extractive") or not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
+                raise ValueError(f"{name!r} is not a usable backend name (letters, digits, . _ -; "
+                                 "not 'default' or 'extractive')")
+        return choices
+
+    def llm_names(self) -> dict[str, str]:
+        """Backend names a request may choose → the operator's backend strings."""
+        return {"default": self.llm, "extractive": "extractive", **self.llm_choices}
 
     def resolved_index(self) -> Path:
         return self.index.expanduser().resolve()

@@ -39,13 +39,25 @@ function renderAnswer(node, text, turn) {
   }
 }
 
+// Article URLs come from untrusted input: only absolute http(s) URLs become links (as qa.links.safe_url).
+function safeUrl(url) {
+  if (typeof url !== "string" || !url || url.length > 2048 || /[\s\x00-\x1f\x7f]/.test(url)) return "";
+  try {
+    const u = new URL(url);
+    return (u.protocol === "http:" || u.protocol === "https:") && u.hostname ? u.href : "";
+  } catch (e) {
+    return "";
+  }
+}
+
 function renderSources(list, citations, turn) {
   for (const c of citations) {
     const li = el("li");
     li.id = `t${turn}-s${c.n}`;
     li.appendChild(el("span", "n", `[${c.n}]`));
-    const title = c.url ? el("a", "title", c.title || "untitled") : el("span", "title", c.title || "untitled");
-    if (c.url) { title.href = c.url; title.target = "_blank"; title.rel = "noopener"; }
+    const url = safeUrl(c.url);
+    const title = url ? el("a", "title", c.title || "untitled") : el("span", "title", c.title || "untitled");
+    if (url) { title.href = url; title.target = "_blank"; title.rel = "noopener noreferrer"; }
     li.appendChild(title);
     li.appendChild(el("span", "meta", ` — ${c.source || "unknown source"}, ${c.published_at || "date unknown"}`));
     li.appendChild(el("blockquote", "quote", `“${c.quote}”`));

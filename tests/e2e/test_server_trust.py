@@ -1,0 +1,275 @@
+"""What `qa serve` lets a hostile client reach (issue 11: findings 5, 10, 11, 12, 14-links), tried
+against a real server on 127.0.0.1 with raw HTTP where the attack needs it."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from conftest import SAMPLES
+
+KEY = "trust-key-456"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+CHOICES = {"plain": "extractive", "local": "gguf:/srv/operator-only/secret-model.gguf"}
+
+# an article whose metadata and text try to smuggle links and markup into other clients
+POISON = {
+    "id": "quillby-hangar",
+    "url": "javascript:alert(document.domain)",
+    "title": "Quillby hangar <img src=x onerror=alert(1)> [click](javascript:alert(2))",
+    "source": "Evil <b>Wire</b>",
+    "published_at": "2025-03-05",
+    "text": "The Quillby zeppelin museum opened its new hangar on Tuesday 4 March 2025 "
+            "<img src=x onerror=alert(3)> [more](javascript:alert(4)). "
+            "Visitors queued for hours outside the hangar to see the restored airship.",
+}
+POISON_QUESTION = "When did the Quillby zeppelin museum open its new hangar?"
+
+
+def _serve(index: Path, env: dict[str, str]) -> tuple[Any, str]:
+    from test_server import _serve as serve
+
+    return serve(index, env=env)
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory) -> Path:
+    from qa.ingest.pipeline import ingest
+    from qa.settings import Settings
+
+    path = tmp_path_factory.mktemp("trust") / "index"
+    ingest([str(SAMPLES / "wire-feed.jsonl")], Settings(index=path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def server(index):
+    proc, url = _serve(index, {"QA_API_KEY": KEY, "QA_RATE_LIMIT_PER_MINUTE": "100000",
+                               "QA_LLM_CHOICES": json.dumps(CHOICES)})
+    yield url
+    proc.kill()
+    proc.wait()
+
+
+@pytest.fixture(scope="module")
+def poisoned(server) -> str:
+    r = httpx.post(f"{server}/ingest", json={"articles": [POISON]}, headers=AUTH, timeout=120)
+    assert r.status_code == 200 and r.json()["failed"] == 0, r.text
+    return server
+
+
+# ---------------------------------------------------------------- 5: per-record ingest errors
+
+
+def test_ingest_reports_a_bad_record_by_line_and_keeps_the_others(server):
+    good = [{"id": f"ferry-{i}", "title": f"Ferry timetable {i}", "published_at": "2025-03-06",
+             "text": f"The island ferry number {i} changes its timetable on Friday, the harbour office said."}
+            for i in range(2)]
+    bad = {"title": "No text here", "published_at": "2025-13-45"}
+    r = httpx.post(f"{server}/ingest", json={"articles": [good[0], bad, good[1]]}, headers=AUTH, timeout=120)
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert report["added"] == 2 and report["failed"] == 1
+    assert [(e["path"], e["line"]) for e in report["errors"]] == [("<api>", 2)]
+    assert "text" in report["errors"][0]["error"]
+    found = httpx.post(f"{server}/search", json={"query": "island ferry timetable", "k": 5}, headers=AUTH).json()
+    assert {"ferry-0", "ferry-1"} <= {x["doc_id"] for x in found["results"]}
+
+
+def test_python_api_ingest_collects_record_errors(tmp_path):
+    from qa import Assistant
+
+    bot = Assistant.open(tmp_path / "index")
+    try:
+        report = bot.ingest([
+            {"id": "a", "title": "Bridge", "text": "The old stone bridge reopened to cyclists on Monday.", "published_at": "2025-02-03"},
+            {"id": "b", "text": "A record whose date does not exist.", "published_at": "2025-13-45"},
+            {"id": "c", "title": "Library", "text": "The city library extended its opening hours on Sunday."},
+            {"title": "no text at all"},
+        ])
+    finally:
+        bot.close()
+    assert report.added == 2 and report.failed == 2
+    assert [(e.path, e.line) for e in report.errors] == [("<api>", 2), ("<api>", 4)]
+
+
+# ---------------------------------------------------------------- 10: backends belong to the operator
+
+
+@pytest.mark.parametrize("llm", ["gguf:/etc/passwd", "gguf:/no/such/file.gguf", "openai:gpt-4o", "ollama:llama3",
+                                 "openai:http://evil.example/v1"])
+def test_ask_may_name_only_a_configured_backend(server, llm):
+    r = httpx.post(f"{server}/ask", json={"question": "What happened to the ferries?", "llm": llm}, headers=AUTH)
+    assert r.status_code == 400, r.text
+    message = r.json()["error"]["message"]
+    assert "\n" not in message and all(name in message for name in ("default", "extractive", "plain", "local"))
+    assert "/etc/passwd" not in message and "/no/such" not in message and "secret-model" not in message
+
+
+def test_existing_and_missing_paths_answer_alike(server):
+    """No file-system probe: the answer does not depend on whether the named path exists."""
+    answers = [httpx.post(f"{server}/ask", json={"question": "storm", "llm": llm}, headers=AUTH)
+               for llm in ("gguf:/etc/passwd", "gguf:/etc/no-such-passwd")]
+    assert [a.status_code for a in answers] == [400, 400] and answers[0].text == answers[1].text
+
+
+def test_a_configured_backend_is_chosen_by_name(server):
+    r = httpx.post(f"{server}/ask", json={"question": "How many homes lost power in the storm?", "llm": "plain"}, headers=AUTH)
+    assert r.status_code == 200 and r.json()["backend"] == "extractive"
+    for model in ("qa", "qa:plain", "plain", "qa:extractive"):
+        chat = httpx.post(f"{server}/v1/chat/completions", headers=AUTH, timeout=60,
+                          json={"model": model, "messages": [{"role": "user", "content": "How many homes lost power?"}]})
+        assert chat.status_code == 200, (model, chat.text)
+    stream = httpx.post(f"{server}/v1/chat/completions", headers=AUTH, timeout=60,
+                        json={"model": "qa:plain", "stream": True, "messages": [{"role": "user", "content": "Storm?"}]})
+    assert stream.status_code == 200 and "[DONE]" in stream.text
+
+
+@pytest.mark.parametrize("model", ["gguf:/etc/passwd", "qa:gguf:/etc/passwd", "openai:gpt-4o", "qa:nope"])
+def test_chat_model_must_be_a_configured_name(server, model):
+    for stream in (False, True):
+        r = httpx.post(f"{server}/v1/chat/completions", headers=AUTH, timeout=60,
+                       json={"model": model, "stream": stream, "messages": [{"role": "user", "content": "Storm?"}]})
+        assert r.status_code == 400, (model, stream, r.text)
+        assert "plain" in r.json()["error"]["message"]
+
+
+def test_models_lists_names_never_paths(server):
+    r = httpx.get(f"{server}/v1/models", headers=AUTH)
+    ids = [m["id"] for m in r.json()["data"]]
+    assert ids[0] == "qa" and {"qa:plain", "qa:local"} <= set(ids)
+    assert "secret-model" not in r.text and "/srv" not in r.text
+
+
+# ---------------------------------------------------------------- 11: body limit on bytes read
+
+
+def _raw(url: str) -> http.client.HTTPConnection:
+    parts = urlsplit(url)
+    return http.client.HTTPConnection(parts.hostname, parts.port, timeout=120)
+
+
+def test_chunked_body_over_the_limit_is_refused(server):
+    def chunks():
+        for _ in range(60):
+            yield b"x" * 100_000  # 6 MB in all, no Content-Length
+
+    conn = _raw(server)
+    try:
+        conn.request("POST", "/ingest", body=chunks(), encode_chunked=True,
+                     headers={**AUTH, "Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+        resp = conn.getresponse()
+        body = resp.read()
+    except (BrokenPipeError, ConnectionResetError):
+        pytest.fail("the server dropped the connection instead of answering 413")
+    finally:
+        conn.close()
+    assert resp.status == 413, body[:200]
+    assert json.loads(body)["error"]["type"] == "too_large"
+
+
+def test_small_chunked_body_still_works(server):
+    conn = _raw(server)
+    try:
+        payload = json.dumps({"query": "storm power", "k": 2}).encode()
+        conn.request("POST", "/search", body=iter([payload[:10], payload[10:]]), encode_chunked=True,
+                     headers={**AUTH, "Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+        resp = conn.getresponse()
+        assert resp.status == 200 and len(json.loads(resp.read())["results"]) == 2
+    finally:
+        conn.close()
+
+
+# ---------------------------------------------------------------- 12: rate limits that cannot be dodged
+
+
+@pytest.fixture(scope="module")
+def limited(index):
+    proc, url = _serve(index, {"QA_API_KEY": KEY, "QA_RATE_LIMIT_PER_MINUTE": "5"})
+    yield url
+    proc.kill()
+    proc.wait()
+
+
+def _status(url: str, path: str, headers: dict[str, str]) -> int:
+    return httpx.post(f"{url}{path}", json={"query": "storm", "k": 1}, headers=headers, timeout=60).status_code
+
+
+def test_forged_forwarded_for_does_not_give_fresh_buckets(limited):
+    codes = [_status(limited, "/search", {"X-Forwarded-For": f"10.0.0.{i}", "X-Real-IP": f"10.0.1.{i}"}) for i in range(8)]
+    assert set(codes) <= {401, 429} and codes.count(401) <= 5 and codes[-3:] == [429] * 3
+
+
+def test_failed_auth_never_locks_out_the_right_key(limited):
+    for _ in range(12):
+        _status(limited, "/search", {"Authorization": "Bearer wrong-key"})
+    codes = [_status(limited, "/search", AUTH) for _ in range(7)]
+    assert codes == [200] * 5 + [429] * 2
+
+
+@pytest.mark.slow
+def test_forwarded_for_is_trusted_only_from_configured_proxies(index):
+    proc, url = _serve(index, {"QA_RATE_LIMIT_PER_MINUTE": "2", "QA_TRUSTED_PROXIES": "127.0.0.1"})
+    try:
+        rotating = [_status(url, "/search", {"X-Forwarded-For": f"10.0.0.{i}"}) for i in range(4)]
+        same = [_status(url, "/search", {"X-Forwarded-For": "10.9.9.9"}) for _ in range(3)]
+    finally:
+        proc.kill()
+        proc.wait()
+    assert rotating == [200] * 4 and same == [200, 200, 429]
+
+
+def test_rate_limiter_table_is_bounded():
+    from qa.server import RateLimiter
+
+    limiter = RateLimiter(per_minute=3, max_clients=100)
+    for i in range(10_000):
+        assert limiter.allow(f"addr:10.{i // 256}.{i % 256}.1")
+    assert len(limiter) <= 100
+    assert [limiter.allow("key:k") for _ in range(4)] == [True, True, True, False]
+
+
+# ---------------------------------------------------------------- 14: only http(s) links, escaped markdown
+
+
+def test_sources_markdown_carries_no_script_link_or_raw_html(poisoned):
+    from markdown_it import MarkdownIt
+
+    r = httpx.post(f"{poisoned}/v1/chat/completions", headers=AUTH, timeout=60, json={
+        "model": "qa", "messages": [{"role": "user", "content": POISON_QUESTION}], "as_of": "2025-03-10"})
+    content = r.json()["choices"][0]["message"]["content"]
+    assert "Sources:" in content and "Quillby" in content.split("Sources:")[1]
+    html = MarkdownIt("commonmark", {"html": True, "linkify": True}).render(content.split("Sources:")[1])
+    assert "<img" not in html and "<b>" not in html
+    assert 'href="javascript' not in html.lower() and "<a " not in html
+
+
+def test_web_page_links_only_http_urls(poisoned):
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(chromium).exists():
+        pytest.skip("Debian chromium is not installed (scripts/test.sh installs it)")
+    from playwright.sync_api import sync_playwright
+
+    from test_web import ARGS
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=ARGS, headless=True)
+        try:
+            page = browser.new_page()
+            page.goto(f"{poisoned}/?as_of=2025-03-10&key={KEY}")
+            page.fill("#question", POISON_QUESTION)
+            page.press("#question", "Enter")
+            source = page.locator(".turn .sources li").first
+            source.wait_for(timeout=60_000)
+            assert "Quillby hangar" in source.inner_text()
+            hrefs = page.eval_on_selector_all(".sources a", "els => els.map(e => e.getAttribute('href'))")
+            assert all(h.startswith(("http://", "https://")) for h in hrefs), hrefs
+        finally:
+            browser.close()
