@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from rich.console import Console
-from rich.markup import escape
+from rich.markup import escape as _escape_markup
 
 from qa.types import Answer, Passage
+
+
+def terminal_text(text: str) -> str:
+    """``text`` with control characters (C0/C1, ESC included) shown as ``\\xNN`` escapes, so article
+    text can never drive the terminal: no OSC 8 hyperlinks, colours or cursor moves. Newlines and
+    tabs stay."""
+    return "".join(
+        ch if ch in "\n\t" or unicodedata.category(ch) != "Cc" else f"\\x{ord(ch):02x}" for ch in text
+    )
+
+
+def escape(text: str) -> str:
+    """Untrusted text for ``console.print``: neither rich markup nor terminal control sequences."""
+    return _escape_markup(terminal_text(text))
 
 
 def _when(d: object) -> str:

@@ -273,3 +273,24 @@ def test_web_page_links_only_http_urls(poisoned):
             assert all(h.startswith(("http://", "https://")) for h in hrefs), hrefs
         finally:
             browser.close()
+
+
+def test_terminal_output_carries_no_hyperlink_escape(tmp_path):
+    """`qa ask` / `qa search` print article metadata and text as plain text: an OSC 8 escape in a
+    URL, title, source or text never reaches the terminal as a (javascript:) hyperlink."""
+    from conftest import run_qa
+
+    osc, end = "\x1b]8;;javascript:alert(1)\x1b\\", "\x1b]8;;\x1b\\"
+    feed = tmp_path / "osc.jsonl"
+    feed.write_text(json.dumps({
+        "id": "osc-hangar", "url": f"javascript:alert(1){osc}", "title": f"{osc}Quillby hangar{end}",
+        "source": f"{osc}Wire{end}", "published_at": "2025-03-05",
+        "text": f"The Quillby zeppelin museum opened its new hangar on Tuesday 4 March 2025 {osc}click{end}. "
+                "Visitors queued for hours outside the hangar.",
+    }) + "\n")
+    index = tmp_path / "index"
+    assert run_qa("ingest", str(feed), index=index).returncode == 0
+    for args in (("ask", POISON_QUESTION, "--as-of", "2025-03-10"), ("search", "Quillby zeppelin hangar")):
+        res = run_qa(*args, index=index)
+        assert res.returncode == 0 and "Quillby hangar" in res.stdout, res.stdout + res.stderr
+        assert "\x1b" not in res.stdout and "\x9b" not in res.stdout, repr(res.stdout)
