@@ -126,7 +126,7 @@ def sources_markdown(answer: Answer) -> str:
     return "\n".join(lines)
 
 
-def backend_for(settings: Settings, name: str | None) -> str:
+def backend_for(settings: Settings, name: str | None, field: str = "llm") -> str:
     """The operator's backend string for a request's backend NAME (``None``: the default).
 
     The requested value is only ever looked up among the configured names, never parsed as a
@@ -136,7 +136,7 @@ def backend_for(settings: Settings, name: str | None) -> str:
     if name is None:
         return names["default"]
     if name not in names:
-        raise UsageError(f"llm: not a configured backend name; choose one of: {', '.join(names)}")
+        raise UsageError(f"{field}: not a configured backend name; choose one of: {', '.join(names)}")
     return names[name]
 
 
@@ -303,8 +303,12 @@ def create_app(settings: Settings, *, bound_host: str = "127.0.0.1") -> FastAPI:
 
     from qa.answer.llms import parse_backend
 
-    for spec in settings.llm_names().values():
-        parse_backend(spec)  # an operator's typo fails at startup, not on a client's request
+    parse_backend(settings.llm)  # an operator's typo fails at startup, not on a client's request
+    for name, spec in settings.llm_choices.items():
+        try:
+            parse_backend(spec)
+        except UsageError as e:
+            raise UsageError(f"QA_LLM_CHOICES[{name!r}]: {e}") from None
     bot = Assistant(settings)
 
     @asynccontextmanager
@@ -377,7 +381,7 @@ def create_app(settings: Settings, *, bound_host: str = "127.0.0.1") -> FastAPI:
 
     @app.post("/v1/chat/completions", dependencies=[Depends(authorized)])
     def chat_completions(req: ChatRequest) -> Any:
-        backend = backend_for(settings, chat_backend_name(req.model))
+        backend = backend_for(settings, chat_backend_name(req.model), "model")
         question = standalone_question(req.messages)
         created = int(time.time())
         cid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
