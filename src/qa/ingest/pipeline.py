@@ -261,6 +261,10 @@ class _State:
     paths: dict[str, str]  # doc_id or alias_id → recorded path
     near: NearDuplicateIndex  # MinHash LSH over the indexed documents
     signatures: dict[str, Any] = field(default_factory=dict)  # pending: written with the batch
+    text_of: dict[str, str] = field(default_factory=dict)  # indexed doc_id → body hash (by_text inverted)
+
+    def __post_init__(self) -> None:
+        self.text_of = {d: h for h, d in self.by_text.items()}
 
 
 class _Planner:
@@ -364,6 +368,7 @@ class _Planner:
         s.signatures[doc_id] = sig
         s.known[doc_id] = (article.hash, len(chunks))
         s.by_text[article.text_hash] = doc_id
+        s.text_of[doc_id] = article.text_hash
         s.paths[doc_id] = article.path
         self.batch.add(article, chunks)
         if text_changed:  # its duplicates may no longer be duplicates of it
@@ -384,10 +389,13 @@ class _Planner:
         s.paths.pop(alias_id, None)
 
     def _drop_text_hashes(self, doc_id: str) -> set[str]:
-        gone = {h for h, d in self.state.by_text.items() if d == doc_id}
-        for h in gone:
-            del self.state.by_text[h]
-        return gone
+        """Forget which body ``doc_id`` had; returns the hash it was indexed under (if any)."""
+        s = self.state
+        h = s.text_of.pop(doc_id, None)
+        if h is None or s.by_text.get(h) != doc_id:
+            return set()
+        del s.by_text[h]
+        return {h}
 
     # ------------------------------------------------------------ forgetting
     def forget(self, doc_id: str) -> None:
