@@ -155,20 +155,22 @@ class Assistant:
         paths_or_articles: Iterable[str | Path | Article | dict[str, Any]],
         *,
         published_at: date | None = None,
+        override_published_at: date | None = None,
         source: str | None = None,
         prune: bool = False,
         progress: Progress | None = None,
     ) -> IngestReport:
         """Dict records are checked one by one: a bad record is reported in ``errors`` (path
         ``<api>``, ``line`` = its 1-based position in ``paths_or_articles``), never raised, and the
-        other records are ingested."""
+        other records are ingested. ``published_at`` fills in missing dates;
+        ``override_published_at`` replaces them."""
         from qa.errors import InputError
         from qa.ingest.loaders import _from_record
         from qa.ingest.pipeline import ingest, to_article
 
+        report = IngestReport()
         paths: list[str] = []
         articles: list[Article] = []
-        bad_records: list[InputError] = []
         for position, item in enumerate(paths_or_articles, 1):
             if isinstance(item, Article):
                 articles.append(item)
@@ -176,18 +178,19 @@ class Assistant:
                 try:
                     raw = _from_record(item, "<api>", line=position)
                 except InputError as e:
-                    bad_records.append(e)
+                    report.error(e)
                     continue
-                articles.append(to_article(raw, published_at=published_at, source=source))
+                articles.append(to_article(
+                    raw, published_at=published_at, override_published_at=override_published_at, source=source,
+                    report=report,
+                ))
             else:
                 paths.append(str(item))
-        report = ingest(
-            paths, self.settings, articles=articles, published_at=published_at, source=source,
-            prune=prune, progress=progress,
+        return ingest(
+            paths, self.settings, articles=articles, published_at=published_at,
+            override_published_at=override_published_at, source=source, prune=prune, progress=progress,
+            report=report,
         )
-        for err in bad_records:
-            report.error(err)
-        return report
 
     def close(self) -> None:
         if self._reader is not None:
