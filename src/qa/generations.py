@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from qa.checkpoints import checkpoint
 from qa.errors import IndexBusyError
 
 _GEN = re.compile(r"^gen-(\d{6})$")
@@ -84,8 +85,10 @@ class Generations:
             f.write(gen.name + "\n")
             f.flush()
             os.fsync(f.fileno())
+        checkpoint("before-publish")
         os.replace(tmp, self.root / "CURRENT")
         _fsync_dir(self.root)
+        checkpoint("after-publish")
         live = [g for g in self.all() if g.name <= gen.name]
         for old in live[:-keep] if keep > 0 else []:
             shutil.rmtree(old, ignore_errors=True)
@@ -134,6 +137,7 @@ def _copy_tree(src: Path, dst: Path) -> None:
             return  # folded into the backup
         else:
             shutil.copy2(s, d)
+        checkpoint("generation-copying")
 
     shutil.copytree(src, dst, copy_function=copy)
 
