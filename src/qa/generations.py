@@ -53,13 +53,18 @@ class Generations:
 
     # ------------------------------------------------------------ writing
     @contextmanager
-    def writing(self, *, wait: bool = True) -> Iterator[None]:
-        """The single-writer lock. Raises IndexBusyError if ``wait`` is false and it is held."""
+    def writing(self, *, wait: bool = True, keep: int | None = None) -> Iterator[None]:
+        """The single-writer lock. Raises IndexBusyError if ``wait`` is false and it is held.
+        Removes what a killed writer left: unpublished folders, and (given ``keep``) the old
+        generations a writer killed right after its publish did not remove."""
         self.root.mkdir(parents=True, exist_ok=True)
         mode = fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB
         try:
             with _flock(self.root / ".write.lock", mode, create=True):
                 self._remove_unpublished()
+                cur = self.current()
+                if keep is not None and cur is not None:
+                    self._remove_old(cur, keep)
                 yield
         except BlockingIOError:
             raise IndexBusyError(f"index {self.root} is being written by another process") from None
@@ -89,8 +94,12 @@ class Generations:
         os.replace(tmp, self.root / "CURRENT")
         _fsync_dir(self.root)
         checkpoint("after-publish")
-        live = [g for g in self.all() if g.name <= gen.name]
-        for old in live[:-keep] if keep > 0 else []:
+        self._remove_old(gen, keep)
+
+    def _remove_old(self, live: Path, keep: int) -> None:
+        """Keep ``live`` and the ``keep - 1`` generations before it (readers may still use them)."""
+        published = [g for g in self.all() if g.name <= live.name]
+        for old in published[:-keep] if keep > 0 else []:
             shutil.rmtree(old, ignore_errors=True)
 
     def _remove_unpublished(self) -> None:

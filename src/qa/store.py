@@ -159,7 +159,7 @@ class IndexWriter:
         self.lexical: Any = None
 
     def __enter__(self) -> IndexWriter:
-        self._lock = self.generations.writing()
+        self._lock = self.generations.writing(keep=self.settings.keep_generations)
         self._lock.__enter__()
         try:
             cur = self.generations.current()

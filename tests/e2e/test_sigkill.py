@@ -89,8 +89,8 @@ def _kill_at_stage(args: list[str], index: Path, stage: str, tmp_path: Path) -> 
     try:
         while not marker.exists():
             if proc.poll() is not None:
-                pytest.fail(f"`qa {' '.join(args)}` exited {proc.returncode} without reaching stage "
-                            f"{stage!r}:\n{log.read_text()[-2000:]}")
+                pytest.fail(f"`qa {' '.join(args)}` exited {proc.returncode} without reaching "
+                            f"stage {stage!r}:\n{log.read_text()[-2000:]}")
             if time.monotonic() > deadline:
                 pytest.fail(f"`qa {' '.join(args)}` did not reach stage {stage!r} within "
                             f"{MARKER_TIMEOUT:.0f}s:\n{log.read_text()[-2000:]}")
@@ -110,7 +110,9 @@ def _assert_whole(index: Path, ids: set[str] | frozenset[str]) -> None:
     reader = IndexReader(Settings(index=index))
     try:
         chunks = reader.stats()["chunks"]
-        counts = {"chroma": reader.vectors.count(), "dense": len(reader.dense), "bm25": len(reader.lexical)}
+        counts = {
+            "chroma": reader.vectors.count(), "dense": len(reader.dense), "bm25": len(reader.lexical)
+        }
     finally:
         reader.close()
     assert counts == dict.fromkeys(counts, chunks), f"catalog has {chunks} chunks, stores: {counts}"
@@ -166,8 +168,12 @@ def _expected_after(args: list[str], base: Base) -> frozenset[str]:
     return base.ids
 
 
-@pytest.mark.parametrize(("args", "stage", "state"), CASES, ids=[f"{' '.join(c[0][:2])}@{c[1]}" for c in CASES])
-def test_sigkill_at_stage(args: list[str], stage: str, state: str, base: Base, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("args", "stage", "state"), CASES, ids=[f"{' '.join(c[0][:2])}@{c[1]}" for c in CASES]
+)
+def test_sigkill_at_stage(
+    args: list[str], stage: str, state: str, base: Base, tmp_path: Path
+) -> None:
     assert stage.partition(":")[0] in STAGES
     assert set(RM[2:]) <= base.ids
     index = _copy(base, tmp_path)
@@ -178,7 +184,7 @@ def test_sigkill_at_stage(args: list[str], stage: str, state: str, base: Base, t
     expected = base.ids if state == "old" else _expected_after(args, base)
     _assert_whole(index, expected)
     moved = Generations(index).current() != current
-    assert moved == (state == "new"), f"CURRENT {'moved before' if moved else 'not moved by'} the publish"
+    assert moved == (state == "new"), f"CURRENT {'moved' if moved else 'not moved'}: {stage}"
     _assert_next_ingest_recovers(index, base, expected)
 
 
@@ -202,7 +208,7 @@ def test_sigkill_after_random_delays(base: Base, tmp_path: Path) -> None:
 
 
 def _kill_after(args: list[str], index: Path, delay: float, log: Path) -> bool:
-    """Run the command and SIGKILL it after ``delay`` s; True when it finished (successfully) first."""
+    """Run the command and SIGKILL it after ``delay`` s; True when it finished (with 0) first."""
     proc = _start(args, index, {}, log)
     time.sleep(delay)
     finished = proc.poll() is not None
