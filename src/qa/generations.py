@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from qa.checkpoints import checkpoint
 from qa.errors import IndexBusyError
 
 _GEN = re.compile(r"^gen-(\d{6})$")
@@ -52,13 +53,18 @@ class Generations:
 
     # ------------------------------------------------------------ writing
     @contextmanager
-    def writing(self, *, wait: bool = True) -> Iterator[None]:
-        """The single-writer lock. Raises IndexBusyError if ``wait`` is false and it is held."""
+    def writing(self, *, wait: bool = True, keep: int | None = None) -> Iterator[None]:
+        """The single-writer lock. Raises IndexBusyError if ``wait`` is false and it is held.
+        Removes what a killed writer left: unpublished folders, and (given ``keep``) the old
+        generations a writer killed right after its publish did not remove."""
         self.root.mkdir(parents=True, exist_ok=True)
         mode = fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB
         try:
             with _flock(self.root / ".write.lock", mode, create=True):
                 self._remove_unpublished()
+                cur = self.current()
+                if keep is not None and cur is not None:
+                    self._remove_old(cur, keep)
                 yield
         except BlockingIOError:
             raise IndexBusyError(f"index {self.root} is being written by another process") from None
@@ -84,10 +90,16 @@ class Generations:
             f.write(gen.name + "\n")
             f.flush()
             os.fsync(f.fileno())
+        checkpoint("before-publish")
         os.replace(tmp, self.root / "CURRENT")
         _fsync_dir(self.root)
-        live = [g for g in self.all() if g.name <= gen.name]
-        for old in live[:-keep] if keep > 0 else []:
+        checkpoint("after-publish")
+        self._remove_old(gen, keep)
+
+    def _remove_old(self, live: Path, keep: int) -> None:
+        """Keep ``live`` and the ``keep - 1`` generations before it (readers may still use them)."""
+        published = [g for g in self.all() if g.name <= live.name]
+        for old in published[:-keep] if keep > 0 else []:
             shutil.rmtree(old, ignore_errors=True)
 
     def _remove_unpublished(self) -> None:
@@ -134,6 +146,7 @@ def _copy_tree(src: Path, dst: Path) -> None:
             return  # folded into the backup
         else:
             shutil.copy2(s, d)
+        checkpoint("generation-copying")
 
     shutil.copytree(src, dst, copy_function=copy)
 

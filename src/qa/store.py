@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.catalog import Catalog
+from qa.checkpoints import checkpoint
 from qa.errors import IndexMissingError, ModelMismatchError
 from qa.generations import Generations
 from qa.settings import DEFAULT_MODEL, Settings
@@ -162,7 +163,7 @@ class IndexWriter:
     def __enter__(self) -> IndexWriter:
         if self.existing and self.generations.current() is None:  # before the lock creates the folder
             raise IndexMissingError(f"no index at {self.settings.resolved_index()}")
-        self._lock = self.generations.writing()
+        self._lock = self.generations.writing(keep=self.settings.keep_generations)
         self._lock.__enter__()
         try:
             cur = self.generations.current()
@@ -228,10 +229,12 @@ class IndexWriter:
         chunks = [c for _, cs in items for c in cs]
         metas = [chunk_metadata(a, c) for a, cs in items for c in cs]
         self.vectors.add(chunks, metas, embeddings)
+        checkpoint("chroma-written")
         self._add_to_search([c.chunk_id for c in chunks], metas, embeddings, lexical_texts)
         for article, cs in items:
             self.catalog.put(article, len(cs))  # type: ignore[union-attr]
         self.catalog.commit()  # type: ignore[union-attr]
+        checkpoint("catalog-committed")
 
     def delete(self, doc_id: str) -> None:
         """Remove a document's chunks and catalog entry from the target generation."""

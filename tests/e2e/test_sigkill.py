@@ -1,12 +1,20 @@
-"""Killing `qa ingest` or `qa index rebuild` with SIGKILL at any moment leaves the previous index
-fully queryable (a real kill -9 of the real command, then real queries)."""
+"""Killing `qa ingest`, `qa index rebuild` or `qa index rm` with SIGKILL at any moment leaves a
+whole, queryable index — the previous one before the publish, the new one after it — and the next
+ingest completes and removes what the killed writer left.
+
+The kills land at named stages (``qa.checkpoints``): the real command pauses there and the test
+kills it, so the same moments are hit on a fast machine and a slow one. Kills after random delays
+are kept as an extra; they accept whatever moment they hit, including "already finished"."""
 
 from __future__ import annotations
 
 import os
+import random
+import shutil
 import signal
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -14,6 +22,7 @@ import pytest
 from conftest import qa_executable, run_json, synthetic_feed
 from qa.assistant import Assistant
 from qa.catalog import Catalog
+from qa.checkpoints import MARKER, PAUSE_AT, PAUSE_SECONDS, STAGES
 from qa.generations import Generations
 from qa.ingest.pipeline import ingest
 from qa.settings import Settings
@@ -21,68 +30,190 @@ from qa.store import IndexReader
 
 pytestmark = pytest.mark.slow
 
-KILL_AFTER = [0.3, 2.0, 4.5, 6.5, 8.5, 11.0, 14.0]
+BATCH_CHUNKS = "16"  # several batches per run, so "stage:2" is a moment in the middle of a write
+MARKER_TIMEOUT = 300.0  # seconds to reach a stage: generous, CI machines can be very busy
+QUERY = "harbour bridge storm"
 
 
-def _start(args: list[str], index: Path) -> subprocess.Popen:
-    env = {**os.environ, "QA_WRITE_BATCH_CHUNKS": "48"}  # many small writes: more moments to hit
-    return subprocess.Popen([qa_executable(), *args, "--index", str(index)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+@dataclass(frozen=True)
+class Base:
+    """An index of ``ids`` in ``keep_generations`` generations, and a feed of new documents."""
+
+    index: Path
+    ids: frozenset[str]
+    extra: Path
+    extra_ids: frozenset[str]
 
 
-def _assert_consistent_and_queryable(index: Path) -> dict:
-    """The published generation opens, its catalog matches its vectors, and search works."""
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> Base:
+    root = tmp_path_factory.mktemp("sigkill")
+    index = root / "index"
+    first = synthetic_feed(root / "first.jsonl", 20, seed=1)
+    second = synthetic_feed(root / "second.jsonl", 10, seed=3, prefix="second")
+    extra = synthetic_feed(root / "extra.jsonl", 16, seed=2, prefix="extra")
+    for feed in (first, second):  # two generations: a writer must drop the oldest on publish
+        ingest([str(feed)], Settings(index=index))
+    assert len(Generations(index).all()) == Settings().keep_generations
+    return Base(index, frozenset(_ids(index)), extra, frozenset(f"extra-2-{i}" for i in range(16)))
+
+
+def _ids(index: Path) -> set[str]:
+    cat = Catalog(Generations(index).current())  # type: ignore[arg-type]
+    try:
+        return set(cat.hashes())
+    finally:
+        cat.close()
+
+
+def _copy(base: Base, tmp_path: Path) -> Path:
+    index = tmp_path / "index"
+    shutil.copytree(base.index, index)
+    return index
+
+
+def _start(args: list[str], index: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
+    full_env = {**os.environ, "QA_WRITE_BATCH_CHUNKS": BATCH_CHUNKS, **env}
+    full_env.pop("QA_INDEX", None)
+    with open(log, "wb") as err:
+        return subprocess.Popen([qa_executable(), *args, "--index", str(index)], env=full_env,
+                                stdout=subprocess.DEVNULL, stderr=err)
+
+
+def _kill_at_stage(args: list[str], index: Path, stage: str, tmp_path: Path) -> str:
+    """Run the command until it pauses at ``stage`` ("name[:N]"), then SIGKILL it. Fails clearly
+    if the stage is never reached (a renamed stage must not make the test vacuous)."""
+    marker, log = tmp_path / "paused", tmp_path / "stderr.log"
+    proc = _start(args, index, {PAUSE_AT: stage, MARKER: str(marker), PAUSE_SECONDS: "900"}, log)
+    deadline = time.monotonic() + MARKER_TIMEOUT
+    try:
+        while not marker.exists():
+            if proc.poll() is not None:
+                pytest.fail(f"`qa {' '.join(args)}` exited {proc.returncode} without reaching "
+                            f"stage {stage!r}:\n{log.read_text()[-2000:]}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"`qa {' '.join(args)}` did not reach stage {stage!r} within "
+                            f"{MARKER_TIMEOUT:.0f}s:\n{log.read_text()[-2000:]}")
+            time.sleep(0.05)
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, f"not killed at {stage!r}: exit {proc.returncode}"
+    return marker.read_text()
+
+
+def _assert_whole(index: Path, ids: set[str] | frozenset[str]) -> None:
+    """The published generation holds exactly ``ids``; catalog, Chroma, the exact-search matrix
+    and BM25 agree on its chunks; search answers from those documents only."""
+    assert _ids(index) == set(ids)
     reader = IndexReader(Settings(index=index))
     try:
-        stats = reader.stats()
-        assert reader.vectors.count() == stats["chunks"], "catalog and vectors disagree"
+        chunks = reader.stats()["chunks"]
+        counts = {
+            "chroma": reader.vectors.count(), "dense": len(reader.dense), "bm25": len(reader.lexical)
+        }
     finally:
         reader.close()
-    hits = Assistant(Settings(index=index)).search("harbour bridge storm", 5)
+    assert counts == dict.fromkeys(counts, chunks), f"catalog has {chunks} chunks, stores: {counts}"
+    bot = Assistant(Settings(index=index))
+    try:
+        hits = bot.search(QUERY, 5)
+    finally:
+        bot.close()
     assert len(hits) == 5 and all(h.text for h in hits)
-    return stats
+    assert {h.doc_id for h in hits} <= set(ids)
 
 
-def _kill_at(args: list[str], index: Path, delay: float) -> bool:
-    """Run the command and SIGKILL it after ``delay`` s; True when it finished first."""
-    proc = _start(args, index)
+def _assert_next_ingest_recovers(index: Path, base: Base, before: frozenset[str]) -> None:
+    """A plain ingest after the kill completes, and removes the killed writer's leftovers."""
+    done = run_json("ingest", str(base.extra), index=index)
+    new = base.extra_ids - before
+    assert (done["added"], done["unchanged"]) == (len(new), len(base.extra_ids) - len(new)), done
+    assert done["documents"] == len(before | base.extra_ids)
+    _assert_whole(index, before | base.extra_ids)
+    gens = Generations(index)
+    assert len(gens.all()) <= Settings().keep_generations, [g.name for g in gens.all()]
+    assert gens.all()[-1] == gens.current(), "an unpublished generation was left behind"
+    assert not list(index.glob(".CURRENT.*"))
+
+
+# (command, stage[:N], documents expected right after the kill: "old" or "new")
+INGEST = ["ingest"]
+REBUILD = ["index", "rebuild"]
+RM = ["index", "rm", "syn-1-3", "second-3-7"]
+CASES = [
+    (INGEST, "batch-embedded:2", "old"),
+    (INGEST, "chroma-written:2", "old"),
+    (INGEST, "catalog-committed:2", "old"),
+    (INGEST, "generation-copying:5", "old"),
+    (INGEST, "before-publish", "old"),
+    (INGEST, "after-publish", "new"),
+    (REBUILD, "batch-embedded:2", "old"),
+    (REBUILD, "chroma-written:2", "old"),
+    (REBUILD, "catalog-committed:3", "old"),
+    (REBUILD, "before-publish", "old"),
+    (REBUILD, "after-publish", "new"),
+    (RM, "generation-copying:5", "old"),
+    (RM, "before-publish", "old"),
+    (RM, "after-publish", "new"),
+]
+
+
+def _expected_after(args: list[str], base: Base) -> frozenset[str]:
+    if args == INGEST:
+        return base.ids | base.extra_ids
+    if args == RM:
+        return base.ids - set(RM[2:])
+    return base.ids
+
+
+@pytest.mark.parametrize(
+    ("args", "stage", "state"), CASES, ids=[f"{' '.join(c[0][:2])}@{c[1]}" for c in CASES]
+)
+def test_sigkill_at_stage(
+    args: list[str], stage: str, state: str, base: Base, tmp_path: Path
+) -> None:
+    assert stage.partition(":")[0] in STAGES
+    assert set(RM[2:]) <= base.ids
+    index = _copy(base, tmp_path)
+    command = [*args, str(base.extra)] if args == INGEST else args
+    current = Generations(index).current()
+    paused = _kill_at_stage(command, index, stage, tmp_path)
+    assert paused.split()[0] == stage.partition(":")[0]
+    expected = base.ids if state == "old" else _expected_after(args, base)
+    _assert_whole(index, expected)
+    moved = Generations(index).current() != current
+    assert moved == (state == "new"), f"CURRENT {'moved' if moved else 'not moved'}: {stage}"
+    _assert_next_ingest_recovers(index, base, expected)
+
+
+def test_sigkill_after_random_delays(base: Base, tmp_path: Path) -> None:
+    """Extra: kills at arbitrary moments (logged) — each leaves the old or the new index, whole;
+    a run that finishes before its kill is fine."""
+    rng = random.Random()
+    index = _copy(base, tmp_path)
+    for args, outcomes in (
+        (REBUILD, [base.ids]),
+        (INGEST + [str(base.extra)], [base.ids, base.ids | base.extra_ids]),
+    ):
+        for delay in sorted(round(rng.uniform(0.2, 10.0), 2) for _ in range(2)):
+            finished = _kill_after(args, index, delay, tmp_path / "stderr.log")
+            state = frozenset(_ids(index))
+            assert state in outcomes, f"`qa {' '.join(args)}` killed after {delay}s"
+            _assert_whole(index, state)
+            if finished:
+                break
+    _assert_next_ingest_recovers(index, base, frozenset(_ids(index)))
+
+
+def _kill_after(args: list[str], index: Path, delay: float, log: Path) -> bool:
+    """Run the command and SIGKILL it after ``delay`` s; True when it finished (with 0) first."""
+    proc = _start(args, index, {}, log)
     time.sleep(delay)
     finished = proc.poll() is not None
     if not finished:
         os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
+    proc.wait(timeout=60)
+    assert proc.returncode == (0 if finished else -signal.SIGKILL), log.read_text()[-2000:]
     return finished
-
-
-def test_sigkill_during_ingest_and_rebuild_keeps_previous_index(tmp_path):
-    index = tmp_path / "index"
-    base = synthetic_feed(tmp_path / "base.jsonl", 60, seed=1)
-    extra = synthetic_feed(tmp_path / "extra.jsonl", 160, seed=2, prefix="extra")
-    ingest([str(base)], Settings(index=index))
-    before = _assert_consistent_and_queryable(index)
-    assert before["documents"] == 60
-
-    killed = 0
-    for delay in KILL_AFTER:
-        finished = _kill_at(["ingest", str(extra)], index, delay)
-        stats = _assert_consistent_and_queryable(index)
-        if finished:
-            break
-        killed += 1
-        assert stats["documents"] == 60, f"killed after {delay}s but the index changed"
-    assert killed >= 4, "the ingest finished too fast to be killed mid-way"
-
-    # a later ingest cleans up what the killed ones left and completes
-    done = run_json("ingest", str(extra), index=index)
-    assert done["documents"] == 220 and done["added"] == 160
-    assert len(Generations(index).all()) <= Settings().keep_generations
-    after = _assert_consistent_and_queryable(index)
-
-    for delay in [0.5, 4.0, 7.0, 10.0]:
-        finished = _kill_at(["index", "rebuild"], index, delay)
-        stats = _assert_consistent_and_queryable(index)
-        assert stats["documents"] == 220 and stats["chunks"] == after["chunks"]
-        if finished:
-            break
-    cat = Catalog(Generations(index).current())
-    assert cat.stats()["documents"] == 220

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from qa.catalog import Alias
+from qa.checkpoints import checkpoint
 from qa.errors import InputError
 from qa.ingest.chunk import chunk_article, embedding_text, lexical_text
 from qa.ingest.clean import clean_text
@@ -188,6 +189,7 @@ class _Batcher:
             self._encoder = get_encoder(self.writer.model, self.settings.device, self.settings.embed_batch_size)
         texts = [embedding_text(a, c) for a, cs in self.items for c in cs]
         vectors = self._encoder.encode(texts)
+        checkpoint("batch-embedded")
         lexical = [
             lexical_text(a.title, a.published_at.isoformat() if a.published_at else "", c.text)
             for a, cs in self.items
