@@ -283,11 +283,15 @@ def _usage(answer: Answer) -> dict[str, int]:
 
 
 def _extra(answer: Answer) -> dict[str, Any]:
-    keep = ("as_of", "backend", "model", "fallback", "fallback_reason", "latency_ms")
+    keep = ("as_of", "backend", "model", "fallback", "fallback_reason", "llm_error", "latency_ms")
     return {k: answer.extra.get(k) for k in keep if k in answer.extra}
 
 
 def _sse(bot: Assistant, question: str, req: ChatRequest, cid: str, created: int) -> Any:
+    """The answer as OpenAI chunks. Only verified text is sent (a stream cannot take text back):
+    the pieces are exactly the final answer. Always closed with finish_reason and [DONE]; an error
+    (a configuration error before anything was generated) comes as an ``error`` event."""
+
     def event(delta: dict[str, Any], finish: str | None = None, **more: Any) -> str:
         chunk = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": MODEL_ID,
                  "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **more}
@@ -295,18 +299,20 @@ def _sse(bot: Assistant, question: str, req: ChatRequest, cid: str, created: int
 
     yield event({"role": "assistant", "content": ""})
     answer = None
-    streamed = []
-    for item in bot.ask_stream(question, as_of=req.as_of):
-        if isinstance(item, Answer):
-            answer = item
-            break
-        streamed.append(item)
-        yield event({"content": item})
+    try:
+        for item in bot.ask_stream(question, as_of=req.as_of):
+            if isinstance(item, Answer):
+                answer = item
+                break
+            yield event({"content": item})
+    except Exception as e:  # the status line is sent: the error travels in the stream
+        message, kind = (str(e), type(e).__name__) if isinstance(e, QAError) else ("internal error", "internal")
+        yield f"data: {json.dumps({'error': {'message': message, 'type': kind}}, ensure_ascii=False)}\n\n"
+        yield event({}, "stop")
+        yield "data: [DONE]\n\n"
+        return
     assert answer is not None
-    tail = ""
-    if "".join(streamed) != answer.answer:  # generated text was replaced after verification
-        tail = "\n\n" + answer.answer
-    tail += sources_markdown(answer)
+    tail = sources_markdown(answer)
     if tail:
         yield event({"content": tail})
     yield event({}, "stop", citations=[c.to_dict() for c in answer.citations],
