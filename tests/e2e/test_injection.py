@@ -180,8 +180,14 @@ def test_prompt_delimits_passages_and_neutralises_forged_headers(index, llm):
 # ---------------------------------------------------------------- plain answers (finding 16)
 
 
-@pytest.mark.parametrize("name", ["injected_unmarked", "link_unmarked", "link_marked", "pwned_marker", "unsupported",
-                                  "invented_quote", "forged_marker"])
+def _some_slow(names: list[str], fast: set[str]) -> list[object]:
+    """Each CLI case is a process start; the default run keeps a few, --runslow runs them all."""
+    return [n if n in fast else pytest.param(n, marks=pytest.mark.slow) for n in names]
+
+
+@pytest.mark.parametrize("name", _some_slow(["injected_unmarked", "link_unmarked", "link_marked", "pwned_marker",
+                                             "unsupported", "invented_quote", "forged_marker"],
+                                            {"link_unmarked", "pwned_marker"}))
 def test_cli_answer_never_contains_an_unsupported_sentence(index, llm, name):
     forbidden, verified = _use(llm, name)
     res = _cli(index, llm, "--json")
@@ -199,7 +205,8 @@ def test_cli_answer_never_contains_an_unsupported_sentence(index, llm, name):
 # ---------------------------------------------------------------- streams (findings 15, 19)
 
 
-@pytest.mark.parametrize("name", ["injected_unmarked", "link_unmarked", "invented_quote", "pwned_marker"])
+@pytest.mark.parametrize("name", _some_slow(["injected_unmarked", "link_unmarked", "invented_quote", "pwned_marker"],
+                                            {"injected_unmarked"}))
 def test_cli_stream_never_prints_rejected_text(index, llm, name):
     forbidden, verified = _use(llm, name)
     res = _cli(index, llm, "--stream")
