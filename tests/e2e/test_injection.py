@@ -284,6 +284,9 @@ def test_cli_stream_and_plain_fall_back_on_a_broken_or_slow_llm(index, llm):
     out = json.loads(res.stdout)
     assert out["fallback"] is True and "deadline" in out["fallback_reason"]
     assert time.monotonic() - t0 < 2 + 15
+    llm.script = lambda p: Script([good(p)], delay=3)  # past the per-request timeout
+    out = json.loads(_cli(index, llm, "--json", env={"QA_LLM_TIMEOUT": "1"}).stdout)
+    assert out["fallback"] is True and "timed out" in out["fallback_reason"]
     llm.script = lambda p: Script([], status=500)
     out = json.loads(_cli(index, llm, "--json").stdout)
     assert out["fallback"] is True and "500" in out["fallback_reason"] and "Extractive answer:) " in out["answer"]

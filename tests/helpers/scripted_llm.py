@@ -64,7 +64,10 @@ class ScriptedLLM:
                 else:
                     for _ in script.pieces:
                         time.sleep(script.delay)
-                    self._json(200, _completion(body, "".join(script.pieces)))
+                    try:
+                        self._json(200, _completion(body, "".join(script.pieces)))
+                    except OSError:  # the client gave up (timeout)
+                        pass
 
             def _json(self, status: int, payload: dict[str, Any]) -> None:
                 data = json.dumps(payload).encode()
