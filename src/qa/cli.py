@@ -218,7 +218,7 @@ def ask(
 
 
 def _stream_answer(bot: Any, question: str, when: Any, k: int, filters: Any) -> Any:
-    """Print tokens as they arrive; once verified, the sources (or the fallback)."""
+    """Print the answer as it is verified (never a sentence verification rejects), then its sources."""
     from qa.render import print_sources
     from qa.types import Answer
 
@@ -231,10 +231,8 @@ def _stream_answer(bot: Any, question: str, when: Any, k: int, filters: Any) -> 
         sys.stdout.flush()
     sys.stdout.write("\n")
     assert answer is not None
-    if answer.extra.get("fallback"):
-        sys.stdout.write(f"\n[not verified: {answer.extra.get('fallback_reason')}]\n{answer.answer}\n")
-    elif answer.extra.get("backend") not in (None, "extractive") and answer.answered:
-        sys.stdout.write(f"\n[verified] {answer.answer}\n")
+    if answer.extra.get("llm_error") and not answer.extra.get("fallback"):
+        sys.stdout.write(f"[the answer stops early: {answer.extra['llm_error']}]\n")
     print_sources(answer)
     return answer
 

@@ -67,3 +67,11 @@ def _trimmed(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
 
 def split_sentences(text: str) -> list[str]:
     return [text[s:e] for s, e in sentence_spans(text)]
+
+
+_QUESTION_END = re.compile(r"\?[\"'”’)\]]*$")
+
+
+def is_question(sentence: str) -> bool:
+    """Does the sentence end with a question mark (also inside closing quotes or brackets)?"""
+    return bool(_QUESTION_END.search(sentence.rstrip()))

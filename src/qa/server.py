@@ -145,19 +145,6 @@ def chat_backend_name(model: str) -> str | None:
     return None if model == MODEL_ID else model.removeprefix(f"{MODEL_ID}:")
 
 
-class _Pinned:
-    """``bot`` with one request's backend pinned, so that a stream answers with it."""
-
-    def __init__(self, bot: Assistant, llm: str):
-        self._bot, self._llm = bot, llm
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._bot, name)
-
-    def ask_stream(self, question: str, **kwargs: Any) -> Any:
-        return self._bot.ask_stream(question, **{"llm": self._llm, **kwargs})
-
-
 def standalone_question(messages: list[Message]) -> str:
     """The last user message, rewritten against the earlier turns (as `qa chat` does)."""
     from qa.temporal import find_time_mentions
@@ -386,7 +373,7 @@ def create_app(settings: Settings, *, bound_host: str = "127.0.0.1") -> FastAPI:
         created = int(time.time())
         cid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         if req.stream:
-            return StreamingResponse(_sse(_Pinned(bot, backend), question, req, cid, created), media_type="text/event-stream")
+            return StreamingResponse(_sse(bot, question, req, backend, cid, created), media_type="text/event-stream")
         answer = bot.ask(question, as_of=req.as_of, llm=backend)
         return {
             "id": cid, "object": "chat.completion", "created": created, "model": MODEL_ID,
@@ -429,14 +416,18 @@ def _usage(answer: Answer) -> dict[str, int]:
 
 
 def _extra(answer: Answer) -> dict[str, Any]:
-    keep = ("as_of", "backend", "model", "fallback", "fallback_reason", "latency_ms")
+    keep = ("as_of", "backend", "model", "fallback", "fallback_reason", "llm_error", "latency_ms")
     extra = {k: answer.extra.get(k) for k in keep if k in answer.extra}
     if extra.get("backend") == "gguf" and extra.get("model"):  # the operator's file path stays private
         extra["model"] = Path(str(extra["model"])).name
     return extra
 
 
-def _sse(bot: Assistant, question: str, req: ChatRequest, cid: str, created: int) -> Any:
+def _sse(bot: Assistant, question: str, req: ChatRequest, llm: str, cid: str, created: int) -> Any:
+    """The answer as OpenAI chunks. Only verified text is sent (a stream cannot take text back):
+    the pieces are exactly the final answer. Always closed with finish_reason and [DONE]; an error
+    (a configuration error before anything was generated) comes as an ``error`` event."""
+
     def event(delta: dict[str, Any], finish: str | None = None, **more: Any) -> str:
         chunk = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": MODEL_ID,
                  "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **more}
@@ -444,18 +435,20 @@ def _sse(bot: Assistant, question: str, req: ChatRequest, cid: str, created: int
 
     yield event({"role": "assistant", "content": ""})
     answer = None
-    streamed = []
-    for item in bot.ask_stream(question, as_of=req.as_of):
-        if isinstance(item, Answer):
-            answer = item
-            break
-        streamed.append(item)
-        yield event({"content": item})
+    try:
+        for item in bot.ask_stream(question, as_of=req.as_of, llm=llm):
+            if isinstance(item, Answer):
+                answer = item
+                break
+            yield event({"content": item})
+    except Exception as e:  # the status line is sent: the error travels in the stream
+        message, kind = (str(e), type(e).__name__) if isinstance(e, QAError) else ("internal error", "internal")
+        yield f"data: {json.dumps({'error': {'message': message, 'type': kind}}, ensure_ascii=False)}\n\n"
+        yield event({}, "stop")
+        yield "data: [DONE]\n\n"
+        return
     assert answer is not None
-    tail = ""
-    if "".join(streamed) != answer.answer:  # generated text was replaced after verification
-        tail = "\n\n" + answer.answer
-    tail += sources_markdown(answer)
+    tail = sources_markdown(answer)
     if tail:
         yield event({"content": tail})
     yield event({}, "stop", citations=[c.to_dict() for c in answer.citations],

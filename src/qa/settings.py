@@ -99,8 +99,10 @@ class Settings(BaseSettings):
     llm_max_retries: int = Field(1, ge=0, le=5, description="Retries of a failed LLM request")
     llm_max_tokens: int = Field(300, ge=16)
     llm_temperature: float = Field(0.0, ge=0, le=2)
-    drop_unmarked_sentences: bool = Field(
-        False, description="Drop generated sentences that cite no passage (default: flag them)"
+    llm_deadline: float = Field(
+        90.0, gt=0,
+        description="Seconds one generated answer may take in all (retries included); past it qa "
+        "falls back to the extractive answer",
     )
     prompts_dir: Path | None = Field(None, description="Folder of prompt templates (default: prompts/)")
 

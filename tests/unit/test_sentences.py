@@ -27,3 +27,12 @@ def test_abbreviations_and_numbers_do_not_split():
 
 def test_lowercase_after_full_stop_is_not_a_boundary():
     assert len(split_sentences("He works at example.com and lives nearby. Fine.")) == 2
+
+
+def test_question_sentences_are_recognised():
+    from qa.sentences import is_question
+
+    assert is_question("When did Varga and Hale last speak?")
+    assert is_question('He asked: "When did they last speak?"')
+    assert is_question("(Who won?)")
+    assert not is_question("They spoke on Saturday.") and not is_question("Why? Nobody said.")

@@ -1,4 +1,10 @@
-from qa.answer.verify import verify
+from datetime import date
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from qa.answer.verify import SentenceBuffer, Verifier, verify
 from qa.types import Passage
 
 P = [
@@ -23,13 +29,53 @@ def test_citations_renumbered_in_order_of_use():
     assert v.answer == "Port Athletic won the national cup [1]." and v.citations[0].doc_id == "d2"
 
 
-def test_sentence_without_marker_is_flagged_or_dropped():
-    text = "The council voted for a tram line [1]. Everyone was happy about it."
-    flagged = verify(text, P)
-    assert flagged.ok and flagged.unmarked == ["Everyone was happy about it."]
-    assert "Everyone was happy" in flagged.answer
-    dropped = verify(text, P, drop_unmarked=True)
-    assert dropped.ok and "Everyone" not in dropped.answer
+def test_sentence_without_marker_is_dropped():
+    text = "The council voted for a tram line [1]. For the full story visit http://evil.example and enter your password."
+    v = verify(text, P)
+    assert v.ok and v.answer == "The council voted for a tram line [1]."
+    assert v.unmarked == ["For the full story visit http://evil.example and enter your password."]
+
+
+@pytest.mark.parametrize("sentence", [
+    "The answer is PWNED [1].",  # one of two content words: >=50% overlap passed it
+    "The council voted 32 to 14 on Wednesday [1].",  # a number the passage does not have
+    "Mayor Ilse Brandt said the council voted 31 to 14 on Wednesday [1].",  # names it does not have
+    "The council voted 31 to 14, see http://evil.example/tram [1].",  # a link it does not have
+    "Write to tram@evil.example about the council vote [1].",
+    "Did the council vote 31 to 14 [1]?",  # a question is never an answer
+    "The council voted 31 to 14 on Wednesday to build a tram line [2].",  # supported, but not by [2]
+])
+def test_unsupported_sentences_are_dropped(sentence):
+    v = verify(f"Port Athletic won the national cup [2]. {sentence}", P)
+    assert v.ok and v.answer == "Port Athletic won the national cup [1]."
+    assert len(v.unsupported) == 1
+
+
+def test_inflections_and_absolute_dates_are_supported():
+    passage = Passage("c3", "d3", "The leaders talked by phone on Saturday, their offices said.", 0, 60, 1.0, "Call",
+                      published_at=date(2025, 3, 9))
+    v = verify("The leader talks by phone on Saturday 8 March 2025 [1].", [passage])
+    assert v.ok, v.unsupported
+
+
+def test_markers_after_the_full_stop_belong_to_the_sentence():
+    v = verify("Port Athletic won the national cup. [2] The tram line will cost 420 million crowns. [1]", P)
+    assert v.answer == "Port Athletic won the national cup [1]. The tram line will cost 420 million crowns [2]."
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=200), max_size=12))
+def test_a_stream_cut_anywhere_verifies_to_the_same_answer(cuts):
+    text = ("Port Athletic won the national cup. [2] The answer is PWNED [1]. The tram line will cost 420 "
+            "million crowns [1][9]. Is it true [1]? It will cost 420 million crowns [1].")
+    buffer, verifier, shown = SentenceBuffer(), Verifier(P), []
+    pos = 0
+    for cut in sorted(set(cuts)) + [len(text)]:
+        for sentence in buffer.feed(text[pos:cut]):
+            shown.append(verifier.add(sentence))
+        pos = max(pos, cut)
+    shown += [verifier.add(s) for s in buffer.flush()]
+    assert " ".join(s for s in shown if s) == verify(text, P).answer == verifier.result().answer
 
 
 def test_invented_quote_fails_verification():

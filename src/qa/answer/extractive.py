@@ -11,8 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from qa.answer.verify import neutralise_markers
 from qa.ingest.clean import is_headline_like
-from qa.sentences import sentence_spans
+from qa.sentences import is_question, sentence_spans
 from qa.temporal import QuestionTime, TimeMention, find_time_mentions, format_day, question_time
 from qa.text import STOPWORDS, content_words
 from qa.types import Answer, Citation, Passage
@@ -46,13 +47,13 @@ class Candidate:
 
 
 def candidates(passages: list[Passage]) -> list[Candidate]:
-    """Sentences of the passages, each once (neighbouring chunks overlap)."""
+    """Sentences of the passages, each once (neighbouring chunks overlap); never a question."""
     seen: set[tuple[str, int]] = set()
     out: list[Candidate] = []
     for p in passages:
         for s, e in sentence_spans(p.text):
             key = (p.doc_id, p.start + s)
-            if key in seen or e - s < 20 or is_headline_like(p.text[s:e]):
+            if key in seen or e - s < 20 or is_headline_like(p.text[s:e]) or is_question(p.text[s:e]):
                 continue
             seen.add(key)
             text = p.text[s:e]
@@ -267,6 +268,6 @@ def extractive_answer(
             lead, skip = lead_for_when(c, qtime)
             if lead:
                 parts.append(f"{lead} [1]:")
-        sentence = annotate(c, skip)
+        sentence = neutralise_markers(annotate(c, skip))
         parts.append(f"{sentence} [{n}]")
     return Answer(question, " ".join(parts), True, tuple(citations), extra)

@@ -1,9 +1,23 @@
-"""Generated answers: an LCEL chain retrieve → number the passages → prompt (prompts/) → chat
-model → parse [n] markers → verify, falling back to the extractive answer when the model's
-answer does not hold up."""
+"""Generated answers: an LCEL chain retrieve → number and delimit the passages → prompt (prompts/)
+→ chat model → verify sentence by sentence (qa.answer.verify), falling back to the extractive
+answer when no sentence holds up.
+
+Only verified sentences are ever shown: a stream yields each sentence once it is complete and
+verified, so the streamed text is exactly the final answer. When the model fails:
+- before it produced anything, a refused key (401), a forbidden request (403), an unknown model
+  (404) or an unreachable endpoint is a configuration error: one line, exit 1 (``QAError``);
+- anything else — the per-request timeout (QA_LLM_TIMEOUT), the deadline for the whole answer
+  (QA_LLM_DEADLINE), another HTTP error, a stream that breaks off — ends generation: the sentence
+  being written is discarded, the verified sentences already shown stand (``llm_error`` says what
+  happened), and if there are none the extractive answer is given (``fallback_reason``).
+"""
 
 from __future__ import annotations
 
+import html
+import queue
+import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -11,34 +25,32 @@ from datetime import date
 from typing import Any
 
 from qa.answer.extractive import NOT_FOUND
-from qa.answer.verify import verify
+from qa.answer.verify import SentenceBuffer, Verified, Verifier, annotate_dates, neutralise_markers
 from qa.errors import QAError
 from qa.prompts import load_prompt
 from qa.settings import Settings
-from qa.temporal import find_time_mentions
 from qa.types import Answer, Passage
 
+_PASSAGE_TAG = re.compile(r"<(\s*/?\s*passage)", re.I)
 
-def annotate_dates(text: str, published: date | None) -> str:
-    """Passage text with each resolved relative date followed by its absolute date."""
-    out, pos = [], 0
-    for m in find_time_mentions(text, published):
-        if m.resolved and not any(ch.isdigit() for ch in m.text):
-            out.append(text[pos : m.end])
-            out.append(f" ({m.label()})")
-            pos = m.end
-    out.append(text[pos:])
-    return "".join(out)
+
+def neutralise(text: str) -> str:
+    """Article text as passage data: it can open or close no passage tag and carries no [n] marker."""
+    return neutralise_markers(_PASSAGE_TAG.sub(r"&lt;\1", text))
+
+
+def _attribute(value: str) -> str:
+    return html.escape(neutralise(" ".join(value.split())), quote=True)
 
 
 def format_passages(passages: list[Passage], template: str) -> str:
     return "\n".join(
         template.format(
             n=i,
-            title=p.title or "untitled",
-            source=p.source or "unknown source",
+            title=_attribute(p.title or "untitled"),
+            source=_attribute(p.source or "unknown source"),
             published=p.published_at.isoformat() if p.published_at else "date unknown",
-            text=annotate_dates(p.text, p.published_at),
+            text=neutralise(annotate_dates(p.text, p.published_at)),
         )
         for i, p in enumerate(passages, 1)
     )
@@ -69,6 +81,27 @@ def llm_error(e: Exception, backend_label: str, settings: Settings) -> QAError:
     if isinstance(e, openai.APIStatusError):
         return QAError(f"LLM {backend_label} at {where} answered HTTP {e.status_code}: {str(e)[:200]}")
     return QAError(f"LLM {backend_label} failed: {type(e).__name__}: {str(e)[:200]}")
+
+
+class LLMFailed(Exception):
+    """The model failed in a way that ends generation and falls back (not a configuration error)."""
+
+
+def classify(e: BaseException, received: bool, backend_label: str, settings: Settings) -> BaseException:
+    """The exception to raise for ``e``: a configuration error (``QAError``) only before the
+    model produced anything, ``LLMFailed`` for the failures that fall back, ``e`` itself if it is
+    not an LLM failure at all (a bug)."""
+    import httpx
+    import openai
+
+    config = (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError, openai.APIConnectionError)
+    if not received and isinstance(e, config) and not isinstance(e, openai.APITimeoutError):
+        return llm_error(e, backend_label, settings)
+    if isinstance(e, (openai.APIError, httpx.HTTPError, OSError)):
+        if received:
+            return LLMFailed(f"the LLM {backend_label} stream broke off ({type(e).__name__}: {str(e)[:120]})")
+        return LLMFailed(str(llm_error(e, backend_label, settings)))
+    return e
 
 
 class Generator:
@@ -102,38 +135,96 @@ class Generator:
         }
 
     def answer(self, prep: Prepared) -> Answer:
-        if not prep.relevant:
-            return self._not_found(prep)
-        t0 = time.perf_counter()
-        try:
-            message = (self.prompt | self.llm).invoke(self._inputs(prep))
-        except Exception as e:
-            raise llm_error(e, self.label, self.settings) from None
-        return self.finish(prep, str(message.content), getattr(message, "usage_metadata", None), t0)
+        *_, final = self._generate(prep, stream=False)
+        assert isinstance(final, Answer)
+        return final
 
     def stream(self, prep: Prepared) -> Iterator[str | Answer]:
-        """Yield text pieces as the model writes them, then the verified Answer."""
+        """Yield the answer's text as it is verified, then the Answer; the text pieces joined are
+        exactly ``Answer.answer`` (verified sentences, or else the fallback answer)."""
+        shown = False
+        for item in self._generate(prep, stream=True):
+            if isinstance(item, Answer):
+                if not shown and item.answer:  # the fallback or not-found answer, in one piece
+                    yield item.answer
+                yield item
+                return
+            yield (" " if shown else "") + item
+            shown = True
+
+    def _generate(self, prep: Prepared, stream: bool) -> Iterator[str | Answer]:
+        """Each sentence as it is verified and kept, then the Answer."""
         if not prep.relevant:
             yield self._not_found(prep)
             return
         t0 = time.perf_counter()
+        buffer, verifier = SentenceBuffer(), Verifier(prep.relevant)
         parts: list[str] = []
-        usage = None
+        usage, finished, failure = None, False, ""
         try:
-            for chunk in (self.prompt | self.llm).stream(self._inputs(prep)):
-                piece = str(chunk.content or "")
-                if getattr(chunk, "usage_metadata", None):
-                    usage = chunk.usage_metadata
-                if piece:
-                    parts.append(piece)
-                    yield piece
-        except Exception as e:
-            raise llm_error(e, self.label, self.settings) from None
-        yield self.finish(prep, "".join(parts), usage, t0)
+            for message in self._model_output(prep, stream):
+                piece = str(message.content or "")
+                usage = getattr(message, "usage_metadata", None) or usage
+                finished = finished or bool((getattr(message, "response_metadata", None) or {}).get("finish_reason"))
+                parts.append(piece)
+                for sentence in buffer.feed(piece):
+                    if (kept := verifier.add(sentence)) is not None:
+                        yield kept
+            if not finished:
+                failure = f"the LLM {self.label} stopped before finishing its answer"
+        except LLMFailed as e:
+            failure = str(e)
+        if not failure:  # an interrupted last sentence is never shown
+            for sentence in buffer.flush():
+                if (kept := verifier.add(sentence)) is not None:
+                    yield kept
+        yield self.finish(prep, "".join(parts), usage, t0, verifier.result(), failure)
 
-    def finish(self, prep: Prepared, raw: str, usage: Any, t0: float) -> Answer:
+    def _model_output(self, prep: Prepared, stream: bool) -> Iterator[Any]:
+        """The model's message chunks (or its one message), within QA_LLM_DEADLINE.
+
+        The model runs in a worker thread so that the deadline holds even while no chunk arrives;
+        past it the worker is told to stop and drops the connection at its next chunk.
+        """
+        chain, inputs = self.prompt | self.llm, self._inputs(prep)
+        out: queue.Queue[tuple[bool, Any]] = queue.Queue()
+        stop = threading.Event()
+
+        def produce() -> None:
+            try:
+                if stream:
+                    for chunk in chain.stream(inputs):
+                        if stop.is_set():
+                            return
+                        out.put((True, chunk))
+                else:
+                    out.put((True, chain.invoke(inputs)))
+                out.put((False, None))
+            except BaseException as e:  # handed to the consumer
+                out.put((False, e))
+
+        threading.Thread(target=produce, name="qa-llm", daemon=True).start()
+        deadline = time.monotonic() + self.settings.llm_deadline
+        received = False
+        try:
+            while True:
+                try:
+                    more, item = out.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    raise LLMFailed(
+                        f"the LLM {self.label} missed the answer deadline (QA_LLM_DEADLINE={self.settings.llm_deadline:g}s)"
+                    ) from None
+                if not more:
+                    if item is None:
+                        return
+                    raise classify(item, received, self.label, self.settings) from None
+                received = True
+                yield item
+        finally:
+            stop.set()
+
+    def finish(self, prep: Prepared, raw: str, usage: Any, t0: float, checked: Verified, failure: str = "") -> Answer:
         latency = round(1000 * (time.perf_counter() - t0), 1)
-        checked = verify(raw, prep.relevant, drop_unmarked=self.settings.drop_unmarked_sentences)
         extra: dict[str, Any] = {
             "as_of": prep.as_of.isoformat(),
             "backend": self.label.split(":", 1)[0],
@@ -146,16 +237,19 @@ class Generator:
                 "completion_tokens": (usage or {}).get("output_tokens"),
             },
         }
+        if failure:
+            extra["llm_error"] = failure
         if checked.ok:
             return Answer(prep.question, checked.answer, True, tuple(checked.citations), {**extra, "fallback": False})
+        reason = failure or checked.reason
         fallback = prep.extractive()
-        note = f"(The {self.label} answer was not used: {checked.reason}. Extractive answer:) "
+        note = f"(The {self.label} answer was not used: {reason}. Extractive answer:) "
         return Answer(
             prep.question,
             note + fallback.answer if fallback.answered else fallback.answer,
             fallback.answered,
             fallback.citations,
-            {**extra, "fallback": True, "fallback_reason": checked.reason},
+            {**extra, "fallback": True, "fallback_reason": reason},
         )
 
     def _not_found(self, prep: Prepared) -> Answer:

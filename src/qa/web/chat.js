@@ -103,6 +103,8 @@ async function ask(question) {
         const data = line.slice(5).trim();
         if (data === "[DONE]") continue;
         const chunk = JSON.parse(data);
+        if (chunk.error) throw new Error(chunk.error.message);  // e.g. the LLM refused the key
+        // the server streams verified text only: what is shown is never taken back
         const delta = chunk.choices[0].delta || {};
         if (delta.content) {
           text += delta.content;
