@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
+import re
 import threading
 import time
 import uuid
@@ -101,10 +102,23 @@ class IngestRequest(BaseModel):
 _MARKDOWN_SPECIAL = frozenset("\\`*_{}[]()<>#!|~&")
 
 
+_CITATION_MARKER = re.compile(r"(\[\d+(?:\s*[,;]\s*\d+)*\])")
+
+
+def _escape_markdown(text: str) -> str:
+    return "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else ch for ch in text)
+
+
 def markdown_text(text: str) -> str:
     """``text`` as literal markdown (and HTML) text on one line: every character markdown or HTML
     could read as markup is backslash-escaped, so article metadata cannot become links or tags."""
-    return "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else ch for ch in " ".join(text.split()))
+    return _escape_markdown(" ".join(text.split()))
+
+
+def markdown_answer(text: str) -> str:
+    """An answer as chat-message markdown: the words (quoted from articles) are literal text, the
+    ``[n]`` citation markers stay as they are."""
+    return "".join(part if i % 2 else _escape_markdown(part) for i, part in enumerate(_CITATION_MARKER.split(text)))
 
 
 def markdown_link(url: str | None) -> str:
@@ -378,7 +392,7 @@ def create_app(settings: Settings, *, bound_host: str = "127.0.0.1") -> FastAPI:
         return {
             "id": cid, "object": "chat.completion", "created": created, "model": MODEL_ID,
             "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": answer.answer + sources_markdown(answer)}}],
+                         "message": {"role": "assistant", "content": markdown_answer(answer.answer) + sources_markdown(answer)}}],
             "usage": _usage(answer),
             "citations": [c.to_dict() for c in answer.citations],
             "qa": {"question": question, "answered": answer.answered, **_extra(answer)},
@@ -440,7 +454,7 @@ def _sse(bot: Assistant, question: str, req: ChatRequest, llm: str, cid: str, cr
             if isinstance(item, Answer):
                 answer = item
                 break
-            yield event({"content": item})
+            yield event({"content": markdown_answer(item)})
     except Exception as e:  # the status line is sent: the error travels in the stream
         message, kind = (str(e), type(e).__name__) if isinstance(e, QAError) else ("internal error", "internal")
         yield f"data: {json.dumps({'error': {'message': message, 'type': kind}}, ensure_ascii=False)}\n\n"

@@ -251,6 +251,32 @@ def test_sources_markdown_carries_no_script_link_or_raw_html(poisoned):
     assert 'href="javascript' not in html.lower() and "<a " not in html
 
 
+def _rendered(markdown: str) -> str:
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": True, "linkify": True}).render(markdown)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_chat_answer_text_carries_no_markup_from_the_article(poisoned, stream):
+    """The answer quotes the article word for word; its markup reaches an OpenAI client's markdown
+    renderer as literal text (the [n] markers stay links to nothing but text)."""
+    body = {"model": "qa", "stream": stream, "as_of": "2025-03-10",
+            "messages": [{"role": "user", "content": POISON_QUESTION}]}
+    r = httpx.post(f"{poisoned}/v1/chat/completions", headers=AUTH, timeout=60, json=body)
+    assert r.status_code == 200, r.text
+    if stream:
+        chunks = [json.loads(line[5:]) for line in r.text.splitlines()
+                  if line.startswith("data:") and line[5:].strip() != "[DONE]"]
+        content = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if "choices" in c)
+    else:
+        content = r.json()["choices"][0]["message"]["content"]
+    answer = content.split("Sources:")[0]
+    assert "Quillby" in answer and "[1]" in answer, content
+    html = _rendered(answer)
+    assert "<img" not in html and 'href="javascript' not in html.lower() and "<a " not in html, html
+
+
 def test_web_page_links_only_http_urls(poisoned):
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
     if not Path(chromium).exists():

@@ -19,6 +19,11 @@ function el(tag, cls, text) {
   return e;
 }
 
+// The server escapes markdown in answers (its words are quoted from articles); shown as text here.
+function unescapeMarkdown(text) {
+  return text.replace(/\\([\\`*_{}\[\]()<>#!|~&])/g, "$1");
+}
+
 // Answer text with [n] markers turned into links to source n of this turn.
 function renderAnswer(node, text, turn) {
   node.textContent = "";
@@ -34,7 +39,7 @@ function renderAnswer(node, text, turn) {
       });
       node.appendChild(a);
     } else {
-      node.appendChild(document.createTextNode(part));
+      node.appendChild(document.createTextNode(unescapeMarkdown(part)));
     }
   }
 }
