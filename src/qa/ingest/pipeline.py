@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from qa.catalog import Catalog
-from qa.errors import InputError
+from qa.errors import InputError, InputWarning
 from qa.ingest.chunk import chunk_article, embedding_text, lexical_text
 from qa.ingest.clean import clean_text
 from qa.ingest.loaders import RawArticle, expand_inputs, load_path
@@ -38,6 +38,7 @@ class IngestReport:
     documents: int = 0
     chunks: int = 0
     errors: list[InputError] = field(default_factory=list)
+    warnings: list[InputWarning] = field(default_factory=list)
 
     def error(self, err: InputError) -> None:
         self.errors.append(err)
@@ -58,6 +59,7 @@ class IngestReport:
             "documents": self.documents,
             "chunks": self.chunks,
             "errors": [e.to_dict() for e in self.errors],
+            "warnings": [w.to_dict() for w in self.warnings],
         }
 
 
@@ -93,6 +95,7 @@ def read_articles(
                 if isinstance(item, InputError):
                     report.error(item)
                     continue
+                report.warnings += (InputWarning(name, item.line, w) for w in item.warnings)
                 article = to_article(item, published_at=published_at, source=source)
                 if not article.text.strip():
                     report.error(InputError(name, "no article text left after cleaning", line=item.line, failed=False))
