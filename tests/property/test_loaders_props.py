@@ -183,3 +183,21 @@ def test_huge_fields_stay_bounded(size):
     articles, report, tmp = _run({"feed.jsonl": _jsonl([rec, big_id]).encode()})
     assert [a.doc_id for a in articles if a.doc_id == "k"] and any("'id' too long" in str(e) for e in report.errors)
     _check(articles, report, tmp)
+
+
+@PROPS
+@given(json_values | st.text(alphabet="0123456789-/.:, TZ+amrchMARCHJanuryesterdaynow", max_size=30))
+def test_parse_date_is_a_date_or_a_value_error(value):
+    """Any metadata value: a date, None, or ValueError — never another exception, never a year
+    that the value does not contain (the 1900 and "today" defaults of lenient parsers)."""
+    from datetime import date
+
+    from qa.dates import parse_date
+
+    try:
+        day = parse_date(value)
+    except ValueError:
+        return
+    assert day is None or isinstance(day, date)
+    if day is not None and isinstance(value, str) and not value.strip().isdigit():
+        assert str(day.year) in value or f"{day.year % 100:02d}" in value, (value, day)
