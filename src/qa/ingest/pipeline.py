@@ -95,7 +95,6 @@ def read_articles(
                 if isinstance(item, InputError):
                     report.error(item)
                     continue
-                report.warnings += (InputWarning(name, item.line, w) for w in item.warnings)
                 article = to_article(item, published_at=published_at, source=source)
                 if not article.text.strip():
                     report.error(InputError(name, "no article text left after cleaning", line=item.line, failed=False))
@@ -104,6 +103,7 @@ def read_articles(
                         InputError(name, f"article text too long ({len(article.text):,} characters)", line=item.line)
                     )
                 else:
+                    report.warnings += (InputWarning(name, item.line, w) for w in item.warnings)
                     yield article
         except InputError as e:
             report.error(e)
