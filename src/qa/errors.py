@@ -5,15 +5,20 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
-# control characters, line/paragraph separators and invisible format characters (bidi overrides)
-_UNPRINTABLE = {"Cc", "Cf", "Zl", "Zp"}
+# control characters and line/paragraph separators, plus the bidirectional controls that can
+# reorder what a line shows (other format characters, such as the joiners of Persian, stay)
+_UNPRINTABLE = {"Cc", "Zl", "Zp"}
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
-def printable(text: object) -> str:
+def printable(text: object, keep: str = "") -> str:
     """``text`` on one terminal line: control and invisible characters escaped (``\\n``,
-    ``\\x1b``, ``\\u202e``) so a file name or field can never forge a line of output."""
+    ``\\x1b``, ``\\u202e``) so a file name or field can never forge a line of output or drive
+    the terminal. ``keep`` names characters left as they are (``"\\n\\t"`` for multi-line text)."""
     return "".join(
-        ch.encode("unicode_escape").decode("ascii") if unicodedata.category(ch) in _UNPRINTABLE else ch
+        ch.encode("unicode_escape").decode("ascii")
+        if (ch in _BIDI or unicodedata.category(ch) in _UNPRINTABLE) and ch not in keep
+        else ch
         for ch in str(text)
     )
 

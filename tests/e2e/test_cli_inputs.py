@@ -30,6 +30,8 @@ FEED_LINES = [
     json.dumps({"id": LONG_ID, "text": "The summit on border tariffs ended without a treaty."}),
     json.dumps({"id": "f10", "title": "T" * 5000, "text": "The hospital opened a new wing for children and families."}),
 ]
+EVIL_TITLE = json.dumps({"id": "f11", "title": "Evil \x1b[2J\x1b]8;;https://evil.example\x07title\u202e",
+                         "source": "S\x1b[31m", "text": "The lighthouse keeper retired after forty years on the rocky island."})
 EVIL_NAME = "evil\nfailed: forged.docx"
 
 
@@ -39,13 +41,14 @@ def hostile(tmp_path_factory):
     d.mkdir()
     (d / "good.txt").write_text("The ferry to the islands resumed service on Monday after the storm passed.\n")
     (d / "feed.jsonl").write_text("\n".join(FEED_LINES) + "\n")
+    (d / "evil-title.jsonl").write_text(EVIL_TITLE + "\n")
     (d / "bomb.md").write_text(ALIAS_BOMB)
     (d / "dated.md").write_text("---\ntitle: Festival\ndate: now\n---\nThe summer festival sold out its tickets in one hour.\n")
     (d / EVIL_NAME).write_bytes(b"PK\x03\x04")
     index = d.parent / "ix"
     res = run_qa("ingest", str(d), "--json", index=index, timeout=600)
     assert "Traceback" not in res.stderr, res.stderr
-    docs = run_json("search", "harbour ferry tram strike museum wildfire railway market airport hospital summit festival",
+    docs = run_json("search", "harbour ferry tram strike museum wildfire railway market airport hospital summit festival lighthouse",
                     "--k", "50", index=index)
     by_id = {}
     for r in docs["results"]:
@@ -64,7 +67,7 @@ def _warnings(out):
 def test_one_bad_record_never_drops_the_rest_of_its_file(hostile):
     """Finding 4: `1e400` (OverflowError) or `"authors": 5` (TypeError) cost nothing but a line."""
     docs = hostile["docs"]
-    for doc_id in ("f1", "f2", "f3", "f4", "f5", "f6", "f7", "f10"):
+    for doc_id in ("f1", "f2", "f3", "f4", "f5", "f6", "f7", "f10", "f11"):
         assert doc_id in docs, f"{doc_id} was not indexed: {hostile['out']}"
     errors = _errors(hostile["out"])
     assert "'id'" in errors[("feed.jsonl", 9)]  # the over-long identity is refused, by line
@@ -108,6 +111,14 @@ def test_control_characters_in_file_names_cannot_forge_report_lines(hostile):
     out = hostile["out"]
     assert len(lines) == len(out["errors"]) + len(out["warnings"])
     assert any(Path(e["path"]).name == EVIL_NAME for e in out["errors"])  # JSON keeps the real name
+
+
+def test_terminal_output_never_carries_control_characters(hostile):
+    """Finding 14: titles, sources and ids from articles are printed escaped, never as terminal
+    control sequences (clear screen, hyperlinks, colours, bidi overrides)."""
+    res = run_qa("search", "lighthouse keeper retired", "--k", "3", index=hostile["index"])
+    assert res.returncode == 0
+    assert "Evil" in res.stdout and "\x1b" not in res.stdout and "\u202e" not in res.stdout and "\x07" not in res.stdout
 
 
 @pytest.mark.parametrize(

@@ -47,6 +47,9 @@ class IngestReport:
         else:
             self.skipped += 1
 
+    def warn(self, path: str, warning: str, line: int | None = None) -> None:
+        self.warnings.append(InputWarning(path, line, warning))
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "added": self.added,
@@ -103,7 +106,8 @@ def read_articles(
                         InputError(name, f"article text too long ({len(article.text):,} characters)", line=item.line)
                     )
                 else:
-                    report.warnings += (InputWarning(name, item.line, w) for w in item.warnings)
+                    for warning in item.warnings:
+                        report.warn(name, warning, item.line)
                     yield article
         except InputError as e:
             report.error(e)
