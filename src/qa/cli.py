@@ -36,7 +36,9 @@ ChromaOpt = typer.Option(None, "--chroma-url", help="Use a Chroma server (http:/
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
-    typer.echo(f"qa: error: {message}", err=True)
+    from qa.errors import printable
+
+    typer.echo(f"qa: error: {printable(message)}", err=True)
     raise typer.Exit(code)
 
 
@@ -55,15 +57,21 @@ def _settings(index: Path | None = None, **overrides: Any) -> Settings:
         _fail(f"setting {'.'.join(str(x) for x in err['loc'])}: {err['msg']}", 2)
 
 
-def _date_arg(value: str | None, flag: str) -> date | None:
+def _date_arg(value: str | None, flag: str, *, last: bool = False, day_only: bool = False) -> date | None:
+    """An ISO date flag: ``YYYY-MM-DD``, or (unless ``day_only``) ``YYYY-MM``/``YYYY`` meaning
+    the period's first day, or its last day when ``last``. Anything else exits 2."""
     if value is None:
         return None
-    from qa.dates import parse_date
+    from qa.dates import parse_iso_period
 
     try:
-        return parse_date(value)
+        first, end = parse_iso_period(value)
+        if day_only and first != end:
+            raise ValueError(value)
     except ValueError:
-        _fail(f"{flag}: not a date: {value!r} (use YYYY-MM-DD)", 2)
+        forms = "YYYY-MM-DD" if day_only else "YYYY-MM-DD, YYYY-MM or YYYY"
+        _fail(f"{flag}: not a date: {value!r} (use {forms})", 2)
+    return end if last else first
 
 
 def _run(fn: Any) -> Any:
@@ -85,7 +93,7 @@ def _print_json(obj: Any) -> None:
 def _filters(since: str | None, until: str | None, source: str | None) -> Any:
     from qa.retrieve import SearchFilters
 
-    return SearchFilters(_date_arg(since, "--since"), _date_arg(until, "--until"), source)
+    return SearchFilters(_date_arg(since, "--since"), _date_arg(until, "--until", last=True), source)
 
 
 # ---------------------------------------------------------------- ingest
@@ -112,18 +120,15 @@ def ingest(
     settings = _settings(index, chroma_url=chroma_url, model=model)
     if published_at is not None and override_published_at is not None:
         _fail("use --published-at (fill missing dates) or --override-published-at (replace them), not both", 2)
-    pub = _date_arg(published_at, "--published-at")
-    override = _date_arg(override_published_at, "--override-published-at")
+    pub = _date_arg(published_at, "--published-at", day_only=True)
+    override = _date_arg(override_published_at, "--override-published-at", day_only=True)
     with ingest_progress(enabled=True) as progress:
         report = _run(lambda: run_ingest(
             paths, settings, published_at=pub, override_published_at=override, source=source, prune=prune,
             progress=progress,
         ))
-    for err in report.errors:
-        typer.echo(err.one_line(), err=True)
-    for w in report.warnings:
-        where = f"{w['path']}:{w['line']}" if w.get("line") is not None else w["path"]
-        typer.echo(f"warning: {where}: {w['warning']}", err=True)
+    for problem in [*report.errors, *report.warnings]:
+        typer.echo(problem.one_line(), err=True)
     if as_json:
         _print_json(report.to_dict())
     else:
@@ -152,8 +157,8 @@ def _print_ingest_summary(report: Any) -> None:
 def search(
     query: str = typer.Argument(..., help="What to look for"),
     k: int = typer.Option(10, "--k", min=1, max=200, help="Number of passages"),
-    since: Optional[str] = typer.Option(None, "--since", help="Only articles published on/after DATE"),
-    until: Optional[str] = typer.Option(None, "--until", help="Only articles published on/before DATE"),
+    since: Optional[str] = typer.Option(None, "--since", help="Only articles published on/after DATE (YYYY-MM-DD, YYYY-MM or YYYY)"),
+    until: Optional[str] = typer.Option(None, "--until", help="Only articles published on/before DATE (YYYY-MM-DD, YYYY-MM or YYYY)"),
     source: Optional[str] = typer.Option(None, "--source", help="Only articles from this source"),
     as_of: Optional[str] = typer.Option(None, "--as-of", help="Search as of this date: later articles are ignored"),
     index: Optional[Path] = IndexOpt,
@@ -166,7 +171,7 @@ def search(
 
     settings = _settings(index, chroma_url=chroma_url, model=model)
     filters = _filters(since, until, source)
-    when = _date_arg(as_of, "--as-of")
+    when = _date_arg(as_of, "--as-of", last=True)
     bot = Assistant(settings)
     passages = _run(lambda: bot.search(query, k, as_of=when, filters=filters))
     if as_json:
@@ -186,8 +191,8 @@ def ask(
     question: str = typer.Argument(..., help="Your question"),
     k: int = typer.Option(8, "--k", min=1, max=100, help="Passages to read"),
     as_of: Optional[str] = typer.Option(None, "--as-of", help="Answer as of this date (default today)"),
-    since: Optional[str] = typer.Option(None, "--since", help="Only articles published on/after DATE"),
-    until: Optional[str] = typer.Option(None, "--until", help="Only articles published on/before DATE"),
+    since: Optional[str] = typer.Option(None, "--since", help="Only articles published on/after DATE (YYYY-MM-DD, YYYY-MM or YYYY)"),
+    until: Optional[str] = typer.Option(None, "--until", help="Only articles published on/before DATE (YYYY-MM-DD, YYYY-MM or YYYY)"),
     source: Optional[str] = typer.Option(None, "--source", help="Only articles from this source"),
     llm: Optional[str] = LlmOpt,
     base_url: Optional[str] = BaseUrlOpt,
@@ -201,7 +206,7 @@ def ask(
     from qa.assistant import Assistant
 
     settings = _settings(index, chroma_url=chroma_url, model=model, llm=llm, llm_base_url=base_url)
-    when = _date_arg(as_of, "--as-of")
+    when = _date_arg(as_of, "--as-of", last=True)
     filters = _filters(since, until, source)
     bot = Assistant(settings)
     if stream and not as_json:
@@ -219,6 +224,7 @@ def ask(
 
 def _stream_answer(bot: Any, question: str, when: Any, k: int, filters: Any) -> Any:
     """Print the answer as it is verified (never a sentence verification rejects), then its sources."""
+    from qa.errors import printable
     from qa.render import print_sources
     from qa.types import Answer
 
@@ -227,12 +233,12 @@ def _stream_answer(bot: Any, question: str, when: Any, k: int, filters: Any) -> 
         if isinstance(item, Answer):
             answer = item
             break
-        sys.stdout.write(item)
+        sys.stdout.write(printable(item, keep="\n\t"))  # article words: never terminal controls
         sys.stdout.flush()
     sys.stdout.write("\n")
     assert answer is not None
     if answer.extra.get("llm_error") and not answer.extra.get("fallback"):
-        sys.stdout.write(f"[the answer stops early: {answer.extra['llm_error']}]\n")
+        sys.stdout.write(f"[the answer stops early: {printable(answer.extra['llm_error'])}]\n")
     print_sources(answer)
     return answer
 
@@ -256,7 +262,7 @@ def chat(
     from qa.render import print_answer, print_sources
 
     settings = _settings(index, chroma_url=chroma_url, model=model, llm=llm, llm_base_url=base_url)
-    when = _date_arg(as_of, "--as-of")
+    when = _date_arg(as_of, "--as-of", last=True)
     bot = Assistant(settings)
     _run(lambda: bot.reader)  # fail early, in one line, when there is no index
     conv = Conversation(bot, name=session, llm=llm)
@@ -291,11 +297,11 @@ def chat(
         try:
             standalone, last = conv.ask(text, as_of=when)
         except Exception as e:  # one bad turn must not end the conversation
-            from qa.errors import QAError
+            from qa.errors import QAError, printable
 
             if not isinstance(e, QAError):
                 raise
-            typer.echo(f"qa: error: {e}", err=True)
+            typer.echo(f"qa: error: {printable(e)}", err=True)
             continue
         if standalone != text:
             typer.echo(f"(asking: {standalone})")
@@ -321,9 +327,11 @@ def serve(
 
     from qa.server import create_app
 
+    from qa.errors import printable
+
     settings = _settings(index, chroma_url=chroma_url, llm=llm, llm_base_url=base_url, trusted_proxies=forwarded_allow_ips)
     app = _run(lambda: create_app(settings, bound_host=host))
-    typer.echo(f"qa serving {settings.resolved_index()} on http://{host}:{port} (OpenAI API at /v1)", err=True)
+    typer.echo(f"qa serving {printable(str(settings.resolved_index()))} on http://{host}:{port} (OpenAI API at /v1)", err=True)
     proxies = settings.trusted_proxies or None  # never uvicorn's default of trusting 127.0.0.1
     uvicorn.run(app, host=host, port=port, log_level="warning",
                 proxy_headers=proxies is not None, forwarded_allow_ips=proxies)

@@ -2,6 +2,26 @@
 
 from __future__ import annotations
 
+import unicodedata
+from dataclasses import dataclass
+
+# control characters and line/paragraph separators, plus the bidirectional controls that can
+# reorder what a line shows (other format characters, such as the joiners of Persian, stay)
+_UNPRINTABLE = {"Cc", "Zl", "Zp"}
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def printable(text: object, keep: str = "") -> str:
+    """``text`` on one terminal line: control and invisible characters escaped (``\\n``,
+    ``\\x1b``, ``\\u202e``) so a file name or field can never forge a line of output or drive
+    the terminal. ``keep`` names characters left as they are (``"\\n\\t"`` for multi-line text)."""
+    return "".join(
+        ch.encode("unicode_escape").decode("ascii")
+        if (ch in _BIDI or unicodedata.category(ch) in _UNPRINTABLE) and ch not in keep
+        else ch
+        for ch in str(text)
+    )
+
 
 class QAError(Exception):
     """A user-facing error: its message is printed on one line, without a traceback."""
@@ -39,6 +59,25 @@ class InputError(Exception):
         return {"path": self.path, "line": self.line, "error": str(self)}
 
     def one_line(self) -> str:
-        where = f"{self.path}:{self.line}" if self.line is not None else self.path
         kind = "failed" if self.failed else "skipped"
-        return f"{kind}: {where}: {self}"
+        return f"{kind}: {_where(self.path, self.line)}: {printable(self)}"
+
+
+@dataclass(frozen=True)
+class InputWarning:
+    """An input that was used, with something dropped or changed on the way (an unreadable date,
+    a non-http(s) url, a truncated title)."""
+
+    path: str
+    line: int | None
+    warning: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {"path": self.path, "line": self.line, "warning": self.warning}
+
+    def one_line(self) -> str:
+        return f"warning: {_where(self.path, self.line)}: {printable(self.warning)}"
+
+
+def _where(path: str, line: int | None) -> str:
+    return printable(f"{path}:{line}" if line is not None else path)

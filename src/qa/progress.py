@@ -26,7 +26,11 @@ class RichIngestProgress:
     def _update(self, name: str | None) -> None:
         fields = {"chunks": self.chunks, "inputs": self.inputs}
         if name is not None:
-            fields["current"] = Path(name).name[-50:]
+            from rich.markup import escape
+
+            from qa.errors import printable
+
+            fields["current"] = escape(printable(Path(name).name[-50:]))  # shown as rich markup
         self._p.update(self._task, **fields)  # type: ignore[attr-defined]
 
 

@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-import unicodedata
-
 from rich.console import Console
 from rich.markup import escape as _escape_markup
 
+from qa.errors import printable
 from qa.types import Answer, Passage
 
 
-def terminal_text(text: str) -> str:
-    """``text`` with control characters (C0/C1, ESC included) shown as ``\\xNN`` escapes, so article
-    text can never drive the terminal: no OSC 8 hyperlinks, colours or cursor moves. Newlines and
-    tabs stay."""
-    return "".join(
-        ch if ch in "\n\t" or unicodedata.category(ch) != "Cc" else f"\\x{ord(ch):02x}" for ch in text
-    )
-
-
 def escape(text: str) -> str:
-    """Untrusted text for ``console.print``: neither rich markup nor terminal control sequences."""
-    return _escape_markup(terminal_text(text))
+    """Untrusted multi-line text (answers, quotes, passages) for ``console.print``: neither rich
+    markup nor terminal control sequences (no OSC 8 hyperlinks, colours or cursor moves)."""
+    return _escape_markup(printable(text, keep="\n\t"))
+
+
+def _shown(text: str) -> str:
+    """Untrusted text (titles, sources, paths, urls) for the terminal: one line, no markup."""
+    return _escape_markup(printable(text))
 
 
 def _when(d: object) -> str:
@@ -43,9 +39,9 @@ def print_sources(answer: Answer, console: Console | None = None) -> None:
     for c in answer.citations:
         where = c.url or c.doc_id
         meta = " · ".join(x for x in (c.source, _when(c.published_at)) if x)
-        console.print(f"  [bold]\\[{c.n}][/] {escape(c.title or '(untitled)')} — {escape(meta)}")
+        console.print(f"  [bold]\\[{c.n}][/] {_shown(c.title or '(untitled)')} — {_shown(meta)}")
         console.print(f"      [italic]“{escape(c.quote)}”[/]")
-        console.print(f"      [dim]{escape(where)} (chars {c.start}–{c.end})[/]")
+        console.print(f"      [dim]{_shown(where)} (chars {c.start}–{c.end})[/]")
 
 
 def print_passages(query: str, passages: list[Passage], console: Console | None = None) -> None:
@@ -55,12 +51,12 @@ def print_passages(query: str, passages: list[Passage], console: Console | None 
         return
     for i, p in enumerate(passages, 1):
         console.print(
-            f"[bold]{i}.[/] [cyan]{p.score:.3f}[/] {escape(p.title or '(untitled)')} — "
-            f"{escape(' · '.join(x for x in (p.source, _when(p.published_at)) if x))}"
+            f"[bold]{i}.[/] [cyan]{p.score:.3f}[/] {_shown(p.title or '(untitled)')} — "
+            f"{_shown(' · '.join(x for x in (p.source, _when(p.published_at)) if x))}"
         )
         text = " ".join(p.text.split())
         console.print(f"   {escape(text[:400])}{'…' if len(text) > 400 else ''}")
-        console.print(f"   [dim]{escape(p.url or p.doc_id)}[/]")
+        console.print(f"   [dim]{_shown(p.url or p.doc_id)}[/]")
 
 
 def print_eval(result: dict, console: Console | None = None) -> None:

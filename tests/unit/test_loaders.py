@@ -65,11 +65,14 @@ def test_jsonl_bad_lines_are_reported_with_line_numbers(tmp_path):
     f.write_text('{"id": "ok", "text": "Fine."}\n{not json\n{"id": "nt", "title": "x"}\n\n{"id": "d", "text": "T.", "date": "someday"}\n')
     items = list(load_path(f, max_bytes=MAX))
     errors = [i for i in items if isinstance(i, InputError)]
-    assert [e.line for e in errors] == [2, 3, 5]
+    assert [e.line for e in errors] == [2, 3]
     assert "malformed JSON" in str(errors[0])
     assert "missing text field" in str(errors[1])
-    assert "'date'" in str(errors[2])
     assert all(e.failed for e in errors)
+    # issue 11 (finding 8): a date that is not a date leaves the article undated, with a warning
+    undated = next(i for i in items if not isinstance(i, InputError) and i.doc_id == "d")
+    assert undated.line == 5 and undated.published_at is None
+    assert any("'date'" in w for w in undated.warnings)
 
 
 @pytest.mark.parametrize(
@@ -130,3 +133,104 @@ def test_expand_inputs_folders_globs_and_missing(tmp_path):
     (tmp_path / "a" / ".hidden.txt").write_text("h")
     found = [Path(p).name for p in expand_inputs([str(tmp_path / "a"), str(tmp_path / "a" / "*.md"), str(tmp_path / "none.txt")])]
     assert found == ["x.txt", "y.md", "y.md", "none.txt"]
+
+
+# ---------------------------------------------------------------- issue 11: findings 4, 8, 13
+
+
+def test_any_exception_costs_one_record_with_its_line(tmp_path):
+    """Finding 4: whatever a record raises, it is reported by line and the others are read."""
+    f = tmp_path / "feed.jsonl"
+    f.write_text(
+        '{"id": "a", "text": "One.", "published_at": 1e400}\n'
+        '{"id": "b", "text": "Two.", "authors": 5}\n'
+        '{"id": "c", "text": "Three.", "n": 1' + "0" * 5000 + '}\n'
+        + "[" * 100_000 + "\n"
+        '{"id": "e", "text": "Five."}\n'
+    )
+    items = list(load_path(f, max_bytes=MAX))
+    ok = {i.doc_id: i for i in items if not isinstance(i, InputError)}
+    errors = {i.line: str(i) for i in items if isinstance(i, InputError)}
+    assert set(ok) == {"a", "b", "e"} and set(errors) == {3, 4}
+    assert ok["a"].published_at is None and ok["a"].warnings
+    assert ok["b"].authors == () and any("authors" in w for w in ok["b"].warnings)
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [("2025-03-08T23:30:00-05:00", date(2025, 3, 8)), ("Mar. 8, 2025 10:30 AM ET", date(2025, 3, 8)),
+     ("yesterday", None), ("now", None), ("12", None), (12, None), ("1e400", None)],
+)
+def test_metadata_dates_are_strict_in_every_format(tmp_path, value, expected):
+    """Finding 8: JSON, JSONL and Markdown front matter share one strict rule."""
+    (tmp_path / "a.json").write_text(json.dumps({"id": "a", "text": "Body.", "date": value}))
+    (tmp_path / "b.jsonl").write_text(json.dumps({"id": "b", "text": "Body.", "published_at": value}) + "\n")
+    (tmp_path / "c.md").write_text(f"---\ndate: {json.dumps(value)}\n---\nBody text.\n")
+    for name in ("a.json", "b.jsonl", "c.md"):
+        art = _one(tmp_path / name)
+        assert art.published_at == expected, name
+        assert bool(art.warnings) is (expected is None), (name, art.warnings)
+
+
+def test_yaml_timestamps_in_front_matter_are_parsed_strictly(tmp_path):
+    (tmp_path / "a.md").write_text("---\ndate: 2025-03-08\n---\nBody.\n")
+    (tmp_path / "b.md").write_text("---\ndate: 2025-13-45\n---\nBody.\n")
+    assert _one(tmp_path / "a.md").published_at == date(2025, 3, 8)
+    bad = _one(tmp_path / "b.md")
+    assert bad.published_at is None and bad.warnings
+
+
+def test_yaml_alias_bomb_is_refused_quickly(tmp_path):
+    """Finding 13: the 435-byte bomb of the report (9 levels of 9 aliases)."""
+    import time
+    import tracemalloc
+
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for prev, cur in zip("abcdefgh", "bcdefghi"):
+        lines.append(f"{cur}: &{cur} [" + ",".join(f"*{prev}" for _ in range(9)) + "]")
+    page = tmp_path / "bomb.md"
+    page.write_text("---\n" + "\n".join(lines) + "\ntitle: *i\n---\nBody.\n")
+    tracemalloc.start()
+    t0 = time.monotonic()
+    with pytest.raises(InputError, match="aliases are not allowed"):
+        list(load_path(page, max_bytes=MAX))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert time.monotonic() - t0 < 2 and peak < 5_000_000
+
+
+def test_front_matter_is_capped(tmp_path):
+    page = tmp_path / "big.md"
+    page.write_text("---\ntitle: x\nnotes: " + "y" * 100_000 + "\n---\nBody.\n")
+    with pytest.raises(InputError, match="front matter too large"):
+        list(load_path(page, max_bytes=MAX))
+
+
+def test_fields_are_capped_and_identities_never_truncated(tmp_path):
+    f = tmp_path / "feed.jsonl"
+    rows = [
+        {"id": "t", "text": "Body.", "title": "T" * 5000, "source": "S" * 5000, "authors": ["A" * 500] * 80},
+        {"id": "i" * 3000, "text": "Body."},
+        {"url": "https://x.example/" + "u" * 3000, "text": "Body."},
+    ]
+    f.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    t, id_err, url_err = list(load_path(f, max_bytes=MAX))
+    assert len(t.title) == 1000 and len(t.source) == 200
+    assert len(t.authors) == 50 and all(len(a) == 200 for a in t.authors)
+    assert len(t.warnings) == 3
+    assert isinstance(id_err, InputError) and "'id' too long" in str(id_err) and id_err.line == 2
+    assert isinstance(url_err, InputError) and "'url' too long" in str(url_err) and url_err.line == 3
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "data:text/html,x", "file:///etc/passwd", "/local/path"])
+def test_non_http_urls_are_not_kept_as_links(tmp_path, url):
+    f = tmp_path / "feed.jsonl"
+    f.write_text(json.dumps({"text": "Body.", "url": url}) + "\n" + json.dumps({"id": "k", "text": "B2.", "url": url}) + "\n")
+    no_id, with_id = list(load_path(f, max_bytes=MAX))
+    assert no_id.url == "" and no_id.doc_id == url and no_id.source == ""  # the identity is kept
+    assert with_id.url == "" and with_id.doc_id == "k"
+    assert any("http(s)" in w for w in no_id.warnings)
+    md = tmp_path / "page.md"
+    md.write_text(f"---\nurl: {json.dumps(url)}\n---\nBody.\n")
+    art = _one(md)
+    assert art.url == "" and art.doc_id == url

@@ -6,6 +6,7 @@ broken input never stops the others.
 
 from __future__ import annotations
 
+import functools
 import glob
 import json
 import os
@@ -20,12 +21,22 @@ from urllib.parse import urlparse
 
 from qa.dates import parse_date
 from qa.errors import InputError
+from qa.links import safe_url
 from qa.types import short_hash
 
 TEXT_FIELDS = ("text", "body", "content")
 DATE_FIELDS = ("published_at", "date", "publish_date")
 SUPPORTED = {".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl", ".ndjson"}
 STDIN = "-"
+
+# Metadata is bounded whatever the format: descriptive fields are truncated with a warning,
+# identities (id, url) are never truncated: an over-long one refuses the record.
+TITLE_CHARS = 1_000
+SOURCE_CHARS = 200
+AUTHOR_CHARS = 200
+MAX_AUTHORS = 50
+IDENTITY_CHARS = 2_048
+FRONT_MATTER_CHARS = 64 * 1024
 
 
 @dataclass
@@ -42,6 +53,7 @@ class RawArticle:
     path: str = ""
     line: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # what was dropped or changed on the way
 
 
 # ---------------------------------------------------------------- finding inputs
@@ -163,20 +175,10 @@ _MD_EMPHASIS = re.compile(r"(\*\*|__)(.+?)\1")
 
 def load_markdown(text: str, name: str) -> RawArticle:
     """Markdown with optional YAML front matter (title, published_at/date, source, url, id)."""
-    import yaml
-
     meta: dict[str, Any] = {}
     m = _FRONT_MATTER.match(text)
     if m:
-        try:
-            loaded = yaml.safe_load(m.group(1))
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            where = f" at line {mark.line + 2}" if mark is not None else ""
-            raise InputError(name, f"invalid YAML front matter{where}") from None
-        if loaded is not None and not isinstance(loaded, dict):
-            raise InputError(name, "front matter is not a mapping of fields")
-        meta = loaded or {}
+        meta = _front_matter(m.group(1), name)
         text = text[m.end() :]
     body = _MD_LINK.sub(r"\1", text)
     body = _MD_EMPHASIS.sub(r"\2", body)
@@ -188,10 +190,47 @@ def load_markdown(text: str, name: str) -> RawArticle:
             body = body[: h.start()] + body[h.end() :]
     body = _MD_HEADING.sub("", body)
     record = {**meta, "text": body, "title": title}
-    art = _from_record(record, name, line=None, require_text=True)
-    if not meta.get("id") and not meta.get("url"):
-        art.doc_id = _file_doc_id(name)
-    return art
+    return _from_record(record, name, line=None, fallback_id=_file_doc_id(name))
+
+
+def _front_matter(yaml_text: str, name: str) -> dict[str, Any]:
+    """YAML front matter as a mapping: bounded in size, no anchors or aliases (an alias bomb of a
+    few hundred bytes expands to gigabytes), dates kept as text for ``parse_date``."""
+    import yaml
+
+    if len(yaml_text) > FRONT_MATTER_CHARS:
+        raise InputError(name, f"front matter too large ({len(yaml_text):,} characters > {FRONT_MATTER_CHARS:,})")
+    try:
+        loaded = yaml.load(yaml_text, Loader=_front_matter_loader())  # noqa: S506 (a SafeLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 2}" if mark is not None else ""
+        problem = getattr(e, "problem", None)
+        raise InputError(name, f"invalid YAML front matter{where}" + (f": {problem}" if problem else "")) from None
+    except (ValueError, RecursionError) as e:  # e.g. an integer of 5,000 digits, deep nesting
+        raise InputError(name, f"invalid YAML front matter: {type(e).__name__}") from None
+    if loaded is not None and not isinstance(loaded, dict):
+        raise InputError(name, "front matter is not a mapping of fields")
+    return loaded or {}
+
+
+@functools.cache
+def _front_matter_loader() -> type:
+    import yaml
+
+    class FrontMatterLoader(yaml.SafeLoader):
+        """SafeLoader that refuses anchors and aliases, and leaves timestamps as strings."""
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            event = self.peek_event()
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                raise yaml.composer.ComposerError(
+                    None, None, "YAML anchors and aliases are not allowed", event.start_mark
+                )
+            return super().compose_node(parent, index)
+
+    FrontMatterLoader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)
+    return FrontMatterLoader
 
 
 def load_html(data: bytes, name: str) -> RawArticle:
@@ -207,26 +246,16 @@ def load_html(data: bytes, name: str) -> RawArticle:
     )
     if doc is None or not (getattr(doc, "text", None) or "").strip():
         raise InputError(name, "no article text found in HTML page")
-    published = None
-    if getattr(doc, "date", None):
-        try:
-            published = parse_date(doc.date)
-        except ValueError:
-            published = None
-    url = getattr(doc, "url", None) or ""
-    source = getattr(doc, "sitename", None) or getattr(doc, "hostname", None) or _host(url)
     author = getattr(doc, "author", None) or ""
-    authors = tuple(a.strip() for a in author.split(";") if a.strip())
-    return RawArticle(
-        doc_id=url or _file_doc_id(name),
-        text=doc.text,
-        title=getattr(doc, "title", None) or _title_from_stem(name),
-        url=url,
-        source=source or "",
-        published_at=published,
-        authors=authors,
-        path=name,
-    )
+    record = {
+        "text": doc.text,
+        "title": getattr(doc, "title", None) or _title_from_stem(name),
+        "url": getattr(doc, "url", None) or "",
+        "source": getattr(doc, "sitename", None) or getattr(doc, "hostname", None) or "",
+        "published_at": getattr(doc, "date", None),
+        "authors": [a for a in author.split(";") if a.strip()],
+    }
+    return _from_record(record, name, line=None, fallback_id=_file_doc_id(name))
 
 
 def load_json(text: str, name: str) -> Iterator[RawArticle | InputError]:
@@ -235,12 +264,11 @@ def load_json(text: str, name: str) -> Iterator[RawArticle | InputError]:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise InputError(name, f"malformed JSON: {e.msg}", line=e.lineno) from None
+    except (ValueError, RecursionError) as e:  # an integer of 5,000 digits, nesting too deep
+        raise InputError(name, f"malformed JSON: {type(e).__name__}") from None
     records = data if isinstance(data, list) else [data]
     for i, rec in enumerate(records, 1):
-        try:
-            yield _from_record(rec, name, line=i if isinstance(data, list) else None)
-        except InputError as e:
-            yield e
+        yield _record_or_error(rec, name, i if isinstance(data, list) else None)
 
 
 def load_jsonl_stream(stream: IO[str], name: str) -> Iterator[RawArticle | InputError]:
@@ -284,10 +312,20 @@ def load_jsonl_lines(lines: Iterable[str], name: str) -> Iterator[RawArticle | I
         except json.JSONDecodeError as e:
             yield InputError(name, f"malformed JSON: {e.msg} (column {e.colno})", line=lineno)
             continue
-        try:
-            yield _from_record(rec, name, line=lineno)
-        except InputError as e:
-            yield e
+        except (ValueError, RecursionError) as e:
+            yield InputError(name, f"malformed JSON: {type(e).__name__}", line=lineno)
+            continue
+        yield _record_or_error(rec, name, lineno)
+
+
+def _record_or_error(rec: Any, name: str, line: int | None) -> RawArticle | InputError:
+    """One record → its article or its error: whatever it raises costs that record only."""
+    try:
+        return _from_record(rec, name, line=line)
+    except InputError as e:
+        return e
+    except Exception as e:  # noqa: BLE001 — a bug on one record must not lose the others
+        return InputError(name, f"{type(e).__name__}: {e}", line=line)
 
 
 def _host(url: str) -> str:
@@ -297,9 +335,10 @@ def _host(url: str) -> str:
         return ""
 
 
-def _from_record(rec: Any, name: str, *, line: int | None, require_text: bool = True) -> RawArticle:
+def _from_record(rec: Any, name: str, *, line: int | None, fallback_id: str | None = None) -> RawArticle:
     """A JSON-like mapping with id, url, title, text|body|content, published_at|date|publish_date,
-    source, authors → ``RawArticle``."""
+    source, authors → ``RawArticle``. Without an id or url the identity is ``fallback_id`` (a
+    file's path), else the content's hash. Problems that cost only a field become warnings."""
     if not isinstance(rec, dict):
         raise InputError(name, "record is not a JSON object", line=line)
     text_field = next((f for f in TEXT_FIELDS if f in rec), None)
@@ -308,33 +347,72 @@ def _from_record(rec: Any, name: str, *, line: int | None, require_text: bool = 
     text = rec[text_field]
     if not isinstance(text, str):
         raise InputError(name, f"field {text_field!r} is not a string", line=line)
-    if require_text and not text.strip():
+    if not text.strip():
         raise InputError(name, f"field {text_field!r} is empty", line=line, failed=False)
-    published = None
-    for f in DATE_FIELDS:
-        if rec.get(f) not in (None, ""):
-            try:
-                published = parse_date(rec[f])
-            except ValueError as e:
-                raise InputError(name, f"field {f!r}: {e}", line=line) from None
-            break
-    url = str(rec.get("url") or "")
-    authors_val = rec.get("authors") or rec.get("author") or ()
-    if isinstance(authors_val, str):
-        authors_val = [authors_val]
-    authors = tuple(str(a) for a in authors_val if str(a).strip())
-    rid = rec.get("id")
-    doc_id = str(rid) if rid not in (None, "") else url
+    warnings: list[str] = []
+    rid = _identity(rec, "id", name, line)
+    given_url = _identity(rec, "url", name, line)
+    url = safe_url(given_url.strip())
+    if given_url and not url:
+        warnings.append(f"field 'url': {given_url[:80]!r} is not an http(s) URL; not kept as a link")
+    doc_id = rid or given_url or fallback_id or ""
+    title = _capped(rec, "title", TITLE_CHARS, warnings)
     if not doc_id:  # no identity given: the content is the identity
-        doc_id = "sha1:" + short_hash(f"{rec.get('title') or ''}\n{text}")
+        doc_id = "sha1:" + short_hash(f"{title}\n{text}")
     return RawArticle(
         doc_id=doc_id,
         text=text,
-        title=str(rec.get("title") or ""),
+        title=title,
         url=url,
-        source=str(rec.get("source") or "") or _host(url),
-        published_at=published,
-        authors=authors,
+        source=_capped(rec, "source", SOURCE_CHARS, warnings) or _host(url),
+        published_at=_published(rec, warnings),
+        authors=_authors(rec, warnings),
         path=name,
         line=line,
+        warnings=warnings,
     )
+
+
+def _identity(rec: dict[str, Any], key: str, name: str, line: int | None) -> str:
+    """``rec[key]`` as text; too long refuses the record (an identity is never truncated)."""
+    value = rec.get(key)
+    text = "" if value is None else str(value)  # as given: it names the document in the index
+    if len(text) > IDENTITY_CHARS:
+        raise InputError(name, f"field {key!r} too long ({len(text):,} characters > {IDENTITY_CHARS:,})", line=line)
+    return text
+
+
+def _capped(rec: dict[str, Any], key: str, limit: int, warnings: list[str]) -> str:
+    text = str(rec.get(key) or "")
+    if len(text) > limit:
+        warnings.append(f"field {key!r} truncated to {limit:,} characters (was {len(text):,})")
+        text = text[:limit]
+    return text
+
+
+def _published(rec: dict[str, Any], warnings: list[str]) -> date | None:
+    """The first date field given; one that is not a date leaves the article undated."""
+    for key in DATE_FIELDS:
+        value = rec.get(key)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        try:
+            return parse_date(value)
+        except ValueError as e:
+            warnings.append(f"field {key!r}: {e}; the article is undated")
+            return None
+    return None
+
+
+def _authors(rec: dict[str, Any], warnings: list[str]) -> tuple[str, ...]:
+    key = "authors" if rec.get("authors") else "author"
+    value = rec.get(key) or ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        warnings.append(f"field {key!r} is not a string or a list; ignored")
+        return ()
+    names = [str(a).strip() for a in value if str(a).strip()]
+    if len(names) > MAX_AUTHORS or any(len(a) > AUTHOR_CHARS for a in names):
+        warnings.append(f"field {key!r} capped to {MAX_AUTHORS} names of {AUTHOR_CHARS} characters")
+    return tuple(a[:AUTHOR_CHARS] for a in names[:MAX_AUTHORS])

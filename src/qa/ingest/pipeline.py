@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from qa.catalog import Alias
 from qa.checkpoints import checkpoint
-from qa.errors import InputError
+from qa.errors import InputError, InputWarning
 from qa.ingest.chunk import chunk_article, embedding_text, lexical_text
 from qa.ingest.clean import clean_text
 from qa.ingest.loaders import RawArticle, expand_inputs, load_path
@@ -43,7 +43,7 @@ class IngestReport:
     dates_filled: int = 0  # articles without a date given --published-at's
     dates_overridden: int = 0  # articles whose own date --override-published-at replaced
     errors: list[InputError] = field(default_factory=list)
-    warnings: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[InputWarning] = field(default_factory=list)
 
     def error(self, err: InputError) -> None:
         self.errors.append(err)
@@ -54,7 +54,7 @@ class IngestReport:
 
     def warn(self, path: str, warning: str, line: int | None = None) -> None:
         """Something the user should know that lost nothing and failed nothing."""
-        self.warnings.append({"path": path, "line": line, "warning": warning})
+        self.warnings.append(InputWarning(path, line, warning))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -70,7 +70,7 @@ class IngestReport:
             "dates_filled": self.dates_filled,
             "dates_overridden": self.dates_overridden,
             "errors": [e.to_dict() for e in self.errors],
-            "warnings": self.warnings,
+            "warnings": [w.to_dict() for w in self.warnings],
         }
 
 
@@ -148,6 +148,8 @@ def read_articles(
                         InputError(name, f"article text too long ({len(article.text):,} characters)", line=item.line)
                     )
                 else:
+                    for warning in item.warnings:
+                        report.warn(name, warning, item.line)
                     yield article
         except InputError as e:
             report.error(e)

@@ -1,0 +1,182 @@
+"""Issue 11, findings 4, 7, 8, 13, 14: hostile and careless inputs through the real `qa` CLI."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from conftest import run_json, run_qa
+
+LONG_ID = "x" * 5000
+
+# a small alias bomb: 6 levels of 10 references (a real one is 435 bytes and expands to gigabytes)
+ALIAS_BOMB = "---\n" + "\n".join(
+    ["a0: &a0 [\"lol lol lol lol\"]"]
+    + [f"a{i}: &a{i} [{', '.join(f'*a{i - 1}' for _ in range(10))}]" for i in range(1, 7)]
+) + "\ntitle: *a6\n---\nThe council met on Monday to discuss the harbour budget and approved it.\n"
+
+FEED_LINES = [
+    json.dumps({"id": "f1", "text": "The harbour bridge reopened on Friday after two months of repairs.", "date": "2025-03-07"}),
+    '{"id": "f2", "text": "The tram depot was flooded by the storm and trams stopped running.", "published_at": 1e400}',
+    json.dumps({"id": "f3", "text": "The ferry union called a strike over pay and night shifts.", "authors": 5}),
+    json.dumps({"id": "f4", "text": "The museum of maritime history reopened its west wing.", "date": "2025-03-05"}),
+    json.dumps({"id": "f5", "text": "A wildfire near the valley forced farmers to move their herds.", "published_at": "yesterday"}),
+    json.dumps({"id": "f6", "text": "The railway company reported a record profit for the winter.", "date": "12"}),
+    json.dumps({"id": "f7", "text": "The mayor opened the new market hall with a brass band.", "url": "javascript:alert(1)"}),
+    json.dumps({"text": "The airport added night flights to the northern islands.", "url": "ftp://files.example/airport"}),
+    json.dumps({"id": LONG_ID, "text": "The summit on border tariffs ended without a treaty."}),
+    json.dumps({"id": "f10", "title": "T" * 5000, "text": "The hospital opened a new wing for children and families."}),
+]
+EVIL_TITLE = json.dumps({"id": "f11", "title": "Evil \x1b[2J\x1b]8;;https://evil.example\x07title\u202e",
+                         "source": "S\x1b[31m", "text": "The lighthouse keeper retired after forty years on the rocky island."})
+EVIL_NAME = "evil\nfailed: forged.docx"
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    d = tmp_path_factory.mktemp("hostile") / "inbox"
+    d.mkdir()
+    (d / "good.txt").write_text("The ferry to the islands resumed service on Monday after the storm passed.\n")
+    (d / "feed.jsonl").write_text("\n".join(FEED_LINES) + "\n")
+    (d / "evil-title.jsonl").write_text(EVIL_TITLE + "\n")
+    (d / "bomb.md").write_text(ALIAS_BOMB)
+    (d / "dated.md").write_text("---\ntitle: Festival\ndate: now\n---\nThe summer festival sold out its tickets in one hour.\n")
+    (d / EVIL_NAME).write_bytes(b"PK\x03\x04")
+    index = d.parent / "ix"
+    res = run_qa("ingest", str(d), "--json", index=index, timeout=600)
+    assert "Traceback" not in res.stderr, res.stderr
+    docs = run_json("search", "harbour ferry tram strike museum wildfire railway market airport hospital summit festival lighthouse",
+                    "--k", "50", index=index)
+    by_id = {}
+    for r in docs["results"]:
+        by_id.setdefault(r["doc_id"], r)
+    return {"dir": d, "index": index, "res": res, "out": json.loads(res.stdout), "docs": by_id}
+
+
+def _errors(out):
+    return {(Path(e["path"]).name, e["line"]): e["error"] for e in out["errors"]}
+
+
+def _warnings(out):
+    return {(Path(w["path"]).name, w["line"]): w["warning"] for w in out.get("warnings", [])}
+
+
+def test_one_bad_record_never_drops_the_rest_of_its_file(hostile):
+    """Finding 4: `1e400` (OverflowError) or `"authors": 5` (TypeError) cost nothing but a line."""
+    docs = hostile["docs"]
+    for doc_id in ("f1", "f2", "f3", "f4", "f5", "f6", "f7", "f10", "f11"):
+        assert doc_id in docs, f"{doc_id} was not indexed: {hostile['out']}"
+    errors = _errors(hostile["out"])
+    assert "'id'" in errors[("feed.jsonl", 9)]  # the over-long identity is refused, by line
+    assert not [k for k in errors if k[0] == "feed.jsonl" and k[1] != 9]
+    assert hostile["res"].returncode == 1  # some input failed
+
+
+def test_undated_metadata_is_a_warning_not_today_or_1900(hostile):
+    """Finding 8: "1e400", "yesterday", "12", "now" leave the article undated, with a warning."""
+    docs, warnings = hostile["docs"], _warnings(hostile["out"])
+    assert docs["f1"]["published_at"] == "2025-03-07" and docs["f4"]["published_at"] == "2025-03-05"
+    for doc_id, line in (("f2", 2), ("f5", 5), ("f6", 6)):
+        assert docs[doc_id]["published_at"] is None, docs[doc_id]
+        assert "published_at" in warnings[("feed.jsonl", line)] or "date" in warnings[("feed.jsonl", line)]
+    festival = next(r for r in docs.values() if r["title"] == "Festival")
+    assert festival["published_at"] is None and ("dated.md", None) in warnings
+    today = date.today().isoformat()
+    assert all(r["published_at"] not in (today,) and not str(r["published_at"]).startswith("1900") for r in docs.values())
+    stderr = hostile["res"].stderr.splitlines()
+    feed = str(hostile["dir"] / "feed.jsonl")
+    assert any(ln.startswith(f"warning: {feed}:5: ") for ln in stderr), stderr
+
+
+def test_metadata_is_bounded_and_links_are_http_only(hostile):
+    """Finding 13: alias bombs are refused, fields are capped, non-http(s) URLs are not kept."""
+    errors, warnings, docs = _errors(hostile["out"]), _warnings(hostile["out"]), hostile["docs"]
+    assert "alias" in errors[("bomb.md", None)].lower()
+    assert all(len(r["title"]) <= 1000 for r in docs.values())
+    assert docs["f10"]["title"].startswith("TTT") and "title" in warnings[("feed.jsonl", 10)]
+    assert docs["f7"]["url"] == "" and "url" in warnings[("feed.jsonl", 7)]
+    assert docs["ftp://files.example/airport"]["url"] == ""  # kept as its identity, never as a link
+    assert not any(LONG_ID[:100] in doc_id for doc_id in docs)
+
+
+def test_control_characters_in_file_names_cannot_forge_report_lines(hostile):
+    """Finding 14: a newline in a file name is printed escaped, on the problem's own line."""
+    lines = hostile["res"].stderr.splitlines()
+    assert all(ln.startswith(("failed: ", "skipped: ", "warning: ")) for ln in lines), lines
+    assert not any(ln.startswith("failed: forged") for ln in lines)
+    assert any("evil\\nfailed: forged.docx" in ln and ln.startswith("skipped: ") for ln in lines), lines
+    out = hostile["out"]
+    assert len(lines) == len(out["errors"]) + len(out["warnings"])
+    assert any(Path(e["path"]).name == EVIL_NAME for e in out["errors"])  # JSON keeps the real name
+
+
+def test_terminal_output_never_carries_control_characters(hostile):
+    """Finding 14: titles, sources and ids from articles are printed escaped, never as terminal
+    control sequences (clear screen, hyperlinks, colours, bidi overrides)."""
+    res = run_qa("search", "lighthouse keeper retired", "--k", "3", index=hostile["index"])
+    assert res.returncode == 0
+    assert "Evil" in res.stdout and "\x1b" not in res.stdout and "\u202e" not in res.stdout and "\x07" not in res.stdout
+
+
+@pytest.mark.parametrize(
+    "args, flag",
+    [
+        (("search", "x", "--as-of", "March"), "--as-of"),
+        (("search", "x", "--as-of", "15"), "--as-of"),
+        (("ask", "x", "--as-of", "15"), "--as-of"),
+        (("ask", "x", "--since", "2025-3-8"), "--since"),
+        (("search", "x", "--until", "yesterday"), "--until"),
+        (("chat", "--as-of", "March"), "--as-of"),
+        (("ingest", "nothing.txt", "--published-at", "yesterday"), "--published-at"),
+        (("ingest", "nothing.txt", "--published-at", "2025-03"), "--published-at"),  # needs a full day
+    ],
+)
+def test_date_flags_take_iso_dates_only(tmp_path, args, flag):
+    """Finding 7: anything but an ISO date exits 2 with one line naming the flag."""
+    res = run_qa(*args, index=tmp_path / "ix")
+    assert res.returncode == 2, (res.stdout, res.stderr)
+    assert res.stderr.count("\n") == 1 and flag in res.stderr and "Traceback" not in res.stderr
+    assert not (tmp_path / "ix").exists()
+
+
+def test_month_and_year_flags_are_ranges(hostile):
+    ix = hostile["index"]
+    march = run_json("search", "harbour bridge", "--since", "2025-03", "--until", "2025-03", "--k", "50", index=ix)
+    assert "f1" in {r["doc_id"] for r in march["results"]}
+    assert all("2025-03-01" <= r["published_at"] <= "2025-03-31" for r in march["results"])
+    feb = run_json("search", "harbour bridge", "--until", "2025-02", "--k", "50", index=ix)
+    assert "f1" not in {r["doc_id"] for r in feb["results"]}
+    year = run_json("search", "harbour bridge", "--since", "2025", "--as-of", "2025-03", "--k", "50", index=ix)
+    assert "f1" in {r["doc_id"] for r in year["results"]}
+
+
+def test_http_date_fields_refuse_junk_with_422(hostile):
+    """The HTTP API's date fields are pydantic dates: junk is a 422, never a guess."""
+    import os
+    import subprocess
+
+    import httpx
+
+    from conftest import qa_executable, wait_until_up
+    from qa.answer.llms import free_port
+
+    port = free_port()
+    proc = subprocess.Popen([qa_executable(), "serve", "--index", str(hostile["index"]), "--port", str(port)],
+                            env={**os.environ, "QA_API_KEY": "k", "QA_RATE_LIMIT_PER_MINUTE": "100000"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_up(f"{url}/healthz", proc)
+        h = {"Authorization": "Bearer k"}
+        for field in ("as_of", "since", "until"):
+            for junk in ("March", "15", "yesterday", "2025-13-45", 12):
+                r = httpx.post(f"{url}/search", json={"query": "harbour", field: junk}, headers=h)
+                assert r.status_code == 422, (field, junk, r.text)
+        ok = httpx.post(f"{url}/search", json={"query": "harbour", "as_of": "2025-03-10"}, headers=h)
+        assert ok.status_code == 200
+    finally:
+        proc.kill()
+        proc.wait()
