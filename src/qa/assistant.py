@@ -166,7 +166,8 @@ class Assistant:
         ``override_published_at`` replaces them."""
         from qa.errors import InputError
         from qa.ingest.loaders import _from_record
-        from qa.ingest.pipeline import ingest, to_article
+        from qa.ingest.pipeline import accept, ingest
+        from qa.ingest.scope import API as API_PATH
 
         report = IngestReport()
         paths: list[str] = []
@@ -176,14 +177,16 @@ class Assistant:
                 articles.append(item)
             elif isinstance(item, dict):
                 try:
-                    raw = _from_record(item, "<api>", line=position)
+                    raw = _from_record(item, API_PATH, line=position)
                 except InputError as e:
                     report.error(e)
                     continue
-                articles.append(to_article(
-                    raw, published_at=published_at, override_published_at=override_published_at, source=source,
-                    report=report,
-                ))
+                article = accept(
+                    raw, API_PATH, self.settings, report, published_at=published_at,
+                    override_published_at=override_published_at, source=source,
+                )
+                if article is not None:
+                    articles.append(article)
             else:
                 paths.append(str(item))
         return ingest(

@@ -266,3 +266,21 @@ def test_alias_rows_of_an_older_catalog_are_migrated_and_never_lost(tmp_path, se
     reader = IndexReader(settings)
     assert [Path(a.path).name for a in reader.catalog.articles()] == ["b-copy.txt"]
     assert reader.catalog.aliases() == {}
+
+
+def test_api_records_get_the_same_checks_and_warnings_as_files(tmp_path):
+    """Dict records (Python API, POST /ingest) pass through the same acceptance as file records:
+    an over-long text is refused with its position, a dropped field is a warning, never silent."""
+    from qa import Assistant
+
+    bot = Assistant.open(index=tmp_path / "index", max_text_chars=200)
+    report = bot.ingest([
+        {"id": "long", "title": "Long", "text": "The harbour bridge storm. " * 20},
+        {"id": "ok", "title": "Harbour", "url": "javascript:alert(1)", "published_at": "yesterday",
+         "text": "The harbour bridge closed during the storm on Friday, the council said."},
+    ])
+    assert report.added == 1 and report.failed == 1
+    assert [(e.path, e.line) for e in report.errors] == [("<api>", 1)]
+    warned = {(w.path, w.line, w.warning.split(":")[0]) for w in report.warnings}
+    assert ("<api>", 2, "field 'url'") in warned and ("<api>", 2, "field 'published_at'") in warned
+    bot.close()

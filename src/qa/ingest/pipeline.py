@@ -115,6 +115,33 @@ def publication_date(
     return own
 
 
+def accept(
+    raw: RawArticle,
+    name: str,
+    settings: Settings,
+    report: IngestReport,
+    *,
+    published_at: date | None = None,
+    override_published_at: date | None = None,
+    source: str | None = None,
+) -> Article | None:
+    """The cleaned article of one record read from ``name`` (a file, ``-`` or ``<api>``), or None
+    when it is unusable (reported); its loader's warnings go to ``report``. Every input path —
+    files, stdin, the Python API and ``POST /ingest`` — goes through here."""
+    article = to_article(
+        raw, published_at=published_at, override_published_at=override_published_at, source=source, report=report
+    )
+    if not article.text.strip():
+        report.error(InputError(name, "no article text left after cleaning", line=raw.line, failed=False))
+        return None
+    if len(article.text) > settings.max_text_chars:
+        report.error(InputError(name, f"article text too long ({len(article.text):,} characters)", line=raw.line))
+        return None
+    for warning in raw.warnings:
+        report.warn(name, warning, raw.line)
+    return article
+
+
 def read_articles(
     inputs: Iterable[str],
     settings: Settings,
@@ -137,19 +164,11 @@ def read_articles(
                     report.error(item)
                     continue
                 item.path = recorded_path(item.path)
-                article = to_article(
-                    item, published_at=published_at, override_published_at=override_published_at,
-                    source=source, report=report,
+                article = accept(
+                    item, name, settings, report, published_at=published_at,
+                    override_published_at=override_published_at, source=source,
                 )
-                if not article.text.strip():
-                    report.error(InputError(name, "no article text left after cleaning", line=item.line, failed=False))
-                elif len(article.text) > settings.max_text_chars:
-                    report.error(
-                        InputError(name, f"article text too long ({len(article.text):,} characters)", line=item.line)
-                    )
-                else:
-                    for warning in item.warnings:
-                        report.warn(name, warning, item.line)
+                if article is not None:
                     yield article
         except InputError as e:
             report.error(e)
