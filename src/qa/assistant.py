@@ -160,35 +160,64 @@ class Assistant:
         prune: bool = False,
         progress: Progress | None = None,
     ) -> IngestReport:
-        """Dict records are checked one by one: a bad record is reported in ``errors`` (path
-        ``<api>``, ``line`` = its 1-based position in ``paths_or_articles``), never raised, and the
-        other records are ingested. ``published_at`` fills in missing dates;
-        ``override_published_at`` replaces them."""
+        """Paths (files, folders, globs, ``-``), ``Article`` objects and dict records (the JSONL
+        fields). Dict records are checked one by one: a bad record is reported in ``errors`` (path
+        ``<api>``, ``line`` = its 1-based position), never raised, and the others are ingested.
+        ``published_at`` fills in missing dates; ``override_published_at`` replaces them."""
+        items = list(paths_or_articles)
+        records = {i: item for i, item in enumerate(items, 1) if isinstance(item, dict)}
+        return self._ingest(
+            [str(item) for item in items if isinstance(item, (str, Path))],
+            [item for item in items if isinstance(item, Article)],
+            records, published_at=published_at, override_published_at=override_published_at,
+            source=source, prune=prune, progress=progress,
+        )
+
+    def ingest_records(
+        self,
+        records: Iterable[Any],
+        *,
+        published_at: date | None = None,
+        override_published_at: date | None = None,
+        source: str | None = None,
+    ) -> IngestReport:
+        """Untrusted records (``POST /ingest``): every item is a record, never a path; anything
+        that is not a valid article record is that record's error (``line`` = its position)."""
+        return self._ingest(
+            [], [], dict(enumerate(records, 1)), published_at=published_at,
+            override_published_at=override_published_at, source=source,
+        )
+
+    def _ingest(
+        self,
+        paths: list[str],
+        articles: list[Article],
+        records: dict[int, Any],
+        *,
+        published_at: date | None,
+        override_published_at: date | None,
+        source: str | None,
+        prune: bool = False,
+        progress: Progress | None = None,
+    ) -> IngestReport:
         from qa.errors import InputError
-        from qa.ingest.loaders import _from_record
+        from qa.ingest.loaders import record_or_error
         from qa.ingest.pipeline import accept, ingest
         from qa.ingest.scope import API as API_PATH
 
         report = IngestReport()
-        paths: list[str] = []
-        articles: list[Article] = []
-        for position, item in enumerate(paths_or_articles, 1):
-            if isinstance(item, Article):
-                articles.append(item)
-            elif isinstance(item, dict):
-                try:
-                    raw = _from_record(item, API_PATH, line=position)
-                except InputError as e:
-                    report.error(e)
-                    continue
-                article = accept(
-                    raw, API_PATH, self.settings, report, published_at=published_at,
-                    override_published_at=override_published_at, source=source,
-                )
-                if article is not None:
-                    articles.append(article)
-            else:
-                paths.append(str(item))
+        articles = list(articles)
+        for position, record in records.items():
+            raw = record_or_error(record, API_PATH, position)
+            if isinstance(raw, InputError):
+                report.error(raw)
+                continue
+            article = accept(
+                raw, API_PATH, self.settings, report, published_at=published_at,
+                override_published_at=override_published_at, source=source,
+            )
+            if article is not None:
+                articles.append(article)
         return ingest(
             paths, self.settings, articles=articles, published_at=published_at,
             override_published_at=override_published_at, source=source, prune=prune, progress=progress,

@@ -83,6 +83,21 @@ def test_ingest_reports_a_bad_record_by_line_and_keeps_the_others(server):
     assert {"ferry-0", "ferry-1"} <= {x["doc_id"] for x in found["results"]}
 
 
+def test_ingest_reports_wrongly_typed_records_by_line_and_never_reads_a_path(server, tmp_path):
+    secret = tmp_path / "operator-notes.txt"
+    secret.write_text("Operator notes: the vault code is 7731 and nobody outside should read it.\n")
+    good = {"id": "ferry-typed", "title": "Ferry typed", "published_at": "2025-03-06",
+            "text": "The island ferry changes its timetable on Friday, the harbour office said."}
+    records = [{"id": "typed", "text": 5}, str(secret), good, ["not", "a", "record"]]
+    r = httpx.post(f"{server}/ingest", json={"articles": records}, headers=AUTH, timeout=120)
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert report["failed"] == 3 and report["added"] + report["unchanged"] == 1
+    assert [e["line"] for e in report["errors"]] == [1, 2, 4]
+    found = httpx.post(f"{server}/search", json={"query": "vault code operator notes", "k": 5}, headers=AUTH, timeout=60)
+    assert "7731" not in found.text
+
+
 def test_python_api_ingest_collects_record_errors(tmp_path):
     from qa import Assistant
 
@@ -96,8 +111,10 @@ def test_python_api_ingest_collects_record_errors(tmp_path):
         ])
     finally:
         bot.close()
-    assert report.added == 2 and report.failed == 2
-    assert [(e.path, e.line) for e in report.errors] == [("<api>", 2), ("<api>", 4)]
+    # a date that does not exist leaves its article undated (a warning, finding 8); no text fails
+    assert report.added == 3 and report.failed == 1
+    assert [(e.path, e.line) for e in report.errors] == [("<api>", 4)]
+    assert [(w.path, w.line) for w in report.warnings] == [("<api>", 2)]
 
 
 # ---------------------------------------------------------------- 10: backends belong to the operator

@@ -268,7 +268,7 @@ def load_json(text: str, name: str) -> Iterator[RawArticle | InputError]:
         raise InputError(name, f"malformed JSON: {type(e).__name__}") from None
     records = data if isinstance(data, list) else [data]
     for i, rec in enumerate(records, 1):
-        yield _record_or_error(rec, name, i if isinstance(data, list) else None)
+        yield record_or_error(rec, name, i if isinstance(data, list) else None)
 
 
 def load_jsonl_stream(stream: IO[str], name: str) -> Iterator[RawArticle | InputError]:
@@ -315,10 +315,10 @@ def load_jsonl_lines(lines: Iterable[str], name: str) -> Iterator[RawArticle | I
         except (ValueError, RecursionError) as e:
             yield InputError(name, f"malformed JSON: {type(e).__name__}", line=lineno)
             continue
-        yield _record_or_error(rec, name, lineno)
+        yield record_or_error(rec, name, lineno)
 
 
-def _record_or_error(rec: Any, name: str, line: int | None) -> RawArticle | InputError:
+def record_or_error(rec: Any, name: str, line: int | None) -> RawArticle | InputError:
     """One record → its article or its error: whatever it raises costs that record only."""
     try:
         return _from_record(rec, name, line=line)
