@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,8 @@ class Assistant:
     def __init__(self, settings: Settings):
         self.settings = settings
         self._reader: IndexReader | None = None
+        self._retired: list[IndexReader] = []  # older generations' readers still used by a call
+        self._leases: Counter[int] = Counter()  # id(reader) → calls using it now
         self._lock = threading.Lock()
         self._generators: dict[str, Any] = {}
 
@@ -31,17 +35,48 @@ class Assistant:
     # ------------------------------------------------------------ reading
     @property
     def reader(self) -> IndexReader:
-        """The published generation; reopened when a newer one has been published."""
+        """The published generation's reader, for a quick look. It is closed once a newer
+        generation is published and no call uses it: to keep it open while you use it, lease it
+        with ``with bot.reading() as reader:``, as ``search``, ``ask`` and ``stats`` do."""
         with self._lock:
-            from qa.generations import Generations
+            reader = self._current()
+            self._close_retired()
+            return reader
 
-            current = Generations(self.settings.resolved_index()).current()
-            if self._reader is None or (current is not None and current != self._reader.gen):
-                old = self._reader
-                self._reader = IndexReader(self.settings)
-                if old is not None:
-                    old.close()
-            return self._reader
+    @contextmanager
+    def reading(self) -> Iterator[IndexReader]:
+        """The published generation's reader, kept open for the length of one call: a newer
+        generation swaps it for later calls, and the old one is closed when its last call ends —
+        so a query running while an ingest publishes never loses its index."""
+        with self._lock:
+            reader = self._current()
+            self._leases[id(reader)] += 1
+        try:
+            yield reader
+        finally:
+            with self._lock:
+                self._leases[id(reader)] -= 1
+                self._close_retired()
+
+    def _current(self) -> IndexReader:
+        """Under ``_lock``: the reader of the published generation, opened on first use or when a
+        newer generation has been published (the old one is retired, not closed, here)."""
+        from qa.generations import Generations
+
+        current = Generations(self.settings.resolved_index()).current()
+        if self._reader is None or (current is not None and current != self._reader.gen):
+            new = IndexReader(self.settings)
+            if self._reader is not None:
+                self._retired.append(self._reader)
+            self._reader = new
+        return self._reader
+
+    def _close_retired(self) -> None:
+        """Under ``_lock``: close the retired readers no call is using any more."""
+        for reader in [r for r in self._retired if self._leases[id(r)] <= 0]:
+            self._retired.remove(reader)
+            self._leases.pop(id(reader), None)
+            reader.close()
 
     def search(
         self,
@@ -55,9 +90,8 @@ class Assistant:
 
         qtime = question_time(query, as_of or date.today())
         filters = _with_as_of(filters, as_of)
-        passages, _ = Retriever(self.reader, self.settings).search(
-            query, k or self.settings.search_k, filters, qtime
-        )
+        with self.reading() as reader:
+            passages, _ = Retriever(reader, self.settings).search(query, k or self.settings.search_k, filters, qtime)
         return passages
 
     def _prepare(
@@ -70,8 +104,9 @@ class Assistant:
 
         as_of = as_of or date.today()
         qtime = question_time(question, as_of)
-        retriever = Retriever(self.reader, self.settings)
-        passages, qvec = retriever.search(question, k or self.settings.k, _with_as_of(filters, as_of), qtime)
+        with self.reading() as reader:
+            retriever = Retriever(reader, self.settings)
+            passages, qvec = retriever.search(question, k or self.settings.k, _with_as_of(filters, as_of), qtime)
 
         def extractive() -> Answer:
             return extractive_answer(
@@ -147,7 +182,8 @@ class Assistant:
         return Conversation(self, name=session, llm=llm)
 
     def stats(self) -> dict[str, Any]:
-        return self.reader.stats()
+        with self.reading() as reader:
+            return reader.stats()
 
     # ------------------------------------------------------------ writing
     def ingest(
@@ -225,8 +261,11 @@ class Assistant:
         )
 
     def close(self) -> None:
-        if self._reader is not None:
-            self._reader.close()
+        with self._lock:
+            for reader in [*self._retired, *([self._reader] if self._reader is not None else [])]:
+                reader.close()
+            self._retired.clear()
+            self._leases.clear()
             self._reader = None
 
 

@@ -356,8 +356,8 @@ def create_app(settings: Settings, *, bound_host: str = "127.0.0.1") -> FastAPI:
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
         try:
-            stats = bot.reader.catalog.stats()
-            return {"status": "ok", "documents": stats["documents"], "generation": bot.reader.gen.name}
+            stats = bot.stats()
+            return {"status": "ok", "documents": stats["documents"], "generation": stats["generation"]}
         except QAError as e:
             return {"status": "empty", "detail": str(e)}
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,10 +115,13 @@ class VectorStore:
             self.client = http_client(chroma_url, chroma_headers or {})
             collection = remote_collection_name(collection, gen)
         else:
-            self.client = chromadb.PersistentClient(
-                path=str(self.path),
-                settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False),
-            )
+            with _open_lock:
+                self.client = chromadb.PersistentClient(
+                    path=str(self.path),
+                    settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False),
+                )
+                _open_count[str(self.path)] += 1
+        self._closed = False
         self.collection = self.client.get_or_create_collection(
             collection,
             embedding_function=chroma_embedding_function(model, device),
@@ -198,9 +203,23 @@ class VectorStore:
                     pass
 
     def close(self) -> None:
-        """Release Chroma's per-path system so the folder can be copied, renamed or removed."""
-        if not self.remote:
+        """Release Chroma's per-path system so the folder can be copied, renamed or removed —
+        once no other store of this process has the same folder open (Chroma shares one system
+        per path: stopping it under another open store breaks that store's queries)."""
+        if self.remote or self._closed:
+            return
+        self._closed = True
+        with _open_lock:
+            key = str(self.path)
+            _open_count[key] -= 1
+            if _open_count[key] > 0:
+                return
+            del _open_count[key]
             release_chroma(self.path)
+
+
+_open_lock = threading.Lock()
+_open_count: Counter[str] = Counter()  # local Chroma folder → stores of this process that have it open
 
 
 def release_chroma(path: Path) -> None:
