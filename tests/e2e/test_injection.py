@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -149,7 +150,9 @@ def _sse(url: str, **body: object) -> tuple[list[dict], list[str]]:
 
 
 def _content(chunks: list[dict]) -> str:
-    return "".join((c["choices"][0]["delta"].get("content") or "") for c in chunks if c.get("choices"))
+    """The streamed message as a markdown client displays it (qa escapes the article's words)."""
+    markdown = "".join((c["choices"][0]["delta"].get("content") or "") for c in chunks if c.get("choices"))
+    return re.sub(r"\\([\\`*_{}\[\]()<>#!|~&])", r"\1", markdown)
 
 
 def _assert_closed(chunks: list[dict], raw: list[str]) -> dict:
