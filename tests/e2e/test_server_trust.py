@@ -65,6 +65,38 @@ def poisoned(server) -> str:
     return server
 
 
+# ---------------------------------------------------------------- loopback by default
+
+
+def _listening_addresses(port: int) -> set[str]:
+    """Local addresses with a listening TCP socket on ``port``, read from /proc (no traffic)."""
+    import ipaddress
+
+    found = set()
+    for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            local, state = row.split()[1], row.split()[3]
+            host, _, hex_port = local.partition(":")
+            if state != "0A" or int(hex_port, 16) != port or len(host) != width:
+                continue
+            raw = bytes.fromhex(host)
+            raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))  # per-word little endian
+            found.add(str(ipaddress.ip_address(raw)))
+    return found
+
+
+def test_server_listens_on_loopback_only_by_default(server):
+    """`qa serve` without --host: the one listening socket is 127.0.0.1, never 0.0.0.0."""
+    if not Path("/proc/net/tcp").exists():
+        pytest.skip("needs Linux /proc/net/tcp")
+    addresses = _listening_addresses(urlsplit(server).port)
+    assert addresses == {"127.0.0.1"}, addresses
+
+
 # ---------------------------------------------------------------- 5: per-record ingest errors
 
 
