@@ -11,6 +11,8 @@ from datetime import date, datetime, timezone
 MAX_DATE_CHARS = 100  # no real date is longer; longer strings are not parsed at all
 # epoch timestamps are accepted only when they fall in this window (seconds since 1970)
 EPOCH_FIRST, EPOCH_END = 315_532_800, 4_102_444_800  # 1980-01-01 .. 2100-01-01 (exclusive)
+# a publication date outside these years is a typo or a placeholder (0001-01-01, 9999-12-31)
+FIRST_YEAR, LAST_YEAR = 1800, 2199
 
 _ISO_PERIOD = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
 _SEPARATED = re.compile(r"(\d{4})[/.](\d{1,2})[/.](\d{1,2})")  # 2025/03/08, 2025.03.08
@@ -20,14 +22,22 @@ _YEAR = re.compile(r"(?<!\d)\d{4}(?!\d)")
 
 
 def parse_date(value: object) -> date | None:
-    """The calendar date a metadata value names; ``None`` when it is empty.
+    """The calendar date a metadata value names (years 1800 to 2199); ``None`` when it is empty.
 
     Accepts ISO 8601 dates and datetimes (the day as written, whatever the offset), RFC 2822,
     common news formats ("March 8, 2025", "8 March 2025", "Mar. 8, 2025 10:30 AM ET",
     "2025/03/08") and epoch seconds or milliseconds between 1980 and 2100. Raises ``ValueError``
     for anything else (relative words, bare numbers, a missing year, month or day, ambiguous
-    numeric day/month), so callers can report the field and keep the article undated.
+    numeric day/month, a year outside 1800–2199), so callers can report the field and keep the
+    article undated.
     """
+    found = _parse(value)
+    if found is not None and not FIRST_YEAR <= found.year <= LAST_YEAR:
+        raise ValueError(f"not a plausible publication date: {found.isoformat()} (years {FIRST_YEAR}–{LAST_YEAR})")
+    return found
+
+
+def _parse(value: object) -> date | None:
     if value is None:
         return None
     if isinstance(value, datetime):

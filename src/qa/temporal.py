@@ -234,7 +234,10 @@ def find_time_mentions(text: str, anchor: date | None) -> list[TimeMention]:
                 continue
             sentence_start = max(text.rfind(".", 0, s), text.rfind("\n", 0, s)) + 1
             future = bool(_FUTURE_CUE.search(text, sentence_start, s))
-            first, last, gran = _resolve(kind, m, anchor, future)
+            try:
+                first, last, gran = _resolve(kind, m, anchor, future)
+            except (OverflowError, ValueError):  # beyond the calendar (year 0, 10000): unresolved
+                first, last, gran = None, None, "day"
             taken.append((s, e))
             out.append(TimeMention(s, e, text[s:e], first, last, gran))
     out.sort(key=lambda t: t.start)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_json, run_qa
+from conftest import SAMPLES, run_json, run_qa
 
 LONG_ID = "x" * 5000
 
@@ -180,3 +180,26 @@ def test_http_date_fields_refuse_junk_with_422(hostile):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_dates_at_the_ends_of_the_calendar_cost_nothing(tmp_path):
+    """A record dated 9999-12-30 that says "next week" once killed the whole run (OverflowError
+    while resolving its dates); questions as of year 1 or 9999 printed tracebacks."""
+    far = tmp_path / "far.jsonl"
+    far.write_text("\n".join(json.dumps(r) for r in [
+        {"id": "far-1", "title": "Far future", "published_at": "9999-12-30",
+         "text": "Delegates from Norland and Westmark will meet again next week to finish the river treaty."},
+        {"id": "far-2", "title": "Year one", "published_at": "0001-01-02",
+         "text": "The harbour council met last month and will meet again next year, officials said."},
+    ]) + "\n")
+    index = tmp_path / "index"
+    res = run_qa("ingest", str(SAMPLES), str(far), "--json", index=index)
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout)
+    assert report["failed"] == 0 and report["added"] >= 8
+    assert {(w["line"], "plausible" in w["warning"]) for w in report["warnings"] if w["path"].endswith("far.jsonl")} \
+        == {(1, True), (2, True)}
+    for as_of in ("9999-12-31", "0001-01-01"):
+        for question in ("What happened next week?", "What happened last month?"):
+            res = run_qa("ask", question, "--as-of", as_of, index=index)
+            assert res.returncode in (0, 3) and "Traceback" not in res.stderr, res.stderr
