@@ -23,6 +23,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from pydantic import BaseModel, Field
 
 from qa.assistant import Assistant
@@ -277,6 +278,16 @@ def rate_bucket(settings: Settings, request: Request) -> str:
     return f"addr:{request.client.host if request.client else '?'}"
 
 
+def allowed_hosts(settings: Settings, bound_host: str) -> list[str]:
+    """Host header values the server answers. On loopback only the loopback names, so a web page
+    that rebinds its own domain to 127.0.0.1 (DNS rebinding) cannot read or write the index."""
+    if settings.allowed_hosts:
+        return settings.allowed_hosts
+    if _is_loopback(bound_host):
+        return ["localhost", "127.0.0.1", "[::1]", bound_host if ":" not in bound_host else f"[{bound_host}]"]
+    return ["*"]
+
+
 def _is_loopback(host: str) -> bool:
     if host in ("localhost", ""):
         return True
@@ -317,6 +328,7 @@ def create_app(settings: Settings, *, bound_host: str = "127.0.0.1") -> FastAPI:
 
     # inside the rate limiter (added first): a task group there would wrap BodyTooLarge
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(settings, bound_host))
 
     @app.middleware("http")
     async def limits(request: Request, call_next: Any) -> Any:

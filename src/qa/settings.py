@@ -113,6 +113,11 @@ class Settings(BaseSettings):
         600, ge=1, description="Requests per minute per API key (per client address without a valid key)"
     )
     rate_limit_clients: int = Field(10_000, ge=1, description="Most rate-limit buckets kept (least recent dropped)")
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description='Host names clients may use in the Host header, JSON: ["qa.example.org"]; '
+        "default: localhost, 127.0.0.1 and [::1] on a loopback server (no DNS rebinding), any otherwise",
+    )
     trusted_proxies: str | None = Field(
         None,
         description="Comma-separated proxy addresses whose X-Forwarded-For / X-Forwarded-Proto are "

@@ -97,6 +97,18 @@ def test_server_listens_on_loopback_only_by_default(server):
     assert addresses == {"127.0.0.1"}, addresses
 
 
+def test_loopback_server_answers_only_loopback_host_names(server):
+    """DNS rebinding: a page on attacker.example that rebinds its name to 127.0.0.1 sends
+    `Host: attacker.example`; the server must not answer it (it would read /search, write /ingest)."""
+    port = urlsplit(server).port
+    for host in ("attacker.example", f"attacker.example:{port}", "127.0.0.1.nip.io"):
+        r = httpx.post(f"{server}/search", json={"query": "storm"}, headers={**AUTH, "Host": host}, timeout=30)
+        assert r.status_code == 400 and "Varga" not in r.text, (host, r.status_code)
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", "localhost"):
+        r = httpx.post(f"{server}/search", json={"query": "storm"}, headers={**AUTH, "Host": host}, timeout=30)
+        assert r.status_code == 200, (host, r.text)
+
+
 # ---------------------------------------------------------------- 5: per-record ingest errors
 
 
