@@ -64,18 +64,19 @@ def qa_executable() -> str:
 
 
 def run_qa(*args: str, index: Path | None = None, stdin: str | None = None, timeout: float = 300,
-           env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the installed `qa` command for real, in a subprocess."""
+           env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the installed `qa` command for real, in a subprocess (in ``cwd`` if given)."""
     cmd = [qa_executable(), *args]
     if index is not None:
         cmd += ["--index", str(index)]
     full_env = {**os.environ, **(env or {})}
     full_env.pop("QA_INDEX", None)
-    return subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=timeout, env=full_env)
+    return subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=timeout, env=full_env, cwd=cwd)
 
 
-def run_json(*args: str, index: Path | None = None, stdin: str | None = None, ok: tuple[int, ...] = (0,)) -> dict:
-    res = run_qa(*args, "--json", index=index, stdin=stdin)
+def run_json(*args: str, index: Path | None = None, stdin: str | None = None, ok: tuple[int, ...] = (0,),
+             cwd: Path | None = None) -> dict:
+    res = run_qa(*args, "--json", index=index, stdin=stdin, cwd=cwd)
     assert res.returncode in ok, f"exit {res.returncode}\nstdout: {res.stdout}\nstderr: {res.stderr}"
     return json.loads(res.stdout)
 

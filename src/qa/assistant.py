@@ -155,13 +155,16 @@ class Assistant:
         paths_or_articles: Iterable[str | Path | Article | dict[str, Any]],
         *,
         published_at: date | None = None,
+        override_published_at: date | None = None,
         source: str | None = None,
         prune: bool = False,
         progress: Progress | None = None,
     ) -> IngestReport:
+        """``published_at`` fills in missing dates; ``override_published_at`` replaces them."""
         from qa.ingest.loaders import _from_record
         from qa.ingest.pipeline import ingest, to_article
 
+        report = IngestReport()
         paths: list[str] = []
         articles: list[Article] = []
         for item in paths_or_articles:
@@ -169,12 +172,16 @@ class Assistant:
                 articles.append(item)
             elif isinstance(item, dict):
                 raw = _from_record(item, "<api>", line=len(articles) + 1)
-                articles.append(to_article(raw, published_at=published_at, source=source))
+                articles.append(to_article(
+                    raw, published_at=published_at, override_published_at=override_published_at, source=source,
+                    report=report,
+                ))
             else:
                 paths.append(str(item))
         return ingest(
-            paths, self.settings, articles=articles, published_at=published_at, source=source,
-            prune=prune, progress=progress,
+            paths, self.settings, articles=articles, published_at=published_at,
+            override_published_at=override_published_at, source=source, prune=prune, progress=progress,
+            report=report,
         )
 
     def close(self) -> None:

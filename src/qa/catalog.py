@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -37,6 +38,17 @@ CREATE TABLE IF NOT EXISTS aliases (
     url TEXT NOT NULL DEFAULT ''
 );
 """
+# Added later: an alias keeps its own content so it can be indexed on its own when the document it
+# duplicates is forgotten. Older catalogs get these columns (NULL: re-read the alias's file).
+_ALIAS_CONTENT = {
+    "hash": "TEXT",
+    "text": "TEXT",
+    "title": "TEXT",
+    "source": "TEXT",
+    "published_at": "TEXT",
+    "authors": "TEXT",
+}
+_ALIAS_COLUMNS = "alias_id, doc_id, path, url, hash, text, title, source, published_at, authors"
 
 FILE = "catalog.sqlite"
 
@@ -46,6 +58,15 @@ class Catalog:
         self.path = gen / FILE
         self.db = sqlite3.connect(self.path, check_same_thread=False)
         self.db.executescript(_SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Add the columns an older catalog lacks."""
+        have = {r[1] for r in self.db.execute("PRAGMA table_info(aliases)")}
+        for name, kind in _ALIAS_CONTENT.items():
+            if name not in have:
+                self.db.execute(f"ALTER TABLE aliases ADD COLUMN {name} {kind}")
+        self.db.commit()
 
     def close(self) -> None:
         self.db.close()
@@ -93,16 +114,50 @@ class Catalog:
         )
         self.db.execute("DELETE FROM aliases WHERE alias_id=?", (article.doc_id,))
 
-    def put_alias(self, alias_id: str, doc_id: str, path: str, url: str) -> None:
+    def put_alias(self, alias: Alias) -> None:
+        a = alias.article
         self.db.execute(
-            "INSERT OR REPLACE INTO aliases VALUES (?,?,?,?)", (alias_id, doc_id, path, url)
+            f"INSERT OR REPLACE INTO aliases ({_ALIAS_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (
+                alias.alias_id,
+                alias.doc_id,
+                alias.path,
+                alias.url,
+                a.hash if a else None,
+                a.text if a else None,
+                a.title if a else None,
+                a.source if a else None,
+                a.published_at.isoformat() if a and a.published_at else None,
+                json.dumps(list(a.authors)) if a else None,
+            ),
         )
 
+    def alias_rows(self, doc_id: str | None = None) -> list[Alias]:
+        """Every alias, or the aliases of ``doc_id`` (the document they duplicate)."""
+        sql = f"SELECT {_ALIAS_COLUMNS} FROM aliases"
+        rows = self.db.execute(sql + " WHERE doc_id=? ORDER BY rowid", (doc_id,)) if doc_id else self.db.execute(sql + " ORDER BY rowid")
+        return [_alias(r) for r in rows]
+
+    def alias_hashes(self) -> dict[str, str]:
+        """alias_id → content hash of the aliases whose content is stored."""
+        return {r[0]: r[1] for r in self.db.execute("SELECT alias_id, hash FROM aliases WHERE hash IS NOT NULL")}
+
+    def recorded_paths(self) -> dict[str, str]:
+        """doc_id → recorded path, of documents and aliases."""
+        rows = self.db.execute("SELECT doc_id, path FROM documents UNION ALL SELECT alias_id, path FROM aliases")
+        return {r[0]: r[1] for r in rows}
+
+    def set_path(self, doc_id: str, path: str) -> None:
+        """Record where a document or alias now lives (an older index's relative path, a move)."""
+        self.db.execute("UPDATE documents SET path=? WHERE doc_id=?", (path, doc_id))
+        self.db.execute("UPDATE aliases SET path=? WHERE alias_id=?", (path, doc_id))
+
     def delete(self, doc_id: str) -> int:
-        """Remove a document (and aliases pointing at it); returns how many chunks it had."""
+        """Remove a document's row and signature; returns how many chunks it had. Its aliases
+        stay: what becomes of them is the caller's decision (see ``delete_aliases_of``)."""
         row = self.db.execute("SELECT n_chunks FROM documents WHERE doc_id=?", (doc_id,)).fetchone()
         self.db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
-        self.db.execute("DELETE FROM aliases WHERE doc_id=? OR alias_id=?", (doc_id, doc_id))
+        self.db.execute("DELETE FROM aliases WHERE alias_id=?", (doc_id,))
         from qa.ingest.neardup import delete_signature
 
         delete_signature(self.db, doc_id)
@@ -128,27 +183,12 @@ class Catalog:
         for row in cur:
             yield _article(row)
 
-    def file_backed(self) -> list[tuple[str, str]]:
-        """(doc_id, path) of documents and aliases read from files, for pruning."""
-        rows = self.db.execute("SELECT doc_id, path FROM documents WHERE path NOT IN ('', '-')")
-        alias_rows = self.db.execute("SELECT alias_id, path FROM aliases WHERE path NOT IN ('', '-')")
-        return [*rows, *alias_rows]
-
-    def ids_from_path(self, path: str) -> set[str]:
-        docs = {r[0] for r in self.db.execute("SELECT doc_id FROM documents WHERE path=?", (path,))}
-        aliases = {r[0] for r in self.db.execute("SELECT alias_id FROM aliases WHERE path=?", (path,))}
-        return docs | aliases
-
-    def is_alias(self, doc_id: str) -> bool:
-        return self.db.execute("SELECT 1 FROM aliases WHERE alias_id=?", (doc_id,)).fetchone() is not None
-
-    def alias_paths_of(self, doc_id: str) -> list[str]:
-        """Files holding duplicates of ``doc_id`` (their text is not stored, only where it was)."""
-        rows = self.db.execute("SELECT DISTINCT path FROM aliases WHERE doc_id=? AND path NOT IN ('', '-')", (doc_id,))
-        return [r[0] for r in rows]
-
     def delete_alias(self, alias_id: str) -> None:
         self.db.execute("DELETE FROM aliases WHERE alias_id=?", (alias_id,))
+
+    def delete_aliases_of(self, doc_id: str) -> None:
+        """Drop the duplicates recorded for ``doc_id`` (`qa index rm` removes a story with them)."""
+        self.db.execute("DELETE FROM aliases WHERE doc_id=?", (doc_id,))
 
     def stats(self) -> dict[str, object]:
         docs, chunks, lo, hi = self.db.execute(
@@ -165,6 +205,30 @@ class Catalog:
             "published_from": lo,
             "published_to": hi,
         }
+
+
+@dataclass(frozen=True)
+class Alias:
+    """A duplicate kept as a link to the indexed ``doc_id``, with its own content (``article``;
+    None for rows written by an older qa, which kept only the file path)."""
+
+    alias_id: str
+    doc_id: str
+    path: str
+    url: str
+    article: Article | None
+
+    @classmethod
+    def of(cls, article: Article, doc_id: str) -> Alias:
+        return cls(article.doc_id, doc_id, article.path, article.url, article)
+
+
+def _alias(row: tuple) -> Alias:
+    alias_id, doc_id, path, url, _hash, text, title, source, published, authors = row
+    article = None
+    if text is not None:
+        article = _article((alias_id, text, title or "", url, source or "", published, authors or "[]", path))
+    return Alias(alias_id, doc_id, path, url, article)
 
 
 def _article(row: tuple) -> Article:

@@ -94,9 +94,12 @@ def _filters(since: str | None, until: str | None, source: str | None) -> Any:
 @app.command()
 def ingest(
     paths: list[str] = typer.Argument(..., help="Files, folders, globs, or - for JSONL on stdin"),
-    published_at: Optional[str] = typer.Option(None, "--published-at", help="Publication date for these articles (YYYY-MM-DD)"),
+    published_at: Optional[str] = typer.Option(None, "--published-at", help="Publication date for articles that carry none (YYYY-MM-DD)"),
+    override_published_at: Optional[str] = typer.Option(
+        None, "--override-published-at", help="Publication date for these articles, replacing their own (YYYY-MM-DD)"
+    ),
     source: Optional[str] = typer.Option(None, "--source", help="Source name for these articles"),
-    prune: bool = typer.Option(False, "--prune", help="Remove documents whose files are gone"),
+    prune: bool = typer.Option(False, "--prune", help="Remove documents under these inputs whose files are gone"),
     index: Optional[Path] = IndexOpt,
     chroma_url: Optional[str] = ChromaOpt,
     model: Optional[str] = ModelOpt,
@@ -107,11 +110,20 @@ def ingest(
     from qa.progress import ingest_progress
 
     settings = _settings(index, chroma_url=chroma_url, model=model)
+    if published_at is not None and override_published_at is not None:
+        _fail("use --published-at (fill missing dates) or --override-published-at (replace them), not both", 2)
     pub = _date_arg(published_at, "--published-at")
+    override = _date_arg(override_published_at, "--override-published-at")
     with ingest_progress(enabled=True) as progress:
-        report = _run(lambda: run_ingest(paths, settings, published_at=pub, source=source, prune=prune, progress=progress))
+        report = _run(lambda: run_ingest(
+            paths, settings, published_at=pub, override_published_at=override, source=source, prune=prune,
+            progress=progress,
+        ))
     for err in report.errors:
         typer.echo(err.one_line(), err=True)
+    for w in report.warnings:
+        where = f"{w['path']}:{w['line']}" if w.get("line") is not None else w["path"]
+        typer.echo(f"warning: {where}: {w['warning']}", err=True)
     if as_json:
         _print_json(report.to_dict())
     else:
@@ -125,6 +137,10 @@ def _print_ingest_summary(report: Any) -> None:
         parts.append(f"{report.duplicates} duplicates")
     if report.removed:
         parts.append(f"{report.removed} removed")
+    if report.dates_filled:
+        parts.append(f"{report.dates_filled} dates filled")
+    if report.dates_overridden:
+        parts.append(f"{report.dates_overridden} dates overridden")
     parts += [f"{report.skipped} skipped", f"{report.failed} failed"]
     typer.echo(", ".join(parts) + f" · index: {report.documents} documents, {report.chunks} chunks")
 

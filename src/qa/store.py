@@ -142,12 +142,14 @@ def _int(v: str | None) -> int | None:
 
 
 class IndexWriter:
-    """Plans against the live generation, writes into a new one, publishes on ``commit``."""
+    """Plans against the live generation, writes into a new one, publishes on ``commit``.
+    ``existing``: the index must already exist (IndexMissingError otherwise, creating nothing)."""
 
-    def __init__(self, settings: Settings, *, fresh: bool = False, model: str | None = None):
+    def __init__(self, settings: Settings, *, fresh: bool = False, model: str | None = None, existing: bool = False):
         self.settings = settings
         self.generations = Generations(settings.resolved_index())
         self.fresh = fresh  # rebuild: start from an empty generation
+        self.existing = existing
         self._model_override = model
         self.base: Catalog | None = None
         self.model = ""
@@ -158,6 +160,8 @@ class IndexWriter:
         self.lexical: Any = None
 
     def __enter__(self) -> IndexWriter:
+        if self.existing and self.generations.current() is None:  # before the lock creates the folder
+            raise IndexMissingError(f"no index at {self.settings.resolved_index()}")
         self._lock = self.generations.writing()
         self._lock.__enter__()
         try:
@@ -315,14 +319,14 @@ def remove_documents(settings: Settings, doc_ids: list[str]) -> tuple[list[str],
     """Delete documents (or duplicate aliases) by id; returns (removed, missing)."""
     removed: list[str] = []
     missing: list[str] = []
-    with IndexWriter(settings) as writer:
-        if writer.base is None:
-            raise IndexMissingError(f"no index at {settings.resolved_index()}")
+    with IndexWriter(settings, existing=True) as writer:
+        assert writer.base is not None
         known = writer.base.hashes()
         aliases = writer.base.aliases()
         for doc_id in doc_ids:
-            if doc_id in known:
+            if doc_id in known:  # an explicit request: the story goes with its recorded duplicates
                 writer.delete(doc_id)
+                writer.catalog.delete_aliases_of(doc_id)  # type: ignore[union-attr]
                 removed.append(doc_id)
             elif doc_id in aliases:
                 writer.start()

@@ -223,3 +223,46 @@ def test_index_from_before_exact_search_and_tantivy_is_upgraded_by_the_next_inge
     assert new.gen != gen
     assert len(new.dense) == len(new.lexical) == new.vectors.count() > 0
     assert Assistant(settings).search("Who won the national cup?")[0].doc_id == "wire-2025-0303-final"
+
+
+def test_alias_rows_of_an_older_catalog_are_migrated_and_never_lost(tmp_path, settings):
+    """An older qa kept only an alias's file path: the catalog gains the content columns, the
+    next ingest stores the alias's content, and a forgotten story's old-style alias is re-read."""
+    import sqlite3
+
+    from qa.generations import Generations
+
+    story = (SAMPLES / "norland-westmark-call.md").read_text().split("LATEST POSTS")[0].split("---", 2)[2]
+    src, other = tmp_path / "src", tmp_path / "other"
+    src.mkdir()
+    other.mkdir()
+    (src / "a-original.txt").write_text(story)
+    (other / "b-copy.txt").write_text(story.replace("their offices said in a joint readout", "the two governments said"))
+    ingest([str(src), str(other)], settings)
+
+    def old_schema() -> None:  # what an index written by an older qa looks like
+        db = sqlite3.connect(Generations(settings.resolved_index()).current() / "catalog.sqlite")
+        db.executescript(
+            "ALTER TABLE aliases RENAME TO new_aliases;"
+            "CREATE TABLE aliases (alias_id TEXT PRIMARY KEY, doc_id TEXT NOT NULL,"
+            " path TEXT NOT NULL DEFAULT '', url TEXT NOT NULL DEFAULT '');"
+            "INSERT INTO aliases SELECT alias_id, doc_id, path, url FROM new_aliases; DROP TABLE new_aliases;"
+        )
+        db.close()
+
+    old_schema()
+    again = ingest([str(src), str(other)], settings)  # unchanged; the alias's content is stored now
+    assert (again.unchanged, again.added, again.duplicates) == (2, 0, 0)
+    reader = IndexReader(settings)
+    (alias,) = reader.catalog.alias_rows()
+    assert alias.article is not None and "the two governments said" in alias.article.text
+    reader.close()
+
+    old_schema()
+    (src / "a-original.txt").unlink()
+    pruned = ingest([str(src)], settings, prune=True)  # the old-style alias is read from its file
+    assert pruned.warnings == []
+    assert (pruned.removed, pruned.added, pruned.failed) == (1, 1, 0)
+    reader = IndexReader(settings)
+    assert [Path(a.path).name for a in reader.catalog.articles()] == ["b-copy.txt"]
+    assert reader.catalog.aliases() == {}

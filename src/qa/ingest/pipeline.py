@@ -3,18 +3,20 @@ pruning and full rebuilds. Core logic only: progress and output belong to the ca
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any, Protocol
 
-from qa.catalog import Catalog
+from qa.catalog import Alias
 from qa.errors import InputError
 from qa.ingest.chunk import chunk_article, embedding_text, lexical_text
 from qa.ingest.clean import clean_text
 from qa.ingest.loaders import RawArticle, expand_inputs, load_path
 from qa.ingest.neardup import NearDuplicateIndex, signature, store_signature, stored_signatures
+from qa.ingest.scope import PruneScope, is_file_record, is_relative_record, recorded_path
 from qa.progress import NoProgress
 from qa.settings import Settings
 from qa.store import IndexWriter
@@ -37,7 +39,10 @@ class IngestReport:
     removed: int = 0
     documents: int = 0
     chunks: int = 0
+    dates_filled: int = 0  # articles without a date given --published-at's
+    dates_overridden: int = 0  # articles whose own date --override-published-at replaced
     errors: list[InputError] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
 
     def error(self, err: InputError) -> None:
         self.errors.append(err)
@@ -45,6 +50,10 @@ class IngestReport:
             self.failed += 1
         else:
             self.skipped += 1
+
+    def warn(self, path: str, warning: str, line: int | None = None) -> None:
+        """Something the user should know that lost nothing and failed nothing."""
+        self.warnings.append({"path": path, "line": line, "warning": warning})
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -57,21 +66,52 @@ class IngestReport:
             "removed": self.removed,
             "documents": self.documents,
             "chunks": self.chunks,
+            "dates_filled": self.dates_filled,
+            "dates_overridden": self.dates_overridden,
             "errors": [e.to_dict() for e in self.errors],
+            "warnings": self.warnings,
         }
 
 
-def to_article(raw: RawArticle, *, published_at: date | None, source: str | None) -> Article:
+def to_article(
+    raw: RawArticle,
+    *,
+    published_at: date | None,
+    source: str | None,
+    override_published_at: date | None = None,
+    report: IngestReport | None = None,
+) -> Article:
+    """The cleaned article; ``published_at`` only fills a missing date, ``override_published_at``
+    replaces it (counted in ``report``)."""
+    published = publication_date(raw.published_at, published_at, override_published_at, report)
     return Article(
         doc_id=raw.doc_id,
         text=clean_text(raw.text),
         title=" ".join(raw.title.split()),
         url=raw.url,
         source=source if source is not None else raw.source,
-        published_at=published_at if published_at is not None else raw.published_at,
+        published_at=published,
         authors=raw.authors,
         path=raw.path,
     )
+
+
+def publication_date(
+    own: date | None, fill: date | None, override: date | None, report: IngestReport | None = None
+) -> date | None:
+    """The one rule for the date flags: a fill never replaces a date the article carries."""
+    if override is not None and override != own:
+        if report is not None:
+            if own is None:
+                report.dates_filled += 1
+            else:
+                report.dates_overridden += 1
+        return override
+    if own is None and fill is not None:
+        if report is not None:
+            report.dates_filled += 1
+        return fill
+    return own
 
 
 def read_articles(
@@ -80,10 +120,12 @@ def read_articles(
     report: IngestReport,
     *,
     published_at: date | None = None,
+    override_published_at: date | None = None,
     source: str | None = None,
     progress: Progress | None = None,
 ) -> Iterator[Article]:
-    """Every usable article of the inputs; problems go to ``report`` and never stop the stream."""
+    """Every usable article of the inputs, recorded under the file's absolute resolved path;
+    problems go to ``report`` and never stop the stream."""
     progress = progress or NoProgress()
     for path in expand_inputs(inputs):
         name = str(path)
@@ -93,7 +135,11 @@ def read_articles(
                 if isinstance(item, InputError):
                     report.error(item)
                     continue
-                article = to_article(item, published_at=published_at, source=source)
+                item.path = recorded_path(item.path)
+                article = to_article(
+                    item, published_at=published_at, override_published_at=override_published_at,
+                    source=source, report=report,
+                )
                 if not article.text.strip():
                     report.error(InputError(name, "no article text left after cleaning", line=item.line, failed=False))
                 elif len(article.text) > settings.max_text_chars:
@@ -165,67 +211,38 @@ def ingest(
     *,
     articles: Iterable[Article] = (),
     published_at: date | None = None,
+    override_published_at: date | None = None,
     source: str | None = None,
     prune: bool = False,
     progress: Progress | None = None,
+    report: IngestReport | None = None,
 ) -> IngestReport:
     """Add new documents, replace changed ones, skip unchanged ones; ``prune`` removes documents
-    whose files are gone. The index is published only when something changed."""
-    report = IngestReport()
+    recorded under ``inputs`` whose files are gone. The index is published only when something
+    changed. ``published_at`` fills missing dates; ``override_published_at`` replaces them."""
+    report = report or IngestReport()
     progress = progress or NoProgress()
     with IndexWriter(settings) as writer:
-        base = writer.base
-        state = _State(
-            known=base.hashes() if base else {},
-            by_text=base.text_hashes() if base else {},
-            aliases=base.aliases() if base else {},
-            near=NearDuplicateIndex(stored_signatures(base.db) if base else iter(())),
-        )
-        batch = _Batcher(writer, settings, progress, state.signatures)
-        if base is not None:
-            _add_missing_signatures(writer, state, report)
+        planner = _Planner(writer, settings, report, progress)
+        planner.sign_unsigned()
         stream: Iterable[Article] = articles
         if inputs:
-            stream = _chain(articles, read_articles(inputs, settings, report, published_at=published_at, source=source, progress=progress))
+            stream = _chain(articles, read_articles(
+                inputs, settings, report, published_at=published_at,
+                override_published_at=override_published_at, source=source, progress=progress,
+            ))
         for article in stream:
-            _plan_one(article, state, writer, batch, report, settings)
-        batch.flush()
-        if base is not None and writer.base_needs_upgrade():
+            planner.plan(article)
+        planner.batch.flush()
+        if writer.base is not None and writer.base_needs_upgrade():
             writer.start()  # commit backfills what an older generation lacks (lexical index)
-        if prune and base is not None:
-            orphans = _prune(base, writer, state, report)
-            if orphans:  # their story's indexed copy is gone but these files still tell it
-                for article in read_articles(orphans, settings, report, progress=progress):
-                    _plan_one(article, state, writer, batch, report, settings)
-                batch.flush()
+        if prune and writer.base is not None:
+            planner.prune(PruneScope(list(inputs or ())))
+            planner.batch.flush()
         writer.commit()
-        _export_query_model(settings, writer.model, batch)
+        _export_query_model(settings, writer.model, planner.batch)
     _totals(report, settings)
     return report
-
-
-def _prune(base: Catalog, writer: IndexWriter, state: _State, report: IngestReport) -> list[str]:
-    """Remove documents and aliases whose files are gone. Returns the files of duplicates whose
-    indexed copy was removed: they must be read again, since only their location was kept."""
-    orphans: list[str] = []
-    for doc_id, path in base.file_backed():
-        if Path(path).exists():
-            continue
-        writer.start()
-        if writer.catalog.is_alias(doc_id):  # type: ignore[union-attr]
-            writer.catalog.delete_alias(doc_id)  # type: ignore[union-attr]
-            state.aliases.pop(doc_id, None)
-        else:
-            orphans += writer.catalog.alias_paths_of(doc_id)  # type: ignore[union-attr]
-            writer.delete(doc_id)
-            state.known.pop(doc_id, None)
-            state.near.remove(doc_id)
-            for text_hash in [h for h, d in state.by_text.items() if d == doc_id]:
-                del state.by_text[text_hash]
-            for alias in [a for a, d in state.aliases.items() if d == doc_id]:
-                del state.aliases[alias]
-        report.removed += 1
-    return sorted(p for p in set(orphans) if Path(p).exists())
 
 
 def _chain(*its: Iterable[Article]) -> Iterator[Article]:
@@ -237,95 +254,232 @@ def _chain(*its: Iterable[Article]) -> Iterator[Article]:
 class _State:
     """What the plan knows of the index while an ingest runs."""
 
-    known: dict[str, tuple[str, int]]
-    by_text: dict[str, str]
-    aliases: dict[str, str]
-    near: NearDuplicateIndex
-    signatures: dict[str, Any] = field(default_factory=dict)
+    known: dict[str, tuple[str, int]]  # indexed doc_id → (content hash, chunks)
+    by_text: dict[str, str]  # body hash → indexed doc_id
+    aliases: dict[str, str]  # alias_id → the indexed doc_id it duplicates
+    alias_hashes: dict[str, str]  # alias_id → content hash (aliases whose content is stored)
+    paths: dict[str, str]  # doc_id or alias_id → recorded path
+    near: NearDuplicateIndex  # MinHash LSH over the indexed documents
+    signatures: dict[str, Any] = field(default_factory=dict)  # pending: written with the batch
+    text_of: dict[str, str] = field(default_factory=dict)  # indexed doc_id → body hash (by_text inverted)
+
+    def __post_init__(self) -> None:
+        self.text_of = {d: h for h, d in self.by_text.items()}
 
 
-def _plan_one(
-    article: Article,
-    state: _State,
-    writer: IndexWriter,
-    batch: _Batcher,
-    report: IngestReport,
-    settings: Settings,
-) -> None:
-    known, by_text, aliases = state.known, state.by_text, state.aliases
-    doc_id = article.doc_id
-    previous = known.get(doc_id)
-    if previous is not None and previous[0] == article.hash:
-        report.unchanged += 1
-        return
-    twin = by_text.get(article.text_hash)
-    if twin is not None and twin != doc_id:
-        if aliases.get(doc_id) == twin:
-            report.unchanged += 1
+class _Planner:
+    """The one place that decides, while an ingest runs, what becomes of each article: unchanged,
+    indexed (added or replaced), an alias of the document it duplicates, or forgotten."""
+
+    def __init__(self, writer: IndexWriter, settings: Settings, report: IngestReport, progress: Progress):
+        base = writer.base
+        self.writer, self.settings, self.report, self.progress = writer, settings, report, progress
+        self.state = _State(
+            known=base.hashes() if base else {},
+            by_text=base.text_hashes() if base else {},
+            aliases=base.aliases() if base else {},
+            alias_hashes=base.alias_hashes() if base else {},
+            paths=base.recorded_paths() if base else {},
+            near=NearDuplicateIndex(stored_signatures(base.db) if base else iter(())),
+        )
+        self.batch = _Batcher(writer, settings, progress, self.state.signatures)
+
+    @property
+    def catalog(self) -> Any:
+        """The catalog being written (the target generation is created on first use)."""
+        self.writer.start()
+        return self.writer.catalog
+
+    # ------------------------------------------------------------ one article
+    def plan(self, article: Article) -> None:
+        """An article read in this run."""
+        s, doc_id = self.state, article.doc_id
+        if self._unchanged(article):
+            self.report.unchanged += 1
+            self._refresh_path(article)
             return
-        writer.start()
-        if previous is not None:  # it used to have its own text; now it repeats another's
-            writer.delete(doc_id)
-            known.pop(doc_id, None)
-        writer.catalog.put_alias(doc_id, twin, article.path, article.url)  # type: ignore[union-attr]
-        aliases[doc_id] = twin
-        report.duplicates += 1
-        return
-    sig = signature(article.text)
-    near = state.near.find(doc_id, sig)
-    if near is not None:
-        writer.start()
-        if previous is not None:
-            writer.delete(doc_id)
-            state.near.remove(doc_id)
-            known.pop(doc_id, None)
-        writer.catalog.put_alias(doc_id, near, article.path, article.url)  # type: ignore[union-attr]
-        aliases[doc_id] = near
-        report.duplicates += 1
-        return
-    chunks = chunk_article(
-        article, target_chars=settings.chunk_chars, overlap_sentences=settings.chunk_overlap_sentences
-    )
-    state.near.add(doc_id, sig)
-    state.signatures[doc_id] = sig
-    if previous is not None:
-        if doc_id in batch.pending_ids:  # the same id twice in one run: land the first one
-            batch.flush()
-        writer.delete(doc_id)
-        report.updated += 1
-    else:
-        report.added += 1
-    if doc_id in aliases:
-        writer.start()
-        writer.catalog.delete_alias(doc_id)  # type: ignore[union-attr]
-        aliases.pop(doc_id)
-    known[doc_id] = (article.hash, len(chunks))
-    by_text[article.text_hash] = doc_id
-    batch.add(article, chunks)
+        prior, had_content = s.aliases.get(doc_id), doc_id in s.alias_hashes
+        was_indexed = doc_id in s.known
+        if prior is not None:
+            self._unalias(doc_id)
+        target = self._place(article)
+        if target is None:
+            if was_indexed:
+                self.report.updated += 1
+            else:
+                self.report.added += 1
+        elif target != prior:
+            self.report.duplicates += 1
+        elif had_content:
+            self.report.updated += 1  # the same duplicate with other metadata
+        else:
+            self.report.unchanged += 1  # an older alias row, now with its content stored
 
+    def _unchanged(self, article: Article) -> bool:
+        s = self.state
+        known = s.known.get(article.doc_id)
+        if known is not None:
+            return known[0] == article.hash
+        return s.alias_hashes.get(article.doc_id) == article.hash
 
-def _add_missing_signatures(writer: IndexWriter, state: _State, report: IngestReport) -> None:
-    """An index written before near-duplicate detection: sign its documents now, and fold the
-    near-duplicates among them into aliases of the first one."""
-    assert writer.base is not None
-    signed = {doc_id for doc_id, _ in stored_signatures(writer.base.db)}
-    if len(signed) >= len(state.known):
-        return
-    writer.start()
-    for article in writer.base.articles():
-        if article.doc_id in signed:
-            continue
+    def _refresh_path(self, article: Article) -> None:
+        """An unchanged document recorded under a relative path (an older index) or a file that
+        is gone (it moved) is recorded where it was read now."""
+        recorded = self.state.paths.get(article.doc_id, "")
+        if recorded == article.path or not is_file_record(recorded):
+            return
+        if is_relative_record(recorded) or not os.path.exists(recorded):
+            self.catalog.set_path(article.doc_id, article.path)
+            self.state.paths[article.doc_id] = article.path
+
+    def _place(self, article: Article) -> str | None:
+        """Index ``article``, or alias it to the document it duplicates (returned)."""
+        twin, sig = self._twin(article)
+        if twin is None:
+            self._index(article, sig)
+            return None
+        if article.doc_id in self.state.known:  # it had its own text; now it repeats another's
+            self.forget(article.doc_id)
+        self._alias(article, twin)
+        return twin
+
+    def _twin(self, article: Article) -> tuple[str | None, Any]:
+        """The indexed document ``article`` duplicates (exactly, else nearly), and its signature."""
+        exact = self.state.by_text.get(article.text_hash)
+        if exact is not None and exact != article.doc_id:
+            return exact, None
         sig = signature(article.text)
-        twin = state.near.find(article.doc_id, sig)
-        if twin is not None:
-            writer.delete(article.doc_id)
-            writer.catalog.put_alias(article.doc_id, twin, article.path, article.url)  # type: ignore[union-attr]
-            state.aliases[article.doc_id] = twin
-            state.known.pop(article.doc_id, None)
-            report.duplicates += 1
-            continue
-        state.near.add(article.doc_id, sig)
-        store_signature(writer.catalog.db, article.doc_id, sig)  # type: ignore[union-attr]
+        return self.state.near.find(article.doc_id, sig), sig
+
+    def _index(self, article: Article, sig: Any) -> None:
+        s, doc_id = self.state, article.doc_id
+        if sig is None:
+            sig = signature(article.text)
+        chunks = chunk_article(
+            article, target_chars=self.settings.chunk_chars, overlap_sentences=self.settings.chunk_overlap_sentences
+        )
+        text_changed = False
+        if doc_id in s.known:
+            if doc_id in self.batch.pending_ids:  # the same id twice in one run: land the first one
+                self.batch.flush()
+            text_changed = self._drop_text_hashes(doc_id) != {article.text_hash}
+            self.writer.delete(doc_id)
+        s.near.add(doc_id, sig)
+        s.signatures[doc_id] = sig
+        s.known[doc_id] = (article.hash, len(chunks))
+        s.by_text[article.text_hash] = doc_id
+        s.text_of[doc_id] = article.text_hash
+        s.paths[doc_id] = article.path
+        self.batch.add(article, chunks)
+        if text_changed:  # its duplicates may no longer be duplicates of it
+            self._replan_aliases_of(doc_id)
+
+    def _alias(self, article: Article, twin: str) -> None:
+        s = self.state
+        self.catalog.put_alias(Alias.of(article, twin))
+        s.aliases[article.doc_id] = twin
+        s.alias_hashes[article.doc_id] = article.hash
+        s.paths[article.doc_id] = article.path
+
+    def _unalias(self, alias_id: str) -> None:
+        s = self.state
+        self.catalog.delete_alias(alias_id)
+        s.aliases.pop(alias_id, None)
+        s.alias_hashes.pop(alias_id, None)
+        s.paths.pop(alias_id, None)
+
+    def _drop_text_hashes(self, doc_id: str) -> set[str]:
+        """Forget which body ``doc_id`` had; returns the hash it was indexed under (if any)."""
+        s = self.state
+        h = s.text_of.pop(doc_id, None)
+        if h is None or s.by_text.get(h) != doc_id:
+            return set()
+        del s.by_text[h]
+        return {h}
+
+    # ------------------------------------------------------------ forgetting
+    def forget(self, doc_id: str) -> None:
+        """Remove an indexed document everywhere (catalog, chunks, dense matrix, BM25, signature,
+        text hashes, LSH); each document that duplicated it is planned again, never lost."""
+        s = self.state
+        if doc_id in self.batch.pending_ids:
+            self.batch.flush()
+        self.writer.delete(doc_id)
+        s.known.pop(doc_id, None)
+        s.near.remove(doc_id)
+        s.signatures.pop(doc_id, None)
+        s.paths.pop(doc_id, None)
+        self._drop_text_hashes(doc_id)
+        self._replan_aliases_of(doc_id)
+
+    def _replan_aliases_of(self, doc_id: str) -> None:
+        """Plan the duplicates of ``doc_id`` again, as if they had just been ingested."""
+        survivors = self.catalog.alias_rows(doc_id)
+        for alias in survivors:
+            self._unalias(alias.alias_id)
+        for alias in survivors:
+            article = alias.article or self._reread(alias)
+            if article is None:
+                self.report.warn(
+                    alias.path or alias.alias_id,
+                    f"duplicate {alias.alias_id!r} of {doc_id!r} is lost: an older index kept only "
+                    "its file, which is gone; ingest it again",
+                )
+                continue
+            target = self._place(article)
+            if target is None:
+                self.report.added += 1
+            elif target != doc_id:
+                self.report.duplicates += 1
+
+    def _reread(self, alias: Alias) -> Article | None:
+        """An alias row from an older index (no stored content): read it from its file."""
+        if is_relative_record(alias.path) or not is_file_record(alias.path) or not os.path.isfile(alias.path):
+            return None
+        for article in read_articles([alias.path], self.settings, self.report, progress=self.progress):
+            if article.doc_id == alias.alias_id:
+                return article
+        return None
+
+    def prune(self, scope: PruneScope) -> None:
+        """Forget what this run's inputs cover whose files are gone; relative paths recorded by
+        an older index are reported, never pruned on a guess."""
+        s = self.state
+        gone: list[str] = []
+        for doc_id, path in sorted(s.paths.items()):
+            if is_relative_record(path):
+                self.report.warn(path, "recorded with a relative path; re-ingest it to fix (not pruned)")
+            elif is_file_record(path) and scope.covers(path) and not os.path.exists(path):
+                gone.append(doc_id)
+        for alias_id in [d for d in gone if d in s.aliases]:  # first, so they are not planned again
+            self._unalias(alias_id)
+            self.report.removed += 1
+        for doc_id in [d for d in gone if d in s.known]:
+            self.forget(doc_id)
+            self.report.removed += 1
+
+    # ------------------------------------------------------------ older indexes
+    def sign_unsigned(self) -> None:
+        """An index written before near-duplicate detection: sign its documents now, and fold the
+        near-duplicates among them into aliases of the first one."""
+        base, s = self.writer.base, self.state
+        if base is None:
+            return
+        signed = {doc_id for doc_id, _ in stored_signatures(base.db)}
+        if len(signed) >= len(s.known):
+            return
+        for article in base.articles():
+            if article.doc_id in signed:
+                continue
+            sig = signature(article.text)
+            twin = s.near.find(article.doc_id, sig)
+            if twin is None:
+                s.near.add(article.doc_id, sig)
+                store_signature(self.catalog.db, article.doc_id, sig)
+                continue
+            self.forget(article.doc_id)
+            self._alias(article, twin)
+            self.report.duplicates += 1
 
 
 def _totals(report: IngestReport, settings: Settings) -> None:
@@ -347,11 +501,8 @@ def rebuild(settings: Settings, *, model: str | None = None, progress: Progress 
     """Re-chunk and re-embed every recorded document into a fresh generation; publish when done."""
     report = IngestReport()
     progress = progress or NoProgress()
-    with IndexWriter(settings, fresh=True, model=model) as writer:
-        if writer.base is None:
-            from qa.errors import IndexMissingError
-
-            raise IndexMissingError(f"no index at {settings.resolved_index()} to rebuild")
+    with IndexWriter(settings, fresh=True, model=model, existing=True) as writer:
+        assert writer.base is not None
         writer.start()
         batch = _Batcher(writer, settings, progress)
         for article in writer.base.articles():
@@ -362,9 +513,8 @@ def rebuild(settings: Settings, *, model: str | None = None, progress: Progress 
             batch.add(article, chunks)
             report.added += 1
         batch.flush()
-        for alias_id, doc_id in writer.base.aliases().items():
-            row = writer.base.db.execute("SELECT path, url FROM aliases WHERE alias_id=?", (alias_id,)).fetchone()
-            writer.catalog.put_alias(alias_id, doc_id, row[0], row[1])  # type: ignore[union-attr]
+        for alias in writer.base.alias_rows():
+            writer.catalog.put_alias(alias)  # type: ignore[union-attr]
         writer.commit()
         _export_query_model(settings, writer.model, batch)
     _totals(report, settings)

@@ -1,0 +1,88 @@
+"""Recorded paths, and what `qa ingest INPUTS --prune` may remove: only documents recorded under this run's inputs
+(as LangChain's indexing API scopes cleanup to the source it was given).
+
+A folder covers every recorded path below it, a file covers itself, a glob covers the recorded
+paths it matches (and what lies below a folder it matches, as ``expand_inputs`` reads it). An input
+that does not exist covers nothing, so a mistyped folder prunes nothing; stdin covers nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from fnmatch import fnmatchcase
+from pathlib import Path, PurePath
+
+from qa.ingest.loaders import STDIN
+
+_WILDCARDS = "*?["
+API = "<api>"  # the path Assistant.ingest records for records given as dicts
+NOT_FILES = ("", STDIN, API)
+
+
+def recorded_path(name: str) -> str:
+    """How an article's origin is recorded: a file as its absolute resolved path, whatever the
+    working directory; stdin and the API by their markers."""
+    return name if name in NOT_FILES else str(Path(name).resolve())
+
+
+def is_file_record(path: str) -> bool:
+    """Whether a recorded path names a file (not stdin, the API, or nothing)."""
+    return path not in NOT_FILES
+
+
+class PruneScope:
+    def __init__(self, specs: list[str]):
+        self._folders: list[Path] = []
+        self._files: set[str] = set()
+        self._globs: list[tuple[Path, tuple[str, ...]]] = []
+        for spec in specs:
+            self._add(spec)
+
+    def _add(self, spec: str) -> None:
+        if spec == STDIN:
+            return
+        p = Path(spec).expanduser()
+        if p.is_dir():
+            self._folders.append(p.resolve())
+        elif p.exists():
+            self._files.add(str(p.resolve()))
+        elif any(ch in spec for ch in _WILDCARDS):
+            parts = p.parts
+            fixed = next(i for i, part in enumerate(parts) if any(ch in part for ch in _WILDCARDS))
+            root = Path(*parts[:fixed]) if fixed else Path(".")
+            if root.is_dir():
+                self._globs.append((root.resolve(), parts[fixed:]))
+
+    def covers(self, recorded: str) -> bool:
+        """Whether this run's inputs name the absolute ``recorded`` path."""
+        path = PurePath(recorded)
+        if recorded in self._files or any(path.is_relative_to(f) for f in self._folders):
+            return True
+        return any(
+            path.is_relative_to(root) and _matches_prefix(pattern, path.relative_to(root).parts)
+            for root, pattern in self._globs
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self._folders or self._files or self._globs)
+
+
+def _matches_prefix(pattern: tuple[str, ...], parts: tuple[str, ...]) -> bool:
+    """Whether the glob ``pattern`` (``**`` = any number of folders) matches ``parts`` or a folder
+    holding them; like ``glob``, wildcards do not match names starting with a dot."""
+    if not pattern:
+        return True  # matched a folder: everything below it was an input
+    head, rest = pattern[0], pattern[1:]
+    if head == "**":
+        return any(_matches_prefix(rest, parts[i:]) for i in range(len(parts) + 1))
+    if not parts:
+        return False
+    name = parts[0]
+    if name.startswith(".") and not head.startswith("."):
+        return False
+    return fnmatchcase(name, head) and _matches_prefix(rest, parts[1:])
+
+
+def is_relative_record(path: str) -> bool:
+    """A file path recorded by an older qa, as it was given: never pruned on a guess."""
+    return is_file_record(path) and not os.path.isabs(path)
