@@ -1,0 +1,471 @@
+"""Model-based stateful test of the index (INDEX-SEMANTICS.md, issue 11 "Proof").
+
+Hypothesis drives random sequences of file writes, edits, deletions, moves, exact and near
+duplicate copies, ingests from random working directories (folders, files and globs, relative and
+absolute, with and without ``--prune``), Python-API ingests, ``qa index rm`` and ``qa index
+rebuild`` against the real stack (on-disk Chroma, tantivy, memory-mapped dense parts) with a tiny
+deterministic encoder. A plain-Python reference model says which ids must be live; after every
+step the index must hold exactly those, each either indexed with its current text or an alias of
+an indexed duplicate, the search stores must agree with the catalog, and every ingested file's
+text must be found by search.
+
+CI runs a fixed, bounded number of examples; ``QA_MODEL_EXAMPLES=500`` runs more (and
+``QA_MODEL_STEPS`` sets the steps per example).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings, strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+
+EXAMPLES = int(os.environ.get("QA_MODEL_EXAMPLES", "40"))
+STEPS = int(os.environ.get("QA_MODEL_STEPS", "25"))
+
+# ---------------------------------------------------------------- articles
+
+_RNG = random.Random(20251125)
+_SYLLABLES = [c + v for c in "bdfgklmnprstvz" for v in "aeiou"]
+VOCAB = sorted({"".join(_RNG.choice(_SYLLABLES) for _ in range(3)) for _ in range(6000)})
+
+
+def story(seed: int, words: int = 240) -> str:
+    """An article of pseudo-words (no real word, so no stop word, junk line or date): long
+    enough that a two-word edit keeps its MinHash Jaccard far above 0.8."""
+    rng = random.Random(seed)
+    paragraphs, n = [], 0
+    while n < words:
+        sentences = []
+        for _ in range(4):
+            ws = [rng.choice(VOCAB) for _ in range(rng.randint(8, 14))]
+            sentences.append(" ".join(ws).capitalize() + ".")
+            n += len(ws)
+        paragraphs.append(" ".join(sentences))
+    return "\n\n".join(paragraphs) + "\n"
+
+
+def near_copy(text: str, seed: int) -> str:
+    """``text`` with two words replaced: a near-duplicate (Jaccard of 5-shingles ~0.95)."""
+    rng = random.Random(seed)
+    tokens = text.split(" ")
+    spots = [i for i, t in enumerate(tokens) if t.isalpha() and t.islower()]
+    for i in rng.sample(spots, 2):
+        tokens[i] = rng.choice(VOCAB)
+    return " ".join(tokens)
+
+
+def normalized(text: str) -> str:
+    return " ".join(text.split())
+
+
+def shingles(text: str) -> set[str]:
+    words = re.findall(r"\w+", text.lower())
+    return {" ".join(words[i : i + 5]) for i in range(max(1, len(words) - 4))}
+
+
+def jaccard(a: str, b: str) -> float:
+    sa, sb = shingles(a), shingles(b)
+    return len(sa & sb) / len(sa | sb)
+
+
+def duplicates(a: str, b: str) -> bool:
+    """Exact or near duplicates, leniently: generated texts are either ~0.9+ or ~0 apart, and
+    MinHash (64 permutations) never puts a true 0.5 at its 0.8 threshold."""
+    return normalized(a).lower() == normalized(b).lower() or jaccard(a, b) >= 0.5
+
+
+def phrase(text: str) -> str:
+    """Eight consecutive words from the middle of a text: distinctive among generated articles."""
+    words = re.findall(r"\w+", text)
+    mid = len(words) // 2
+    return " ".join(words[mid : mid + 8])
+
+
+# ---------------------------------------------------------------- the file system
+
+POOL = ["a.txt", "b.txt", "c.md", "sub/d.txt", "sub/e.md"]  # few names: steps often meet
+API_IDS = ["api-1", "api-2", "api-3"]
+CWDS = ["corpus", "parent", "elsewhere"]
+# inputs: a folder, a subfolder, a missing folder, files, globs (one of a missing folder)
+TARGETS = [
+    *["dir:."] * 3,
+    "dir:sub",
+    "dir:nosuch",
+    *[f"file:{p}" for p in POOL],
+    "glob:*.txt",
+    "glob:**/*.md",
+    "glob:sub/*",
+    "glob:nosuch/*.txt",
+]
+
+
+@dataclass
+class File:
+    body: str
+    doc_id: str | None  # front-matter id (.md files), None: the id is the file's path
+
+
+@dataclass(frozen=True)
+class Live:
+    """What the index must hold for one id: its text as last ingested, and where from."""
+
+    text: str
+    path: str  # absolute resolved path, or "<api>"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """One ingest input as the model sees it: which files it reads, which recorded paths it
+    may prune (INDEX-SEMANTICS.md "Prune scope")."""
+
+    kind: str  # dir | file | glob
+    base: Path  # absolute
+    recursive: bool = False
+    suffix: str = ""
+
+    def matches(self, path: Path) -> bool:
+        if not self.base.exists():
+            return False
+        if self.kind == "dir":
+            return path.is_relative_to(self.base)
+        if self.kind == "file":
+            return path == self.base
+        if self.recursive:
+            return path.is_relative_to(self.base) and path.name.endswith(self.suffix)
+        return path.parent == self.base and path.name.endswith(self.suffix)
+
+
+def scope_of(target: str, corpus: Path) -> tuple[Scope, str]:
+    """(the model's view of an input, its path relative to the corpus as given to qa)."""
+    kind, rest = target.split(":", 1)
+    if kind == "dir":
+        return Scope("dir", corpus / rest if rest != "." else corpus), rest
+    if kind == "file":
+        return Scope("file", corpus / rest), rest
+    folder, _, name = rest.rpartition("/")
+    recursive = folder.endswith("**")
+    folder = folder.removesuffix("**").rstrip("/")
+    return Scope("glob", corpus / folder if folder else corpus, recursive, name.lstrip("*")), rest
+
+
+# ---------------------------------------------------------------- the machine
+
+Rows = dict[str, tuple[str, str]]  # catalog rows: id → (text or twin id, recorded path)
+
+
+class IndexMachine(RuleBasedStateMachine):
+    encoder: Path  # set by the test function
+
+    def __init__(self) -> None:
+        super().__init__()
+        from qa.assistant import Assistant
+        from qa.settings import Settings
+
+        self.tmp = Path(tempfile.mkdtemp(prefix="qa-model-")).resolve()
+        self.parent = self.tmp / "parent"
+        self.corpus = self.parent / "corpus"
+        (self.corpus / "sub").mkdir(parents=True)
+        self.elsewhere = self.tmp / "elsewhere"
+        self.elsewhere.mkdir()
+        self.old_cwd = os.getcwd()
+        # the tiny encoder's vectors carry no meaning: rank by BM25 alone (dense_weight=0), so a
+        # phrase finds its chunk first; the dense matrix is still written and checked
+        self.settings = Settings(
+            index=self.tmp / "index", model=str(self.encoder), keep_generations=1, dense_weight=0.0
+        )
+        self.assistant = Assistant(self.settings)
+        self.files: dict[str, File] = {}  # corpus-relative path → content
+        self.md_ids: dict[str, str] = {}  # .md path → the id it holds (or last held)
+        self.live: dict[str, Live] = {}  # the reference model: id → what the index must hold
+        self.next_id = 0
+        self.last_prune = False  # whether the last step was a pruning ingest
+
+    def teardown(self) -> None:
+        os.chdir(self.old_cwd)
+        self.assistant.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # ------------------------------------------------------------ helpers
+    def file_id(self, rel: str) -> str:
+        f = self.files.get(rel)
+        if f is not None and f.doc_id is not None:
+            return f.doc_id
+        if rel.endswith(".md"):
+            return self.md_ids.get(rel, f"never-{rel}")
+        return str((self.corpus / rel).resolve())
+
+    def write(self, rel: str, body: str) -> None:
+        """Create or overwrite a file; an existing file keeps its id, a new .md gets a fresh one."""
+        old = self.files.get(rel)
+        doc_id = None
+        if rel.endswith(".md"):
+            if old is not None and old.doc_id:
+                doc_id = old.doc_id
+            else:
+                self.next_id += 1
+                doc_id = f"story-{self.next_id}"
+            self.md_ids[rel] = doc_id
+        self.files[rel] = File(body, doc_id)
+        self.materialize(rel)
+
+    def materialize(self, rel: str) -> None:
+        f = self.files[rel]
+        content = f.body
+        if f.doc_id is not None:
+            content = f"---\nid: {f.doc_id}\ntitle: Story {f.doc_id}\n---\n\n{f.body}"
+        path = self.corpus / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+
+    def catalog(self) -> tuple[Rows, Rows]:
+        """The live generation's documents (id → (text, path)), aliases (id → (twin, path))."""
+        from qa.catalog import Catalog
+        from qa.generations import Generations
+
+        gen = Generations(self.settings.resolved_index()).current()
+        if gen is None:
+            return {}, {}
+        cat = Catalog(gen)
+        try:
+            rows = cat.db.execute("SELECT doc_id, text, path FROM documents")
+            docs = {r[0]: (r[1], r[2]) for r in rows}
+            rows = cat.db.execute("SELECT alias_id, doc_id, path FROM aliases")
+            aliases = {r[0]: (r[1], r[2]) for r in rows}
+        finally:
+            cat.close()
+        return docs, aliases
+
+    # ------------------------------------------------------------ file rules
+    @initialize(seed=st.integers(0, 10_000))
+    def three_articles(self, seed: int) -> None:
+        """Start from a few different stories, so early steps have something to copy and edit."""
+        for i, rel in enumerate(POOL[:3]):
+            self.write(rel, story(seed + i))
+
+    @rule(rel=st.sampled_from(POOL), seed=st.integers(0, 10_000))
+    def write_story(self, rel: str, seed: int) -> None:
+        """A new article, or an existing file rewritten with a new story."""
+        self.write(rel, story(seed))
+
+    @rule(rel=st.sampled_from(POOL), seed=st.integers(0, 10_000))
+    def small_edit(self, rel: str, seed: int) -> None:
+        if rel in self.files:
+            self.write(rel, near_copy(self.files[rel].body, seed))
+
+    @rule(
+        src=st.sampled_from(POOL),
+        dst=st.sampled_from(POOL),
+        near=st.booleans(),
+        seed=st.integers(0, 100),
+    )
+    def copy_text(self, src: str, dst: str, near: bool, seed: int) -> None:
+        """dst (new, or existing: edited) gets src's text, exactly or with a small edit."""
+        if src in self.files and src != dst:
+            body = self.files[src].body
+            self.write(dst, near_copy(body, seed) if near else body)
+
+    @rule(rel=st.sampled_from(POOL))
+    def delete(self, rel: str) -> None:
+        if self.files.pop(rel, None) is not None:
+            (self.corpus / rel).unlink()
+
+    @rule(src=st.sampled_from(POOL), dst=st.sampled_from(POOL))
+    def move(self, src: str, dst: str) -> None:
+        """A rename (same format, onto a free name): a .md keeps its id, a .txt gets a new one."""
+        if src in self.files and dst not in self.files and Path(src).suffix == Path(dst).suffix:
+            (self.corpus / dst).parent.mkdir(parents=True, exist_ok=True)
+            os.rename(self.corpus / src, self.corpus / dst)
+            self.files[dst] = self.files.pop(src)
+            if dst.endswith(".md"):
+                self.md_ids[dst] = self.files[dst].doc_id  # type: ignore[assignment]
+
+    # ------------------------------------------------------------ index rules
+    @rule(
+        cwd=st.sampled_from(CWDS),
+        specs=st.lists(st.sampled_from(TARGETS), min_size=1, max_size=2, unique=True),
+        absolute=st.booleans(),
+        prune=st.booleans(),
+    )
+    def ingest_files(self, cwd: str, specs: list[str], absolute: bool, prune: bool) -> None:
+        from qa.ingest.pipeline import ingest
+
+        where = {"corpus": self.corpus, "parent": self.parent, "elsewhere": self.elsewhere}[cwd]
+        os.chdir(where)
+        scopes, inputs = [], []
+        for target in specs:
+            scope, rel = scope_of(target, self.corpus)
+            scopes.append(scope)
+            base = self.corpus if absolute else Path(os.path.relpath(self.corpus, where))
+            given = base / rel
+            inputs.append(str(given))
+        read = [rel for rel in self.files if any(s.matches(self.corpus / rel) for s in scopes)]
+        ingest(inputs, self.settings, prune=prune)
+        self.last_prune = prune
+        for rel in read:
+            self.live[self.file_id(rel)] = Live(self.files[rel].body, str(self.corpus / rel))
+        if prune:
+            for doc_id, entry in list(self.live.items()):
+                if entry.path == "<api>":
+                    continue
+                path = Path(entry.path)
+                if any(s.matches(path) for s in scopes) and not path.exists():
+                    del self.live[doc_id]
+
+    @rule(
+        ids=st.lists(st.sampled_from(API_IDS), min_size=1, max_size=2, unique=True),
+        source=st.sampled_from([None, *POOL]),
+        near=st.booleans(),
+        seed=st.integers(0, 10_000),
+    )
+    def ingest_api(self, ids: list[str], source: str | None, near: bool, seed: int) -> None:
+        """Records through ``Assistant.ingest``: a new story, or (a near) copy of a file's text."""
+        records = []
+        for i, doc_id in enumerate(ids):
+            text = story(seed + i)
+            if source in self.files and i == 0:
+                text = self.files[source].body
+                text = near_copy(text, seed) if near else text
+            records.append({"id": doc_id, "title": f"API {doc_id}", "text": text})
+        self.assistant.ingest(records)
+        for r in records:
+            self.live[r["id"]] = Live(r["text"], "<api>")
+
+    @precondition(lambda self: self.live)
+    @rule(name=st.sampled_from(POOL + API_IDS + ["no-such-id"]))
+    def index_rm(self, name: str) -> None:
+        """``qa index rm ID``: the story and its recorded duplicates (an alias: just itself)."""
+        from qa.store import remove_documents
+
+        doc_id = name if name in API_IDS or name == "no-such-id" else self.file_id(name)
+        docs, aliases = self.catalog()
+        remove_documents(self.settings, [doc_id])
+        if doc_id in docs:
+            for gone in [doc_id, *(a for a, (twin, _) in aliases.items() if twin == doc_id)]:
+                self.live.pop(gone, None)
+        elif doc_id in aliases:
+            self.live.pop(doc_id, None)
+
+    @precondition(lambda self: self.live)
+    @rule()
+    def index_rebuild(self) -> None:
+        from qa.ingest.pipeline import rebuild
+
+        rebuild(self.settings)
+
+    # ------------------------------------------------------------ invariants
+    @invariant()
+    def index_matches_model(self) -> None:
+        """Every check after every step (one catalog read; each rule fails on its own line, so
+        hypothesis reports and shrinks each kind of failure separately)."""
+        docs, aliases = self.catalog()
+        self.check_ids(docs, aliases)
+        self.check_texts(docs, aliases)
+        self.check_paths(docs, aliases)
+        if docs:
+            self.check_search_stores(docs)
+            self.check_files_found(docs, aliases)
+        self.last_prune = False
+
+    def check_ids(self, docs: Rows, aliases: Rows) -> None:
+        """Nothing lost, nothing extra, nothing both indexed and an alias."""
+        assert not set(docs) & set(aliases), f"both indexed and alias: {set(docs) & set(aliases)}"
+        lost = sorted(set(self.live) - set(docs) - set(aliases))
+        if self.last_prune:
+            api = [i for i in lost if self.live[i].path == "<api>"]
+            assert not api, f"prune forgot API documents: {api}"
+            assert not lost, f"prune forgot documents whose files were not pruned: {lost}"
+        assert not lost, f"live ids missing from the index: {lost}"
+        extra = sorted((set(docs) | set(aliases)) - set(self.live))
+        assert not extra, f"ids in the index that should be gone: {extra}"
+
+    def check_texts(self, docs: Rows, aliases: Rows) -> None:
+        """Indexed documents hold their current text, each text once; aliases point at an
+        indexed duplicate of their own text."""
+        for doc_id, (text, _) in docs.items():
+            if doc_id in self.live:
+                want = normalized(self.live[doc_id].text)
+                assert normalized(text) == want, f"{doc_id}: stale text indexed"
+        bodies = [normalized(text).lower() for text, _ in docs.values()]
+        assert len(bodies) == len(set(bodies)), "the same text is indexed under two ids"
+        for alias, (twin, _) in aliases.items():
+            assert twin in docs, f"alias {alias} points at {twin}, which is not indexed"
+            if alias in self.live:
+                assert duplicates(self.live[alias].text, docs[twin][0]), (
+                    f"alias {alias} is not a duplicate of {twin}: its text is indexed nowhere"
+                )
+
+    def check_paths(self, docs: Rows, aliases: Rows) -> None:
+        """Files are recorded by absolute resolved path, API records as <api>."""
+        for doc_id, (_, path) in [*docs.items(), *aliases.items()]:
+            if doc_id in self.live:
+                want = self.live[doc_id].path
+                assert path == want, f"{doc_id} recorded at {path!r}, not {want!r}"
+
+    def check_search_stores(self, docs: Rows) -> None:
+        """Chroma, the dense matrix and BM25 hold exactly the chunks of the indexed documents."""
+        import tantivy
+
+        reader = self.assistant.reader
+        got = reader.vectors.collection.get(include=["metadatas"])
+        chroma = dict(zip(got["ids"], (m["doc_id"] for m in got["metadatas"])))
+        assert set(chroma.values()) == set(docs), "Chroma's documents differ from the catalog's"
+        counts = dict(reader.catalog.db.execute("SELECT doc_id, n_chunks FROM documents"))
+        for doc_id, n in counts.items():
+            held = sum(1 for d in chroma.values() if d == doc_id)
+            assert held == n, f"{doc_id}: Chroma holds {held} chunks, the catalog says {n}"
+        dense = {c for c, alive in zip(reader.dense.ids, reader.dense.alive) if alive}
+        assert dense == set(chroma), "the dense matrix's chunks differ from Chroma's"
+        searcher = reader.lexical.searcher
+        hits = searcher.search(tantivy.Query.all_query(), limit=10_000).hits
+        lexical = [searcher.doc(addr)["chunk_id"][0] for _, addr in hits]
+        assert sorted(lexical) == sorted(chroma), "BM25's chunks differ from Chroma's"
+
+    def check_files_found(self, docs: Rows, aliases: Rows) -> None:
+        """A distinctive phrase of each file whose current text was ingested finds its document,
+        or the document it is an alias of."""
+        for rel, f in sorted(self.files.items()):
+            doc_id = self.file_id(rel)
+            entry = self.live.get(doc_id)
+            if entry is None or entry.text != f.body or entry.path != str(self.corpus / rel):
+                continue  # not ingested since it last changed
+            target = doc_id if doc_id in docs else aliases.get(doc_id, (None, ""))[0]
+            if target is None:
+                continue  # lost: check_ids says so
+            found = [p.doc_id for p in self.assistant.search(phrase(f.body), k=3)]
+            assert target in found, f"{rel}: search for its text found {found}, not {target}"
+
+
+def run_machine(encoder: Path, examples: int, steps: int) -> None:
+    IndexMachine.encoder = encoder
+    run_state_machine_as_test(
+        IndexMachine,
+        settings=settings(
+            max_examples=examples,
+            stateful_step_count=steps,
+            derandomize=True,
+            database=None,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            report_multiple_bugs=True,
+        ),
+    )
+
+
+@pytest.mark.slow
+def test_index_follows_the_reference_model(tiny_encoder: Path) -> None:
+    run_machine(tiny_encoder, EXAMPLES, STEPS)
