@@ -328,26 +328,13 @@ def test_server_stream_keeps_verified_sentences_when_the_llm_drops_later(served,
 
 def test_web_page_never_shows_rejected_text(served, llm):
     """The chat page in headless Chromium: every text the answer box ever held is recorded."""
-    from test_web import ARGS, CHROMIUM
-
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed (scripts/setup.sh installs it in CI)")
-    from playwright.sync_api import sync_playwright
+    from test_web import chat_page
 
     _use(llm, "injected_unmarked")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            page = browser.new_page()
-            page.goto(f"{served}/?as_of={AS_OF}")
-            page.evaluate("""() => { window.seen = [];
-                new MutationObserver(() => document.querySelectorAll('.turn .a').forEach(a => seen.push(a.textContent)))
-                  .observe(document.getElementById('log'), {subtree: true, childList: true, characterData: true}); }""")
-            page.fill("#question", QUESTION)
-            page.press("#question", "Enter")
-            page.locator(".turn .sources li").first.wait_for(timeout=60_000)
-            seen = page.evaluate("window.seen")
-            assert seen and not any("PWNED" in t or "0199" in t for t in seen)
-            assert page.locator(".turn .a").first.inner_text().strip() == f"{GOOD} [1]."
-        finally:
-            browser.close()
+    record = """() => { window.seen = [];
+        new MutationObserver(() => document.querySelectorAll('.turn .a').forEach(a => seen.push(a.textContent)))
+          .observe(document.getElementById('log'), {subtree: true, childList: true, characterData: true}); }"""
+    with chat_page(f"{served}/?as_of={AS_OF}", QUESTION, setup=record) as page:
+        seen = page.evaluate("window.seen")
+        assert seen and not any("PWNED" in t or "0199" in t for t in seen)
+        assert page.locator(".turn .a").first.inner_text().strip() == f"{GOOD} [1]."

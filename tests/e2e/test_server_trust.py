@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -339,27 +338,12 @@ def test_chat_answer_text_carries_no_markup_from_the_article(poisoned, stream):
 
 
 def test_web_page_links_only_http_urls(poisoned):
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(chromium).exists():
-        pytest.skip("Debian chromium is not installed (scripts/test.sh installs it)")
-    from playwright.sync_api import sync_playwright
+    from test_web import chat_page
 
-    from test_web import ARGS
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, args=ARGS, headless=True)
-        try:
-            page = browser.new_page()
-            page.goto(f"{poisoned}/?as_of=2025-03-10&key={KEY}")
-            page.fill("#question", POISON_QUESTION)
-            page.press("#question", "Enter")
-            source = page.locator(".turn .sources li").first
-            source.wait_for(timeout=60_000)
-            assert "Quillby hangar" in source.inner_text()
-            hrefs = page.eval_on_selector_all(".sources a", "els => els.map(e => e.getAttribute('href'))")
-            assert all(h.startswith(("http://", "https://")) for h in hrefs), hrefs
-        finally:
-            browser.close()
+    with chat_page(f"{poisoned}/?as_of=2025-03-10&key={KEY}", POISON_QUESTION) as page:
+        assert "Quillby hangar" in page.locator(".turn .sources li").first.inner_text()
+        hrefs = page.eval_on_selector_all(".sources a", "els => els.map(e => e.getAttribute('href'))")
+        assert all(h.startswith(("http://", "https://")) for h in hrefs), hrefs
 
 
 def test_terminal_output_carries_no_hyperlink_escape(tmp_path):
