@@ -159,6 +159,11 @@ class Catalog:
         """alias_id → content hash of the aliases whose content is stored."""
         return {r[0]: r[1] for r in self.db.execute("SELECT alias_id, hash FROM aliases WHERE hash IS NOT NULL")}
 
+    def recorded_paths(self) -> dict[str, str]:
+        """doc_id → where it was last recorded, of documents and aliases."""
+        rows = self.db.execute("SELECT doc_id, path FROM documents UNION ALL SELECT alias_id, path FROM aliases")
+        return {r[0]: r[1] for r in rows}
+
     def sources(self) -> dict[str, set[str]]:
         """doc_id or alias_id → every recorded origin that provided it."""
         out: dict[str, set[str]] = {}
@@ -167,18 +172,21 @@ class Catalog:
         return out
 
     def add_source(self, doc_id: str, path: str) -> None:
-        """Record that ``path`` provides ``doc_id`` (also where it was last recorded)."""
+        """Record that ``path`` provides ``doc_id``, and that it was last read there."""
         self.db.execute("INSERT OR IGNORE INTO sources VALUES (?, ?)", (doc_id, path))
         self.db.execute("UPDATE documents SET path=? WHERE doc_id=?", (path, doc_id))
         self.db.execute("UPDATE aliases SET path=? WHERE alias_id=?", (path, doc_id))
 
-    def remove_source(self, doc_id: str, path: str) -> None:
-        """``path`` no longer provides ``doc_id``; where it was recorded moves to an origin left."""
+    def remove_source(self, doc_id: str, path: str) -> str | None:
+        """``path`` no longer provides ``doc_id``; returns the origin left that is now where it
+        was last recorded (the latest one recorded), None when none is left."""
         self.db.execute("DELETE FROM sources WHERE id=? AND path=?", (doc_id, path))
         left = self.db.execute("SELECT path FROM sources WHERE id=? ORDER BY rowid DESC", (doc_id,)).fetchone()
-        if left is not None:
-            self.db.execute("UPDATE documents SET path=? WHERE doc_id=? AND path=?", (left[0], doc_id, path))
-            self.db.execute("UPDATE aliases SET path=? WHERE alias_id=? AND path=?", (left[0], doc_id, path))
+        if left is None:
+            return None
+        self.db.execute("UPDATE documents SET path=? WHERE doc_id=?", (left[0], doc_id))
+        self.db.execute("UPDATE aliases SET path=? WHERE alias_id=?", (left[0], doc_id))
+        return str(left[0])
 
     def drop_sources(self, doc_id: str) -> None:
         """Forget every origin of ``doc_id`` (its document or alias is gone for good)."""

@@ -298,3 +298,16 @@ def test_report_counts_a_promoted_alias_that_was_not_read_in_the_run(tmp_path):
     r = run_json("ingest", str(src), index=ix)
     assert (r["added"], r["updated"], r["unchanged"], r["duplicates"]) == (1, 0, 1, 1)
     assert "wire-tram" in _documents(ix)
+
+
+def test_a_moved_story_is_pruned_once_no_recorded_file_exists(tmp_path):
+    """Its old location (outside this run's inputs) is gone too: nothing provides it any more."""
+    ix, inbox, archive = tmp_path / "ix", tmp_path / "inbox", tmp_path / "archive"
+    story = _write(inbox / "story.md", _story(doc_id="storm-1"))
+    run_json("ingest", str(inbox), index=ix)
+    archive.mkdir()
+    moved = story.rename(archive / "story.md")
+    assert run_json("ingest", str(archive), index=ix)["unchanged"] == 1
+    moved.unlink()
+    pruned = run_json("ingest", str(archive), "--prune", index=ix)
+    assert (pruned["removed"], pruned["documents"]) == (1, 0)

@@ -17,7 +17,7 @@ from qa.ingest.chunk import chunk_article, embedding_text, lexical_text
 from qa.ingest.clean import clean_text
 from qa.ingest.loaders import RawArticle, expand_inputs, load_path
 from qa.ingest.neardup import NearDuplicateIndex, signature, store_signature, stored_signatures
-from qa.ingest.scope import PruneScope, is_file_record, is_relative_record, recorded_path
+from qa.ingest.scope import PruneScope, is_file_record, is_relative_record, may_provide, recorded_path
 from qa.progress import NoProgress
 from qa.settings import Settings
 from qa.store import IndexWriter
@@ -289,6 +289,7 @@ class _State:
     aliases: dict[str, str]  # alias_id → the indexed doc_id it duplicates
     alias_hashes: dict[str, str]  # alias_id → content hash (aliases whose content is stored)
     sources: dict[str, set[str]]  # doc_id or alias_id → every recorded origin that provided it
+    paths: dict[str, str]  # doc_id or alias_id → the origin it was last read from
     near: NearDuplicateIndex  # MinHash LSH over the indexed documents
     signatures: dict[str, Any] = field(default_factory=dict)  # pending: written with the batch
     text_of: dict[str, str] = field(default_factory=dict)  # indexed doc_id → body hash (by_text inverted)
@@ -310,6 +311,7 @@ class _Planner:
             aliases=base.aliases() if base else {},
             alias_hashes=base.alias_hashes() if base else {},
             sources=base.sources() if base else {},
+            paths=base.recorded_paths() if base else {},
             near=NearDuplicateIndex(stored_signatures(base.db) if base else iter(())),
         )
         self.batch = _Batcher(writer, settings, progress, self.state.signatures)
@@ -357,20 +359,29 @@ class _Planner:
         return s.alias_hashes.get(article.doc_id) == article.hash
 
     def _record_source(self, doc_id: str, path: str) -> None:
-        """Record that ``path`` provides ``doc_id`` (several files may). A file read now replaces
+        """Record that ``path`` provides ``doc_id`` (several files may; the path column names the
+        latest one recorded, or where it is read when that file is gone). A file read now replaces
         the relative paths an older index recorded for it."""
-        have = self.state.sources.setdefault(doc_id, set())
+        s = self.state
+        have = s.sources.setdefault(doc_id, set())
         stale = {p for p in have if is_relative_record(p)} if is_file_record(path) else set()
-        if path in have and not stale:
+        last = s.paths.get(doc_id, path)
+        if path in have and not stale and (last == path or may_provide(last)):
             return  # nothing to write: an unchanged re-ingest writes nothing
         for old in stale:
             self._remove_source(doc_id, old)
         self.catalog.add_source(doc_id, path)
         have.add(path)
+        s.paths[doc_id] = path
 
     def _remove_source(self, doc_id: str, path: str) -> None:
-        self.catalog.remove_source(doc_id, path)
-        self.state.sources.get(doc_id, set()).discard(path)
+        s = self.state
+        last = self.catalog.remove_source(doc_id, path)
+        s.sources.get(doc_id, set()).discard(path)
+        if last is None:
+            s.paths.pop(doc_id, None)
+        else:
+            s.paths[doc_id] = last
 
     def _place(self, article: Article) -> str | None:
         """Index ``article``, or alias it to the document it duplicates (returned)."""
@@ -463,8 +474,7 @@ class _Planner:
                     f"duplicate {alias.alias_id!r} of {doc_id!r} is lost: an older index kept only "
                     "its file, which is gone; ingest it again",
                 )
-                self.catalog.drop_sources(alias.alias_id)
-                self.state.sources.pop(alias.alias_id, None)
+                self._drop_sources(alias.alias_id)
                 continue
             target = self._place(article)
             if alias.alias_id in self.read:
@@ -491,10 +501,16 @@ class _Planner:
                 return article
         return None
 
+    def _drop_sources(self, doc_id: str) -> None:
+        self.catalog.drop_sources(doc_id)
+        self.state.sources.pop(doc_id, None)
+        self.state.paths.pop(doc_id, None)
+
     def prune(self, scope: PruneScope) -> None:
         """Drop the recorded files this run's inputs cover that are gone, and forget the documents
-        and aliases no origin provides any more (one from stdin or the API never is); relative
-        paths recorded by an older index are reported, never pruned on a guess."""
+        and aliases that nothing recorded provides any more (one that also came from stdin or the
+        API never is); relative paths recorded by an older index are reported, never pruned on a
+        guess."""
         s = self.state
         touched: set[str] = set()
         for doc_id, paths in sorted(s.sources.items()):
@@ -504,9 +520,9 @@ class _Planner:
                 elif is_file_record(path) and scope.covers(path) and not os.path.exists(path):
                     self._remove_source(doc_id, path)
                     touched.add(doc_id)
-        gone = sorted(d for d in touched if not s.sources.get(d))
+        gone = sorted(d for d in touched if not any(map(may_provide, s.sources.get(d, ()))))
         for doc_id in gone:
-            s.sources.pop(doc_id, None)
+            self._drop_sources(doc_id)  # what is left names files gone outside this run's inputs
         for alias_id in [d for d in gone if d in s.aliases]:  # first, so they are not planned again
             self._unalias(alias_id)
             self.replanned.pop(alias_id, None)
