@@ -49,6 +49,14 @@ _ALIAS_CONTENT = {
     "authors": "TEXT",
 }
 _ALIAS_COLUMNS = "alias_id, doc_id, path, url, hash, text, title, source, published_at, authors"
+# Added later: every origin (file path, `-`, `<api>`) that provided a document's or alias's
+# identity — several files may carry the same id or url. The `path` columns keep where it was
+# last recorded. Older catalogs are seeded from their `path` columns.
+_SOURCES = """
+CREATE TABLE sources (id TEXT NOT NULL, path TEXT NOT NULL, PRIMARY KEY (id, path));
+INSERT OR IGNORE INTO sources SELECT doc_id, path FROM documents;
+INSERT OR IGNORE INTO sources SELECT alias_id, path FROM aliases;
+"""
 
 FILE = "catalog.sqlite"
 
@@ -61,12 +69,21 @@ class Catalog:
         self._migrate()
 
     def _migrate(self) -> None:
-        """Add the columns an older catalog lacks."""
+        """Add the columns and tables an older catalog lacks."""
         have = {r[1] for r in self.db.execute("PRAGMA table_info(aliases)")}
         for name, kind in _ALIAS_CONTENT.items():
             if name not in have:
                 self.db.execute(f"ALTER TABLE aliases ADD COLUMN {name} {kind}")
         self.db.commit()
+        if not self._has_sources():
+            self.db.execute("BEGIN IMMEDIATE")  # created and seeded at once, by one process
+            if not self._has_sources():
+                for statement in filter(str.strip, _SOURCES.split(";")):
+                    self.db.execute(statement)
+            self.db.commit()
+
+    def _has_sources(self) -> bool:
+        return self.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='sources'").fetchone() is not None
 
     def close(self) -> None:
         self.db.close()
@@ -143,14 +160,43 @@ class Catalog:
         return {r[0]: r[1] for r in self.db.execute("SELECT alias_id, hash FROM aliases WHERE hash IS NOT NULL")}
 
     def recorded_paths(self) -> dict[str, str]:
-        """doc_id → recorded path, of documents and aliases."""
+        """doc_id → where it was last recorded, of documents and aliases."""
         rows = self.db.execute("SELECT doc_id, path FROM documents UNION ALL SELECT alias_id, path FROM aliases")
         return {r[0]: r[1] for r in rows}
 
-    def set_path(self, doc_id: str, path: str) -> None:
-        """Record where a document or alias now lives (an older index's relative path, a move)."""
+    def sources(self) -> dict[str, set[str]]:
+        """doc_id or alias_id → every recorded origin that provided it."""
+        out: dict[str, set[str]] = {}
+        for doc_id, path in self.db.execute("SELECT id, path FROM sources"):
+            out.setdefault(doc_id, set()).add(path)
+        return out
+
+    def add_source(self, doc_id: str, path: str) -> None:
+        """Record that ``path`` provides ``doc_id``, and that it was last read there."""
+        self.db.execute("INSERT OR IGNORE INTO sources VALUES (?, ?)", (doc_id, path))
         self.db.execute("UPDATE documents SET path=? WHERE doc_id=?", (path, doc_id))
         self.db.execute("UPDATE aliases SET path=? WHERE alias_id=?", (path, doc_id))
+
+    def remove_source(self, doc_id: str, path: str) -> str | None:
+        """``path`` no longer provides ``doc_id``; returns the origin left that is now where it
+        was last recorded (the latest one recorded), None when none is left."""
+        self.db.execute("DELETE FROM sources WHERE id=? AND path=?", (doc_id, path))
+        left = self.db.execute("SELECT path FROM sources WHERE id=? ORDER BY rowid DESC", (doc_id,)).fetchone()
+        if left is None:
+            return None
+        self.db.execute("UPDATE documents SET path=? WHERE doc_id=?", (left[0], doc_id))
+        self.db.execute("UPDATE aliases SET path=? WHERE alias_id=?", (left[0], doc_id))
+        return str(left[0])
+
+    def drop_sources(self, doc_id: str) -> None:
+        """Forget every origin of ``doc_id`` (its document or alias is gone for good)."""
+        self.db.execute("DELETE FROM sources WHERE id=?", (doc_id,))
+
+    def copy_sources(self, other: Catalog) -> None:
+        """Take ``other``'s recorded origins (a rebuild keeps them)."""
+        self.db.executemany(
+            "INSERT OR IGNORE INTO sources VALUES (?, ?)", other.db.execute("SELECT id, path FROM sources")
+        )
 
     def delete(self, doc_id: str) -> int:
         """Remove a document's row and signature; returns how many chunks it had. Its aliases
@@ -187,7 +233,9 @@ class Catalog:
         self.db.execute("DELETE FROM aliases WHERE alias_id=?", (alias_id,))
 
     def delete_aliases_of(self, doc_id: str) -> None:
-        """Drop the duplicates recorded for ``doc_id`` (`qa index rm` removes a story with them)."""
+        """Drop the duplicates recorded for ``doc_id``, with their origins (`qa index rm` removes
+        a story with them)."""
+        self.db.execute("DELETE FROM sources WHERE id IN (SELECT alias_id FROM aliases WHERE doc_id=?)", (doc_id,))
         self.db.execute("DELETE FROM aliases WHERE doc_id=?", (doc_id,))
 
     def stats(self) -> dict[str, object]:

@@ -330,10 +330,12 @@ def remove_documents(settings: Settings, doc_ids: list[str]) -> tuple[list[str],
             if doc_id in known:  # an explicit request: the story goes with its recorded duplicates
                 writer.delete(doc_id)
                 writer.catalog.delete_aliases_of(doc_id)  # type: ignore[union-attr]
+                writer.catalog.drop_sources(doc_id)  # type: ignore[union-attr]
                 removed.append(doc_id)
             elif doc_id in aliases:
                 writer.start()
                 writer.catalog.delete_alias(doc_id)  # type: ignore[union-attr]
+                writer.catalog.drop_sources(doc_id)  # type: ignore[union-attr]
                 removed.append(doc_id)
             else:
                 missing.append(doc_id)

@@ -74,6 +74,7 @@ def test_prune_from_another_directory_keeps_files_ingested_with_relative_paths(t
     # an index written by an older qa recorded the path as given: never pruned on a guess
     with _catalog(ix) as db:
         db.execute("UPDATE documents SET path='articles/one.txt' WHERE path=?", (str(one.resolve()),))
+        db.execute("DROP TABLE IF EXISTS sources")  # an older qa recorded no other origins
     warned = run_json("ingest", str(work / "other"), "--prune", index=ix, cwd=elsewhere)
     assert warned["removed"] == 0 and warned["documents"] == 3
     assert [w["path"] for w in warned["warnings"]] == ["articles/one.txt"]
@@ -193,3 +194,120 @@ def test_python_api_published_at_fills_only(tmp_path):
     with _catalog(tmp_path / "ix") as db:
         dates = dict(db.execute("SELECT doc_id, published_at FROM documents"))
     assert dates == {"dated": "2025-03-08", "undated": "2025-01-01", "other": "2025-01-02"}
+
+
+# ---------------------------------------------------------------- one identity, several files
+
+
+def _story(url: str = "", doc_id: str = "", text: str = STORM) -> str:
+    head = "".join(f"{k}: {v}\n" for k, v in (("id", doc_id), ("url", url)) if v)
+    return f"---\ntitle: Harbour storm\n{head}---\n{text}\n"
+
+
+@pytest.mark.parametrize("kind", ["same-url", "same-id", "id-is-the-other-file"])
+def test_prune_keeps_a_story_that_another_ingested_file_still_provides(tmp_path, kind):
+    ix, inbox, archive = tmp_path / "ix", tmp_path / "inbox", tmp_path / "archive"
+    if kind == "same-url":
+        first = _write(inbox / "story.md", _story(url="https://ledger.example/storm"))
+        _write(archive / "story.md", _story(url="https://ledger.example/storm"))
+    elif kind == "same-id":
+        first = _write(inbox / "story.md", _story(doc_id="storm-1"))
+        _write(archive / "wire.jsonl", json.dumps({"id": "storm-1", "title": "Harbour storm", "text": STORM}) + "\n")
+    else:  # a record whose id is the absolute path of a file ingested without an id
+        first = _write(inbox / "story.md", _story())
+        record = {"id": str(first.resolve()), "title": "Harbour storm", "text": STORM}
+        _write(archive / "wire.jsonl", json.dumps(record) + "\n")
+    both = run_json("ingest", str(inbox), str(archive), index=ix)
+    assert (both["added"], both["unchanged"], both["documents"]) == (1, 1, 1)
+    first.unlink()
+    pruned = run_json("ingest", str(inbox), "--prune", index=ix)
+    assert (pruned["removed"], pruned["documents"]) == (0, 1), "the archive copy still provides it"
+    assert [t.strip() for _, t in _documents(ix).values()] == [STORM]
+    assert run_json("search", "storm closed the harbour bridge", "--k", "1", index=ix)["results"]
+    # the last file gone: now it is forgotten
+    for f in archive.iterdir():
+        f.unlink()
+    last = run_json("ingest", str(archive), "--prune", index=ix)
+    assert (last["removed"], last["documents"]) == (1, 0)
+
+
+def test_prune_keeps_an_alias_that_another_file_still_provides(tmp_path):
+    ix, src = tmp_path / "ix", tmp_path / "src"
+    indexed = _write(src / "indexed" / "harbour.txt", STORM)
+    run_json("ingest", str(src / "indexed"), index=ix)
+    copy = _write(src / "archive" / "wire.md", _story(doc_id="wire-storm"))  # read first
+    _write(src / "inbox" / "wire.md", _story(doc_id="wire-storm"))
+    run_json("ingest", str(src), index=ix)
+    assert _aliases(ix) == {"wire-storm": str(indexed.resolve())}
+    copy.unlink()
+    pruned = run_json("ingest", str(src / "archive"), "--prune", index=ix)
+    assert pruned["removed"] == 0 and _aliases(ix) == {"wire-storm": str(indexed.resolve())}
+    # and when the indexed copy goes, the alias is indexed on its own (from the archive copy)
+    indexed.unlink()
+    run_json("ingest", str(src / "indexed"), "--prune", index=ix)
+    assert list(_documents(ix)) == ["wire-storm"] and _aliases(ix) == {}
+
+
+def test_prune_never_forgets_a_story_that_also_came_from_stdin(tmp_path):
+    ix = tmp_path / "ix"
+    story = _write(tmp_path / "src" / "story.md", _story(doc_id="storm-1"))
+    run_json("ingest", str(tmp_path / "src"), index=ix)
+    piped = run_json("ingest", "-", index=ix, stdin=json.dumps({"id": "storm-1", "title": "Harbour storm", "text": STORM}) + "\n")
+    assert piped["unchanged"] == 1
+    story.unlink()
+    pruned = run_json("ingest", str(tmp_path / "src"), "--prune", index=ix)
+    assert (pruned["removed"], pruned["documents"]) == (0, 1)
+    assert list(_documents(ix)) == ["storm-1"]
+
+
+def test_an_index_without_recorded_sources_is_seeded_from_its_paths(tmp_path):
+    """An index written before every providing file was recorded still prunes what it should."""
+    ix, src = tmp_path / "ix", tmp_path / "src"
+    gone = _write(src / "one.txt", TRAM)
+    _write(src / "two.txt", CUP)
+    run_json("ingest", str(src), index=ix)
+    with _catalog(ix) as db:
+        db.execute("DROP TABLE IF EXISTS sources")
+    gone.unlink()
+    pruned = run_json("ingest", str(src), "--prune", index=ix)
+    assert (pruned["removed"], pruned["documents"]) == (1, 1)
+
+
+# ---------------------------------------------------------------- the report counts each input once
+
+
+def test_report_counts_each_input_once_when_an_alias_is_promoted(tmp_path):
+    ix, src = tmp_path / "ix", tmp_path / "src"
+    x = _write(src / "x.txt", TRAM)
+    _write(src / "y.txt", CUP)
+    _write(src / "z.txt", TRAM)  # an alias of x
+    run_json("ingest", str(src), index=ix)
+    x.write_text(CUP)  # x now duplicates y; z is promoted, and z is read in this run too
+    r = run_json("ingest", str(src), index=ix)
+    assert (r["added"], r["updated"], r["unchanged"], r["duplicates"]) == (0, 0, 2, 1)
+    assert r["documents"] == 2 and TRAM in {t.strip() for _, t in _documents(ix).values()}
+
+
+def test_report_counts_a_promoted_alias_that_was_not_read_in_the_run(tmp_path):
+    ix, src = tmp_path / "ix", tmp_path / "src"
+    x = _write(src / "x.txt", TRAM)
+    _write(src / "y.txt", CUP)
+    run_json("ingest", str(src), index=ix)
+    run_json("ingest", "-", index=ix, stdin=json.dumps({"id": "wire-tram", "text": TRAM}) + "\n")
+    x.write_text(CUP)
+    r = run_json("ingest", str(src), index=ix)
+    assert (r["added"], r["updated"], r["unchanged"], r["duplicates"]) == (1, 0, 1, 1)
+    assert "wire-tram" in _documents(ix)
+
+
+def test_a_moved_story_is_pruned_once_no_recorded_file_exists(tmp_path):
+    """Its old location (outside this run's inputs) is gone too: nothing provides it any more."""
+    ix, inbox, archive = tmp_path / "ix", tmp_path / "inbox", tmp_path / "archive"
+    story = _write(inbox / "story.md", _story(doc_id="storm-1"))
+    run_json("ingest", str(inbox), index=ix)
+    archive.mkdir()
+    moved = story.rename(archive / "story.md")
+    assert run_json("ingest", str(archive), index=ix)["unchanged"] == 1
+    moved.unlink()
+    pruned = run_json("ingest", str(archive), "--prune", index=ix)
+    assert (pruned["removed"], pruned["documents"]) == (1, 0)

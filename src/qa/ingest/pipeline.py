@@ -17,7 +17,7 @@ from qa.ingest.chunk import chunk_article, embedding_text, lexical_text
 from qa.ingest.clean import clean_text
 from qa.ingest.loaders import RawArticle, expand_inputs, load_path
 from qa.ingest.neardup import NearDuplicateIndex, signature, store_signature, stored_signatures
-from qa.ingest.scope import PruneScope, is_file_record, is_relative_record, recorded_path
+from qa.ingest.scope import PruneScope, is_file_record, is_relative_record, may_provide, recorded_path
 from qa.progress import NoProgress
 from qa.settings import Settings
 from qa.store import IndexWriter
@@ -31,6 +31,12 @@ class Progress(Protocol):
 
 @dataclass
 class IngestReport:
+    """What one run did. Each record read in the run counts exactly once (added, updated,
+    unchanged, duplicates, skipped or failed), even when two files carry the same id. An alias
+    planned again because the document it duplicated was forgotten (its file pruned, its text
+    changed) counts as added or a duplicate only when no read of this run counted it; ``removed``
+    counts the documents and aliases forgotten by ``--prune``."""
+
     added: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -262,6 +268,7 @@ def ingest(
         if prune and writer.base is not None:
             planner.prune(PruneScope(list(inputs or ())))
             planner.batch.flush()
+        planner.count_replanned()
         writer.commit()
         _export_query_model(settings, writer.model, planner.batch)
     _totals(report, settings)
@@ -281,7 +288,8 @@ class _State:
     by_text: dict[str, str]  # body hash → indexed doc_id
     aliases: dict[str, str]  # alias_id → the indexed doc_id it duplicates
     alias_hashes: dict[str, str]  # alias_id → content hash (aliases whose content is stored)
-    paths: dict[str, str]  # doc_id or alias_id → recorded path
+    sources: dict[str, set[str]]  # doc_id or alias_id → every recorded origin that provided it
+    paths: dict[str, str]  # doc_id or alias_id → the origin it was last read from
     near: NearDuplicateIndex  # MinHash LSH over the indexed documents
     signatures: dict[str, Any] = field(default_factory=dict)  # pending: written with the batch
     text_of: dict[str, str] = field(default_factory=dict)  # indexed doc_id → body hash (by_text inverted)
@@ -302,10 +310,13 @@ class _Planner:
             by_text=base.text_hashes() if base else {},
             aliases=base.aliases() if base else {},
             alias_hashes=base.alias_hashes() if base else {},
+            sources=base.sources() if base else {},
             paths=base.recorded_paths() if base else {},
             near=NearDuplicateIndex(stored_signatures(base.db) if base else iter(())),
         )
         self.batch = _Batcher(writer, settings, progress, self.state.signatures)
+        self.read: set[str] = set()  # ids read in this run: each read counts once in the report
+        self.replanned: dict[str, str] = {}  # id → outcome of a re-planned alias not read (yet)
 
     @property
     def catalog(self) -> Any:
@@ -317,9 +328,11 @@ class _Planner:
     def plan(self, article: Article) -> None:
         """An article read in this run."""
         s, doc_id = self.state, article.doc_id
+        self.read.add(doc_id)
+        self.replanned.pop(doc_id, None)  # this read's outcome counts instead
+        self._record_source(doc_id, article.path)
         if self._unchanged(article):
             self.report.unchanged += 1
-            self._refresh_path(article)
             return
         prior, had_content = s.aliases.get(doc_id), doc_id in s.alias_hashes
         was_indexed = doc_id in s.known
@@ -345,15 +358,30 @@ class _Planner:
             return known[0] == article.hash
         return s.alias_hashes.get(article.doc_id) == article.hash
 
-    def _refresh_path(self, article: Article) -> None:
-        """An unchanged document recorded under a relative path (an older index) or a file that
-        is gone (it moved) is recorded where it was read now."""
-        recorded = self.state.paths.get(article.doc_id, "")
-        if recorded == article.path or not is_file_record(recorded):
-            return
-        if is_relative_record(recorded) or not os.path.exists(recorded):
-            self.catalog.set_path(article.doc_id, article.path)
-            self.state.paths[article.doc_id] = article.path
+    def _record_source(self, doc_id: str, path: str) -> None:
+        """Record that ``path`` provides ``doc_id`` (several files may; the path column names the
+        latest one recorded, or where it is read when that file is gone). A file read now replaces
+        the relative paths an older index recorded for it."""
+        s = self.state
+        have = s.sources.setdefault(doc_id, set())
+        stale = {p for p in have if is_relative_record(p)} if is_file_record(path) else set()
+        last = s.paths.get(doc_id, path)
+        if path in have and not stale and (last == path or may_provide(last)):
+            return  # nothing to write: an unchanged re-ingest writes nothing
+        for old in stale:
+            self._remove_source(doc_id, old)
+        self.catalog.add_source(doc_id, path)
+        have.add(path)
+        s.paths[doc_id] = path
+
+    def _remove_source(self, doc_id: str, path: str) -> None:
+        s = self.state
+        last = self.catalog.remove_source(doc_id, path)
+        s.sources.get(doc_id, set()).discard(path)
+        if last is None:
+            s.paths.pop(doc_id, None)
+        else:
+            s.paths[doc_id] = last
 
     def _place(self, article: Article) -> str | None:
         """Index ``article``, or alias it to the document it duplicates (returned)."""
@@ -392,7 +420,6 @@ class _Planner:
         s.known[doc_id] = (article.hash, len(chunks))
         s.by_text[article.text_hash] = doc_id
         s.text_of[doc_id] = article.text_hash
-        s.paths[doc_id] = article.path
         self.batch.add(article, chunks)
         if text_changed:  # its duplicates may no longer be duplicates of it
             self._replan_aliases_of(doc_id)
@@ -402,14 +429,12 @@ class _Planner:
         self.catalog.put_alias(Alias.of(article, twin))
         s.aliases[article.doc_id] = twin
         s.alias_hashes[article.doc_id] = article.hash
-        s.paths[article.doc_id] = article.path
 
     def _unalias(self, alias_id: str) -> None:
         s = self.state
         self.catalog.delete_alias(alias_id)
         s.aliases.pop(alias_id, None)
         s.alias_hashes.pop(alias_id, None)
-        s.paths.pop(alias_id, None)
 
     def _drop_text_hashes(self, doc_id: str) -> set[str]:
         """Forget which body ``doc_id`` had; returns the hash it was indexed under (if any)."""
@@ -423,7 +448,9 @@ class _Planner:
     # ------------------------------------------------------------ forgetting
     def forget(self, doc_id: str) -> None:
         """Remove an indexed document everywhere (catalog, chunks, dense matrix, BM25, signature,
-        text hashes, LSH); each document that duplicated it is planned again, never lost."""
+        text hashes, LSH); each document that duplicated it is planned again, never lost. Its
+        recorded origins stay with its identity: it may live on as an alias, and prune forgets
+        only what no origin provides any more."""
         s = self.state
         if doc_id in self.batch.pending_ids:
             self.batch.flush()
@@ -431,7 +458,6 @@ class _Planner:
         s.known.pop(doc_id, None)
         s.near.remove(doc_id)
         s.signatures.pop(doc_id, None)
-        s.paths.pop(doc_id, None)
         self._drop_text_hashes(doc_id)
         self._replan_aliases_of(doc_id)
 
@@ -448,12 +474,23 @@ class _Planner:
                     f"duplicate {alias.alias_id!r} of {doc_id!r} is lost: an older index kept only "
                     "its file, which is gone; ingest it again",
                 )
+                self._drop_sources(alias.alias_id)
                 continue
             target = self._place(article)
+            if alias.alias_id in self.read:
+                continue  # read in this run: counted once, by that read
             if target is None:
-                self.report.added += 1
+                self.replanned[alias.alias_id] = "added"
             elif target != doc_id:
-                self.report.duplicates += 1
+                self.replanned[alias.alias_id] = "duplicates"
+            else:
+                self.replanned.pop(alias.alias_id, None)
+
+    def count_replanned(self) -> None:
+        """Count the outcomes of re-planned aliases that no read of this run counted."""
+        for outcome in self.replanned.values():
+            setattr(self.report, outcome, getattr(self.report, outcome) + 1)
+        self.replanned.clear()
 
     def _reread(self, alias: Alias) -> Article | None:
         """An alias row from an older index (no stored content): read it from its file."""
@@ -464,21 +501,35 @@ class _Planner:
                 return article
         return None
 
+    def _drop_sources(self, doc_id: str) -> None:
+        self.catalog.drop_sources(doc_id)
+        self.state.sources.pop(doc_id, None)
+        self.state.paths.pop(doc_id, None)
+
     def prune(self, scope: PruneScope) -> None:
-        """Forget what this run's inputs cover whose files are gone; relative paths recorded by
-        an older index are reported, never pruned on a guess."""
+        """Drop the recorded files this run's inputs cover that are gone, and forget the documents
+        and aliases that nothing recorded provides any more (one that also came from stdin or the
+        API never is); relative paths recorded by an older index are reported, never pruned on a
+        guess."""
         s = self.state
-        gone: list[str] = []
-        for doc_id, path in sorted(s.paths.items()):
-            if is_relative_record(path):
-                self.report.warn(path, "recorded with a relative path; re-ingest it to fix (not pruned)")
-            elif is_file_record(path) and scope.covers(path) and not os.path.exists(path):
-                gone.append(doc_id)
+        touched: set[str] = set()
+        for doc_id, paths in sorted(s.sources.items()):
+            for path in sorted(paths):
+                if is_relative_record(path):
+                    self.report.warn(path, "recorded with a relative path; re-ingest it to fix (not pruned)")
+                elif is_file_record(path) and scope.covers(path) and not os.path.exists(path):
+                    self._remove_source(doc_id, path)
+                    touched.add(doc_id)
+        gone = sorted(d for d in touched if not any(map(may_provide, s.sources.get(d, ()))))
+        for doc_id in gone:
+            self._drop_sources(doc_id)  # what is left names files gone outside this run's inputs
         for alias_id in [d for d in gone if d in s.aliases]:  # first, so they are not planned again
             self._unalias(alias_id)
+            self.replanned.pop(alias_id, None)
             self.report.removed += 1
         for doc_id in [d for d in gone if d in s.known]:
             self.forget(doc_id)
+            self.replanned.pop(doc_id, None)
             self.report.removed += 1
 
     # ------------------------------------------------------------ older indexes
@@ -538,6 +589,7 @@ def rebuild(settings: Settings, *, model: str | None = None, progress: Progress 
         batch.flush()
         for alias in writer.base.alias_rows():
             writer.catalog.put_alias(alias)  # type: ignore[union-attr]
+        writer.catalog.copy_sources(writer.base)  # type: ignore[union-attr]
         writer.commit()
         _export_query_model(settings, writer.model, batch)
     _totals(report, settings)

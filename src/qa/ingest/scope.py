@@ -83,6 +83,12 @@ def _matches_prefix(pattern: tuple[str, ...], parts: tuple[str, ...]) -> bool:
     return fnmatchcase(name, head) and _matches_prefix(rest, parts[1:])
 
 
+def may_provide(path: str) -> bool:
+    """Whether a recorded origin may still provide its document: stdin, the API and an older
+    index's relative path (never judged on a guess) always do, a file while it exists."""
+    return not is_file_record(path) or is_relative_record(path) or os.path.exists(path)
+
+
 def is_relative_record(path: str) -> bool:
     """A file path recorded by an older qa, as it was given: never pruned on a guess."""
     return is_file_record(path) and not os.path.isabs(path)
