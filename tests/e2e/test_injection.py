@@ -433,3 +433,25 @@ def test_chat_prints_the_rewritten_question_escaped_on_one_short_line(index, llm
     assert "\x1b" not in res.stdout and "\x07" not in res.stdout
     asking = [line for line in res.stdout.splitlines() if "(asking:" in line]
     assert len(asking) == 1 and "\\x1b]8;;" in asking[0] and len(asking[0]) <= 220, asking
+
+
+def test_web_page_shows_a_marker_colon_as_written(served, llm):
+    """The page unescapes the server's markdown escapes, the escaped colon after a marker included."""
+    from test_web import ARGS, CHROMIUM
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed (scripts/setup.sh installs it in CI)")
+    from playwright.sync_api import sync_playwright
+
+    llm.script = lambda p: Script([DEFINITION.format(n=passage_number(p, GOOD_SOURCE))])
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page()
+            page.goto(f"{served}/?as_of={AS_OF}")
+            page.fill("#question", QUESTION)
+            page.press("#question", "Enter")
+            page.locator(".turn .sources li").first.wait_for(timeout=60_000)
+            assert page.locator(".turn .a").first.inner_text().strip() == DEFINITION.format(n=1)
+        finally:
+            browser.close()
