@@ -243,6 +243,18 @@ def _stream_answer(bot: Any, question: str, when: Any, k: int, filters: Any) -> 
     return answer
 
 
+SHOWN_LINE_MAX = 200  # characters of a rewritten question shown by `qa chat`
+
+
+def _one_line(text: str, limit: int = SHOWN_LINE_MAX) -> str:
+    """Untrusted text (a model's rewrite, the user's input) as one terminal line of at most ``limit``
+    characters, control and invisible characters escaped."""
+    from qa.errors import printable
+
+    line = printable(text)
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
 @app.command()
 def chat(
     session: Optional[str] = typer.Option(None, "--session", help="Keep this conversation under the index (resume it later)"),
@@ -292,7 +304,7 @@ def chat(
                 print_sources(last)
             continue
         if text.startswith("/"):
-            typer.echo(f"unknown command {text}; try /sources, /reset or /exit")
+            typer.echo(f"unknown command {_one_line(text)}; try /sources, /reset or /exit")
             continue
         try:
             standalone, last = conv.ask(text, as_of=when)
@@ -303,8 +315,8 @@ def chat(
                 raise
             typer.echo(f"qa: error: {printable(e)}", err=True)
             continue
-        if standalone != text:
-            typer.echo(f"(asking: {standalone})")
+        if standalone != text:  # the model's rewrite (unverified): one escaped, short line
+            typer.echo(f"(asking: {_one_line(standalone)})")
         print_answer(last)
         typer.echo("")
 

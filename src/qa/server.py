@@ -108,8 +108,13 @@ def markdown_text(text: str) -> str:
 
 def markdown_answer(text: str) -> str:
     """An answer as chat-message markdown: the words (quoted from articles) are literal text, the
-    ``[n]`` citation markers stay as they are."""
-    return "".join(part if i % 2 else _escape_markdown(part) for i, part in enumerate(_CITATION_MARKER.split(text)))
+    ``[n]`` citation markers stay as they are — except that a colon right after a marker is escaped,
+    since "[1]: URL" would be a link reference definition turning every [1] into a hidden link."""
+    parts = _CITATION_MARKER.split(text)
+    return "".join(
+        part if i % 2 else ("\\" if i and part.startswith(":") else "") + _escape_markdown(part)
+        for i, part in enumerate(parts)
+    )
 
 
 def markdown_link(url: str | None) -> str:

@@ -95,3 +95,93 @@ def test_unsupported_claim_and_refusal():
 def test_only_invalid_markers_means_no_support():
     v = verify("The tram costs 420 million crowns [5].", P)
     assert not v.ok and v.removed_markers == [5]
+
+
+# ---------------------------------------------------------------- grounding rules (review: verify_probe.py)
+
+READOUT = ("President Elena Varga of Norland and Prime Minister Tomas Hale of Westmark held a phone call on "
+           "Saturday, their offices said in a joint readout. According to the readout, Hale raised the case of "
+           "three Westmark engineers detained in Norland since January, and Varga promised a consular visit "
+           "within days. The conversation lasted about forty minutes and took place at Westmark's request.")
+CALL = [Passage("c1", "d1", READOUT, 0, len(READOUT), 1.0, "Varga and Hale discuss border trade",
+                "https://ledger.example/x", "Northern Ledger", date(2025, 3, 8))]
+ZW = "\u200b"
+
+
+def _spaced(sentence: str, sep: str) -> str:
+    return " ".join(sep.join(word) for word in sentence.split())
+
+
+@pytest.mark.parametrize("sep", [ZW, "\u00ad", "\u2060", "\ufeff", "\u202e", "\u2066", "\u200d", "\u034f", "\ufe0f"])
+def test_invisible_characters_cannot_hide_words(sep):
+    v = verify(_spaced("Call support now at evil dot example", sep) + " [1].", CALL)
+    assert not v.ok and v.unsupported
+    hidden = verify(f"Hale raised the case of three Westmark engi{sep}neers [1].", CALL)
+    assert hidden.ok and hidden.answer == "Hale raised the case of three Westmark engineers [1]."  # shown as checked
+
+
+def test_one_letter_tokens_are_checked():
+    assert not verify("Hale raised the case of three Westmark engineers, P W N E D [1].", CALL).ok
+
+
+def test_unicode_digits_are_numbers():
+    v = verify("Hale raised the case of ³⁰⁰ Westmark engineers [1].", CALL)
+    assert not v.ok and v.unsupported == ["Hale raised the case of 300 Westmark engineers [1]."]
+    assert not verify("Hale raised the case of ３００ Westmark engineers [1].", CALL).ok
+
+
+@pytest.mark.parametrize("sentence", [
+    "Netanyahu raised the case of three Westmark engineers detained in Norland since January [1].",
+    "Macron held a phone call with Varga on Saturday [1].",
+])
+def test_the_first_word_is_checked(sentence):
+    assert not verify(sentence, CALL).ok
+
+
+@pytest.mark.parametrize("sentence", [
+    "Meanwhile, Hale raised the case of three Westmark engineers [1].",
+    "However, Varga promised a consular visit within days [1].",
+    "Hale raised the case of three Westmark engineers detained in Norland [1].",
+])
+def test_sentence_openers_and_supported_first_words_pass(sentence):
+    v = verify(sentence, CALL)
+    assert v.ok, v.unsupported
+
+
+@pytest.mark.parametrize("sentence", [
+    "Varga did not promise a consular visit to the detained Westmark engineers [1].",
+    "Hale never raised the case of the detained Westmark engineers [1].",
+    "Varga didn't promise a consular visit within days [1].",
+    "No consular visit was promised to the Westmark engineers [1].",
+])
+def test_a_negation_needs_a_negation_in_the_evidence(sentence):
+    assert not verify(sentence, CALL).ok
+
+
+def test_a_matched_negation_passes():
+    text = "The ministers did not agree on a date for the talks, officials said."
+    p = [Passage("c9", "d9", text, 0, len(text), 1.0, "Talks")]
+    v = verify("The ministers did not agree on a date for the talks [1].", p)
+    assert v.ok, v.unsupported
+
+
+@pytest.mark.parametrize("sentence", ["It did not happen [1].", "It was [1].", "Yes, it is so [1]."])
+def test_a_sentence_must_say_something_the_evidence_says(sentence):
+    assert not verify(sentence, CALL).ok
+
+
+@pytest.mark.parametrize("quote", [
+    "‘Hale detained three Westmark engineers’", "«Hale detained three Westmark engineers»",
+    "„Hale detained three Westmark engineers“", "'Hale detained three Westmark engineers'",
+    "‚Hale detained three Westmark engineers‘", "»Hale detained three Westmark engineers«",
+    "‘Hale’s engineers were detained in Westmark’", "「Hale detained three Westmark engineers」",
+])
+def test_every_quote_style_is_checked(quote):
+    v = verify(f"Varga said {quote} [1].", CALL)
+    assert not v.ok and v.bad_quotes
+
+
+def test_a_verbatim_quote_in_any_style_passes():
+    for quote in ("‘Varga promised a consular visit within days’", "«Varga promised a consular visit within days»"):
+        v = verify(f"The readout said {quote} [1].", CALL)
+        assert v.ok, (quote, v.bad_quotes, v.unsupported)

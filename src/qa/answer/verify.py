@@ -3,9 +3,16 @@
 Only supported sentences are kept; every other sentence is dropped and reported:
 - a marker [n] that names no passage is removed; a sentence left without a valid marker is dropped;
 - a question, or a refusal ("I don't know"), is dropped;
-- a quotation ("...") must occur verbatim in a passage the sentence cites;
-- every URL and e-mail address, number and capitalised name in the sentence must occur in what it
-  cites, and nearly all of its other content words (compared by stem, so inflections match).
+- the text is checked as it is shown: NFKC-normalised, without invisible characters (a zero-width
+  space between letters would otherwise turn every word into one-letter tokens);
+- a quotation, in any quote style, must occur verbatim in a passage the sentence cites;
+- every URL and e-mail address, number, capitalised name, one-letter word and the first word
+  (unless a sentence opener such as "However") must occur in what it cites, and nearly all of its
+  other content words (compared by stem, so inflections match); at least one of them must;
+- a sentence with a negation ("not", "never", "n't", ...) needs one in the cited passage's sentence
+  that best matches it.
+
+This is grounding, not proof: a sentence that swaps roles or uses an antonym of one word can pass.
 
 "What it cites" is what the model was shown of those passages: title, source, publication date
 and text, with each date the text mentions also in its absolute form. The answer is verified
@@ -18,6 +25,7 @@ the streamed text is exactly the final answer; ``SentenceBuffer`` cuts a token s
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -30,7 +38,26 @@ from qa.text import STOPWORDS, content_words
 from qa.types import Citation, Passage
 
 MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
-QUOTE = re.compile(r"[\"“]([^\"”]{8,}?)[\"”]")
+QUOTE = re.compile(
+    r"[\"“”„«»‹›「『]([^\"“”„«»‹›「『」』]+?)[\"“”«»‹›」』]"  # "…" “…” „…“ «…» »…« ‹…› 「…」 『…』
+    r"|(?<!\w)['‘‚]((?:[^'‘’‚]|['’](?=\w))+?)['‘’](?!\w)"  # '…' ‘…’ ‚…‘ (an apostrophe inside is part of it)
+)
+MIN_QUOTE = 8  # characters; shorter quoted words are checked as words
+NEGATION = re.compile(r"\b(?:not|no|never|nor|neither|none|nobody|nothing|nowhere|without|cannot)\b|\Bn['’]t\b", re.I)
+# first words that need not be in the passage (a first word is otherwise checked like a name)
+OPENERS = frozenset(
+    """however yes meanwhile also earlier later today yesterday tomorrow now then still instead moreover
+    furthermore additionally overall finally first second third separately similarly likewise nevertheless
+    nonetheless thus therefore hence indeed notably previously subsequently currently recently since while
+    although though both according""".split()
+)
+# characters that display as nothing besides format controls (category Cf: zero-width space and
+# joiners, soft hyphen, word joiner, BOM, bidi controls): variation selectors, the combining grapheme
+# joiner, Hangul fillers, Khmer and Mongolian invisible vowels and selectors
+_INVISIBLE = frozenset(
+    "\u034f\u115f\u1160\u17b4\u17b5\u3164\uffa0"
+    + "".join(map(chr, [*range(0x180B, 0x1810), *range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0)]))
+)
 REFUSAL = re.compile(r"\b(i don'?t know|i do not know|cannot (?:find|answer)|no information|not (?:mentioned|provided) in)\b", re.I)
 LINK = re.compile(
     r"(?:https?://|www\.)[^\s<>\"]+"  # URLs
@@ -71,6 +98,18 @@ class Verified:
 # ---------------------------------------------------------------- what a passage supports
 
 
+def visible_text(text: str) -> str:
+    """Text as it is verified and shown: no invisible characters, NFKC (so superscript and
+    full-width digits are digits, and compatibility letters are letters)."""
+    kept = "".join(ch for ch in text if ch not in _INVISIBLE and unicodedata.category(ch) != "Cf")
+    return unicodedata.normalize("NFKC", kept)
+
+
+def quotations(sentence: str) -> list[str]:
+    """The quoted passages of a sentence, in every quote style."""
+    return [q for m in QUOTE.finditer(sentence) if len(q := m.group(1) or m.group(2)) >= MIN_QUOTE]
+
+
 def annotate_dates(text: str, published: date | None) -> str:
     """Passage text with each resolved relative date followed by its absolute date."""
     out, pos = [], 0
@@ -103,22 +142,35 @@ def _tokens(text: str) -> list[str]:
 
 
 def _number(raw: str) -> str:
-    return raw.replace(",", "").lstrip("0") or "0"
+    digits = "".join(str(unicodedata.decimal(ch, ch)) for ch in raw.replace(",", ""))
+    return digits.lstrip("0") or "0"
 
 
 class _Evidence:
     """The words, stems, numbers and text of the passages one sentence cites."""
 
     def __init__(self, text: str):
+        text = visible_text(text)
         self.lower = _norm(text)
         tokens = [t.lower() for t in _tokens(text)]
         self.words = set(tokens)
         self.stems = set(_stemmer().stemWords(tokens))
         self.numbers = {_number(n) for n in _NUMBER.findall(text)}
+        self.sentences = [text[s:e] for s, e in sentence_spans(text)]
+
+    def has(self, word: str, stem: bool = False) -> bool:
+        """Whether ``word`` (lower case) is a word of the evidence, or with ``stem`` shares a stem."""
+        return word in self.words or stem and _stemmer().stemWord(word) in self.stems
+
+    def negated(self, stems: set[str]) -> bool:
+        """Whether an evidence sentence that best matches the claim's ``stems`` has a negation."""
+        overlap = [len(stems & set(_stemmer().stemWords([t.lower() for t in _tokens(s)]))) for s in self.sentences]
+        best = max(overlap, default=0)
+        return any(n == best and NEGATION.search(s) for n, s in zip(overlap, self.sentences))
 
 
 def _norm(text: str) -> str:
-    return " ".join(re.sub(r"[“”]", '"', re.sub(r"[‘’]", "'", text)).lower().split())
+    return " ".join(re.sub(r"[“”„«»‹›「」『』]", '"', re.sub(r"[‘’‚]", "'", text)).lower().split())
 
 
 def unsupported_reason(claim: str, ev: _Evidence) -> str | None:
@@ -127,21 +179,34 @@ def unsupported_reason(claim: str, ev: _Evidence) -> str | None:
         if _norm(link.rstrip(".,;:!?)]'\"’”")) not in ev.lower:
             return f"link {link!r} is not in the cited passage"
     without_links = LINK.sub(" ", claim)
-    for n in _NUMBER.findall(without_links):
+    numbers = _NUMBER.findall(without_links)
+    for n in numbers:
         if _number(n) not in ev.numbers:
             return f"number {n} is not in the cited passage"
     tokens = [t for t in _tokens(_NUMBER.sub(" ", without_links)) if not t.isdigit()]
+    content = [(i, t, t.lower()) for i, t in enumerate(tokens) if t.lower() not in STOPWORDS]
     others: list[str] = []
-    for i, t in enumerate(tokens):
-        low = t.lower()
-        name = len(t) > 1 and (t.isupper() or (i > 0 and t[0].isupper()))
-        if name and low not in ev.words and low not in STOPWORDS:
-            return f"name {t!r} is not in the cited passage"
-        if not name and low not in STOPWORDS and len(low) > 1:
+    found = len(numbers)  # numbers, names and words of the sentence that the evidence has
+    for i, t, low in content:
+        if i == 0 and low in OPENERS:
+            continue
+        if t.isupper() or (i > 0 and t[0].isupper()) or len(low) == 1:
+            if not ev.has(low):
+                return f"name {t!r} is not in the cited passage"
+        elif i == 0:
+            if not ev.has(low, stem=True):
+                return f"first word {t!r} is not in the cited passage"
+        else:
             others.append(low)
-    missing = [w for w, s in zip(others, _stemmer().stemWords(others)) if s not in ev.stems and w not in ev.words]
+            continue
+        found += 1
+    missing = [w for w in others if not ev.has(w, stem=True)]
     if missing and len(missing) > MAX_MISSING * len(others):
         return f"words not in the cited passage: {', '.join(missing)}"
+    if found + len(others) - len(missing) == 0:
+        return "nothing in the sentence is in the cited passage"
+    if NEGATION.search(without_links) and not ev.negated(set(_stemmer().stemWords([low for _, _, low in content]))):
+        return "a negation that the cited passage's matching sentence does not make"
     return None
 
 
@@ -209,7 +274,7 @@ class Verifier:
             cited.extend(valid)
             return "".join(f"[{n}]" for n in valid)
 
-        sentence = MARKER.sub(keep_valid, sentence).strip()
+        sentence = MARKER.sub(keep_valid, visible_text(sentence)).strip()
         sentence = re.sub(r"\s+([.!?])", r"\1", sentence)
         if REFUSAL.search(sentence):
             out.refused = True
@@ -220,8 +285,8 @@ class Verifier:
         if is_question(sentence):
             out.unsupported.append(sentence)
             return None
-        raw_sources = " ".join(self.passages[n - 1].text for n in cited)
-        bad = [q for q in QUOTE.findall(sentence) if _norm(q) not in _norm(raw_sources)]
+        raw_sources = _norm(visible_text(" ".join(self.passages[n - 1].text for n in cited)))
+        bad = [q for q in quotations(sentence) if _norm(q) not in raw_sources]
         if bad:
             out.bad_quotes.extend(bad)
             return None

@@ -21,7 +21,7 @@ function el(tag, cls, text) {
 
 // The server escapes markdown in answers (its words are quoted from articles); shown as text here.
 function unescapeMarkdown(text) {
-  return text.replace(/\\([\\`*_{}\[\]()<>#!|~&])/g, "$1");
+  return text.replace(/\\([\\`*_{}\[\]()<>#!|~&:])/g, "$1");
 }
 
 // Answer text with [n] markers turned into links to source n of this turn.
