@@ -122,10 +122,22 @@ class File:
 
 @dataclass(frozen=True)
 class Live:
-    """What the index must hold for one id: its text as last ingested, and where from."""
+    """What the index must hold for one id: its text as last ingested, and every origin that
+    provided it (absolute resolved file paths, "<api>")."""
 
     text: str
-    path: str  # absolute resolved path, or "<api>"
+    paths: frozenset[str]
+
+    def read_from(self, text: str, path: str) -> Live:
+        return Live(text, self.paths | {path})
+
+
+API = "<api>"
+
+
+def still_provides(path: str) -> bool:
+    """An origin that can still provide its story: the API always, a file while it exists."""
+    return path == API or Path(path).exists()
 
 
 @dataclass(frozen=True)
@@ -232,6 +244,20 @@ class IndexMachine(RuleBasedStateMachine):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content)
 
+    def sources(self) -> dict[str, set[str]]:
+        """The live generation's recorded origins: id → paths."""
+        from qa.catalog import Catalog
+        from qa.generations import Generations
+
+        gen = Generations(self.settings.resolved_index()).current()
+        if gen is None:
+            return {}
+        cat = Catalog(gen)
+        try:
+            return cat.sources()
+        finally:
+            cat.close()
+
     def catalog(self) -> tuple[Rows, Rows]:
         """The live generation's documents (id → (text, path)), aliases (id → (twin, path))."""
         from qa.catalog import Catalog
@@ -284,6 +310,15 @@ class IndexMachine(RuleBasedStateMachine):
         if self.files.pop(rel, None) is not None:
             (self.corpus / rel).unlink()
 
+    @rule(src=st.sampled_from([p for p in POOL if p.endswith(".md")]),
+          dst=st.sampled_from([p for p in POOL if p.endswith(".md")]))
+    def copy_file(self, src: str, dst: str) -> None:
+        """A whole .md copied to a new name: one story (one front-matter id) in two files."""
+        if src in self.files and dst not in self.files:
+            self.files[dst] = File(self.files[src].body, self.files[src].doc_id)
+            self.md_ids[dst] = self.files[dst].doc_id  # type: ignore[assignment]
+            self.materialize(dst)
+
     @rule(src=st.sampled_from(POOL), dst=st.sampled_from(POOL))
     def move(self, src: str, dst: str) -> None:
         """A rename (same format, onto a free name): a .md keeps its id, a .txt gets a new one."""
@@ -302,6 +337,7 @@ class IndexMachine(RuleBasedStateMachine):
         prune=st.booleans(),
     )
     def ingest_files(self, cwd: str, specs: list[str], absolute: bool, prune: bool) -> None:
+        from qa.ingest.loaders import expand_inputs
         from qa.ingest.pipeline import ingest
 
         where = {"corpus": self.corpus, "parent": self.parent, "elsewhere": self.elsewhere}[cwd]
@@ -313,17 +349,26 @@ class IndexMachine(RuleBasedStateMachine):
             base = self.corpus if absolute else Path(os.path.relpath(self.corpus, where))
             given = base / rel
             inputs.append(str(given))
-        read = [rel for rel in self.files if any(s.matches(self.corpus / rel) for s in scopes)]
+        # qa's own enumeration of the inputs gives the reading order: when two files hold one id,
+        # the one read last decides its text
+        read = [str(Path(p).resolve().relative_to(self.corpus)) for p in expand_inputs(inputs)
+                if Path(p).is_file()]
         ingest(inputs, self.settings, prune=prune)
         self.last_prune = prune
         for rel in read:
-            self.live[self.file_id(rel)] = Live(self.files[rel].body, str(self.corpus / rel))
-        if prune:
+            doc_id, where_from = self.file_id(rel), str(self.corpus / rel)
+            before = self.live.get(doc_id, Live("", frozenset()))
+            self.live[doc_id] = before.read_from(self.files[rel].body, where_from)
+        if prune:  # drop the gone files in scope; forget what nothing left provides
             for doc_id, entry in list(self.live.items()):
-                if entry.path == "<api>":
+                gone = {p for p in entry.paths
+                        if p != API and any(s.matches(Path(p)) for s in scopes) and not Path(p).exists()}
+                if not gone:
                     continue
-                path = Path(entry.path)
-                if any(s.matches(path) for s in scopes) and not path.exists():
+                left = entry.paths - gone
+                if any(still_provides(p) for p in left):
+                    self.live[doc_id] = Live(entry.text, left)
+                else:
                     del self.live[doc_id]
 
     @rule(
@@ -343,7 +388,7 @@ class IndexMachine(RuleBasedStateMachine):
             records.append({"id": doc_id, "title": f"API {doc_id}", "text": text})
         self.assistant.ingest(records)
         for r in records:
-            self.live[r["id"]] = Live(r["text"], "<api>")
+            self.live[r["id"]] = self.live.get(r["id"], Live("", frozenset())).read_from(r["text"], API)
 
     @precondition(lambda self: self.live)
     @rule(name=st.sampled_from(POOL + API_IDS + ["no-such-id"]))
@@ -386,7 +431,7 @@ class IndexMachine(RuleBasedStateMachine):
         assert not set(docs) & set(aliases), f"both indexed and alias: {set(docs) & set(aliases)}"
         lost = sorted(set(self.live) - set(docs) - set(aliases))
         if self.last_prune:
-            api = [i for i in lost if self.live[i].path == "<api>"]
+            api = [i for i in lost if API in self.live[i].paths]
             assert not api, f"prune forgot API documents: {api}"
             assert not lost, f"prune forgot documents whose files were not pruned: {lost}"
         assert not lost, f"live ids missing from the index: {lost}"
@@ -410,11 +455,14 @@ class IndexMachine(RuleBasedStateMachine):
                 )
 
     def check_paths(self, docs: Rows, aliases: Rows) -> None:
-        """Files are recorded by absolute resolved path, API records as <api>."""
+        """Every origin of a story is recorded — files by absolute resolved path, API records as
+        <api> — and the path column names one of them."""
+        recorded = self.sources()
         for doc_id, (_, path) in [*docs.items(), *aliases.items()]:
             if doc_id in self.live:
-                want = self.live[doc_id].path
-                assert path == want, f"{doc_id} recorded at {path!r}, not {want!r}"
+                want = set(self.live[doc_id].paths)
+                assert recorded.get(doc_id, set()) == want, f"{doc_id} recorded from {recorded.get(doc_id)}, not {want}"
+                assert path in want, f"{doc_id}: path column {path!r} is none of its origins {want}"
 
     def check_search_stores(self, docs: Rows) -> None:
         """Chroma, the dense matrix and BM25 hold exactly the chunks of the indexed documents."""
@@ -441,7 +489,7 @@ class IndexMachine(RuleBasedStateMachine):
         for rel, f in sorted(self.files.items()):
             doc_id = self.file_id(rel)
             entry = self.live.get(doc_id)
-            if entry is None or entry.text != f.body or entry.path != str(self.corpus / rel):
+            if entry is None or entry.text != f.body or str(self.corpus / rel) not in entry.paths:
                 continue  # not ingested since it last changed
             target = doc_id if doc_id in docs else aliases.get(doc_id, (None, ""))[0]
             if target is None:
