@@ -28,11 +28,11 @@ from pathlib import Path
 
 def phase_limit(index: Path) -> dict:
     """Re-create qa's chunk texts from the ingested catalog and time the bare encoder on them."""
-    from qa.catalog import Catalog
+    from qa.index.catalog import Catalog
     from sentence_transformers import SentenceTransformer
 
     from qa.embeddings import model_location
-    from qa.generations import Generations
+    from qa.index.generations import Generations
     from qa.ingest.chunk import chunk_article, embedding_text
     from qa.settings import DEFAULT_MODEL, Settings
 
@@ -61,7 +61,7 @@ def phase_qa(articles: Path, index: Path) -> dict:
         pass
     secs = time.perf_counter() - t
     from qa.settings import Settings
-    from qa.store import IndexReader, folder_size
+    from qa.index.store import IndexReader, folder_size
 
     reader = IndexReader(Settings(index=index))
     stats = reader.catalog.stats()

@@ -81,7 +81,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from qa.assistant import Assistant
-    from qa.ingest.pipeline import ingest
+    from qa.ingest import ingest
     from qa.retrieve import SearchFilters
     from qa.settings import Settings
 

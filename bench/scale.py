@@ -40,9 +40,9 @@ def vocabulary(n: int = 20_000) -> list[str]:
 
 def build(index: Path, n_chunks: int, dim: int = 384, batch_docs: int = 400) -> float:
     """Write n_chunks synthetic chunks; returns chunks/s of the store (no embedding)."""
-    from qa.ingest.chunk import lexical_text
+    from qa.index.lexical import lexical_text
     from qa.settings import Settings
-    from qa.store import IndexWriter
+    from qa.index.store import IndexWriter
     from qa.types import Article, Chunk
 
     vocab = np.array(vocabulary())
@@ -91,7 +91,7 @@ def pct(xs: list[float], p: float) -> float:
 def measure(index: Path, n_chunks: int, queries: int) -> dict:
     from qa.retrieve import Retriever, SearchFilters
     from qa.settings import Settings
-    from qa.store import IndexReader, folder_size
+    from qa.index.store import IndexReader, folder_size
 
     build_rate = None
     if not (index / "CURRENT").exists():
@@ -137,7 +137,7 @@ def components(folder: Path, n_chunks: int, queries: int, dim: int = 384) -> dic
     building the BM25 index from scratch (what a non-incremental lexical index pays per ingest)."""
     import shutil
 
-    from qa import dense, lexical
+    from qa.index import dense, lexical
 
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -190,8 +190,8 @@ def components(folder: Path, n_chunks: int, queries: int, dim: int = 384) -> dic
 
 def small_ingest(index: Path) -> dict:
     """Ingest 10 new 10-chunk articles into the big index; time the generation copy separately."""
-    import qa.generations as generations
-    from qa.ingest.pipeline import ingest
+    import qa.index.generations as generations
+    from qa.ingest import ingest
     from qa.settings import Settings
     from qa.types import Article
 

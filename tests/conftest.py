@@ -105,7 +105,7 @@ def settings(tmp_path: Path):
 @pytest.fixture(scope="session")
 def sample_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bundled samples ingested once into a real on-disk index (shared, read-only use)."""
-    from qa.ingest.pipeline import ingest
+    from qa.ingest import ingest
     from qa.settings import Settings
 
     index = tmp_path_factory.mktemp("samples") / "index"
@@ -116,7 +116,7 @@ def sample_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def seed_index(tmp_path_factory: pytest.TempPathFactory, seed_path: Path) -> Path:
-    from qa.ingest.pipeline import ingest
+    from qa.ingest import ingest
     from qa.settings import Settings
     from qa.dates import parse_date
 

@@ -10,10 +10,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from qa.ingest.pipeline import IngestReport, Progress
+from qa.ingest import IngestReport, Progress
 from qa.retrieve import Retriever, SearchFilters
 from qa.settings import Settings
-from qa.store import IndexReader
+from qa.index.store import IndexReader
 from qa.types import Answer, Article, Passage
 
 
@@ -61,7 +61,7 @@ class Assistant:
     def _current(self) -> IndexReader:
         """Under ``_lock``: the reader of the published generation, opened on first use or when a
         newer generation has been published (the old one is retired, not closed, here)."""
-        from qa.generations import Generations
+        from qa.index.generations import Generations
 
         current = Generations(self.settings.resolved_index()).current()
         if self._reader is None or (current is not None and current != self._reader.gen):
@@ -238,7 +238,7 @@ class Assistant:
     ) -> IngestReport:
         from qa.errors import InputError
         from qa.ingest.loaders import record_or_error
-        from qa.ingest.pipeline import accept, ingest
+        from qa.ingest import accept, ingest
         from qa.ingest.scope import API as API_PATH
 
         report = IngestReport()

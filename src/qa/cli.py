@@ -114,7 +114,7 @@ def ingest(
     as_json: bool = JsonOpt,
 ) -> None:
     """Add articles to the index; unchanged ones are skipped, changed ones replaced."""
-    from qa.ingest.pipeline import ingest as run_ingest
+    from qa.ingest import ingest as run_ingest
     from qa.progress import ingest_progress
 
     settings = _settings(index, chroma_url=chroma_url, model=model)
@@ -355,7 +355,7 @@ def serve(
 @index_app.command("stats")
 def index_stats(index: Optional[Path] = IndexOpt, as_json: bool = JsonOpt) -> None:
     """Documents, chunks, model, size on disk and date range of the index."""
-    from qa.store import IndexReader
+    from qa.index.store import IndexReader
 
     settings = _settings(index)
     reader = _run(lambda: IndexReader(settings))
@@ -376,7 +376,7 @@ def index_rebuild(
     as_json: bool = JsonOpt,
 ) -> None:
     """Re-chunk and re-embed every document into a fresh index, swapped in when complete."""
-    from qa.ingest.pipeline import rebuild
+    from qa.ingest import rebuild
     from qa.progress import ingest_progress
 
     settings = _settings(index, chroma_url=chroma_url)
@@ -396,7 +396,7 @@ def index_rm(
     as_json: bool = JsonOpt,
 ) -> None:
     """Remove documents from the index."""
-    from qa.store import remove_documents
+    from qa.index.store import remove_documents
 
     settings = _settings(index, chroma_url=chroma_url)
     removed, missing = _run(lambda: remove_documents(settings, doc_ids))

@@ -152,9 +152,9 @@ def run_eval(
     """Index the dataset's articles (incrementally: a kept --index is reused), then ask every
     question as of its date and score the passages and the extractive answers."""
     from qa.assistant import Assistant
-    from qa.catalog import Catalog
-    from qa.generations import Generations
-    from qa.ingest.pipeline import ingest
+    from qa.index.catalog import Catalog
+    from qa.index.generations import Generations
+    from qa.ingest import ingest
 
     articles = read_dataset_articles(dataset)
     qpath = dataset / "questions.jsonl"

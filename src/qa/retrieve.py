@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from qa.settings import Settings
-from qa.store import IndexReader
+from qa.index.store import IndexReader
 from qa.temporal import QuestionTime
 from qa.types import Passage
 

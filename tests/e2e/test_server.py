@@ -29,7 +29,7 @@ def _serve(index: Path, *extra: str, env: dict[str, str] | None = None) -> tuple
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    from qa.ingest.pipeline import ingest
+    from qa.ingest import ingest
     from qa.settings import Settings
 
     index = tmp_path_factory.mktemp("srv") / "index"
@@ -101,7 +101,7 @@ def test_api_key_validation_and_size_limits(server):
 
 
 def test_rate_limit(tmp_path):
-    from qa.ingest.pipeline import ingest
+    from qa.ingest import ingest
     from qa.settings import Settings
 
     index = tmp_path / "ix"
@@ -115,7 +115,7 @@ def test_rate_limit(tmp_path):
 
 
 def test_ingest_while_querying_sees_old_or_new_never_half(tmp_path):
-    from qa.ingest.pipeline import ingest
+    from qa.ingest import ingest
     from qa.settings import Settings
 
     index = tmp_path / "ix"

@@ -40,7 +40,7 @@ def _serve(index: Path, env: dict[str, str]) -> tuple[Any, str]:
 
 @pytest.fixture(scope="module")
 def index(tmp_path_factory) -> Path:
-    from qa.ingest.pipeline import ingest
+    from qa.ingest import ingest
     from qa.settings import Settings
 
     path = tmp_path_factory.mktemp("trust") / "index"

@@ -21,12 +21,12 @@ import pytest
 
 from conftest import qa_executable, run_json, synthetic_feed
 from qa.assistant import Assistant
-from qa.catalog import Catalog
+from qa.index.catalog import Catalog
 from qa.checkpoints import MARKER, PAUSE_AT, PAUSE_SECONDS, STAGES
-from qa.generations import Generations
-from qa.ingest.pipeline import ingest
+from qa.index.generations import Generations
+from qa.ingest import ingest
 from qa.settings import Settings
-from qa.store import IndexReader
+from qa.index.store import IndexReader
 
 pytestmark = pytest.mark.slow
 

@@ -42,7 +42,7 @@ def chat_page(url: str, question: str, *, setup: str | None = None) -> Iterator[
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    from qa.ingest.pipeline import ingest
+    from qa.ingest import ingest
     from qa.settings import Settings
     from test_server import _serve
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import date
 
 from qa.assistant import Assistant
-from qa.catalog import Catalog
-from qa.generations import Generations
+from qa.index.catalog import Catalog
+from qa.index.generations import Generations
 from qa.retrieve import SearchFilters
 from qa.settings import Settings
 
@@ -64,7 +64,7 @@ def test_seed_acceptance_when_did_they_last_speak(seed_index, seed_path):
 
 
 def test_when_answer_for_undated_article_says_date_unknown(tmp_path, seed_path):
-    from qa.ingest.pipeline import ingest
+    from qa.ingest import ingest
 
     s = Settings(index=tmp_path / "ix")
     ingest([str(seed_path)], s)
@@ -83,7 +83,7 @@ LATER_CALL = (
 
 
 def test_a_later_call_moves_the_answer(tmp_path, seed_path):
-    from qa.ingest.pipeline import ingest
+    from qa.ingest import ingest
 
     s = Settings(index=tmp_path / "ix")
     ingest([str(seed_path)], s, published_at=date(2025, 11, 15))

@@ -11,9 +11,9 @@ import pytest
 
 from qa.assistant import Assistant
 from qa.errors import ModelMismatchError
-from qa.ingest.pipeline import ingest, rebuild
+from qa.ingest import ingest, rebuild
 from qa.settings import Settings
-from qa.store import IndexReader, remove_documents
+from qa.index.store import IndexReader, remove_documents
 from conftest import SAMPLES
 
 
@@ -207,7 +207,7 @@ def test_index_from_before_exact_search_and_tantivy_is_upgraded_by_the_next_inge
     import shutil
 
     from qa.assistant import Assistant
-    from qa.generations import Generations
+    from qa.index.generations import Generations
 
     src = _copy_samples(tmp_path)
     ingest([str(src)], settings)
@@ -231,7 +231,7 @@ def test_alias_rows_of_an_older_catalog_are_migrated_and_never_lost(tmp_path, se
     next ingest stores the alias's content, and a forgotten story's old-style alias is re-read."""
     import sqlite3
 
-    from qa.generations import Generations
+    from qa.index.generations import Generations
 
     story = (SAMPLES / "norland-westmark-call.md").read_text().split("LATEST POSTS")[0].split("---", 2)[2]
     src, other = tmp_path / "src", tmp_path / "other"

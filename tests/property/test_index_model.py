@@ -246,8 +246,8 @@ class IndexMachine(RuleBasedStateMachine):
 
     def sources(self) -> dict[str, set[str]]:
         """The live generation's recorded origins: id → paths."""
-        from qa.catalog import Catalog
-        from qa.generations import Generations
+        from qa.index.catalog import Catalog
+        from qa.index.generations import Generations
 
         gen = Generations(self.settings.resolved_index()).current()
         if gen is None:
@@ -260,8 +260,8 @@ class IndexMachine(RuleBasedStateMachine):
 
     def catalog(self) -> tuple[Rows, Rows]:
         """The live generation's documents (id → (text, path)), aliases (id → (twin, path))."""
-        from qa.catalog import Catalog
-        from qa.generations import Generations
+        from qa.index.catalog import Catalog
+        from qa.index.generations import Generations
 
         gen = Generations(self.settings.resolved_index()).current()
         if gen is None:
@@ -338,7 +338,7 @@ class IndexMachine(RuleBasedStateMachine):
     )
     def ingest_files(self, cwd: str, specs: list[str], absolute: bool, prune: bool) -> None:
         from qa.ingest.loaders import expand_inputs
-        from qa.ingest.pipeline import ingest
+        from qa.ingest import ingest
 
         where = {"corpus": self.corpus, "parent": self.parent, "elsewhere": self.elsewhere}[cwd]
         os.chdir(where)
@@ -394,7 +394,7 @@ class IndexMachine(RuleBasedStateMachine):
     @rule(name=st.sampled_from(POOL + API_IDS + ["no-such-id"]))
     def index_rm(self, name: str) -> None:
         """``qa index rm ID``: the story and its recorded duplicates (an alias: just itself)."""
-        from qa.store import remove_documents
+        from qa.index.store import remove_documents
 
         doc_id = name if name in API_IDS or name == "no-such-id" else self.file_id(name)
         docs, aliases = self.catalog()
@@ -408,7 +408,7 @@ class IndexMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.live)
     @rule()
     def index_rebuild(self) -> None:
-        from qa.ingest.pipeline import rebuild
+        from qa.ingest import rebuild
 
         rebuild(self.settings)
 

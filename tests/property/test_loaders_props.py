@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from qa.ingest.loaders import AUTHOR_CHARS, MAX_AUTHORS, SOURCE_CHARS, TITLE_CHARS
-from qa.ingest.pipeline import IngestReport, read_articles
+from qa.ingest import IngestReport, read_articles
 from qa.settings import Settings
 
 EXAMPLES = int(os.environ.get("QA_LOADER_EXAMPLES", "0"))

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa import dense
-from qa.generations import Generations
+from qa.index import dense
+from qa.index.generations import Generations
 
 
 def unit_rows(n: int, dim: int = 16, seed: int = 0) -> np.ndarray:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from qa import lexical
-from qa.generations import Generations
+from qa.index import lexical
+from qa.index.generations import Generations
 
 ROWS = [
     ("a-0", "a", 10, "wire", "Harbour bridge closed after storm damage"),

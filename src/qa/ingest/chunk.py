@@ -48,14 +48,3 @@ def chunk_article(article: Article, *, target_chars: int, overlap_sentences: int
 def embedding_text(article: Article, chunk: Chunk) -> str:
     """What the encoder sees: the title gives every chunk its article's subject."""
     return f"{article.title}\n{chunk.text}" if article.title else chunk.text
-
-
-def lexical_text(title: str, published_at: str, text: str) -> str:
-    """What BM25 sees: title, date (ISO and month name, so "January 2023" matches) and text."""
-    when = ""
-    if published_at:
-        from datetime import date
-
-        d = date.fromisoformat(published_at)
-        when = f"{published_at} {d.strftime('%B %Y')}"
-    return f"{title}\n{when}\n{text}"

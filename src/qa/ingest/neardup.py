@@ -4,8 +4,7 @@ of word 5-gram shingles, an LSH index to find candidates, kept once and linked t
 from __future__ import annotations
 
 import re
-import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -14,7 +13,6 @@ THRESHOLD = 0.8
 SHINGLE = 5
 SCHEME = "affine32"  # pinned: signatures are stored and compared across runs
 _WORD = re.compile(r"\w+")
-_SCHEMA = "CREATE TABLE IF NOT EXISTS doc_minhash (doc_id TEXT PRIMARY KEY, sig BLOB NOT NULL)"
 
 
 def signature(text: str) -> np.ndarray:
@@ -33,26 +31,10 @@ def _minhash(sig: np.ndarray):  # noqa: ANN202
     return MinHash(num_perm=NUM_PERM, hashvalues=sig, scheme=SCHEME)
 
 
-def stored_signatures(db: sqlite3.Connection) -> Iterator[tuple[str, np.ndarray]]:
-    db.execute(_SCHEMA)
-    for doc_id, blob in db.execute("SELECT doc_id, sig FROM doc_minhash"):
-        yield doc_id, np.frombuffer(blob, dtype=np.uint32)
-
-
-def store_signature(db: sqlite3.Connection, doc_id: str, sig: np.ndarray) -> None:
-    db.execute(_SCHEMA)
-    db.execute("INSERT OR REPLACE INTO doc_minhash VALUES (?, ?)", (doc_id, sig.tobytes()))
-
-
-def delete_signature(db: sqlite3.Connection, doc_id: str) -> None:
-    db.execute(_SCHEMA)
-    db.execute("DELETE FROM doc_minhash WHERE doc_id=?", (doc_id,))
-
-
 class NearDuplicateIndex:
     """In-memory LSH over the signatures of the documents an index holds."""
 
-    def __init__(self, signatures: Iterator[tuple[str, np.ndarray]] = iter(())):
+    def __init__(self, signatures: Iterable[tuple[str, np.ndarray]] = ()):
         from datasketch import MinHashLSH
 
         # 16 bands of 4 rows: a pair at Jaccard 0.8 becomes a candidate with p > 0.999;

@@ -10,17 +10,18 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Protocol
 
-from qa.catalog import Alias
+from qa.index.catalog import Alias
 from qa.checkpoints import checkpoint
 from qa.errors import InputError, InputWarning
-from qa.ingest.chunk import chunk_article, embedding_text, lexical_text
+from qa.ingest.chunk import chunk_article, embedding_text
+from qa.index.lexical import lexical_text
 from qa.ingest.clean import clean_text
 from qa.ingest.loaders import RawArticle, expand_inputs, load_path
-from qa.ingest.neardup import NearDuplicateIndex, signature, store_signature, stored_signatures
+from qa.ingest.neardup import NearDuplicateIndex, signature
 from qa.ingest.scope import PruneScope, is_file_record, is_relative_record, may_provide, recorded_path
 from qa.progress import NoProgress
 from qa.settings import Settings
-from qa.store import IndexWriter
+from qa.index.store import IndexWriter
 from qa.types import Article, Chunk
 
 
@@ -227,7 +228,7 @@ class _Batcher:
             sig = self.signatures.pop(a.doc_id, None)
             if sig is None:
                 sig = signature(a.text)
-            store_signature(self.writer.catalog.db, a.doc_id, sig)  # type: ignore[union-attr]
+            self.writer.catalog.put_signature(a.doc_id, sig)  # type: ignore[union-attr]
         self.writer.catalog.commit()  # type: ignore[union-attr]
         self.progress.chunks_written(len(texts))
         self.items, self.n = [], 0
@@ -312,7 +313,7 @@ class _Planner:
             alias_hashes=base.alias_hashes() if base else {},
             sources=base.sources() if base else {},
             paths=base.recorded_paths() if base else {},
-            near=NearDuplicateIndex(stored_signatures(base.db) if base else iter(())),
+            near=NearDuplicateIndex(base.signatures() if base else ()),
         )
         self.batch = _Batcher(writer, settings, progress, self.state.signatures)
         self.read: set[str] = set()  # ids read in this run: each read counts once in the report
@@ -539,7 +540,7 @@ class _Planner:
         base, s = self.writer.base, self.state
         if base is None:
             return
-        signed = {doc_id for doc_id, _ in stored_signatures(base.db)}
+        signed = {doc_id for doc_id, _ in base.signatures()}
         if len(signed) >= len(s.known):
             return
         for article in base.articles():
@@ -549,7 +550,7 @@ class _Planner:
             twin = s.near.find(article.doc_id, sig)
             if twin is None:
                 s.near.add(article.doc_id, sig)
-                store_signature(self.catalog.db, article.doc_id, sig)
+                self.catalog.put_signature(article.doc_id, sig)
                 continue
             self.forget(article.doc_id)
             self._alias(article, twin)
@@ -557,8 +558,8 @@ class _Planner:
 
 
 def _totals(report: IngestReport, settings: Settings) -> None:
-    from qa.catalog import Catalog
-    from qa.generations import Generations
+    from qa.index.catalog import Catalog
+    from qa.index.generations import Generations
 
     gen = Generations(settings.resolved_index()).current()
     if gen is None:

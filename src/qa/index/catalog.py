@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
 
+import numpy as np
+
 from qa.types import Article
 
 _SCHEMA = """
@@ -31,6 +33,7 @@ CREATE TABLE IF NOT EXISTS documents (
 );
 CREATE INDEX IF NOT EXISTS documents_text_hash ON documents(text_hash);
 CREATE INDEX IF NOT EXISTS documents_path ON documents(path);
+CREATE TABLE IF NOT EXISTS doc_minhash (doc_id TEXT PRIMARY KEY, sig BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS aliases (
     alias_id TEXT PRIMARY KEY,
     doc_id TEXT NOT NULL,
@@ -204,10 +207,17 @@ class Catalog:
         row = self.db.execute("SELECT n_chunks FROM documents WHERE doc_id=?", (doc_id,)).fetchone()
         self.db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
         self.db.execute("DELETE FROM aliases WHERE alias_id=?", (doc_id,))
-        from qa.ingest.neardup import delete_signature
-
-        delete_signature(self.db, doc_id)
+        self.db.execute("DELETE FROM doc_minhash WHERE doc_id=?", (doc_id,))
         return int(row[0]) if row else 0
+
+    # ------------------------------------------------------------ near-duplicate signatures
+    def signatures(self) -> Iterator[tuple[str, np.ndarray]]:
+        """doc_id → its MinHash signature (qa.ingest.neardup), for the indexed documents."""
+        for doc_id, blob in self.db.execute("SELECT doc_id, sig FROM doc_minhash"):
+            yield doc_id, np.frombuffer(blob, dtype=np.uint32)
+
+    def put_signature(self, doc_id: str, sig: np.ndarray) -> None:
+        self.db.execute("INSERT OR REPLACE INTO doc_minhash VALUES (?, ?)", (doc_id, np.asarray(sig, dtype=np.uint32).tobytes()))
 
     def get(self, doc_id: str) -> Article | None:
         row = self.db.execute(

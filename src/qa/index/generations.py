@@ -131,7 +131,7 @@ def _flock(path: Path, mode: int, *, create: bool) -> Iterator[None]:
 def _copy_tree(src: Path, dst: Path) -> None:
     """Copy a generation; SQLite files through the backup API so the copy is consistent."""
 
-    from qa import dense, lexical
+    from qa.index import dense, lexical
 
     def copy(s: str, d: str) -> None:
         relative = os.path.relpath(s, src)

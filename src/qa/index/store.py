@@ -13,10 +13,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from qa.catalog import Catalog
+from qa.index.catalog import Catalog
 from qa.checkpoints import checkpoint
 from qa.errors import IndexMissingError, ModelMismatchError
-from qa.generations import Generations
+from qa.index.generations import Generations
 from qa.settings import DEFAULT_MODEL, Settings
 from qa.types import Article, Chunk
 
@@ -81,7 +81,7 @@ class IndexReader:
     def lexical(self) -> Any:
         """The BM25 index, or None for a generation written before it existed."""
         if self._lexical is None:
-            from qa import lexical
+            from qa.index import lexical
 
             self._lexical = self._open_if_present(lexical, lexical.LexicalIndex)
         return self._lexical or None
@@ -90,7 +90,7 @@ class IndexReader:
     def dense(self) -> Any:
         """The exact-search matrix, or None for a generation written before it existed."""
         if self._dense is None:
-            from qa import dense
+            from qa.index import dense
 
             self._dense = self._open_if_present(dense, dense.DenseIndex)
         return self._dense or None
@@ -126,7 +126,7 @@ class IndexReader:
 
 
 def open_vectors(settings: Settings, gen: Path, model: str) -> Any:
-    from qa.vectors import VectorStore
+    from qa.index.chroma import VectorStore
 
     return VectorStore(
         gen,
@@ -187,7 +187,7 @@ class IndexWriter:
             self._lock.__exit__(None, None, None)
 
     def base_needs_upgrade(self) -> bool:
-        from qa import dense, lexical
+        from qa.index import dense, lexical
 
         cur = self.generations.current()
         return cur is not None and not (lexical.exists(cur) and dense.exists(cur))
@@ -209,7 +209,7 @@ class IndexWriter:
         if copy and base is not None and self.settings.chroma_url:  # remote: copy the live vectors
             previous = open_vectors(self.settings, base, self.model)
             self.vectors.copy_from(previous)
-        from qa import dense, lexical
+        from qa.index import dense, lexical
 
         had_dense, had_lexical = dense.exists(self.gen), lexical.exists(self.gen)
         self.dense = dense.DenseWriter(self.gen)
@@ -223,7 +223,7 @@ class IndexWriter:
         embeddings: Any,  # np.ndarray
         lexical_texts: list[str],
     ) -> None:
-        from qa.vectors import chunk_metadata
+        from qa.index.chroma import chunk_metadata
 
         self.start()
         chunks = [c for _, cs in items for c in cs]
@@ -264,7 +264,7 @@ class IndexWriter:
         self._close_target()
         self.generations.publish(gen, keep=self.settings.keep_generations)
         if self.settings.chroma_url:
-            from qa.vectors import index_id
+            from qa.index.chroma import index_id
 
             kept = {g.name for g in self.generations.all()}
             vectors.drop_other_generations(kept, f"{self.settings.collection}-{index_id(self.generations.root)}-")
@@ -273,7 +273,7 @@ class IndexWriter:
         """Fill what an older generation lacks (exact-search matrix, BM25) from its Chroma store."""
         import numpy as np
 
-        from qa.ingest.chunk import lexical_text
+        from qa.index.lexical import lexical_text
 
         total = self.vectors.count()
         for offset in range(0, total, page):

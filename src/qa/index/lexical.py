@@ -79,6 +79,17 @@ def terms(text: str) -> list[str]:
     return list(dict.fromkeys(_analyzer().analyze(text)))
 
 
+def lexical_text(title: str, published_at: str, text: str) -> str:
+    """What BM25 sees: title, date (ISO and month name, so "January 2023" matches) and text."""
+    when = ""
+    if published_at:
+        from datetime import date
+
+        d = date.fromisoformat(published_at)
+        when = f"{published_at} {d.strftime('%B %Y')}"
+    return f"{title}\n{when}\n{text}"
+
+
 class LexicalWriter:
     """Adds and deletes chunks in a generation's BM25 index (which starts as its predecessor's)."""
 
