@@ -10,6 +10,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from qa.answer.stream import AnswerStream
 from qa.ingest import IngestReport, Progress
 from qa.retrieve import Retriever, SearchFilters
 from qa.settings import Settings
@@ -164,16 +165,13 @@ class Assistant:
         k: int | None = None,
         filters: SearchFilters | None = None,
         llm: str | None = None,
-    ) -> Iterator[str | Answer]:
-        """Text pieces as they are generated, then the verified Answer (last item)."""
+    ) -> AnswerStream:
+        """The answer as it is verified: iterate for text pieces, then read ``.answer``."""
         generator = self._generator(llm)
         prep = self._prepare(question, as_of, k, filters)
         if generator is None:
-            answer = prep.extractive()
-            yield answer.answer
-            yield answer
-            return
-        yield from generator.stream(prep)
+            return AnswerStream.of(prep.extractive())
+        return AnswerStream(generator.stream(prep))
 
     def chat(self, session: str | None = None, *, llm: str | None = None) -> Any:
         """A Conversation: ``.ask(text)`` understands follow-ups; ``session`` persists it."""

@@ -226,17 +226,12 @@ def _stream_answer(bot: Any, question: str, when: Any, k: int, filters: Any) -> 
     """Print the answer as it is verified (never a sentence verification rejects), then its sources."""
     from qa.errors import printable
     from qa.render import print_sources
-    from qa.types import Answer
-
-    answer = None
-    for item in bot.ask_stream(question, as_of=when, k=k, filters=filters):
-        if isinstance(item, Answer):
-            answer = item
-            break
-        sys.stdout.write(printable(item, keep="\n\t"))  # article words: never terminal controls
+    stream = bot.ask_stream(question, as_of=when, k=k, filters=filters)
+    for piece in stream:
+        sys.stdout.write(printable(piece, keep="\n\t"))  # article words: never terminal controls
         sys.stdout.flush()
     sys.stdout.write("\n")
-    assert answer is not None
+    answer = stream.answer
     if answer.extra.get("llm_error") and not answer.extra.get("fallback"):
         sys.stdout.write(f"[the answer stops early: {printable(answer.extra['llm_error'])}]\n")
     print_sources(answer)

@@ -454,20 +454,17 @@ def _sse(bot: Assistant, question: str, req: ChatRequest, llm: str, cid: str, cr
         return f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
 
     yield event({"role": "assistant", "content": ""})
-    answer = None
     try:
-        for item in bot.ask_stream(question, as_of=req.as_of, llm=llm):
-            if isinstance(item, Answer):
-                answer = item
-                break
-            yield event({"content": markdown_answer(item)})
+        stream = bot.ask_stream(question, as_of=req.as_of, llm=llm)
+        for piece in stream:
+            yield event({"content": markdown_answer(piece)})
+        answer = stream.answer
     except Exception as e:  # the status line is sent: the error travels in the stream
         message, kind = (str(e), type(e).__name__) if isinstance(e, QAError) else ("internal error", "internal")
         yield f"data: {json.dumps({'error': {'message': message, 'type': kind}}, ensure_ascii=False)}\n\n"
         yield event({}, "stop")
         yield "data: [DONE]\n\n"
         return
-    assert answer is not None
     tail = sources_markdown(answer)
     if tail:
         yield event({"content": tail})

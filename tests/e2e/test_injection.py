@@ -271,8 +271,8 @@ def test_stream_pieces_are_the_final_answer(index, llm):
 
     _use(llm, "invented_quote")
     bot = Assistant(Settings(index=index, llm="openai:scripted", llm_base_url=llm.url, llm_max_retries=0))
-    items = list(bot.ask_stream(QUESTION, as_of=date.fromisoformat(AS_OF)))
-    pieces, final = items[:-1], items[-1]
+    stream = bot.ask_stream(QUESTION, as_of=date.fromisoformat(AS_OF))
+    pieces, final = list(stream), stream.answer
     assert all(isinstance(p, str) for p in pieces)
     assert "".join(pieces) == final.answer == f"{GOOD} [1]."
     assert final.extra["fallback"] is False and final.extra["verification"]["invented_quotes"]

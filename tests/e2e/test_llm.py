@@ -48,8 +48,8 @@ def test_cli_request_reaches_the_server_and_reports_backend(seed_index, llama_se
 
 def test_streaming_yields_verified_text_then_the_answer(seed_index, llama_server):
     bot = Assistant(Settings(index=seed_index, llm="openai:smollm2", llm_base_url=llama_server, llm_max_tokens=40))
-    items = list(bot.ask_stream(QUESTION, as_of=AS_OF))
-    pieces, final = items[:-1], items[-1]
+    stream = bot.ask_stream(QUESTION, as_of=AS_OF)
+    pieces, final = list(stream), stream.answer
     assert pieces and all(isinstance(p, str) for p in pieces)
     assert "".join(pieces) == final.answer  # only verified sentences (or the fallback) are streamed
     assert final.extra["raw_answer"] and final.extra["usage"]["completion_tokens"] > 0
