@@ -7,180 +7,20 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from qa.index.catalog import Alias
 from qa.checkpoints import checkpoint
-from qa.errors import InputError, InputWarning
 from qa.ingest.chunk import chunk_article, embedding_text
 from qa.index.lexical import lexical_text
-from qa.ingest.clean import clean_text
-from qa.ingest.loaders import RawArticle, expand_inputs, load_path
+from qa.ingest.read import read_articles, reread_alias
+from qa.ingest.report import IngestReport, Progress
 from qa.ingest.neardup import NearDuplicateIndex, signature
-from qa.ingest.scope import PruneScope, is_file_record, is_relative_record, may_provide, recorded_path
+from qa.ingest.scope import PruneScope, is_file_record, is_relative_record, may_provide
 from qa.progress import NoProgress
 from qa.settings import Settings
 from qa.index.store import IndexWriter
 from qa.types import Article, Chunk
-
-
-class Progress(Protocol):
-    def input_started(self, name: str) -> None: ...
-    def chunks_written(self, n: int) -> None: ...
-
-
-@dataclass
-class IngestReport:
-    """What one run did. Each record read in the run counts exactly once (added, updated,
-    unchanged, duplicates, skipped or failed), even when two files carry the same id. An alias
-    planned again because the document it duplicated was forgotten (its file pruned, its text
-    changed) counts as added or a duplicate only when no read of this run counted it; ``removed``
-    counts the documents and aliases forgotten by ``--prune``."""
-
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    skipped: int = 0
-    failed: int = 0
-    duplicates: int = 0
-    removed: int = 0
-    documents: int = 0
-    chunks: int = 0
-    dates_filled: int = 0  # articles without a date given --published-at's
-    dates_overridden: int = 0  # articles whose own date --override-published-at replaced
-    errors: list[InputError] = field(default_factory=list)
-    warnings: list[InputWarning] = field(default_factory=list)
-
-    def error(self, err: InputError) -> None:
-        self.errors.append(err)
-        if err.failed:
-            self.failed += 1
-        else:
-            self.skipped += 1
-
-    def warn(self, path: str, warning: str, line: int | None = None) -> None:
-        """Something the user should know that lost nothing and failed nothing."""
-        self.warnings.append(InputWarning(path, line, warning))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "added": self.added,
-            "updated": self.updated,
-            "unchanged": self.unchanged,
-            "skipped": self.skipped,
-            "failed": self.failed,
-            "duplicates": self.duplicates,
-            "removed": self.removed,
-            "documents": self.documents,
-            "chunks": self.chunks,
-            "dates_filled": self.dates_filled,
-            "dates_overridden": self.dates_overridden,
-            "errors": [e.to_dict() for e in self.errors],
-            "warnings": [w.to_dict() for w in self.warnings],
-        }
-
-
-def to_article(
-    raw: RawArticle,
-    *,
-    published_at: date | None,
-    source: str | None,
-    override_published_at: date | None = None,
-    report: IngestReport | None = None,
-) -> Article:
-    """The cleaned article; ``published_at`` only fills a missing date, ``override_published_at``
-    replaces it (counted in ``report``)."""
-    published = publication_date(raw.published_at, published_at, override_published_at, report)
-    return Article(
-        doc_id=raw.doc_id,
-        text=clean_text(raw.text),
-        title=" ".join(raw.title.split()),
-        url=raw.url,
-        source=source if source is not None else raw.source,
-        published_at=published,
-        authors=raw.authors,
-        path=raw.path,
-    )
-
-
-def publication_date(
-    own: date | None, fill: date | None, override: date | None, report: IngestReport | None = None
-) -> date | None:
-    """The one rule for the date flags: a fill never replaces a date the article carries."""
-    if override is not None and override != own:
-        if report is not None:
-            if own is None:
-                report.dates_filled += 1
-            else:
-                report.dates_overridden += 1
-        return override
-    if own is None and fill is not None:
-        if report is not None:
-            report.dates_filled += 1
-        return fill
-    return own
-
-
-def accept(
-    raw: RawArticle,
-    name: str,
-    settings: Settings,
-    report: IngestReport,
-    *,
-    published_at: date | None = None,
-    override_published_at: date | None = None,
-    source: str | None = None,
-) -> Article | None:
-    """The cleaned article of one record read from ``name`` (a file, ``-`` or ``<api>``), or None
-    when it is unusable (reported); its loader's warnings go to ``report``. Every input path —
-    files, stdin, the Python API and ``POST /ingest`` — goes through here."""
-    article = to_article(
-        raw, published_at=published_at, override_published_at=override_published_at, source=source, report=report
-    )
-    if not article.text.strip():
-        report.error(InputError(name, "no article text left after cleaning", line=raw.line, failed=False))
-        return None
-    if len(article.text) > settings.max_text_chars:
-        report.error(InputError(name, f"article text too long ({len(article.text):,} characters)", line=raw.line))
-        return None
-    for warning in raw.warnings:
-        report.warn(name, warning, raw.line)
-    return article
-
-
-def read_articles(
-    inputs: Iterable[str],
-    settings: Settings,
-    report: IngestReport,
-    *,
-    published_at: date | None = None,
-    override_published_at: date | None = None,
-    source: str | None = None,
-    progress: Progress | None = None,
-) -> Iterator[Article]:
-    """Every usable article of the inputs, recorded under the file's absolute resolved path;
-    problems go to ``report`` and never stop the stream."""
-    progress = progress or NoProgress()
-    for path in expand_inputs(inputs):
-        name = str(path)
-        progress.input_started(name)
-        try:
-            for item in load_path(path, max_bytes=settings.max_file_bytes):
-                if isinstance(item, InputError):
-                    report.error(item)
-                    continue
-                item.path = recorded_path(item.path)
-                article = accept(
-                    item, name, settings, report, published_at=published_at,
-                    override_published_at=override_published_at, source=source,
-                )
-                if article is not None:
-                    yield article
-        except InputError as e:
-            report.error(e)
-        except Exception as e:  # a loader bug must not lose the other inputs
-            report.error(InputError(name, f"{type(e).__name__}: {e}"))
 
 
 class _Batcher:
@@ -468,7 +308,7 @@ class _Planner:
         for alias in survivors:
             self._unalias(alias.alias_id)
         for alias in survivors:
-            article = alias.article or self._reread(alias)
+            article = alias.article or reread_alias(alias, self.settings, self.report, self.progress)
             if article is None:
                 self.report.warn(
                     alias.path or alias.alias_id,
@@ -492,15 +332,6 @@ class _Planner:
         for outcome in self.replanned.values():
             setattr(self.report, outcome, getattr(self.report, outcome) + 1)
         self.replanned.clear()
-
-    def _reread(self, alias: Alias) -> Article | None:
-        """An alias row from an older index (no stored content): read it from its file."""
-        if is_relative_record(alias.path) or not is_file_record(alias.path) or not os.path.isfile(alias.path):
-            return None
-        for article in read_articles([alias.path], self.settings, self.report, progress=self.progress):
-            if article.doc_id == alias.alias_id:
-                return article
-        return None
 
     def _drop_sources(self, doc_id: str) -> None:
         self.catalog.drop_sources(doc_id)

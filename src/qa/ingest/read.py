@@ -1,0 +1,131 @@
+"""Reading records and accepting articles: the one acceptance step every input path goes through
+(files, stdin, the Python API, ``POST /ingest``) and the one publication-date rule."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from datetime import date
+
+from qa.errors import InputError
+from qa.index.catalog import Alias
+from qa.ingest.clean import clean_text
+from qa.ingest.loaders import RawArticle, expand_inputs, load_path
+from qa.ingest.report import IngestReport, Progress
+from qa.ingest.scope import is_file_record, is_relative_record, recorded_path
+from qa.progress import NoProgress
+from qa.settings import Settings
+from qa.types import Article
+
+
+def to_article(
+    raw: RawArticle,
+    *,
+    published_at: date | None,
+    source: str | None,
+    override_published_at: date | None = None,
+    report: IngestReport | None = None,
+) -> Article:
+    """The cleaned article; ``published_at`` only fills a missing date, ``override_published_at``
+    replaces it (counted in ``report``)."""
+    published = publication_date(raw.published_at, published_at, override_published_at, report)
+    return Article(
+        doc_id=raw.doc_id,
+        text=clean_text(raw.text),
+        title=" ".join(raw.title.split()),
+        url=raw.url,
+        source=source if source is not None else raw.source,
+        published_at=published,
+        authors=raw.authors,
+        path=raw.path,
+    )
+
+
+def publication_date(
+    own: date | None, fill: date | None, override: date | None, report: IngestReport | None = None
+) -> date | None:
+    """The one rule for the date flags: a fill never replaces a date the article carries."""
+    if override is not None and override != own:
+        if report is not None:
+            if own is None:
+                report.dates_filled += 1
+            else:
+                report.dates_overridden += 1
+        return override
+    if own is None and fill is not None:
+        if report is not None:
+            report.dates_filled += 1
+        return fill
+    return own
+
+
+def accept(
+    raw: RawArticle,
+    name: str,
+    settings: Settings,
+    report: IngestReport,
+    *,
+    published_at: date | None = None,
+    override_published_at: date | None = None,
+    source: str | None = None,
+) -> Article | None:
+    """The cleaned article of one record read from ``name`` (a file, ``-`` or ``<api>``), or None
+    when it is unusable (reported); its loader's warnings go to ``report``. Every input path —
+    files, stdin, the Python API and ``POST /ingest`` — goes through here."""
+    article = to_article(
+        raw, published_at=published_at, override_published_at=override_published_at, source=source, report=report
+    )
+    if not article.text.strip():
+        report.error(InputError(name, "no article text left after cleaning", line=raw.line, failed=False))
+        return None
+    if len(article.text) > settings.max_text_chars:
+        report.error(InputError(name, f"article text too long ({len(article.text):,} characters)", line=raw.line))
+        return None
+    for warning in raw.warnings:
+        report.warn(name, warning, raw.line)
+    return article
+
+
+def read_articles(
+    inputs: Iterable[str],
+    settings: Settings,
+    report: IngestReport,
+    *,
+    published_at: date | None = None,
+    override_published_at: date | None = None,
+    source: str | None = None,
+    progress: Progress | None = None,
+) -> Iterator[Article]:
+    """Every usable article of the inputs, recorded under the file's absolute resolved path;
+    problems go to ``report`` and never stop the stream."""
+    progress = progress or NoProgress()
+    for path in expand_inputs(inputs):
+        name = str(path)
+        progress.input_started(name)
+        try:
+            for item in load_path(path, max_bytes=settings.max_file_bytes):
+                if isinstance(item, InputError):
+                    report.error(item)
+                    continue
+                item.path = recorded_path(item.path)
+                article = accept(
+                    item, name, settings, report, published_at=published_at,
+                    override_published_at=override_published_at, source=source,
+                )
+                if article is not None:
+                    yield article
+        except InputError as e:
+            report.error(e)
+        except Exception as e:  # a loader bug must not lose the other inputs
+            report.error(InputError(name, f"{type(e).__name__}: {e}"))
+
+
+def reread_alias(alias: Alias, settings: Settings, report: IngestReport, progress: Progress) -> Article | None:
+    """An alias row from an older index (no stored content): read it from its file, when that
+    file is still there and still carries it."""
+    if is_relative_record(alias.path) or not is_file_record(alias.path) or not os.path.isfile(alias.path):
+        return None
+    for article in read_articles([alias.path], settings, report, progress=progress):
+        if article.doc_id == alias.alias_id:
+            return article
+    return None

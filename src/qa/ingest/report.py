@@ -1,0 +1,64 @@
+"""What one ingest run did (``IngestReport``) and how it shows progress (``Progress``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from qa.errors import InputError, InputWarning
+
+
+class Progress(Protocol):
+    def input_started(self, name: str) -> None: ...
+    def chunks_written(self, n: int) -> None: ...
+
+
+@dataclass
+class IngestReport:
+    """What one run did. Each record read in the run counts exactly once (added, updated,
+    unchanged, duplicates, skipped or failed), even when two files carry the same id. An alias
+    planned again because the document it duplicated was forgotten (its file pruned, its text
+    changed) counts as added or a duplicate only when no read of this run counted it; ``removed``
+    counts the documents and aliases forgotten by ``--prune``."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    failed: int = 0
+    duplicates: int = 0
+    removed: int = 0
+    documents: int = 0
+    chunks: int = 0
+    dates_filled: int = 0  # articles without a date given --published-at's
+    dates_overridden: int = 0  # articles whose own date --override-published-at replaced
+    errors: list[InputError] = field(default_factory=list)
+    warnings: list[InputWarning] = field(default_factory=list)
+
+    def error(self, err: InputError) -> None:
+        self.errors.append(err)
+        if err.failed:
+            self.failed += 1
+        else:
+            self.skipped += 1
+
+    def warn(self, path: str, warning: str, line: int | None = None) -> None:
+        """Something the user should know that lost nothing and failed nothing."""
+        self.warnings.append(InputWarning(path, line, warning))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "skipped": self.skipped,
+            "failed": self.failed,
+            "duplicates": self.duplicates,
+            "removed": self.removed,
+            "documents": self.documents,
+            "chunks": self.chunks,
+            "dates_filled": self.dates_filled,
+            "dates_overridden": self.dates_overridden,
+            "errors": [e.to_dict() for e in self.errors],
+            "warnings": [w.to_dict() for w in self.warnings],
+        }
