@@ -1,0 +1,112 @@
+"""Carrying out the ingest plan on an ``IndexWriter``: batching, embedding, writing chunks with
+their signatures, and the catalog changes the plan asks for (``qa.ingest.plan.Steps``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from qa.checkpoints import checkpoint
+from qa.index.catalog import Alias, Catalog
+from qa.index.lexical import lexical_text
+from qa.index.store import IndexWriter
+from qa.ingest.chunk import embedding_text
+from qa.ingest.report import Progress
+from qa.settings import Settings
+from qa.types import Article, Chunk
+
+if TYPE_CHECKING:
+    from qa.embeddings import Encoder
+
+
+class Executor:
+    """Buffers indexed articles until a batch is worth embedding, then writes it in one go; every
+    other step goes straight to the target catalog. Nothing touches the index until a step does,
+    so an unchanged re-ingest creates no generation."""
+
+    def __init__(self, writer: IndexWriter, settings: Settings, progress: Progress):
+        self.writer, self.settings, self.progress = writer, settings, progress
+        self._items: list[tuple[Article, list[Chunk], np.ndarray]] = []
+        self._pending: set[str] = set()  # doc_ids in _items
+        self._n = 0  # chunks in _items
+        self._encoder: Encoder | None = None
+
+    @property
+    def target(self) -> Catalog:
+        """The catalog being written (the target generation is created on first use)."""
+        self.writer.start()
+        catalog = self.writer.catalog
+        assert catalog is not None  # start() opened it
+        return catalog
+
+    # ------------------------------------------------------------ indexing
+    def index(self, article: Article, chunks: list[Chunk], sig: np.ndarray) -> None:
+        self._items.append((article, chunks, sig))
+        self._pending.add(article.doc_id)
+        self._n += len(chunks)
+        if self._n >= self.settings.write_batch_chunks:
+            self.flush()
+
+    def flush(self) -> None:
+        """Embed and write the buffered articles, with their signatures."""
+        if not self._items:
+            return
+        if self._encoder is None:
+            from qa.embeddings import get_encoder
+
+            self._encoder = get_encoder(self.writer.model, self.settings.device, self.settings.embed_batch_size)
+        texts = [embedding_text(a, c) for a, cs, _ in self._items for c in cs]
+        vectors = self._encoder.encode(texts)
+        checkpoint("batch-embedded")
+        lexical = [
+            lexical_text(a.title, a.published_at.isoformat() if a.published_at else "", c.text)
+            for a, cs, _ in self._items
+            for c in cs
+        ]
+        self.writer.write([(a, cs) for a, cs, _ in self._items], vectors, lexical)
+        catalog = self.target
+        for a, _, sig in self._items:
+            catalog.put_signature(a.doc_id, sig)
+        catalog.commit()
+        self.progress.chunks_written(len(texts))
+        self._items, self._n = [], 0
+        self._pending.clear()
+
+    def delete(self, doc_id: str) -> None:
+        """Remove an indexed document; a write of it still in the batch lands first, so what the
+        delete removes is what that write added (the same id read twice in one run)."""
+        if doc_id in self._pending:
+            self.flush()
+        self.writer.delete(doc_id)
+
+    # ------------------------------------------------------------ catalog
+    def put_alias(self, alias: Alias) -> None:
+        self.target.put_alias(alias)
+
+    def delete_alias(self, alias_id: str) -> None:
+        self.target.delete_alias(alias_id)
+
+    def alias_rows(self, doc_id: str) -> list[Alias]:
+        return self.target.alias_rows(doc_id)
+
+    def put_signature(self, doc_id: str, sig: np.ndarray) -> None:
+        self.target.put_signature(doc_id, sig)
+
+    def add_source(self, doc_id: str, path: str) -> None:
+        self.target.add_source(doc_id, path)
+
+    def remove_source(self, doc_id: str, path: str) -> str | None:
+        return self.target.remove_source(doc_id, path)
+
+    def drop_sources(self, doc_id: str) -> None:
+        self.target.drop_sources(doc_id)
+
+    # ------------------------------------------------------------ after publishing
+    def export_query_model(self) -> None:
+        """Once the model is loaded anyway (this run embedded something), export it to ONNX so
+        questions can be encoded without importing torch. Best effort: failure changes nothing."""
+        if self.settings.onnx_queries and self._encoder is not None:
+            from qa.embeddings import export_for_queries
+
+            export_for_queries(self.writer.model, self.settings.resolved_index())
