@@ -108,20 +108,19 @@ class Assistant:
         with self.reading() as reader:
             retriever = Retriever(reader, self.settings)
             passages, qvec = retriever.search(question, k or self.settings.k, _with_as_of(filters, as_of), qtime)
+        relevant = is_relevant(question, passages, self.settings.min_relevance)
 
         def extractive() -> Answer:
             return extractive_answer(
                 question,
-                passages,
+                relevant,
                 qvec,
                 retriever.encoder,
-                as_of=as_of,
+                qtime=qtime,
                 max_sentences=self.settings.answer_sentences,
-                min_relevance=self.settings.min_relevance,
                 shortlist=self.settings.answer_shortlist,
             )
 
-        relevant = is_relevant(question, passages, self.settings.min_relevance)
         return Prepared(question, as_of, passages, relevant, extractive)
 
     def _generator(self, llm: str | None) -> Any:
