@@ -1,4 +1,9 @@
-"""The core API every surface uses: ``Assistant.open(index=...)`` then ``ask``/``search``/``ingest``."""
+"""The core API every surface uses: ``Assistant.open(index=...)`` then ``ask``/``search``/``ingest``.
+
+The CLI, the HTTP server and the web page are thin translations of these methods, as paper-qa's
+``Docs`` and ragna's ``Rag`` are the one object of theirs: asking (``ask``, ``ask_stream``,
+``search``, ``chat``), the index (``ingest``, ``remove``, ``rebuild``, ``stats``, ``documents``)
+and measuring (``eval``)."""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qa.answer.stream import AnswerStream
 from qa.ingest import IngestReport, Progress
@@ -16,6 +21,10 @@ from qa.retrieve import Retriever, SearchFilters
 from qa.settings import Settings
 from qa.index.store import IndexReader
 from qa.types import Answer, Article, Passage
+
+if TYPE_CHECKING:
+    from qa.conversation import Conversation
+    from qa.index.catalog import DocumentInfo
 
 
 class Assistant:
@@ -172,15 +181,73 @@ class Assistant:
             return AnswerStream.of(prep.extractive())
         return AnswerStream(generator.stream(prep))
 
-    def chat(self, session: str | None = None, *, llm: str | None = None) -> Any:
-        """A Conversation: ``.ask(text)`` understands follow-ups; ``session`` persists it."""
+    def chat(
+        self,
+        session: str | None = None,
+        *,
+        llm: str | None = None,
+        exchanges: Iterable[tuple[str, Answer | None]] = (),
+    ) -> Conversation:
+        """A Conversation: ``.ask(text)`` understands follow-ups; ``session`` persists it under the
+        index; ``exchanges`` are earlier (question, answer) turns known from elsewhere (the
+        messages of an API request), replayed as its history."""
         from qa.conversation import Conversation
 
-        return Conversation(self, name=session, llm=llm)
+        conversation = Conversation(self, name=session, llm=llm)
+        for question, answer in exchanges:
+            conversation.replay(question, answer)
+        return conversation
+
+    def condense(self, history: str, question: str, *, llm: str | None = None) -> str | None:
+        """The LLM's standalone form of the follow-up ``question`` after ``history`` (the
+        prompts/condense.md template), or None when ``llm`` is the extractive backend or the model
+        gives nothing usable (then the caller rewrites deterministically)."""
+        generator = self._generator(llm)
+        if generator is None:
+            return None
+        from qa.prompts import load_prompt
+
+        prompt = load_prompt("condense", self.settings.prompts_dir).format(history=history, question=question)
+        try:
+            out = str(generator.llm.invoke(prompt).content).strip().splitlines()[0].strip()
+        except Exception:  # a failed rewrite is no reason to fail the turn
+            return None
+        return out if 5 <= len(out) <= 300 else None
 
     def stats(self) -> dict[str, Any]:
         with self.reading() as reader:
             return reader.stats()
+
+    def status(self) -> dict[str, Any]:
+        """The published generation and its document count: the cheap part of ``stats`` (no walk
+        of the index folder), for health checks."""
+        with self.reading() as reader:
+            return {"documents": reader.catalog.stats()["documents"], "generation": reader.gen.name}
+
+    def documents(self) -> list[DocumentInfo]:
+        """The indexed documents (id, title, source, published_at, chunks), in ingest order."""
+        with self.reading() as reader:
+            return reader.catalog.documents()
+
+    def articles(self) -> Iterator[Article]:
+        """Every indexed article with its cleaned text (the text citations quote)."""
+        with self.reading() as reader:
+            yield from reader.catalog.articles()
+
+    def eval(
+        self,
+        dataset: str | Path,
+        *,
+        k: int = 10,
+        limit: int | None = None,
+        with_answers: bool = True,
+        progress: Progress | None = None,
+    ) -> dict[str, Any]:
+        """Ingest a dataset folder's articles.jsonl, then score retrieval and answers on its
+        questions.jsonl (see qa.evaluate)."""
+        from qa.evaluate import run_eval
+
+        return run_eval(self, Path(dataset), k=k, limit=limit, with_answers=with_answers, progress=progress)
 
     # ------------------------------------------------------------ writing
     def ingest(
@@ -256,6 +323,20 @@ class Assistant:
             override_published_at=override_published_at, source=source, prune=prune, progress=progress,
             report=report,
         )
+
+    def remove(self, doc_ids: Iterable[str]) -> tuple[list[str], list[str]]:
+        """Forget documents (or recorded duplicates) by id, each with its recorded duplicates;
+        returns (removed, missing)."""
+        from qa.index.store import remove_documents
+
+        return remove_documents(self.settings, list(doc_ids))
+
+    def rebuild(self, *, model: str | None = None, progress: Progress | None = None) -> IngestReport:
+        """Re-chunk and re-embed every document (with ``model`` instead, if given) into a fresh
+        generation, published when complete."""
+        from qa.ingest import rebuild
+
+        return rebuild(self.settings, model=model, progress=progress)
 
     def close(self) -> None:
         with self._lock:
