@@ -16,15 +16,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qa.answer.stream import AnswerStream
-from qa.ingest import IngestReport, Progress
-from qa.retrieve import Retriever, SearchFilters
 from qa.settings import Settings
-from qa.index.store import IndexReader
 from qa.types import Answer, Article, Passage
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported where used: `qa index stats` and `qa index ls` stay light
     from qa.conversation import Conversation
     from qa.index.catalog import DocumentInfo
+    from qa.index.store import IndexReader
+    from qa.ingest import IngestReport, Progress
+    from qa.retrieve import SearchFilters
 
 
 class Assistant:
@@ -72,6 +72,7 @@ class Assistant:
         """Under ``_lock``: the reader of the published generation, opened on first use or when a
         newer generation has been published (the old one is retired, not closed, here)."""
         from qa.index.generations import Generations
+        from qa.index.store import IndexReader
 
         current = Generations(self.settings.resolved_index()).current()
         if self._reader is None or (current is not None and current != self._reader.gen):
@@ -96,6 +97,7 @@ class Assistant:
         as_of: date | None = None,
         filters: SearchFilters | None = None,
     ) -> list[Passage]:
+        from qa.retrieve import Retriever
         from qa.temporal import question_time
 
         qtime = question_time(query, as_of or date.today())
@@ -110,6 +112,7 @@ class Assistant:
         """Retrieve once; the extractive answer is computed only if someone asks for it."""
         from qa.answer.extractive import extractive_answer, is_relevant
         from qa.answer.generate import Prepared
+        from qa.retrieve import Retriever
         from qa.temporal import question_time
 
         as_of = as_of or date.today()
@@ -301,8 +304,8 @@ class Assistant:
         progress: Progress | None = None,
     ) -> IngestReport:
         from qa.errors import InputError
+        from qa.ingest import IngestReport, accept, ingest
         from qa.ingest.loaders import record_or_error
-        from qa.ingest import accept, ingest
         from qa.ingest.scope import API as API_PATH
 
         report = IngestReport()
@@ -352,5 +355,7 @@ def _with_as_of(filters: SearchFilters | None, as_of: date | None) -> SearchFilt
     if as_of is None:
         return filters
     from dataclasses import replace
+
+    from qa.retrieve import SearchFilters
 
     return replace(filters or SearchFilters(), as_of=as_of)
