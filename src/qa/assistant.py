@@ -1,4 +1,9 @@
-"""The core API every surface uses: ``Assistant.open(index=...)`` then ``ask``/``search``/``ingest``."""
+"""The core API every surface uses: ``Assistant.open(index=...)`` then ``ask``/``search``/``ingest``.
+
+The CLI, the HTTP server and the web page are thin translations of these methods, as paper-qa's
+``Docs`` and ragna's ``Rag`` are the one object of theirs: asking (``ask``, ``ask_stream``,
+``search``, ``chat``), the index (``ingest``, ``remove``, ``rebuild``, ``stats``, ``documents``)
+and measuring (``eval``)."""
 
 from __future__ import annotations
 
@@ -8,14 +13,18 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qa.answer.stream import AnswerStream
-from qa.ingest import IngestReport, Progress
-from qa.retrieve import Retriever, SearchFilters
 from qa.settings import Settings
-from qa.index.store import IndexReader
 from qa.types import Answer, Article, Passage
+
+if TYPE_CHECKING:  # imported where used: `qa index stats` and `qa index ls` stay light
+    from qa.conversation import Conversation
+    from qa.index.catalog import DocumentInfo
+    from qa.index.store import IndexReader
+    from qa.ingest import IngestReport, Progress
+    from qa.retrieve import SearchFilters
 
 
 class Assistant:
@@ -63,6 +72,7 @@ class Assistant:
         """Under ``_lock``: the reader of the published generation, opened on first use or when a
         newer generation has been published (the old one is retired, not closed, here)."""
         from qa.index.generations import Generations
+        from qa.index.store import IndexReader
 
         current = Generations(self.settings.resolved_index()).current()
         if self._reader is None or (current is not None and current != self._reader.gen):
@@ -87,6 +97,7 @@ class Assistant:
         as_of: date | None = None,
         filters: SearchFilters | None = None,
     ) -> list[Passage]:
+        from qa.retrieve import Retriever
         from qa.temporal import question_time
 
         qtime = question_time(query, as_of or date.today())
@@ -101,6 +112,7 @@ class Assistant:
         """Retrieve once; the extractive answer is computed only if someone asks for it."""
         from qa.answer.extractive import extractive_answer, is_relevant
         from qa.answer.generate import Prepared
+        from qa.retrieve import Retriever
         from qa.temporal import question_time
 
         as_of = as_of or date.today()
@@ -108,20 +120,19 @@ class Assistant:
         with self.reading() as reader:
             retriever = Retriever(reader, self.settings)
             passages, qvec = retriever.search(question, k or self.settings.k, _with_as_of(filters, as_of), qtime)
+        relevant = is_relevant(question, passages, self.settings.min_relevance)
 
         def extractive() -> Answer:
             return extractive_answer(
                 question,
-                passages,
+                relevant,
                 qvec,
                 retriever.encoder,
-                as_of=as_of,
+                qtime=qtime,
                 max_sentences=self.settings.answer_sentences,
-                min_relevance=self.settings.min_relevance,
                 shortlist=self.settings.answer_shortlist,
             )
 
-        relevant = is_relevant(question, passages, self.settings.min_relevance)
         return Prepared(question, as_of, passages, relevant, extractive)
 
     def _generator(self, llm: str | None) -> Any:
@@ -173,15 +184,73 @@ class Assistant:
             return AnswerStream.of(prep.extractive())
         return AnswerStream(generator.stream(prep))
 
-    def chat(self, session: str | None = None, *, llm: str | None = None) -> Any:
-        """A Conversation: ``.ask(text)`` understands follow-ups; ``session`` persists it."""
+    def chat(
+        self,
+        session: str | None = None,
+        *,
+        llm: str | None = None,
+        exchanges: Iterable[tuple[str, Answer | None]] = (),
+    ) -> Conversation:
+        """A Conversation: ``.ask(text)`` understands follow-ups; ``session`` persists it under the
+        index; ``exchanges`` are earlier (question, answer) turns known from elsewhere (the
+        messages of an API request), replayed as its history."""
         from qa.conversation import Conversation
 
-        return Conversation(self, name=session, llm=llm)
+        conversation = Conversation(self, name=session, llm=llm)
+        for question, answer in exchanges:
+            conversation.replay(question, answer)
+        return conversation
+
+    def condense(self, history: str, question: str, *, llm: str | None = None) -> str | None:
+        """The LLM's standalone form of the follow-up ``question`` after ``history`` (the
+        prompts/condense.md template), or None when ``llm`` is the extractive backend or the model
+        gives nothing usable (then the caller rewrites deterministically)."""
+        generator = self._generator(llm)
+        if generator is None:
+            return None
+        from qa.prompts import load_prompt
+
+        prompt = load_prompt("condense", self.settings.prompts_dir).format(history=history, question=question)
+        try:
+            out = str(generator.llm.invoke(prompt).content).strip().splitlines()[0].strip()
+        except Exception:  # a failed rewrite is no reason to fail the turn
+            return None
+        return out if 5 <= len(out) <= 300 else None
 
     def stats(self) -> dict[str, Any]:
         with self.reading() as reader:
             return reader.stats()
+
+    def status(self) -> dict[str, Any]:
+        """The published generation and its document count: the cheap part of ``stats`` (no walk
+        of the index folder), for health checks."""
+        with self.reading() as reader:
+            return {"documents": reader.catalog.stats()["documents"], "generation": reader.gen.name}
+
+    def documents(self) -> list[DocumentInfo]:
+        """The indexed documents (id, title, source, published_at, chunks), in ingest order."""
+        with self.reading() as reader:
+            return reader.catalog.documents()
+
+    def articles(self) -> Iterator[Article]:
+        """Every indexed article with its cleaned text (the text citations quote)."""
+        with self.reading() as reader:
+            yield from reader.catalog.articles()
+
+    def eval(
+        self,
+        dataset: str | Path,
+        *,
+        k: int = 10,
+        limit: int | None = None,
+        with_answers: bool = True,
+        progress: Progress | None = None,
+    ) -> dict[str, Any]:
+        """Ingest a dataset folder's articles.jsonl, then score retrieval and answers on its
+        questions.jsonl (see qa.evaluate)."""
+        from qa.evaluate import run_eval
+
+        return run_eval(self, Path(dataset), k=k, limit=limit, with_answers=with_answers, progress=progress)
 
     # ------------------------------------------------------------ writing
     def ingest(
@@ -235,8 +304,8 @@ class Assistant:
         progress: Progress | None = None,
     ) -> IngestReport:
         from qa.errors import InputError
+        from qa.ingest import IngestReport, accept, ingest
         from qa.ingest.loaders import record_or_error
-        from qa.ingest import accept, ingest
         from qa.ingest.scope import API as API_PATH
 
         report = IngestReport()
@@ -258,6 +327,20 @@ class Assistant:
             report=report,
         )
 
+    def remove(self, doc_ids: Iterable[str]) -> tuple[list[str], list[str]]:
+        """Forget documents (or recorded duplicates) by id, each with its recorded duplicates;
+        returns (removed, missing)."""
+        from qa.index.store import remove_documents
+
+        return remove_documents(self.settings, list(doc_ids))
+
+    def rebuild(self, *, model: str | None = None, progress: Progress | None = None) -> IngestReport:
+        """Re-chunk and re-embed every document (with ``model`` instead, if given) into a fresh
+        generation, published when complete."""
+        from qa.ingest import rebuild
+
+        return rebuild(self.settings, model=model, progress=progress)
+
     def close(self) -> None:
         with self._lock:
             for reader in [*self._retired, *([self._reader] if self._reader is not None else [])]:
@@ -272,5 +355,7 @@ def _with_as_of(filters: SearchFilters | None, as_of: date | None) -> SearchFilt
     if as_of is None:
         return filters
     from dataclasses import replace
+
+    from qa.retrieve import SearchFilters
 
     return replace(filters or SearchFilters(), as_of=as_of)

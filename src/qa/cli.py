@@ -1,4 +1,4 @@
-"""The `qa` command line: a thin layer over ``qa.Assistant`` and the ingest pipeline.
+"""The `qa` command line: a thin translation of ``qa.Assistant`` (flags in, printed results out).
 
 Imports are lazy so `qa --help` starts fast. Exit codes: 0 ok, 1 error or some inputs failed,
 2 usage error, 3 (`qa ask`) no answer found in the index.
@@ -114,7 +114,7 @@ def ingest(
     as_json: bool = JsonOpt,
 ) -> None:
     """Add articles to the index; unchanged ones are skipped, changed ones replaced."""
-    from qa.ingest import ingest as run_ingest
+    from qa.assistant import Assistant
     from qa.progress import ingest_progress
 
     settings = _settings(index, chroma_url=chroma_url, model=model)
@@ -123,8 +123,8 @@ def ingest(
     pub = _date_arg(published_at, "--published-at", day_only=True)
     override = _date_arg(override_published_at, "--override-published-at", day_only=True)
     with ingest_progress(enabled=True) as progress:
-        report = _run(lambda: run_ingest(
-            paths, settings, published_at=pub, override_published_at=override, source=source, prune=prune,
+        report = _run(lambda: Assistant(settings).ingest(
+            paths, published_at=pub, override_published_at=override, source=source, prune=prune,
             progress=progress,
         ))
     for problem in [*report.errors, *report.warnings]:
@@ -265,14 +265,13 @@ def chat(
     Commands: /sources (the last answer's sources), /reset (forget the conversation), /exit.
     """
     from qa.assistant import Assistant
-    from qa.conversation import Conversation
     from qa.render import print_answer, print_sources
 
     settings = _settings(index, chroma_url=chroma_url, model=model, llm=llm, llm_base_url=base_url)
     when = _date_arg(as_of, "--as-of", last=True)
     bot = Assistant(settings)
     _run(lambda: bot.reader)  # fail early, in one line, when there is no index
-    conv = Conversation(bot, name=session, llm=llm)
+    conv = bot.chat(session, llm=llm)
     typer.echo("qa chat — ask about the indexed news; /sources, /reset, /exit")
     if conv.history:
         typer.echo(f"(resumed session {session!r}: {len(conv.history)} earlier turns)")
@@ -350,17 +349,34 @@ def serve(
 @index_app.command("stats")
 def index_stats(index: Optional[Path] = IndexOpt, as_json: bool = JsonOpt) -> None:
     """Documents, chunks, model, size on disk and date range of the index."""
-    from qa.index.store import IndexReader
+    from qa.assistant import Assistant
 
-    settings = _settings(index)
-    reader = _run(lambda: IndexReader(settings))
-    stats = reader.stats()
-    reader.close()
+    bot = Assistant(_settings(index))
+    stats = _run(bot.stats)
+    bot.close()
     if as_json:
         _print_json(stats)
         return
     for key, value in stats.items():
         typer.echo(f"{key:>16}: {value}")
+
+
+@index_app.command("ls")
+def index_ls(index: Optional[Path] = IndexOpt, as_json: bool = JsonOpt) -> None:
+    """The indexed documents, one a line: id, publication date, chunks, title, source (tab-separated)."""
+    from qa.assistant import Assistant
+    from qa.errors import printable
+
+    bot = Assistant(_settings(index))
+    documents = _run(bot.documents)
+    bot.close()
+    if as_json:
+        _print_json({"documents": [d.to_dict() for d in documents]})
+        return
+    for d in documents:  # article metadata: never terminal controls
+        when = d.published_at.isoformat() if d.published_at else "undated"
+        typer.echo("\t".join([printable(d.doc_id), when, str(d.chunks), printable(d.title or "untitled"),
+                              printable(d.source or "unknown source")]))
 
 
 @index_app.command("rebuild")
@@ -371,12 +387,12 @@ def index_rebuild(
     as_json: bool = JsonOpt,
 ) -> None:
     """Re-chunk and re-embed every document into a fresh index, swapped in when complete."""
-    from qa.ingest import rebuild
+    from qa.assistant import Assistant
     from qa.progress import ingest_progress
 
-    settings = _settings(index, chroma_url=chroma_url)
+    bot = Assistant(_settings(index, chroma_url=chroma_url))
     with ingest_progress(enabled=True) as progress:
-        report = _run(lambda: rebuild(settings, model=model, progress=progress))
+        report = _run(lambda: bot.rebuild(model=model, progress=progress))
     if as_json:
         _print_json(report.to_dict())
     else:
@@ -391,10 +407,10 @@ def index_rm(
     as_json: bool = JsonOpt,
 ) -> None:
     """Remove documents from the index."""
-    from qa.index.store import remove_documents
+    from qa.assistant import Assistant
 
-    settings = _settings(index, chroma_url=chroma_url)
-    removed, missing = _run(lambda: remove_documents(settings, doc_ids))
+    bot = Assistant(_settings(index, chroma_url=chroma_url))
+    removed, missing = _run(lambda: bot.remove(doc_ids))
     for m in missing:
         typer.echo(f"qa: error: no document with id {m!r}", err=True)
     if as_json:
@@ -416,13 +432,16 @@ def eval_cmd(
     """Measure AnswerRecall@1/5/10, MRR@10 and answer accuracy on a dated question set."""
     import tempfile
 
-    from qa.evaluate import run_eval
+    from qa.assistant import Assistant
     from qa.progress import ingest_progress
 
     with tempfile.TemporaryDirectory(prefix="qa-eval-") as tmp:
-        settings = _settings(index or Path(tmp) / "index")
-        with ingest_progress(enabled=True) as progress:
-            result = _run(lambda: run_eval(dataset, settings, k=k, limit=limit, with_answers=not no_answers, progress=progress))
+        bot = Assistant(_settings(index or Path(tmp) / "index"))
+        try:
+            with ingest_progress(enabled=True) as progress:
+                result = _run(lambda: bot.eval(dataset, k=k, limit=limit, with_answers=not no_answers, progress=progress))
+        finally:
+            bot.close()
     if as_json:
         _print_json(result)
         return

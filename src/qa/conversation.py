@@ -2,20 +2,26 @@
 
 "And before that?" or "What did they discuss?" only make sense after the previous turn. With an
 LLM configured, the condense prompt (prompts/condense.md) rewrites them; without one, a
-deterministic rewrite carries over the previous question's names and the date of its answer.
-The chat CLI and the HTTP server both use this module.
+deterministic rewrite carries over the previous question's names and the date of its answer
+(``qa.temporal.answer_event``). `qa chat`, the HTTP `/v1/chat/completions` and the web page (which
+calls it) all talk through a Conversation, made by ``Assistant.chat``.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from qa.temporal import find_time_mentions, format_span
+from qa.answer.stream import AnswerStream
+from qa.temporal import answer_event, find_time_mentions
 from qa.types import Answer
+
+if TYPE_CHECKING:
+    from qa.assistant import Assistant
 
 _FOLLOW_START = re.compile(r"^\s*(and|but|so|also|then|what about|how about|and what|what else|ok(ay)?,?)\b", re.I)
 _PRONOUN = re.compile(r"\b(they|them|their|theirs|he|him|his|she|her|hers|it|its|those|these|the two|both)\b", re.I)
@@ -60,21 +66,6 @@ def is_follow_up(text: str) -> bool:
     return bool(_PRONOUN.search(text)) and not names_in(text)
 
 
-def answer_event(answer: Answer) -> tuple[date | None, str | None]:
-    """The date of the event the answer reports: the answerer's own, else its first citation's."""
-    event = answer.extra.get("event")
-    if event:
-        return date.fromisoformat(event["first"]), event["label"]
-    if not answer.citations:
-        return None, None
-    c = answer.citations[0]
-    mentions = [m for m in find_time_mentions(c.quote, c.published_at) if m.resolved]
-    if not mentions:
-        return c.published_at, None
-    pick = max(mentions, key=lambda m: m.last)  # type: ignore[arg-type, return-value]
-    return pick.first, format_span(pick.first, pick.last, pick.granularity)  # type: ignore[arg-type]
-
-
 def rewrite_deterministic(text: str, history: list[Turn]) -> str:
     """Standalone form of a follow-up, from the previous turn's question and answer date."""
     if not history or not is_follow_up(text):
@@ -103,7 +94,7 @@ def rewrite_deterministic(text: str, history: list[Turn]) -> str:
 class Conversation:
     """One conversation with an Assistant; optionally persisted as JSON under the index."""
 
-    def __init__(self, assistant: Any, name: str | None = None, llm: str | None = None):
+    def __init__(self, assistant: Assistant, name: str | None = None, llm: str | None = None):
         self.assistant = assistant
         self.name = name
         self.llm = llm
@@ -114,31 +105,52 @@ class Conversation:
                 self.history = [Turn(**t) for t in json.loads(self.path.read_text())["turns"]]
 
     def rewrite(self, text: str) -> str:
-        generator = self.assistant._generator(self.llm)
-        if generator is not None and self.history and is_follow_up(text):
-            from qa.prompts import load_prompt
-
+        """``text`` as a standalone question: the LLM's condensed form when the backend is an LLM
+        and it gives one, else the deterministic rewrite."""
+        if self.history and is_follow_up(text):
             history = "\n".join(f"User: {t.standalone}\nAssistant: {t.answer}" for t in self.history[-3:])
-            prompt = load_prompt("condense", self.assistant.settings.prompts_dir).format(history=history, question=text)
-            try:
-                out = str(generator.llm.invoke(prompt).content).strip().splitlines()[0].strip()
-            except Exception:
-                out = ""
-            if 5 <= len(out) <= 300:
-                return out
+            condensed = self.assistant.condense(history, text, llm=self.llm)
+            if condensed:
+                return condensed
         return rewrite_deterministic(text, self.history)
 
     def ask(self, text: str, *, as_of: date | None = None) -> tuple[str, Answer]:
+        """(the standalone question asked, its answer); the turn joins the history."""
         standalone = self.rewrite(text)
         answer = self.assistant.ask(standalone, as_of=as_of, llm=self.llm)
-        event, label = answer_event(answer)
+        self._record(text, standalone, answer)
+        return standalone, answer
+
+    def ask_stream(self, text: str, *, as_of: date | None = None) -> tuple[str, AnswerStream]:
+        """As ``ask``, the answer as a stream; the turn joins the history when the answer is complete."""
+        standalone = self.rewrite(text)
+        stream = self.assistant.ask_stream(standalone, as_of=as_of, llm=self.llm)
+
+        def pieces() -> Iterator[str | Answer]:
+            yield from stream
+            self._record(text, standalone, stream.answer)
+            yield stream.answer
+
+        return standalone, AnswerStream(pieces())
+
+    def replay(self, question: str, answer: Answer | None) -> None:
+        """Add an earlier turn known from elsewhere (an API request's messages; ``answer`` None
+        when the user spoke twice in a row). Its standalone question is the deterministic rewrite,
+        so rebuilding a conversation calls no model; only the question being asked is condensed."""
+        standalone = rewrite_deterministic(question, self.history)
+        if answer is None:
+            self.history.append(Turn(question, standalone, "", True))
+        else:
+            self._record(question, standalone, replace(answer, question=standalone))
+
+    def _record(self, question: str, standalone: str, answer: Answer) -> None:
+        event = answer_event(answer)
         self.history.append(
-            Turn(text, standalone, answer.answer, answer.answered,
-                 event.isoformat() if event else None, label,
+            Turn(question, standalone, answer.answer, answer.answered,
+                 event.first.isoformat() if event else None, event.label if event else None,
                  [c.to_dict() for c in answer.citations])
         )
         self.save()
-        return standalone, answer
 
     def reset(self) -> None:
         self.history = []

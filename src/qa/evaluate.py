@@ -14,11 +14,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qa.dates import parse_date
 from qa.errors import UsageError
 from qa.text import normalize_answer
+
+if TYPE_CHECKING:
+    from qa.assistant import Assistant
+    from qa.ingest import Progress
 
 KS = (1, 5, 10)
 
@@ -141,33 +145,25 @@ def read_dataset_articles(dataset: Path) -> Path:
 
 
 def run_eval(
+    bot: Assistant,
     dataset: Path,
-    settings: Any,
     *,
     k: int = 10,
     limit: int | None = None,
     with_answers: bool = True,
-    progress: Any = None,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Index the dataset's articles (incrementally: a kept --index is reused), then ask every
-    question as of its date and score the passages and the extractive answers."""
-    from qa.assistant import Assistant
-    from qa.index.catalog import Catalog
-    from qa.index.generations import Generations
-    from qa.ingest import ingest
-
+    """Index the dataset's articles with ``bot`` (incrementally: a kept --index is reused), then
+    ask every question as of its date and score the passages and the extractive answers."""
     articles = read_dataset_articles(dataset)
     qpath = dataset / "questions.jsonl"
     if not qpath.exists():
         raise UsageError(f"{qpath}: no such file")
     questions = load_questions(qpath, limit)
     t0 = time.perf_counter()
-    report = ingest([str(articles)], settings, progress=progress)
+    report = bot.ingest([str(articles)], progress=progress)
     ingest_s = time.perf_counter() - t0
-    cat = Catalog(Generations(settings.resolved_index()).current())  # type: ignore[arg-type]
-    corpus = CorpusIndex(a.text for a in cat.articles())
-    cat.close()
-    bot = Assistant(settings)
+    corpus = CorpusIndex(a.text for a in bot.articles())
 
     def search(q: Question, n: int) -> list[str]:
         return [p.text for p in bot.search(q.question, n, as_of=q.asked_on)]

@@ -12,6 +12,10 @@ import calendar
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from qa.types import Answer
 
 MONTHS = {m.lower(): i for i, m in enumerate(calendar.month_name) if m}
 MONTHS.update({m.lower(): i for i, m in enumerate(calendar.month_abbr) if m})
@@ -311,14 +315,6 @@ def question_time(question: str, as_of: date) -> QuestionTime:
     )
 
 
-def latest_event(text: str, published: date | None) -> date | None:
-    """The latest date a passage talks about (its publication date when it names none)."""
-    days = [m.last for m in find_time_mentions(text, published) if m.last and not m.is_bound and (published is None or m.last <= published)]
-    if days:
-        return max(days)
-    return published
-
-
 def event_days(text: str, published: date | None) -> tuple[int, int, str]:
     """(first day, last day, "start..end;…") of the resolved dates a chunk mentions, as ordinals
     (-1 when none), for storing with the chunk. Dates after publication are kept: announced
@@ -330,3 +326,49 @@ def event_days(text: str, published: date | None) -> tuple[int, int, str]:
     last = max(b for _, b in spans)
     text_spans = ";".join(a.isoformat() if a == b else f"{a.isoformat()}..{b.isoformat()}" for a, b in spans)
     return first.toordinal(), last.toordinal(), text_spans[:500]
+
+
+# ---------------------------------------------------------------- answers
+
+_CITATION_MARKER = re.compile(r"\[\d+\]")
+
+
+@dataclass(frozen=True)
+class AnswerEvent:
+    """The event an answer is about, for follow-ups ("and before that?")."""
+
+    first: date
+    last: date
+    label: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"first": self.first.isoformat(), "last": self.last.isoformat(), "label": self.label}
+
+
+def answer_event(answer: Answer, qtime: QuestionTime | None = None) -> AnswerEvent | None:
+    """The one rule for the date an answer is about: the event its lead sentence reports.
+
+    The lead sentence is the answer's first citation's quote, its relative dates resolved against
+    that article's publication date. An answer without citations — an earlier turn of an API
+    conversation whose text carries no sources list — leads with its own text up to its first
+    ``[n]`` marker, with no publication date, so only the absolute dates it states count (the
+    extractive answerer writes one after every relative date). Of the lead's event dates (not
+    bounds such as "since May"): only those before the question's "before" bound; the latest if
+    the question asks for the latest, else the first; with none, the article's publication date.
+    ``qtime`` is the question's time intent (by default ``answer.question`` as of
+    ``answer.extra["as_of"]``, else today)."""
+    if qtime is None:
+        as_of = answer.extra.get("as_of")
+        qtime = question_time(answer.question, date.fromisoformat(as_of) if as_of else date.today())
+    if answer.citations:
+        lead, published = answer.citations[0].quote, answer.citations[0].published_at
+    else:
+        marker = _CITATION_MARKER.search(answer.answer)
+        lead, published = answer.answer[: marker.start() if marker else None], None
+    mentions = [m for m in find_time_mentions(lead, published) if m.resolved and not m.is_bound]
+    if qtime.before:
+        mentions = [m for m in mentions if m.last and m.last < qtime.before]
+    if not mentions:
+        return AnswerEvent(published, published, format_day(published)) if published else None
+    m = max(mentions, key=lambda m: m.last) if qtime.recency else mentions[0]  # type: ignore[arg-type, return-value]
+    return AnswerEvent(m.first, m.last, m.label())  # type: ignore[arg-type]

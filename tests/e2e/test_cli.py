@@ -62,6 +62,17 @@ def test_index_stats(cli_index):
     assert st["size_bytes"] > 0
 
 
+def test_index_ls_lists_every_document_with_its_chunks(cli_index):
+    out = run_json("index", "ls", index=cli_index)
+    docs = {d["doc_id"]: d for d in out["documents"]}
+    assert len(docs) == 6 and all(set(d) == {"doc_id", "title", "source", "published_at", "chunks"} for d in docs.values())
+    assert docs["wire-2025-0303-final"]["published_at"] == "2025-03-03"
+    assert docs["wire-2025-0303-final"]["title"].startswith("Port Athletic win the national cup")
+    assert sum(d["chunks"] for d in docs.values()) == run_json("index", "stats", index=cli_index)["chunks"]
+    lines = run_qa("index", "ls", index=cli_index).stdout.splitlines()
+    assert len(lines) == 6 and any(line.startswith("wire-2025-0303-final\t2025-03-03\t") for line in lines)
+
+
 def test_missing_index_is_a_one_line_error(tmp_path):
     res = run_qa("search", "anything", index=tmp_path / "nothing")
     assert res.returncode == 1
@@ -132,6 +143,7 @@ def test_index_rm_and_rebuild(tmp_path):
     run_json("ingest", str(SAMPLES / "wire-feed.jsonl"), index=ix)
     out = run_json("index", "rm", "wire-2025-0301-storm", index=ix)
     assert out == {"removed": ["wire-2025-0301-storm"], "missing": []}
+    assert "wire-2025-0301-storm" not in {d["doc_id"] for d in run_json("index", "ls", index=ix)["documents"]}
     res = run_qa("index", "rm", "no-such-id", index=ix)
     assert res.returncode == 1 and "no-such-id" in res.stderr
     rebuilt = run_json("index", "rebuild", index=ix)

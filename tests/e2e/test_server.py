@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import threading
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
@@ -28,13 +29,18 @@ def _serve(index: Path, *extra: str, env: dict[str, str] | None = None) -> tuple
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def sample_index(tmp_path_factory) -> Path:
     from qa.ingest import ingest
     from qa.settings import Settings
 
     index = tmp_path_factory.mktemp("srv") / "index"
     ingest([str(SAMPLES)], Settings(index=index))
-    proc, url = _serve(index, env={"QA_API_KEY": KEY, "QA_RATE_LIMIT_PER_MINUTE": "100000"})
+    return index
+
+
+@pytest.fixture(scope="module")
+def server(sample_index):
+    proc, url = _serve(sample_index, env={"QA_API_KEY": KEY, "QA_RATE_LIMIT_PER_MINUTE": "100000"})
     yield url
     proc.kill()
     proc.wait()
@@ -72,6 +78,73 @@ def test_streaming_and_follow_up_from_message_history(server):
     assert len(chunks) >= 3 and chunks[-1].choices[0].finish_reason == "stop"
     assert "February 2025" in text and "Sources:" in text
     assert chunks[-1].model_extra["qa"]["question"] == "When did Varga and Hale last speak before Saturday 8 March 2025?"
+
+
+QUESTION = "When did Varga and Hale last speak?"
+AS_OF = "2025-03-10"
+
+
+def _chat(post: Any, turns: list[str], **body: Any) -> dict[str, Any]:
+    """One /v1 conversation through ``post``: each user turn is sent with the replies so far (the
+    content a client shows and sends back); the last response."""
+    messages: list[dict[str, str]] = []
+    for text in turns:
+        messages.append({"role": "user", "content": text})
+        r = post("/v1/chat/completions", json={"model": "qa", "as_of": AS_OF, "messages": messages, **body})
+        assert r.status_code == 200, r.text
+        out = r.json()
+        messages.append({"role": "assistant", "content": out["choices"][0]["message"]["content"]})
+    return out
+
+
+def test_a_conversation_is_rewritten_alike_by_the_python_api_and_v1(server, sample_index):
+    """The same turns give the same standalone questions through Assistant.chat and /v1, whose
+    earlier replies are known only as their text."""
+    from datetime import date
+
+    from qa.assistant import Assistant
+    from qa.settings import Settings
+
+    post = lambda path, **kw: httpx.post(f"{server}{path}", headers={"Authorization": f"Bearer {KEY}"}, timeout=60, **kw)  # noqa: E731
+    bot = Assistant(Settings(index=sample_index))
+    for turns in ([QUESTION, "And before that?", "And before that?"], [QUESTION, "What did they discuss?"]):
+        chat = bot.chat()
+        asked = [chat.ask(text, as_of=date.fromisoformat(AS_OF))[0] for text in turns]
+        assert asked[-1] != turns[-1]  # a rewritten follow-up
+        assert _chat(post, turns)["qa"]["question"] == asked[-1], turns
+    bot.close()
+    assert asked[-1] == "What did Varga and Hale discuss on Saturday 8 March 2025?"
+
+
+def test_v1_condenses_a_follow_up_with_the_llm_as_qa_chat_does(sample_index):
+    """With an LLM backend, /v1 rewrites a follow-up with the condense prompt, given the same
+    history as the Python conversation's."""
+    import sys
+    from datetime import date
+
+    from fastapi.testclient import TestClient
+
+    from qa.assistant import Assistant
+    from qa.server import create_app
+    from qa.settings import Settings
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "helpers"))
+    from scripted_llm import Script, ScriptedLLM, prompt_text
+
+    condensed = "When did Varga and Hale speak before March 2025?"
+    with ScriptedLLM() as llm:
+        llm.script = lambda p: Script([condensed] if "Standalone question:" in p else ["I don't know."])
+        settings = Settings(index=sample_index, llm="openai:scripted", llm_base_url=llm.url, llm_max_retries=0)
+        bot = Assistant(settings)
+        chat = bot.chat(llm="openai:scripted")
+        chat.ask(QUESTION, as_of=date.fromisoformat(AS_OF))
+        standalone, _ = chat.ask("And before that?", as_of=date.fromisoformat(AS_OF))
+        bot.close()
+        with TestClient(create_app(settings), base_url="http://127.0.0.1") as client:
+            out = _chat(client.post, [QUESTION, "And before that?"])
+        prompts = [prompt_text(r) for r in llm.requests if "Standalone question:" in prompt_text(r)]
+    assert standalone == out["qa"]["question"] == condensed
+    assert len(prompts) == 2 and prompts[0] == prompts[1]
 
 
 def test_native_endpoints_keep_the_cli_contracts(server):

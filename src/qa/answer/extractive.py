@@ -14,7 +14,7 @@ import numpy as np
 from qa.answer.verify import neutralise_markers
 from qa.ingest.clean import is_headline_like
 from qa.sentences import is_question, sentence_spans
-from qa.temporal import QuestionTime, TimeMention, find_time_mentions, format_day, question_time
+from qa.temporal import QuestionTime, TimeMention, answer_event, find_time_mentions
 from qa.text import STOPWORDS, content_words
 from qa.types import Answer, Citation, Passage
 
@@ -192,18 +192,6 @@ def _is_absolute(m: TimeMention) -> bool:
     return any(ch.isdigit() for ch in m.text) and m.granularity != "week"
 
 
-def lead_event(c: Candidate, qtime: QuestionTime) -> dict[str, str] | None:
-    """The event the answer is about (its first sentence's date), for follow-ups."""
-    mentions = [m for m in c.mentions if m.resolved and not m.is_bound]
-    if qtime.before:
-        mentions = [m for m in mentions if m.last and m.last < qtime.before]
-    if not mentions:
-        pub = c.passage.published_at
-        return {"first": pub.isoformat(), "last": pub.isoformat(), "label": format_day(pub)} if pub else None
-    m = max(mentions, key=lambda m: m.last) if qtime.recency else mentions[0]  # type: ignore[arg-type, return-value]
-    return {"first": m.first.isoformat(), "last": m.last.isoformat(), "label": m.label()}  # type: ignore[union-attr]
-
-
 def lead_for_when(c: Candidate, qtime: QuestionTime) -> tuple[str, TimeMention | None]:
     """The direct answer to a "when" question: the sentence's date, stated absolutely."""
     if not c.mentions:
@@ -233,18 +221,17 @@ def is_relevant(question: str, passages: list[Passage], min_relevance: float) ->
 
 def extractive_answer(
     question: str,
-    passages: list[Passage],
+    relevant: list[Passage],
     qvec: np.ndarray,
     encoder: Any,
     *,
-    as_of: date,
+    qtime: QuestionTime,
     max_sentences: int = 3,
-    min_relevance: float = 0.3,
     shortlist: int = 10,
 ) -> Answer:
-    qtime = question_time(question, as_of)
-    relevant = is_relevant(question, passages, min_relevance)
-    extra = {"as_of": as_of.isoformat(), "backend": "extractive", "model": None, "fallback": False}
+    """The answer from ``relevant`` (``is_relevant``'s passages) for ``question``, whose time
+    intent is ``qtime`` (as of ``qtime.as_of``)."""
+    extra: dict[str, Any] = {"as_of": qtime.as_of.isoformat(), "backend": "extractive", "model": None, "fallback": False}
     if not relevant:
         return Answer(question, NOT_FOUND, False, (), extra)
     cands = candidates(relevant)
@@ -256,8 +243,6 @@ def extractive_answer(
     chosen = choose(cands, qtime, max_sentences)
     citations: list[Citation] = []
     parts: list[str] = []
-    if chosen:
-        extra["event"] = lead_event(chosen[0], qtime)
     for n, c in enumerate(chosen, 1):
         p = c.passage
         citations.append(
@@ -270,4 +255,8 @@ def extractive_answer(
                 parts.append(f"{lead} [1]:")
         sentence = neutralise_markers(annotate(c, skip))
         parts.append(f"{sentence} [{n}]")
-    return Answer(question, " ".join(parts), True, tuple(citations), extra)
+    answer = Answer(question, " ".join(parts), True, tuple(citations), extra)
+    if chosen:
+        event = answer_event(answer, qtime)
+        extra["event"] = event.to_dict() if event else None
+    return answer

@@ -239,6 +239,11 @@ class Catalog:
         for row in cur:
             yield _article(row)
 
+    def documents(self) -> list[DocumentInfo]:
+        """Every indexed document's id, title, source, date and chunk count, in ingest order."""
+        rows = self.db.execute("SELECT doc_id, title, source, published_at, n_chunks FROM documents ORDER BY rowid")
+        return [DocumentInfo(d, t, s, date.fromisoformat(p) if p else None, n) for d, t, s, p, n in rows]
+
     def delete_alias(self, alias_id: str) -> None:
         self.db.execute("DELETE FROM aliases WHERE alias_id=?", (alias_id,))
 
@@ -263,6 +268,21 @@ class Catalog:
             "published_from": lo,
             "published_to": hi,
         }
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """One line of `qa index ls`: an indexed document without its text."""
+
+    doc_id: str
+    title: str
+    source: str
+    published_at: date | None
+    chunks: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {"doc_id": self.doc_id, "title": self.title, "source": self.source,
+                "published_at": self.published_at.isoformat() if self.published_at else None, "chunks": self.chunks}
 
 
 @dataclass(frozen=True)

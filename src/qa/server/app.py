@@ -1,0 +1,187 @@
+"""The FastAPI app: each route translates one ``qa.Assistant`` call.
+
+OpenAI chat-completions protocol (`POST /v1/chat/completions`, plain and SSE streaming;
+`GET /v1/models`) so any OpenAI client, chat UI or bot framework can use qa as its model, plus the
+CLI's JSON contracts (`POST /ask`, `POST /search`, `POST /ingest`) and `GET /healthz`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+from qa.assistant import Assistant
+from qa.errors import QAError, UsageError
+from qa.retrieve import SearchFilters
+from qa.server.openai_chat import (
+    MODEL_ID, ChatRequest, chat_backend_name, completion, completion_events, read_messages,
+)
+from qa.server.security import (
+    BodyLimit, BodyTooLarge, RateLimiter, allowed_hosts, backend_for, is_loopback, key_ok,
+    public_details, rate_bucket, too_large,
+)
+from qa.settings import Settings
+
+WEB = Path(__file__).resolve().parent.parent / "web"
+
+
+# ---------------------------------------------------------------- request bodies
+
+
+class AskRequest(BaseModel):
+    question: str = Field(..., min_length=1, max_length=2000)
+    as_of: date | None = None
+    k: int | None = Field(None, ge=1, le=100)
+    since: date | None = None
+    until: date | None = None
+    source: str | None = None
+    llm: str | None = None
+
+
+class SearchRequest(BaseModel):
+    query: str = Field(..., min_length=1, max_length=2000)
+    k: int = Field(10, ge=1, le=200)
+    as_of: date | None = None
+    since: date | None = None
+    until: date | None = None
+    source: str | None = None
+
+
+class IngestRequest(BaseModel):
+    articles: list[Any] = Field(
+        ..., min_length=1, max_length=10_000,
+        description="Article records: {id, url, title, text|body|content, published_at|date|publish_date, "
+        "source, authors}. Each is checked on its own: a bad record is reported in `errors` with its "
+        "1-based position as `line`, the others are ingested.",
+    )
+
+
+# ---------------------------------------------------------------- app
+
+
+def create_app(settings: Settings, *, bound_host: str = "127.0.0.1") -> FastAPI:
+    from contextlib import asynccontextmanager
+
+    from qa.answer.llms import parse_backend
+
+    parse_backend(settings.llm)  # an operator's typo fails at startup, not on a client's request
+    for name, spec in settings.llm_choices.items():
+        try:
+            parse_backend(spec)
+        except UsageError as e:
+            raise UsageError(f"QA_LLM_CHOICES[{name!r}]: {e}") from None
+    bot = Assistant(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> Any:
+        try:  # load the encoder and open the index before the first request, not during it
+            bot.search("warm up", 1)
+        except QAError:
+            pass  # an empty index still serves /healthz and /ingest
+        yield
+        bot.close()
+
+    app = FastAPI(title="qa", version="0.1.0", description="Cited, time-aware answers over news articles", lifespan=lifespan)
+    limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_clients)
+    write_lock = threading.Lock()
+
+    # inside the rate limiter (added first): a task group there would wrap BodyTooLarge
+    app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(settings, bound_host))
+
+    @app.middleware("http")
+    async def limits(request: Request, call_next: Any) -> Any:
+        if request.url.path != "/healthz" and not limiter.allow(rate_bucket(settings, request)):
+            return JSONResponse({"error": {"message": "rate limit exceeded", "type": "rate_limited"}}, status_code=429, headers={"Retry-After": "60"})
+        try:
+            return await call_next(request)
+        except Exception:  # never a stack trace over HTTP
+            return JSONResponse({"error": {"message": "internal error", "type": "internal"}}, status_code=500)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [{"field": ".".join(str(x) for x in e["loc"][1:]), "message": e["msg"]} for e in exc.errors()]
+        return JSONResponse({"error": {"message": "invalid request", "type": "invalid_request", "details": problems}}, status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        if isinstance(exc, BodyTooLarge):
+            return too_large(settings.max_request_bytes)
+        return JSONResponse({"error": {"message": str(exc.detail), "type": "http_error"}}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(QAError)
+    async def qa_error(request: Request, exc: QAError) -> JSONResponse:
+        return JSONResponse({"error": {"message": str(exc), "type": type(exc).__name__}}, status_code=400 if exc.exit_code == 2 else 503)
+
+    def authorized(request: Request) -> None:
+        if settings.api_key and not key_ok(settings, request):
+            raise HTTPException(401, "missing or wrong API key (Authorization: Bearer …)", headers={"WWW-Authenticate": "Bearer"})
+
+    app.mount("/static", StaticFiles(directory=WEB), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(WEB / "index.html")
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, Any]:
+        try:
+            return {"status": "ok", **bot.status()}
+        except QAError as e:
+            return {"status": "empty", "detail": str(e)}
+
+    @app.get("/v1/models", dependencies=[Depends(authorized)])
+    def models() -> dict[str, Any]:
+        """The backends a client may choose, by name only (never a path, URL or model string)."""
+        names = [name for name in settings.llm_names() if name != "default"]
+        if parse_backend(settings.llm).kind == "extractive":  # "qa" already is the extractive backend
+            names.remove("extractive")
+        ids = [MODEL_ID] + [f"{MODEL_ID}:{name}" for name in names]
+        return {"object": "list", "data": [{"id": i, "object": "model", "created": 0, "owned_by": "qa"} for i in ids]}
+
+    @app.post("/v1/chat/completions", dependencies=[Depends(authorized)])
+    def chat_completions(req: ChatRequest) -> Any:
+        backend = backend_for(settings, chat_backend_name(req.model), "model")
+        exchanges, text = read_messages(req.messages, req.as_of or date.today())
+        conversation = bot.chat(llm=backend, exchanges=exchanges)
+        created = int(time.time())
+        cid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+        if req.stream:
+            events = completion_events(conversation, text, req.as_of, cid, created)
+            return StreamingResponse(events, media_type="text/event-stream")
+        question, answer = conversation.ask(text, as_of=req.as_of)
+        return completion(question, answer, cid, created)
+
+    @app.post("/ask", dependencies=[Depends(authorized)])
+    def ask(req: AskRequest) -> dict[str, Any]:
+        filters = SearchFilters(req.since, req.until, req.source)
+        backend = backend_for(settings, req.llm)
+        answer = bot.ask(req.question, as_of=req.as_of, k=req.k, filters=filters, llm=backend)
+        return {**answer.to_dict(), **public_details(answer)}
+
+    @app.post("/search", dependencies=[Depends(authorized)])
+    def search(req: SearchRequest) -> dict[str, Any]:
+        filters = SearchFilters(req.since, req.until, req.source)
+        passages = bot.search(req.query, req.k, as_of=req.as_of, filters=filters)
+        return {"query": req.query, "results": [p.to_dict(i) for i, p in enumerate(passages, 1)]}
+
+    @app.post("/ingest", dependencies=[Depends(authorized)])
+    def ingest(req: IngestRequest) -> dict[str, Any]:
+        if not is_loopback(bound_host) and not settings.api_key:
+            raise HTTPException(403, "set QA_API_KEY to allow /ingest on a server bound beyond loopback")
+        with write_lock:
+            report = bot.ingest_records(req.articles)
+        return report.to_dict()
+
+    return app

@@ -1,0 +1,164 @@
+"""What the server lets in and what it lets out: the API key, rate limits, the body limit, the
+Host names answered, backend choices by configured name only, and the answer details a client
+may see (never the operator's paths)."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import threading
+import time
+from collections import OrderedDict, deque
+from pathlib import Path
+from typing import Any
+
+from fastapi import HTTPException, Request
+from fastapi.responses import JSONResponse
+
+from qa.errors import UsageError
+from qa.settings import Settings
+from qa.types import Answer
+
+
+def backend_for(settings: Settings, name: str | None, field: str = "llm") -> str:
+    """The operator's backend string for a request's backend NAME (``None``: the default).
+
+    The requested value is only ever looked up among the configured names, never parsed as a
+    backend, path or URL — so a request cannot make the server open a file or call a model the
+    operator did not configure, and the answer does not depend on what exists on disk."""
+    names = settings.llm_names()
+    if name is None:
+        return names["default"]
+    if name not in names:
+        raise UsageError(f"{field}: not a configured backend name; choose one of: {', '.join(names)}")
+    return names[name]
+
+
+def public_details(answer: Answer) -> dict[str, Any]:
+    """The answer's details a client may see: backend and model names, fallback, timing."""
+    keep = ("as_of", "backend", "model", "fallback", "fallback_reason", "llm_error", "latency_ms")
+    extra = {k: answer.extra.get(k) for k in keep if k in answer.extra}
+    if extra.get("backend") == "gguf" and extra.get("model"):  # the operator's file path stays private
+        extra["model"] = Path(str(extra["model"])).name
+    return extra
+
+
+class RateLimiter:
+    """Sliding-window request count per bucket ("key" or "addr:HOST"). The table is bounded:
+    buckets idle for a whole window expire, and past ``max_clients`` the least recently seen
+    bucket is dropped."""
+
+    window = 60.0
+
+    def __init__(self, per_minute: int, max_clients: int = 10_000):
+        self.per_minute = per_minute
+        self.max_clients = max_clients
+        self.hits: OrderedDict[str, deque[float]] = OrderedDict()  # least recently seen first
+        self.lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self.hits)
+
+    def allow(self, bucket: str) -> bool:
+        now = time.monotonic()
+        with self.lock:
+            self._expire(now)
+            q = self.hits.setdefault(bucket, deque())
+            self.hits.move_to_end(bucket)
+            while q and now - q[0] > self.window:
+                q.popleft()
+            if len(self.hits) > self.max_clients:
+                self.hits.popitem(last=False)
+            if len(q) >= self.per_minute:
+                return False
+            q.append(now)
+            return True
+
+    def _expire(self, now: float) -> None:
+        while self.hits:
+            oldest = next(iter(self.hits.values()))
+            if oldest and now - oldest[-1] <= self.window:
+                return
+            self.hits.popitem(last=False)
+
+
+class BodyTooLarge(HTTPException):
+    def __init__(self, limit: int):
+        super().__init__(413, f"request body over {limit} bytes")
+
+
+def too_large(limit: int) -> JSONResponse:
+    return JSONResponse({"error": {"message": f"request body over {limit} bytes", "type": "too_large"}}, status_code=413)
+
+
+class BodyLimit:
+    """Refuses request bodies over ``limit`` bytes (pure ASGI): by Content-Length when declared,
+    and always by the bytes actually read, since a chunked body declares no length."""
+
+    def __init__(self, app: Any, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            return await too_large(self.limit)(scope, receive, send)
+        read = 0
+        started = False
+
+        async def counted_receive() -> Any:
+            nonlocal read
+            message = await receive()
+            if message["type"] == "http.request":
+                read += len(message.get("body", b""))
+                if read > self.limit:
+                    raise BodyTooLarge(self.limit)
+            return message
+
+        async def tracked_send(message: Any) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, tracked_send)
+        except BodyTooLarge:
+            if started:
+                raise
+            await too_large(self.limit)(scope, receive, send)
+
+
+def key_ok(settings: Settings, request: Request) -> bool:
+    """Whether the request carries the configured API key (compared in constant time)."""
+    if not settings.api_key:
+        return False
+    given = request.headers.get("authorization", "").encode()
+    return hmac.compare_digest(given, f"Bearer {settings.api_key}".encode())
+
+
+def rate_bucket(settings: Settings, request: Request) -> str:
+    """Requests with the right key count against the key; all others against their address, so
+    failed attempts never use up the key's allowance."""
+    if key_ok(settings, request):
+        return "key"
+    return f"addr:{request.client.host if request.client else '?'}"
+
+
+def allowed_hosts(settings: Settings, bound_host: str) -> list[str]:
+    """Host header values the server answers. On loopback only the loopback names, so a web page
+    that rebinds its own domain to 127.0.0.1 (DNS rebinding) cannot read or write the index."""
+    if settings.allowed_hosts:
+        return settings.allowed_hosts
+    if is_loopback(bound_host):
+        return ["localhost", "127.0.0.1", "[::1]", bound_host if ":" not in bound_host else f"[{bound_host}]"]
+    return ["*"]
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
