@@ -61,7 +61,7 @@ def phase_qa(articles: Path, index: Path) -> dict:
         pass
     secs = time.perf_counter() - t
     from qa.settings import Settings
-    from qa.index.store import IndexReader, folder_size
+    from qa.index.reader import IndexReader, folder_size
 
     reader = IndexReader(Settings(index=index))
     stats = reader.catalog.stats()

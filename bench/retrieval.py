@@ -101,7 +101,7 @@ def main() -> None:
         return [d.page_content for d in textbook.similarity_search(q.question, k=args.k, filter=flt)]
 
     def run_bm25(q) -> list[str]:
-        ids = [cid for cid, _ in lexical.search(q.question, args.k, **SearchFilters(as_of=q.asked_on).days())]
+        ids = [cid for cid, _ in lexical.search(q.question, args.k, SearchFilters(as_of=q.asked_on))]
         got = {cid: text for cid, text, _, _ in bot.reader.vectors.get(ids)} if ids else {}
         return [got[i] for i in ids]
 

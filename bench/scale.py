@@ -40,9 +40,9 @@ def vocabulary(n: int = 20_000) -> list[str]:
 
 def build(index: Path, n_chunks: int, dim: int = 384, batch_docs: int = 400) -> float:
     """Write n_chunks synthetic chunks; returns chunks/s of the store (no embedding)."""
-    from qa.index.lexical import lexical_text
     from qa.settings import Settings
-    from qa.index.store import IndexWriter
+    from qa.index.records import chunk_id
+    from qa.index.writer import IndexWriter
     from qa.types import Article, Chunk
 
     vocab = np.array(vocabulary())
@@ -55,7 +55,7 @@ def build(index: Path, n_chunks: int, dim: int = 384, batch_docs: int = 400) -> 
     with IndexWriter(Settings(index=index)) as w:
         for first in range(0, n_docs, batch_docs):
             items = []
-            texts = []
+            n = 0
             for d in range(first, min(first + batch_docs, n_docs)):
                 words = rng.choice(vocab, size=(CHUNKS_PER_DOC, WORDS // 4), p=zipf)
                 chunk_texts = [" ".join(ws) + "." for ws in words]
@@ -69,13 +69,13 @@ def build(index: Path, n_chunks: int, dim: int = 384, batch_docs: int = 400) -> 
                 )
                 chunks, pos = [], 0
                 for i, t in enumerate(chunk_texts):
-                    chunks.append(Chunk(f"{art.key}-{i:05d}", art.doc_id, i, t, pos, pos + len(t)))
+                    chunks.append(Chunk(chunk_id(art.key, i), art.doc_id, i, t, pos, pos + len(t)))
                     pos += len(t) + 1
                 items.append((art, chunks))
-                texts += [lexical_text(art.title, art.published_at.isoformat(), c.text) for c in chunks]
-            vec = rng.normal(size=(len(texts), dim)).astype(np.float32)
+                n += len(chunks)
+            vec = rng.normal(size=(n, dim)).astype(np.float32)
             vec /= np.linalg.norm(vec, axis=1, keepdims=True)
-            w.write(items, vec, texts)
+            w.write(items, vec)
             done = min(first + batch_docs, n_docs) * CHUNKS_PER_DOC
             print(f"  {done:,} chunks, {done / (time.perf_counter() - t0):,.0f}/s", file=sys.stderr, end="\r")
         w.commit()
@@ -91,7 +91,7 @@ def pct(xs: list[float], p: float) -> float:
 def measure(index: Path, n_chunks: int, queries: int) -> dict:
     from qa.retrieve import Retriever, SearchFilters
     from qa.settings import Settings
-    from qa.index.store import IndexReader, folder_size
+    from qa.index.reader import IndexReader, folder_size
 
     build_rate = None
     if not (index / "CURRENT").exists():
@@ -116,8 +116,8 @@ def measure(index: Path, n_chunks: int, queries: int) -> dict:
             parts: dict[str, list[float]] = {"encode": [], "dense": [], "bm25": [], "fetch": []}
             for q in qs:
                 t = time.perf_counter(); v = r.encoder.encode_query(q); parts["encode"].append(time.perf_counter() - t)
-                t = time.perf_counter(); hits, _ = reader.dense.search(v, 50, reader.dense.mask(**filters.days())); parts["dense"].append(time.perf_counter() - t)
-                t = time.perf_counter(); lex = reader.lexical.search(q, 50, **filters.days()); parts["bm25"].append(time.perf_counter() - t)
+                t = time.perf_counter(); hits, _ = reader.dense.search(v, 50, reader.dense.mask(filters)); parts["dense"].append(time.perf_counter() - t)
+                t = time.perf_counter(); lex = reader.lexical.search(q, 50, filters); parts["bm25"].append(time.perf_counter() - t)
                 t = time.perf_counter(); reader.vectors.texts([c for c, _ in hits] + [c for c, _ in lex]); parts["fetch"].append(time.perf_counter() - t)
             out["exact_parts_p50_ms"] = {k: statistics.median(v) * 1000 for k, v in parts.items()}
         reader.close()
@@ -138,6 +138,7 @@ def components(folder: Path, n_chunks: int, queries: int, dim: int = 384) -> dic
     import shutil
 
     from qa.index import dense, lexical
+    from qa.index.filters import SearchFilters
 
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -163,13 +164,13 @@ def components(folder: Path, n_chunks: int, queries: int, dim: int = 384) -> dic
     lw.commit()
     full_build = time.perf_counter() - t0
     di, li = dense.DenseIndex(folder), lexical.LexicalIndex(folder)
-    as_of = 738_521 + 240
+    as_of_filter = SearchFilters(as_of=date.fromordinal(738_521 + 240))
     qs = [" ".join(rng.choice(vocab[:3000], size=6)) for _ in range(queries)]
     qv = rng.normal(size=(queries, dim)).astype(np.float32)
     d_times, l_times = [], []
     for q, v in zip(qs, qv):
-        t = time.perf_counter(); di.search(v, 50, di.mask(since=None, until=None, as_of=as_of, source=None)); d_times.append((time.perf_counter() - t) * 1000)
-        t = time.perf_counter(); li.search(q, 50, as_of=as_of); l_times.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter(); di.search(v, 50, di.mask(as_of_filter)); d_times.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter(); li.search(q, 50, as_of_filter); l_times.append((time.perf_counter() - t) * 1000)
     t = time.perf_counter()
     dw2, lw2 = dense.DenseWriter(folder), lexical.LexicalWriter(folder)
     ids = [f"new{i}" for i in range(100)]

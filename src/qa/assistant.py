@@ -22,7 +22,7 @@ from qa.types import Answer, Article, Passage
 if TYPE_CHECKING:  # imported where used: `qa index stats` and `qa index ls` stay light
     from qa.conversation import Conversation
     from qa.index.catalog import DocumentInfo
-    from qa.index.store import IndexReader
+    from qa.index.reader import IndexReader
     from qa.ingest import IngestReport, Progress
     from qa.retrieve import SearchFilters
 
@@ -72,7 +72,7 @@ class Assistant:
         """Under ``_lock``: the reader of the published generation, opened on first use or when a
         newer generation has been published (the old one is retired, not closed, here)."""
         from qa.index.generations import Generations
-        from qa.index.store import IndexReader
+        from qa.index.reader import IndexReader
 
         current = Generations(self.settings.resolved_index()).current()
         if self._reader is None or (current is not None and current != self._reader.gen):
@@ -330,7 +330,7 @@ class Assistant:
     def remove(self, doc_ids: Iterable[str]) -> tuple[list[str], list[str]]:
         """Forget documents (or recorded duplicates) by id, each with its recorded duplicates;
         returns (removed, missing)."""
-        from qa.index.store import remove_documents
+        from qa.index.writer import remove_documents
 
         return remove_documents(self.settings, list(doc_ids))
 

@@ -11,77 +11,42 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 import numpy as np
 
 from qa.settings import Settings
-from qa.index.store import IndexReader
+from qa.index.filters import SearchFilters  # also re-exported: `from qa.retrieve import SearchFilters`
+from qa.index.reader import IndexReader
+from qa.index.records import UNDATED, ChunkRecord
 from qa.temporal import QuestionTime
 from qa.types import Passage
-
-
-@dataclass(frozen=True)
-class SearchFilters:
-    since: date | None = None
-    until: date | None = None
-    source: str | None = None
-    as_of: date | None = None  # nothing published after this day exists yet (undated articles do)
-
-    def chroma_where(self) -> dict[str, Any] | None:
-        clauses: list[dict[str, Any]] = []
-        if self.as_of:
-            clauses.append(
-                {"$or": [{"published_day": {"$lte": self.as_of.toordinal()}}, {"published_day": -1}]}
-            )
-        if self.since:
-            clauses.append({"published_day": {"$gte": self.since.toordinal()}})
-        if self.until:
-            clauses.append({"published_day": {"$lte": self.until.toordinal()}})
-        if self.since or self.until:
-            clauses.append({"published_day": {"$gte": 0}})  # dated articles only
-        if self.source:
-            clauses.append({"source": self.source})
-        if not clauses:
-            return None
-        return clauses[0] if len(clauses) == 1 else {"$and": clauses}
-
-    def days(self) -> dict[str, Any]:
-        """The filters as day ordinals (what the dense and lexical indexes take)."""
-        return {
-            "since": self.since.toordinal() if self.since else None,
-            "until": self.until.toordinal() if self.until else None,
-            "as_of": self.as_of.toordinal() if self.as_of else None,
-            "source": self.source,
-        }
 
 
 @dataclass
 class _Candidate:
     chunk_id: str
     text: str
-    meta: dict[str, Any]
+    record: ChunkRecord
     similarity: float = 0.0
     fused: float = 0.0
 
 
 def _passage(c: _Candidate, score: float) -> Passage:
-    meta = c.meta
-    pub = meta.get("published_at") or ""
+    r = c.record
     return Passage(
         chunk_id=c.chunk_id,
-        doc_id=str(meta.get("doc_id", "")),
+        doc_id=r.doc_id,
         text=c.text,
-        start=int(meta.get("start", 0)),
-        end=int(meta.get("end", 0)),
+        start=r.start,
+        end=r.end,
         score=score,
-        title=str(meta.get("title", "")),
-        url=str(meta.get("url", "")),
-        source=str(meta.get("source", "")),
-        published_at=date.fromisoformat(pub) if pub else None,
+        title=r.title,
+        url=r.url,
+        source=r.source,
+        published_at=r.published_at,
         similarity=c.similarity,
-        event_last=int(meta.get("event_last_day", -1)),
+        event_last=r.event_last_day,
     )
 
 
@@ -99,22 +64,21 @@ def cap_per_document(passages: list[Passage], cap: int, k: int) -> list[Passage]
     return out
 
 
-def time_prior(meta: dict[str, Any], qtime: QuestionTime | None, settings: Settings) -> float:
+def time_prior(record: ChunkRecord, qtime: QuestionTime | None, settings: Settings) -> float:
     """Multiplier from the question's time intent: inside an asked window, recent for "last"
     questions, and a gentle news recency as of the question's date."""
     if qtime is None:
         return 1.0
-    day = int(meta.get("published_day", -1))
-    if day < 0:
+    day = record.published_day
+    if day == UNDATED:
         return 1.0
     as_of = qtime.as_of.toordinal()
     age = max(0, as_of - day)
     factor = 1.0
     if qtime.window:
         lo, hi = qtime.window[0].toordinal(), qtime.window[1].toordinal()
-        ev_lo = int(meta.get("event_first_day", -1))
-        ev_hi = int(meta.get("event_last_day", -1))
-        inside = lo <= day <= hi + 1 or (ev_lo >= 0 and ev_lo <= hi and ev_hi >= lo)
+        ev_lo, ev_hi = record.event_first_day, record.event_last_day
+        inside = lo <= day <= hi + 1 or (ev_lo != UNDATED and ev_lo <= hi and ev_hi >= lo)
         factor *= 1.0 + settings.window_boost if inside else 1.0
     tau = settings.recency_days_latest if qtime.recency else settings.recency_days
     if tau > 0:
@@ -167,7 +131,7 @@ class Retriever:
             lexical = self.reader.lexical
             if lexical is not None and s.lexical_weight > 0:
                 n_lex = max(s.lexical_candidates, k * 4)
-                lists.append((s.lexical_weight, [c for c, _ in lexical.search(text, n_lex, **filters.days())]))
+                lists.append((s.lexical_weight, [c for c, _ in lexical.search(text, n_lex, filters)]))
             exact = self.reader.dense if s.dense_search == "exact" else None
             search_dense = self._exact if exact is not None else self._hnsw
             cands = search_dense(vector, max(s.dense_candidates, k * 4), filters, lists)
@@ -176,7 +140,7 @@ class Retriever:
                 if cid in cands:
                     cands[cid].fused += weight / (s.rrf_k + rank)
         scored = sorted(
-            ((c.fused * time_prior(c.meta, qtime, s), c) for c in cands.values()),
+            ((c.fused * time_prior(c.record, qtime, s), c) for c in cands.values()),
             key=lambda pair: pair[0],
             reverse=True,
         )
@@ -199,11 +163,11 @@ class Retriever:
         if not head:
             return scored
         relevance = get_reranker(s.reranker or "", s.device).scores(
-            query, [f"{c.meta.get('title', '')}\n{c.text}" for _, c in head]
+            query, [f"{c.record.title}\n{c.text}" for _, c in head]
         )
         order = np.argsort(-relevance, kind="stable")
         reranked = sorted(
-            ((time_prior(head[i][1].meta, qtime, s) / (s.rrf_k + rank), head[i][1]) for rank, i in enumerate(order, 1)),
+            ((time_prior(head[i][1].record, qtime, s) / (s.rrf_k + rank), head[i][1]) for rank, i in enumerate(order, 1)),
             key=lambda pair: pair[0],
             reverse=True,
         )
@@ -218,7 +182,7 @@ class Retriever:
         (dense or lexical) from Chroma."""
         s, exact = self.settings, self.reader.dense
         sims = exact.similarities(vector)
-        keep = exact.mask(**filters.days())
+        keep = exact.mask(filters)
         lists.append((s.dense_weight, [c for c, _ in exact.top(sims, n, keep)]))
         similarity: dict[str, float] = {}
         for _, ids in lists:
@@ -227,8 +191,8 @@ class Retriever:
                     row = exact.row_of(cid)
                     similarity[cid] = float(sims[row]) if row is not None else 0.0
         return {
-            cid: _Candidate(cid, text, meta, similarity[cid])
-            for cid, text, meta in self.reader.vectors.texts(list(similarity))
+            cid: _Candidate(cid, text, record, similarity[cid])
+            for cid, text, record in self.reader.vectors.texts(list(similarity))
         }
 
     def _hnsw(
@@ -236,11 +200,11 @@ class Retriever:
     ) -> dict[str, _Candidate]:
         """Dense ranking from Chroma's own index (with its metadata filter)."""
         s, vectors = self.settings, self.reader.vectors
-        hits = vectors.query(vector, n=n, where=filters.chroma_where())
+        hits = vectors.query(vector, n=n, filters=filters)
         lists.append((s.dense_weight, [h.chunk_id for h in hits]))
-        cands = {h.chunk_id: _Candidate(h.chunk_id, h.text, h.metadata, h.similarity) for h in hits}
+        cands = {h.chunk_id: _Candidate(h.chunk_id, h.text, h.record, h.similarity) for h in hits}
         missing = list(dict.fromkeys(cid for _, ids in lists for cid in ids if cid not in cands))
         if missing:
-            for cid, text, meta, emb in vectors.get(missing):
-                cands[cid] = _Candidate(cid, text, meta, float(np.dot(emb, vector)))
+            for cid, text, record, emb in vectors.get(missing):
+                cands[cid] = _Candidate(cid, text, record, float(np.dot(emb, vector)))
         return cands

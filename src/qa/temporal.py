@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from qa.types import Answer
 
+from qa.index.records import UNDATED
+
 MONTHS = {m.lower(): i for i, m in enumerate(calendar.month_name) if m}
 MONTHS.update({m.lower(): i for i, m in enumerate(calendar.month_abbr) if m})
 MONTHS["sept"] = 9
@@ -317,11 +319,11 @@ def question_time(question: str, as_of: date) -> QuestionTime:
 
 def event_days(text: str, published: date | None) -> tuple[int, int, str]:
     """(first day, last day, "start..end;…") of the resolved dates a chunk mentions, as ordinals
-    (-1 when none), for storing with the chunk. Dates after publication are kept: announced
-    events are events too."""
+    (UNDATED when none), for storing with the chunk. Dates after publication are kept:
+    announced events are events too."""
     spans = [(m.first, m.last) for m in find_time_mentions(text, published) if m.first and m.last and not m.is_bound]
     if not spans:
-        return -1, -1, ""
+        return UNDATED, UNDATED, ""
     first = min(a for a, _ in spans)
     last = max(b for _, b in spans)
     text_spans = ";".join(a.isoformat() if a == b else f"{a.isoformat()}..{b.isoformat()}" for a, b in spans)

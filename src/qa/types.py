@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
 
+from qa.index.records import UNDATED
+
 
 def short_hash(text: str, n: int = 16) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:n]
@@ -73,7 +75,7 @@ class Passage:
     source: str = ""
     published_at: date | None = None
     similarity: float = 0.0  # cosine similarity to the question (relevance threshold)
-    event_last: int = -1  # ordinal of the latest date the passage mentions, -1 if none
+    event_last: int = UNDATED  # ordinal of the latest date the passage mentions, if any
 
     def to_dict(self, rank: int) -> dict[str, Any]:
         return {

@@ -14,7 +14,7 @@ from qa.index.catalog import Catalog
 from qa.index.generations import Generations
 from qa.ingest import ingest
 from qa.settings import Settings
-from qa.index.store import IndexReader
+from qa.index.reader import IndexReader
 
 pytestmark = pytest.mark.slow
 

@@ -26,7 +26,7 @@ from qa.checkpoints import MARKER, PAUSE_AT, PAUSE_SECONDS, STAGES
 from qa.index.generations import Generations
 from qa.ingest import ingest
 from qa.settings import Settings
-from qa.index.store import IndexReader
+from qa.index.reader import IndexReader
 
 pytestmark = pytest.mark.slow
 

@@ -394,7 +394,7 @@ class IndexMachine(RuleBasedStateMachine):
     @rule(name=st.sampled_from(POOL + API_IDS + ["no-such-id"]))
     def index_rm(self, name: str) -> None:
         """``qa index rm ID``: the story and its recorded duplicates (an alias: just itself)."""
-        from qa.index.store import remove_documents
+        from qa.index.writer import remove_documents
 
         doc_id = name if name in API_IDS or name == "no-such-id" else self.file_id(name)
         docs, aliases = self.catalog()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from qa.index import dense
+from qa.index.filters import SearchFilters
 from qa.index.generations import Generations
 
 
@@ -48,11 +50,10 @@ def test_filters_mask_days_and_sources(tmp_path: Path) -> None:
     q = vecs[1]
 
     def found(**kw: object) -> set[str]:
-        args = {"since": None, "until": None, "as_of": None, "source": None} | kw
-        return {cid for cid, _ in idx.search(q, 10, idx.mask(**args))[0]}  # type: ignore[arg-type]
+        return {cid for cid, _ in idx.search(q, 10, idx.mask(SearchFilters(**kw)))[0]}  # type: ignore[arg-type]
 
-    assert found(as_of=15) == {"old", "undated"}  # undated articles are always "already published"
-    assert found(since=15) == {"new", "other"}  # a date range means dated articles only
+    assert found(as_of=date.fromordinal(15)) == {"old", "undated"}  # undated articles are always "already published"
+    assert found(since=date.fromordinal(15)) == {"new", "other"}  # a date range means dated articles only
     assert found(source="b") == {"other"}
     assert found(source="nowhere") == set()
 
@@ -67,7 +68,7 @@ def test_deleted_rows_disappear_and_merge_compacts(tmp_path: Path) -> None:
     w.commit()
     idx = dense.DenseIndex(tmp_path)
     assert len(idx) == 13
-    assert not any(idx.mask(since=None, until=None, as_of=None, source=None)[i] for i, c in enumerate(idx.ids) if c in ids[1:8])
+    assert not any(idx.mask(SearchFilters())[i] for i, c in enumerate(idx.ids) if c in ids[1:8])
     hits, _ = idx.search(vecs[0], 1)
     assert hits[0][0] == "c0"
     manifest = (tmp_path / dense.DENSE_DIR / dense.MANIFEST).read_text()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 
 from qa.index import lexical
+from qa.index.filters import SearchFilters
 from qa.index.generations import Generations
 
 ROWS = [
@@ -34,10 +36,11 @@ def test_stemming_and_stop_words() -> None:
 def test_filters(tmp_path: Path) -> None:
     idx = build(tmp_path)
     assert ids(idx.search("harbour storm", 10)) == {"a-0", "b-0", "c-0"}
-    assert ids(idx.search("harbour", 10, as_of=15)) == {"a-0", "c-0"}  # undated counts as published
-    assert ids(idx.search("harbour", 10, since=15)) == {"b-0"}  # a range means dated only
-    assert ids(idx.search("harbour", 10, until=15)) == {"a-0"}
-    assert ids(idx.search("harbour", 10, source="blog")) == {"c-0"}
+    day15 = date.fromordinal(15)
+    assert ids(idx.search("harbour", 10, SearchFilters(as_of=day15))) == {"a-0", "c-0"}  # undated counts as published
+    assert ids(idx.search("harbour", 10, SearchFilters(since=day15))) == {"b-0"}  # a range means dated only
+    assert ids(idx.search("harbour", 10, SearchFilters(until=day15))) == {"a-0"}
+    assert ids(idx.search("harbour", 10, SearchFilters(source="blog"))) == {"c-0"}
     assert idx.search("the of and", 10) == []
     best = idx.search("storm harbour closed", 10)
     assert best[0][1] >= best[-1][1] > 0

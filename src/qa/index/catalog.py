@@ -5,88 +5,34 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from qa.types import Article
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS documents (
-    doc_id TEXT PRIMARY KEY,
-    key TEXT NOT NULL,
-    hash TEXT NOT NULL,
-    text_hash TEXT NOT NULL,
-    title TEXT NOT NULL DEFAULT '',
-    url TEXT NOT NULL DEFAULT '',
-    source TEXT NOT NULL DEFAULT '',
-    published_at TEXT,
-    authors TEXT NOT NULL DEFAULT '[]',
-    path TEXT NOT NULL DEFAULT '',
-    text TEXT NOT NULL,
-    n_chunks INTEGER NOT NULL,
-    ingested_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS documents_text_hash ON documents(text_hash);
-CREATE INDEX IF NOT EXISTS documents_path ON documents(path);
-CREATE TABLE IF NOT EXISTS doc_minhash (doc_id TEXT PRIMARY KEY, sig BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS aliases (
-    alias_id TEXT PRIMARY KEY,
-    doc_id TEXT NOT NULL,
-    path TEXT NOT NULL DEFAULT '',
-    url TEXT NOT NULL DEFAULT ''
-);
-"""
-# Added later: an alias keeps its own content so it can be indexed on its own when the document it
-# duplicates is forgotten. Older catalogs get these columns (NULL: re-read the alias's file).
-_ALIAS_CONTENT = {
-    "hash": "TEXT",
-    "text": "TEXT",
-    "title": "TEXT",
-    "source": "TEXT",
-    "published_at": "TEXT",
-    "authors": "TEXT",
-}
+if TYPE_CHECKING:  # numpy is imported on use: `qa index stats` stays light
+    import numpy as np
+
 _ALIAS_COLUMNS = "alias_id, doc_id, path, url, hash, text, title, source, published_at, authors"
-# Added later: every origin (file path, `-`, `<api>`) that provided a document's or alias's
-# identity — several files may carry the same id or url. The `path` columns keep where it was
-# last recorded. Older catalogs are seeded from their `path` columns.
-_SOURCES = """
-CREATE TABLE sources (id TEXT NOT NULL, path TEXT NOT NULL, PRIMARY KEY (id, path));
-INSERT OR IGNORE INTO sources SELECT doc_id, path FROM documents;
-INSERT OR IGNORE INTO sources SELECT alias_id, path FROM aliases;
-"""
 
 FILE = "catalog.sqlite"
 
 
 class Catalog:
-    def __init__(self, gen: Path):
+    """One generation's catalog. Read-only unless ``writable`` (the writer's own new generation,
+    whose schema it brings up to date with qa.index.migrations): a published one is never written."""
+
+    def __init__(self, gen: Path, *, writable: bool = False):
         self.path = gen / FILE
-        self.db = sqlite3.connect(self.path, check_same_thread=False)
-        self.db.executescript(_SCHEMA)
-        self._migrate()
-
-    def _migrate(self) -> None:
-        """Add the columns and tables an older catalog lacks."""
-        have = {r[1] for r in self.db.execute("PRAGMA table_info(aliases)")}
-        for name, kind in _ALIAS_CONTENT.items():
-            if name not in have:
-                self.db.execute(f"ALTER TABLE aliases ADD COLUMN {name} {kind}")
-        self.db.commit()
-        if not self._has_sources():
-            self.db.execute("BEGIN IMMEDIATE")  # created and seeded at once, by one process
-            if not self._has_sources():
-                for statement in filter(str.strip, _SOURCES.split(";")):
-                    self.db.execute(statement)
-            self.db.commit()
-
-    def _has_sources(self) -> bool:
-        return self.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='sources'").fetchone() is not None
+        if writable:
+            self.db = sqlite3.connect(self.path, check_same_thread=False)
+        else:
+            uri = f"file:{urllib.parse.quote(str(self.path))}?mode=ro"
+            self.db = sqlite3.connect(uri, uri=True, check_same_thread=False)
 
     def close(self) -> None:
         self.db.close()
@@ -213,10 +159,14 @@ class Catalog:
     # ------------------------------------------------------------ near-duplicate signatures
     def signatures(self) -> Iterator[tuple[str, np.ndarray]]:
         """doc_id → its MinHash signature (qa.ingest.neardup), for the indexed documents."""
+        import numpy as np
+
         for doc_id, blob in self.db.execute("SELECT doc_id, sig FROM doc_minhash"):
             yield doc_id, np.frombuffer(blob, dtype=np.uint32)
 
     def put_signature(self, doc_id: str, sig: np.ndarray) -> None:
+        import numpy as np
+
         self.db.execute("INSERT OR REPLACE INTO doc_minhash VALUES (?, ?)", (doc_id, np.asarray(sig, dtype=np.uint32).tobytes()))
 
     def get(self, doc_id: str) -> Article | None:

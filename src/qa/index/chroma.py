@@ -1,23 +1,26 @@
-"""The dense half of the store: one Chroma collection per generation (embedded folder)."""
+"""The store of record: one Chroma collection per generation (an embedded folder, or a
+collection on a Chroma server) holding each chunk's text, record and vector; also Chroma's own
+HNSW search, with the filters translated into a ``where``."""
 
 from __future__ import annotations
 
 import os
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from qa.types import Article, Chunk
+from qa.index.filters import SearchFilters
+from qa.index.records import UNDATED, ChunkRecord
+from qa.types import Chunk
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 CHROMA_DIR = "chroma"
-UNKNOWN_DAY = -1
 
 
 @dataclass(frozen=True)
@@ -25,30 +28,26 @@ class Hit:
     chunk_id: str
     similarity: float
     text: str
-    metadata: dict[str, Any]
+    record: ChunkRecord
 
 
-def chunk_metadata(article: Article, chunk: Chunk) -> dict[str, Any]:
-    """What each vector carries so a hit can be cited and filtered without another look-up,
-    including the dates its relative expressions resolve to ("on Saturday" → 2025-11-15)."""
-    from qa.temporal import event_days
-
-    pub = article.published_at
-    first, last, spans = event_days(chunk.text, pub)
-    return {
-        "event_first_day": first,
-        "event_last_day": last,
-        "event_dates": spans,
-        "doc_id": article.doc_id,
-        "chunk_index": chunk.index,
-        "start": chunk.start,
-        "end": chunk.end,
-        "title": article.title,
-        "url": article.url,
-        "source": article.source,
-        "published_at": pub.isoformat() if pub else "",
-        "published_day": pub.toordinal() if pub else UNKNOWN_DAY,
-    }
+def chroma_where(filters: SearchFilters | None) -> dict[str, Any] | None:
+    """The filters as a Chroma ``where`` on the stored ``published_day`` and ``source``."""
+    if filters is None:
+        return None
+    clauses: list[dict[str, Any]] = []
+    first, last = filters.first_day, filters.last_day
+    if filters.dated_only:
+        clauses.append({"published_day": {"$gte": first if first is not None else UNDATED + 1}})
+        if last is not None:
+            clauses.append({"published_day": {"$lte": last}})
+    elif last is not None:  # undated chunks pass as well
+        clauses.append({"$or": [{"published_day": {"$lte": last}}, {"published_day": UNDATED}]})
+    if filters.source is not None:
+        clauses.append({"source": filters.source})
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
 def index_id(root: Path) -> str:
@@ -64,9 +63,14 @@ def index_id(root: Path) -> str:
     return path.read_text().strip()
 
 
+def remote_collection_prefix(collection: str, root: Path) -> str:
+    """What the names of an index's collections on a Chroma server start with."""
+    return f"{collection}-{index_id(root)}-"
+
+
 def remote_collection_name(collection: str, gen: Path) -> str:
-    """One collection per index generation on a Chroma server."""
-    return f"{collection}-{index_id(gen.parent)}-{gen.name}"
+    """One collection per index generation on a Chroma server: the index's prefix + its name."""
+    return remote_collection_prefix(collection, gen.parent) + gen.name
 
 
 def http_client(url: str, headers: dict[str, str]) -> Any:
@@ -110,6 +114,8 @@ class VectorStore:
         from qa.embeddings import chroma_embedding_function
 
         self.path = gen / CHROMA_DIR
+        self.gen = gen
+        self.base_name = collection
         self.remote = chroma_url is not None
         if chroma_url:
             self.client = http_client(chroma_url, chroma_headers or {})
@@ -136,7 +142,7 @@ class VectorStore:
     def add(
         self,
         chunks: Sequence[Chunk],
-        metadatas: Sequence[dict[str, Any]],
+        records: Sequence[ChunkRecord],
         embeddings: np.ndarray,
     ) -> None:
         for i in range(0, len(chunks), self.max_batch):
@@ -144,7 +150,7 @@ class VectorStore:
             self.collection.add(
                 ids=[c.chunk_id for c in chunks[part]],
                 documents=[c.text for c in chunks[part]],
-                metadatas=list(metadatas[part]),
+                metadatas=[r.to_chroma() for r in records[part]],
                 embeddings=embeddings[part],
             )
 
@@ -152,51 +158,65 @@ class VectorStore:
         for i in range(0, len(ids), self.max_batch):
             self.collection.delete(ids=list(ids[i : i + self.max_batch]))
 
-    def query(self, vector: np.ndarray, n: int, where: dict[str, Any] | None = None) -> list[Hit]:
+    def query(self, vector: np.ndarray, n: int, filters: SearchFilters | None = None) -> list[Hit]:
         total = self.count()
         if total == 0:
             return []
         res = self.collection.query(
             query_embeddings=[vector],
             n_results=min(n, total),
-            where=where or None,
+            where=chroma_where(filters),
             include=["documents", "metadatas", "distances"],
         )
         return [
-            Hit(cid, 1.0 - float(dist), doc or "", dict(meta or {}))
+            Hit(cid, 1.0 - float(dist), doc or "", ChunkRecord.from_chroma(meta))
             for cid, dist, doc, meta in zip(
                 res["ids"][0], res["distances"][0], res["documents"][0], res["metadatas"][0]
             )
         ]
 
-    def get(self, ids: Sequence[str]) -> list[tuple[str, str, dict[str, Any], np.ndarray]]:
-        """(id, text, metadata, embedding) of the given chunks."""
+    def get(self, ids: Sequence[str]) -> list[tuple[str, str, ChunkRecord, np.ndarray]]:
+        """(id, text, record, embedding) of the given chunks."""
         res = self.collection.get(ids=list(ids), include=["documents", "metadatas", "embeddings"])
         return [
-            (cid, doc or "", dict(meta or {}), np.asarray(emb, dtype=np.float32))
+            (cid, doc or "", ChunkRecord.from_chroma(meta), np.asarray(emb, dtype=np.float32))
             for cid, doc, meta, emb in zip(res["ids"], res["documents"], res["metadatas"], res["embeddings"])
         ]
 
-    def texts(self, ids: Sequence[str]) -> list[tuple[str, str, dict[str, Any]]]:
-        """(id, text, metadata) of the given chunks, in no particular order."""
+    def texts(self, ids: Sequence[str]) -> list[tuple[str, str, ChunkRecord]]:
+        """(id, text, record) of the given chunks, in no particular order."""
         if not ids:
             return []
         res = self.collection.get(ids=list(dict.fromkeys(ids)), include=["documents", "metadatas"])
-        return [(cid, doc or "", dict(meta or {})) for cid, doc, meta in zip(res["ids"], res["documents"], res["metadatas"])]
+        return [(cid, doc or "", ChunkRecord.from_chroma(meta)) for cid, doc, meta in zip(res["ids"], res["documents"], res["metadatas"])]
+
+    def pages(self, page: int = 2000) -> Iterator[tuple[list[str], list[str], list[ChunkRecord], np.ndarray]]:
+        """Every chunk, a page at a time: (ids, texts, records, embeddings)."""
+        for got in self._raw_pages(page):
+            records = [ChunkRecord.from_chroma(m) for m in got["metadatas"]]
+            docs = [d or "" for d in got["documents"]]
+            yield list(got["ids"]), docs, records, np.asarray(got["embeddings"], dtype=np.float32)
 
     def copy_from(self, other: VectorStore, page: int = 2000) -> None:
-        """Copy every vector of another store (a remote generation starts as its predecessor)."""
-        total = other.count()
-        for offset in range(0, total, page):
-            got = other.collection.get(limit=page, offset=offset, include=["embeddings", "documents", "metadatas"])
-            if got["ids"]:
-                self.collection.add(ids=got["ids"], embeddings=got["embeddings"], documents=got["documents"], metadatas=got["metadatas"])
+        """Copy every vector of another store (a remote generation starts as its predecessor);
+        metadata as stored, untouched."""
+        for got in other._raw_pages(page):
+            self.collection.add(ids=got["ids"], embeddings=got["embeddings"], documents=got["documents"], metadatas=got["metadatas"])
 
-    def drop_other_generations(self, keep: set[str], prefix: str) -> None:
-        """Delete this index's remote collections whose generation is no longer kept."""
+    def _raw_pages(self, page: int) -> Iterator[Any]:
+        total = self.count()
+        for offset in range(0, total, page):
+            got = self.collection.get(limit=page, offset=offset, include=["embeddings", "documents", "metadatas"])
+            if got["ids"]:
+                yield got
+
+    def drop_other_generations(self, keep: Iterable[Path]) -> None:
+        """Delete this index's remote collections but those of the ``keep`` generations."""
+        prefix = remote_collection_prefix(self.base_name, self.gen.parent)
+        wanted = {remote_collection_name(self.base_name, g) for g in keep}
         for col in self.client.list_collections():
             name = col if isinstance(col, str) else col.name
-            if name.startswith(prefix) and name.rsplit("-", 2)[-2] + "-" + name.rsplit("-", 1)[-1] not in keep:
+            if name.startswith(prefix) and name not in wanted:
                 try:
                     self.client.delete_collection(name)
                 except Exception:

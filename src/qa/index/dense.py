@@ -8,7 +8,7 @@ matrix-vector product over every chunk takes ~7 ms at 100k and ~75 ms at 1M on t
       manifest.json     {"dim": 384, "parts": [...], "deleted": {"part": [rows]}}  (per generation)
       <part>.vec.npy    float32 rows, never modified once written
       <part>.ids.json   chunk id per row
-      <part>.days.npy   published day (ordinal, -1 = undated) per row
+      <part>.days.npy   published day (ordinal, UNDATED = -1) per row
       <part>.src.json   source per row
 
 Parts are immutable, so a new generation hard-links them instead of copying; a generation adds
@@ -26,6 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from qa.index.filters import SearchFilters
+from qa.index.records import UNDATED
 
 DENSE_DIR = "dense"
 MANIFEST = "manifest.json"
@@ -230,18 +233,22 @@ class DenseIndex:
     def __len__(self) -> int:
         return int(self.alive.sum())
 
-    def mask(self, *, since: int | None, until: int | None, as_of: int | None, source: str | None) -> np.ndarray:
+    def mask(self, filters: SearchFilters | None = None) -> np.ndarray:
+        """The live rows the filters let through."""
         keep = self.alive.copy()
-        dated = self.days >= 0
-        if since is not None:
-            keep &= dated & (self.days >= since)
-        if until is not None:
-            keep &= dated & (self.days <= until)
-        if as_of is not None:
-            keep &= ~dated | (self.days <= as_of)
-        if source is not None:
-            code = self.source_names.index(source) if source in self.source_names else -1
-            keep &= self.sources == code
+        if filters is None:
+            return keep
+        dated = self.days != UNDATED
+        in_range = dated.copy()
+        if filters.first_day is not None:
+            in_range &= self.days >= filters.first_day
+        if filters.last_day is not None:
+            in_range &= self.days <= filters.last_day
+        keep &= in_range if filters.dated_only else in_range | ~dated
+        if filters.source is not None:
+            if filters.source not in self.source_names:
+                return np.zeros_like(keep)
+            keep &= self.sources == self.source_names.index(filters.source)
         return keep
 
     def similarities(self, vector: np.ndarray) -> np.ndarray:

@@ -16,6 +16,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from qa.index.filters import SearchFilters
+from qa.index.records import UNDATED
+
 LEXICAL_DIR = "bm25"
 ANALYZER = "qa_en"
 _MUTABLE = ("meta.json", ".managed.json")  # tantivy replaces these atomically: copy, don't link
@@ -135,18 +138,8 @@ class LexicalIndex:
     def __len__(self) -> int:
         return int(self.searcher.num_docs)
 
-    def search(
-        self,
-        query: str,
-        n: int,
-        *,
-        since: int | None = None,
-        until: int | None = None,
-        as_of: int | None = None,
-        source: str | None = None,
-    ) -> list[tuple[str, float]]:
-        """(chunk_id, BM25 score) best first, among chunks the filters let through (days are
-        ordinals; undated chunks have day -1, pass as-of and fail a since/until range)."""
+    def search(self, query: str, n: int, filters: SearchFilters | None = None) -> list[tuple[str, float]]:
+        """(chunk_id, BM25 score) best first, among chunks the filters let through."""
         import tantivy
 
         words = terms(query)
@@ -157,14 +150,17 @@ class LexicalIndex:
             [(tantivy.Occur.Should, tantivy.Query.term_query(schema, "text", w, index_option="freq")) for w in words]
         )
         clauses: list[tuple[Any, Any]] = [(tantivy.Occur.Must, text)]
-        low = since if since is not None else (0 if until is not None else None)
-        highs = [x for x in (until, as_of) if x is not None]
-        high = min(highs) if highs else None
+        f = filters or SearchFilters()
+        # UNDATED sorts below every real day: a range with no lower bound lets undated chunks
+        # through, which is right exactly when the filters are not dated-only (a first day
+        # implies dated-only).
+        low = f.first_day if f.first_day is not None else (UNDATED + 1 if f.dated_only else None)
+        high = f.last_day
         if low is not None or high is not None:
             rng = tantivy.Query.range_query(schema, "day", tantivy.FieldType.Integer, low, high)
             clauses.append((tantivy.Occur.Must, tantivy.Query.const_score_query(rng, 0.0)))
-        if source is not None:
-            clauses.append((tantivy.Occur.Must, tantivy.Query.const_score_query(tantivy.Query.term_query(schema, "source", source), 0.0)))
+        if f.source is not None:
+            clauses.append((tantivy.Occur.Must, tantivy.Query.const_score_query(tantivy.Query.term_query(schema, "source", f.source), 0.0)))
         q = tantivy.Query.boolean_query(clauses) if len(clauses) > 1 else text
         result = self.searcher.search(q, limit=n, count=False)
         return [(self.searcher.doc(addr)["chunk_id"][0], float(score)) for score, addr in result.hits]

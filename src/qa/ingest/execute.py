@@ -9,8 +9,7 @@ import numpy as np
 
 from qa.checkpoints import checkpoint
 from qa.index.catalog import Alias, Catalog
-from qa.index.lexical import lexical_text
-from qa.index.store import IndexWriter
+from qa.index.writer import IndexWriter
 from qa.ingest.chunk import embedding_text
 from qa.ingest.report import Progress
 from qa.settings import Settings
@@ -59,12 +58,7 @@ class Executor:
         texts = [embedding_text(a, c) for a, cs, _ in self._items for c in cs]
         vectors = self._encoder.encode(texts)
         checkpoint("batch-embedded")
-        lexical = [
-            lexical_text(a.title, a.published_at.isoformat() if a.published_at else "", c.text)
-            for a, cs, _ in self._items
-            for c in cs
-        ]
-        self.writer.write([(a, cs) for a, cs, _ in self._items], vectors, lexical)
+        self.writer.write([(a, cs) for a, cs, _ in self._items], vectors)
         catalog = self.target
         for a, _, sig in self._items:
             catalog.put_signature(a.doc_id, sig)

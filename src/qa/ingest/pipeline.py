@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import date
 from itertools import chain
 
-from qa.index.store import IndexWriter
+from qa.index.writer import IndexWriter
 from qa.ingest.execute import Executor
 from qa.ingest.neardup import signature
 from qa.ingest.plan import PlanState, Planner, chunks
@@ -53,8 +53,6 @@ def ingest(
         for article in stream:
             planner.plan(article)
         executor.flush()
-        if writer.base is not None and writer.base_needs_upgrade():
-            writer.start()  # commit backfills what an older generation lacks (lexical index)
         if prune and writer.base is not None:
             planner.prune(PruneScope(list(inputs or ())))
             executor.flush()

@@ -1,0 +1,45 @@
+"""Which chunks a search may return: the one statement of the filter rule.
+
+Each engine translates it into its own terms: Chroma's ``where`` (chroma.chroma_where), the numpy
+mask of the exact search (DenseIndex.mask), the tantivy range query (LexicalIndex.search).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from qa.index.records import UNDATED
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    since: date | None = None
+    until: date | None = None
+    source: str | None = None
+    as_of: date | None = None  # nothing published after this day exists yet (undated articles do)
+
+    @property
+    def dated_only(self) -> bool:
+        """A since/until range asks for dated articles only; as-of alone keeps undated ones."""
+        return self.since is not None or self.until is not None
+
+    @property
+    def first_day(self) -> int | None:
+        """The earliest published day let through (set only with ``dated_only``)."""
+        return self.since.toordinal() if self.since else None
+
+    @property
+    def last_day(self) -> int | None:
+        """The latest published day let through: the end of the range or the as-of day."""
+        days = [d.toordinal() for d in (self.until, self.as_of) if d]
+        return min(days) if days else None
+
+    def admits(self, day: int, source: str) -> bool:
+        """Whether a chunk published on ``day`` (an ordinal, or UNDATED) by ``source`` passes."""
+        if self.source is not None and source != self.source:
+            return False
+        if day == UNDATED:
+            return not self.dated_only
+        first, last = self.first_day, self.last_day
+        return (first is None or day >= first) and (last is None or day <= last)

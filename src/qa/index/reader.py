@@ -1,0 +1,138 @@
+"""Reading the index: one published generation (catalog now, vectors on first search).
+
+Readers see one published generation from open to close and never write to it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from qa.index.catalog import Catalog
+from qa.errors import IndexMissingError, ModelMismatchError
+from qa.index.generations import Generations
+from qa.settings import DEFAULT_MODEL, Settings
+
+MODEL_KEY = "embedding_model"
+
+
+def canonical_model(name: str) -> str:
+    from qa.embeddings import canonical_model_name
+
+    return canonical_model_name(name)
+
+
+def choose_model(settings: Settings, recorded: str | None) -> str:
+    """The index's model unless the user asked for a different one, which is refused."""
+    if settings.model and recorded and canonical_model(settings.model) != recorded:
+        raise ModelMismatchError(
+            f"index {settings.resolved_index()} was built with embedding model {recorded!r}, not "
+            f"{canonical_model(settings.model)!r}; use another --index, or `qa index rebuild --model "
+            f"{settings.model}` to re-embed it"
+        )
+    return recorded or canonical_model(settings.model or DEFAULT_MODEL)
+
+
+def folder_size(path: Path) -> int:
+    total = 0
+    for dirpath, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+class IndexReader:
+    """A published generation opened for reading (catalog now, vectors on first search)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.generations = Generations(settings.resolved_index())
+        gen = self.generations.current()
+        if gen is None:
+            raise IndexMissingError(
+                f"no index at {settings.resolved_index()}: run `qa ingest PATH` first"
+            )
+        self.gen = gen
+        self.catalog = Catalog(gen)
+        self.model = choose_model(settings, self.catalog.get_meta(MODEL_KEY))
+        self._vectors: Any = None
+        self._lexical: Any = None
+        self._dense: Any = None
+
+    @property
+    def vectors(self) -> Any:
+        if self._vectors is None:
+
+            with self.generations.reading():
+                self._vectors = open_vectors(self.settings, self.gen, self.model)
+        return self._vectors
+
+    @property
+    def lexical(self) -> Any:
+        """The BM25 index, or None for a generation written before it existed."""
+        if self._lexical is None:
+            from qa.index import lexical
+
+            self._lexical = self._open_if_present(lexical, lexical.LexicalIndex)
+        return self._lexical or None
+
+    @property
+    def dense(self) -> Any:
+        """The exact-search matrix, or None for a generation written before it existed."""
+        if self._dense is None:
+            from qa.index import dense
+
+            self._dense = self._open_if_present(dense, dense.DenseIndex)
+        return self._dense or None
+
+    def _open_if_present(self, module: Any, index_class: Any) -> Any:
+        """``index_class(gen)`` if ``module.exists(gen)``, else False (remembered as "absent")."""
+        with self.generations.reading():
+            return index_class(self.gen) if module.exists(self.gen) else False
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        with self.generations.reading():
+            yield
+
+    def stats(self) -> dict[str, Any]:
+        s = self.catalog.stats()
+        s.update(
+            {
+                "index": str(self.settings.resolved_index()),
+                "generation": self.gen.name,
+                "model": self.model,
+                "chunk_chars": _int(self.catalog.get_meta("chunk_chars")),
+                "size_bytes": folder_size(self.gen),
+            }
+        )
+        return s
+
+    def close(self) -> None:
+        if self._vectors is not None:
+            self._vectors.close()
+            self._vectors = None
+        self.catalog.close()
+
+
+def open_vectors(settings: Settings, gen: Path, model: str) -> Any:
+    from qa.index.chroma import VectorStore
+
+    return VectorStore(
+        gen,
+        collection=settings.collection,
+        model=model,
+        device=settings.device,
+        chroma_url=settings.chroma_url,
+        chroma_headers=settings.chroma_headers,
+    )
+
+
+def _int(v: str | None) -> int | None:
+    return int(v) if v is not None else None

@@ -1,0 +1,219 @@
+"""Writing the index: the one writer copies the live generation only when something changes,
+applies its changes there and publishes it atomically (see generations).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from qa.checkpoints import checkpoint
+from qa.errors import IndexMissingError
+from qa.index.catalog import Catalog
+from qa.index.generations import Generations
+from qa.index.lexical import lexical_text
+from qa.index.reader import MODEL_KEY, canonical_model, choose_model, open_vectors
+from qa.index.records import ChunkRecord, chunk_id
+from qa.settings import Settings
+from qa.types import Article, Chunk
+
+
+class IndexWriter:
+    """Plans against the live generation, writes into a new one, publishes on ``commit``.
+    ``existing``: the index must already exist (IndexMissingError otherwise, creating nothing)."""
+
+    def __init__(self, settings: Settings, *, fresh: bool = False, model: str | None = None, existing: bool = False):
+        self.settings = settings
+        self.generations = Generations(settings.resolved_index())
+        self.fresh = fresh  # rebuild: start from an empty generation
+        self.existing = existing
+        self._model_override = model
+        self.base: Catalog | None = None
+        self.model = ""
+        self.gen: Path | None = None
+        self.catalog: Catalog | None = None
+        self.vectors: Any = None
+        self.dense: Any = None
+        self.lexical: Any = None
+
+    def __enter__(self) -> IndexWriter:
+        if self.existing and self.generations.current() is None:  # before the lock creates the folder
+            raise IndexMissingError(f"no index at {self.settings.resolved_index()}")
+        self._lock = self.generations.writing(keep=self.settings.keep_generations)
+        self._lock.__enter__()
+        try:
+            cur = self.generations.current()
+            self.base = Catalog(cur) if cur is not None else None
+            recorded = self.base.get_meta(MODEL_KEY) if self.base else None
+            if self._model_override:
+                self.model = canonical_model(self._model_override)
+            else:
+                self.model = choose_model(self.settings, recorded)
+            if cur is not None and self.base is not None and _needs_upgrade(cur, self.base):
+                self._upgrade(recorded or self.model)
+        except BaseException:
+            self._close_target()
+            if self.base is not None:
+                self.base.close()
+            self._lock.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._close_target()
+            if self.base is not None:
+                self.base.close()
+        finally:
+            self._lock.__exit__(None, None, None)
+
+    def _upgrade(self, model: str) -> None:
+        """Republish the live generation (written by an older qa) migrated: its catalog gains what
+        it lacks (qa.index.migrations) and its search indexes are filled from its Chroma store
+        (``_backfill``). The plan then runs against that; the published one is never modified."""
+        self._open_target(copy=True, model=model)
+        self._publish()
+        assert self.base is not None
+        self.base.close()
+        self.base = Catalog(self.generations.current())  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------ target generation
+    def start(self) -> None:
+        """Create the generation we write to (lazily: an unchanged ingest writes nothing)."""
+        if self.gen is None:
+            self._open_target(copy=not self.fresh and self.base is not None, model=self.model)
+
+    def _open_target(self, *, copy: bool, model: str) -> None:
+        """A new generation (a copy of the live one if ``copy``) with an up-to-date catalog and
+        every store and search index open for writing."""
+        from qa.index import dense, lexical, migrations
+
+        self.gen = self.generations.new_generation(copy_current=copy)
+        self.catalog = Catalog(self.gen, writable=True)
+        migrations.apply(self.catalog.db, self.gen)
+        self.vectors = open_vectors(self.settings, self.gen, model)
+        base = self.generations.current()
+        if copy and base is not None and self.settings.chroma_url:  # remote: copy the live vectors
+            previous = open_vectors(self.settings, base, model)
+            self.vectors.copy_from(previous)
+        had_dense, had_lexical = dense.exists(self.gen), lexical.exists(self.gen)
+        self.dense = dense.DenseWriter(self.gen)
+        self.lexical = lexical.LexicalWriter(self.gen)
+        if (not had_dense or not had_lexical) and self.vectors.count():
+            self._backfill(dense=not had_dense, lexical=not had_lexical)
+
+    def write(
+        self,
+        items: list[tuple[Article, list[Chunk]]],
+        embeddings: Any,  # np.ndarray, one row per chunk
+    ) -> None:
+        """Add articles with their chunks and chunk vectors to the target generation: Chroma,
+        the exact-search matrix, BM25 (whose text the writer derives) and the catalog."""
+        self.start()
+        chunks = [c for _, cs in items for c in cs]
+        records = [ChunkRecord.of(a, c) for a, cs in items for c in cs]
+        self.vectors.add(chunks, records, embeddings)
+        checkpoint("chroma-written")
+        self._add_to_search([c.chunk_id for c in chunks], [c.text for c in chunks], records, embeddings)
+        for article, cs in items:
+            self.catalog.put(article, len(cs))  # type: ignore[union-attr]
+        self.catalog.commit()  # type: ignore[union-attr]
+        checkpoint("catalog-committed")
+
+    def delete(self, doc_id: str) -> None:
+        """Remove a document's chunks and catalog entry from the target generation."""
+        self.start()
+        key = self.catalog.key_of(doc_id)  # type: ignore[union-attr]
+        n = self.catalog.delete(doc_id)  # type: ignore[union-attr]
+        self.lexical.delete_doc(doc_id)
+        if key is not None and n:
+            ids = [chunk_id(key, i) for i in range(n)]
+            self.vectors.delete(ids)
+            self.dense.delete(ids)
+
+    def commit(self) -> None:
+        """Publish the target generation (if anything was written), with the settings it was written with."""
+        if self.gen is None:
+            return
+        assert self.catalog is not None
+        self.catalog.set_meta(MODEL_KEY, self.model)
+        self.catalog.set_meta("chunk_chars", str(self.settings.chunk_chars))
+        self.catalog.set_meta("chunk_overlap_sentences", str(self.settings.chunk_overlap_sentences))
+        self._publish()
+
+    def _publish(self) -> None:
+        assert self.catalog is not None and self.gen is not None
+        self.catalog.commit()
+        self.lexical.commit()
+        self.dense.commit()
+        gen = self.gen
+        vectors = self.vectors
+        self._close_target()
+        self.generations.publish(gen, keep=self.settings.keep_generations)
+        if self.settings.chroma_url:
+            vectors.drop_other_generations(self.generations.all())
+
+    def _backfill(self, *, dense: bool, lexical: bool) -> None:
+        """Fill what an older generation lacks (exact-search matrix, BM25) from its Chroma store."""
+        for ids, texts, records, vectors in self.vectors.pages():
+            self._add_to_search(ids, texts, records, vectors if dense else None, lexical=lexical)
+
+    def _add_to_search(
+        self, ids: list[str], texts: list[str], records: list[ChunkRecord], vectors: Any, *, lexical: bool = True
+    ) -> None:
+        """Rows for the exact-search matrix (if ``vectors``) and BM25 (if ``lexical``), with the
+        day and source their filters need."""
+        days = [r.published_day for r in records]
+        sources = [r.source for r in records]
+        if vectors is not None:
+            self.dense.add(ids, vectors, days, sources)
+        if lexical:
+            self.lexical.add(
+                (cid, r.doc_id, r.published_day, r.source, lexical_text(r.title, r.published_iso, text))
+                for cid, r, text in zip(ids, records, texts)
+            )
+
+    def _close_target(self) -> None:
+        if self.lexical is not None:
+            self.lexical.rollback()  # no-op after commit
+            self.lexical = None
+        if self.vectors is not None:
+            self.vectors.close()
+            self.vectors = None
+        if self.catalog is not None:
+            self.catalog.close()
+            self.catalog = None
+        self.gen = None
+
+
+def _needs_upgrade(gen: Path, catalog: Catalog) -> bool:
+    """Whether a generation was written by an older qa: migrations it has not recorded, or no
+    exact-search matrix or BM25 index."""
+    from qa.index import dense, lexical, migrations
+
+    return bool(migrations.pending(catalog.db)) or not (dense.exists(gen) and lexical.exists(gen))
+
+
+def remove_documents(settings: Settings, doc_ids: list[str]) -> tuple[list[str], list[str]]:
+    """Delete documents (or duplicate aliases) by id; returns (removed, missing)."""
+    removed: list[str] = []
+    missing: list[str] = []
+    with IndexWriter(settings, existing=True) as writer:
+        assert writer.base is not None
+        known = writer.base.hashes()
+        aliases = writer.base.aliases()
+        for doc_id in doc_ids:
+            if doc_id in known:  # an explicit request: the story goes with its recorded duplicates
+                writer.delete(doc_id)
+                writer.catalog.delete_aliases_of(doc_id)  # type: ignore[union-attr]
+                writer.catalog.drop_sources(doc_id)  # type: ignore[union-attr]
+                removed.append(doc_id)
+            elif doc_id in aliases:
+                writer.start()
+                writer.catalog.delete_alias(doc_id)  # type: ignore[union-attr]
+                writer.catalog.drop_sources(doc_id)  # type: ignore[union-attr]
+                removed.append(doc_id)
+            else:
+                missing.append(doc_id)
+        writer.commit()
+    return removed, missing
