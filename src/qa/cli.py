@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, NoReturn, Optional
 import typer
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from qa.settings import Settings
 
 app = typer.Typer(
@@ -84,6 +86,17 @@ def _run(fn: Any) -> Any:
         _fail(str(e), e.exit_code)
     except KeyboardInterrupt:
         _fail("interrupted", 130)
+
+
+def _with_assistant(settings: Settings, call: Callable[[Any], Any]) -> Any:
+    """``call(assistant)`` on an Assistant over ``settings``, closed after; qa's errors as ``_run``."""
+    from qa.assistant import Assistant
+
+    bot = Assistant(settings)
+    try:
+        return _run(lambda: call(bot))
+    finally:
+        bot.close()
 
 
 def _print_json(obj: Any) -> None:
@@ -349,11 +362,7 @@ def serve(
 @index_app.command("stats")
 def index_stats(index: Optional[Path] = IndexOpt, as_json: bool = JsonOpt) -> None:
     """Documents, chunks, model, size on disk and date range of the index."""
-    from qa.assistant import Assistant
-
-    bot = Assistant(_settings(index))
-    stats = _run(bot.stats)
-    bot.close()
+    stats = _with_assistant(_settings(index), lambda bot: bot.stats())
     if as_json:
         _print_json(stats)
         return
@@ -364,12 +373,9 @@ def index_stats(index: Optional[Path] = IndexOpt, as_json: bool = JsonOpt) -> No
 @index_app.command("ls")
 def index_ls(index: Optional[Path] = IndexOpt, as_json: bool = JsonOpt) -> None:
     """The indexed documents, one a line: id, publication date, chunks, title, source (tab-separated)."""
-    from qa.assistant import Assistant
     from qa.errors import printable
 
-    bot = Assistant(_settings(index))
-    documents = _run(bot.documents)
-    bot.close()
+    documents = _with_assistant(_settings(index), lambda bot: bot.documents())
     if as_json:
         _print_json({"documents": [d.to_dict() for d in documents]})
         return
@@ -387,12 +393,10 @@ def index_rebuild(
     as_json: bool = JsonOpt,
 ) -> None:
     """Re-chunk and re-embed every document into a fresh index, swapped in when complete."""
-    from qa.assistant import Assistant
     from qa.progress import ingest_progress
 
-    bot = Assistant(_settings(index, chroma_url=chroma_url))
     with ingest_progress(enabled=True) as progress:
-        report = _run(lambda: bot.rebuild(model=model, progress=progress))
+        report = _with_assistant(_settings(index, chroma_url=chroma_url), lambda bot: bot.rebuild(model=model, progress=progress))
     if as_json:
         _print_json(report.to_dict())
     else:
@@ -407,10 +411,7 @@ def index_rm(
     as_json: bool = JsonOpt,
 ) -> None:
     """Remove documents from the index."""
-    from qa.assistant import Assistant
-
-    bot = Assistant(_settings(index, chroma_url=chroma_url))
-    removed, missing = _run(lambda: bot.remove(doc_ids))
+    removed, missing = _with_assistant(_settings(index, chroma_url=chroma_url), lambda bot: bot.remove(doc_ids))
     for m in missing:
         typer.echo(f"qa: error: no document with id {m!r}", err=True)
     if as_json:
@@ -432,16 +433,13 @@ def eval_cmd(
     """Measure AnswerRecall@1/5/10, MRR@10 and answer accuracy on a dated question set."""
     import tempfile
 
-    from qa.assistant import Assistant
     from qa.progress import ingest_progress
 
-    with tempfile.TemporaryDirectory(prefix="qa-eval-") as tmp:
-        bot = Assistant(_settings(index or Path(tmp) / "index"))
-        try:
-            with ingest_progress(enabled=True) as progress:
-                result = _run(lambda: bot.eval(dataset, k=k, limit=limit, with_answers=not no_answers, progress=progress))
-        finally:
-            bot.close()
+    with tempfile.TemporaryDirectory(prefix="qa-eval-") as tmp, ingest_progress(enabled=True) as progress:
+        result = _with_assistant(
+            _settings(index or Path(tmp) / "index"),
+            lambda bot: bot.eval(dataset, k=k, limit=limit, with_answers=not no_answers, progress=progress),
+        )
     if as_json:
         _print_json(result)
         return

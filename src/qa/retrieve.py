@@ -15,12 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from qa.settings import Settings
+from qa.settings import RetrievalSettings, Settings
 from qa.index.filters import SearchFilters  # also re-exported: `from qa.retrieve import SearchFilters`
 from qa.index.reader import IndexReader
-from qa.index.records import UNDATED, ChunkRecord
 from qa.temporal import QuestionTime
-from qa.types import Passage
+from qa.types import UNDATED, ChunkRecord, Passage
 
 
 @dataclass
@@ -33,21 +32,7 @@ class _Candidate:
 
 
 def _passage(c: _Candidate, score: float) -> Passage:
-    r = c.record
-    return Passage(
-        chunk_id=c.chunk_id,
-        doc_id=r.doc_id,
-        text=c.text,
-        start=r.start,
-        end=r.end,
-        score=score,
-        title=r.title,
-        url=r.url,
-        source=r.source,
-        published_at=r.published_at,
-        similarity=c.similarity,
-        event_last=r.event_last_day,
-    )
+    return Passage(c.chunk_id, c.text, c.record, score, c.similarity)
 
 
 def cap_per_document(passages: list[Passage], cap: int, k: int) -> list[Passage]:
@@ -64,7 +49,7 @@ def cap_per_document(passages: list[Passage], cap: int, k: int) -> list[Passage]
     return out
 
 
-def time_prior(record: ChunkRecord, qtime: QuestionTime | None, settings: Settings) -> float:
+def time_prior(record: ChunkRecord, qtime: QuestionTime | None, settings: RetrievalSettings) -> float:
     """Multiplier from the question's time intent: inside an asked window, recent for "last"
     questions, and a gentle news recency as of the question's date."""
     if qtime is None:

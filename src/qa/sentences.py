@@ -75,3 +75,19 @@ _QUESTION_END = re.compile(r"\?[\"'”’)\]]*$")
 def is_question(sentence: str) -> bool:
     """Does the sentence end with a question mark (also inside closing quotes or brackets)?"""
     return bool(_QUESTION_END.search(sentence.rstrip()))
+
+
+LIST_STUB = re.compile(r"^(?:[-–—•*·]\s*)?\d{0,3}\s*[.)]?$")  # "- 1", "3.", "•"
+_SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*$")
+_TRAILING_NUMBER = re.compile(r"\s[-–—]\s*\d{1,3}$")  # "Headline - 2" (flattened numbered lists)
+SHORT_LINE = 120
+
+
+def is_headline_like(line: str) -> bool:
+    """Short line that does not end like a sentence (a title, a link, a list item)."""
+    s = line.strip()
+    if not s or len(s) > SHORT_LINE:
+        return False
+    if _TRAILING_NUMBER.search(s) or LIST_STUB.match(s):
+        return True
+    return not _SENTENCE_END.search(s)

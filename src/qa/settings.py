@@ -1,4 +1,10 @@
-"""One typed settings object for every surface (CLI flags, env ``QA_*``, Python API)."""
+"""One typed settings object for every surface (CLI flags, env ``QA_*``, Python API).
+
+Fields are grouped by the concern that reads them (``StorageSettings``, ``EmbeddingSettings``,
+``IngestSettings``, ``RetrievalSettings``, ``AnswerSettings``, ``LLMSettings``, ``ServerSettings``);
+``Settings`` is all of them at once. A component takes the group it needs, so its signature says
+which knobs it reads; env names stay flat (``QA_<FIELD>``) whatever the group.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +18,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
 
-class Settings(BaseSettings):
-    """Everything tunable in qa. Env vars are ``QA_<FIELD>`` (e.g. ``QA_INDEX``, ``QA_MODEL``)."""
-
+class _Group(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="QA_", extra="ignore")
 
-    # storage
+
+class StorageSettings(_Group):
+    """Where the index lives (qa.index)."""
+
     index: Path = Field(Path("index"), description="Folder of the on-disk index")
     collection: str = Field("articles", description="Chroma collection name")
     keep_generations: int = Field(2, ge=1, description="Index generations kept on disk (>=1)")
@@ -25,7 +32,13 @@ class Settings(BaseSettings):
     chroma_url: str | None = Field(None, description="Chroma server (http://host:port) instead of the embedded store")
     chroma_headers: dict[str, str] = Field(default_factory=dict, description='HTTP headers for the Chroma server, JSON: {"Authorization": "Bearer …"}')
 
-    # embedding
+    def resolved_index(self) -> Path:
+        return self.index.expanduser().resolve()
+
+
+class EmbeddingSettings(_Group):
+    """The sentence-transformers encoder (qa.embeddings)."""
+
     model: str | None = Field(
         None,
         description=f"sentence-transformers model name or path; default: the index's own model, "
@@ -37,14 +50,20 @@ class Settings(BaseSettings):
         True, description="Encode questions with the index's ONNX export of the model (no torch import)"
     )
 
-    # ingest
+
+class IngestSettings(_Group):
+    """Reading, chunking and writing articles (qa.ingest)."""
+
     chunk_chars: int = Field(1000, ge=100, description="Target chunk size in characters")
     chunk_overlap_sentences: int = Field(1, ge=0, description="Sentences shared by neighbours")
     max_file_bytes: int = Field(25_000_000, ge=1, description="Larger input files are refused")
     max_text_chars: int = Field(2_000_000, ge=1, description="Longer article texts are refused")
     write_batch_chunks: int = Field(512, ge=1, description="Chunks embedded and written per batch")
 
-    # retrieval and answers
+
+class RetrievalSettings(_Group):
+    """Ranking passages: fusion, time prior, per-article cap (qa.retrieve)."""
+
     k: int = Field(8, ge=1, description="Passages retrieved for an answer")
     search_k: int = Field(10, ge=1, description="Results shown by `qa search`")
     per_doc_cap: int = Field(3, ge=1, description="Most passages one article may place in the top k")
@@ -67,6 +86,11 @@ class Settings(BaseSettings):
     recency_boost: float = Field(1.0, ge=0, description="Boost for recent articles, as of the question's date")
     recency_days: float = Field(30.0, ge=0, description="Decay (days) of the recency boost; 0 = off")
     recency_days_latest: float = Field(14.0, ge=0, description="Decay for 'last/latest' questions")
+
+
+class AnswerSettings(_Group):
+    """The extractive answer and when qa answers at all (qa.answer)."""
+
     answer_sentences: int = Field(3, ge=1, le=10, description="Most sentences in an answer")
     answer_shortlist: int = Field(
         10, ge=1, description="Sentences embedded per answer (the best by a cheap first pass)"
@@ -75,7 +99,10 @@ class Settings(BaseSettings):
         0.30, description="Cosine similarity a passage needs before qa answers from it"
     )
 
-    # generation (LLM) backends
+
+class LLMSettings(_Group):
+    """Generation backends (qa.answer.llms, qa.answer.generate)."""
+
     llm: str = Field(
         "extractive",
         description="extractive | openai:MODEL | ollama:MODEL | gguf:PATH",
@@ -106,7 +133,23 @@ class Settings(BaseSettings):
     )
     prompts_dir: Path | None = Field(None, description="Folder of prompt templates (default: prompts/)")
 
-    # HTTP server
+    @field_validator("llm_choices")
+    @classmethod
+    def _plain_names(cls, choices: dict[str, str]) -> dict[str, str]:
+        for name in choices:
+            if name in ("default", "extractive") or not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
+                raise ValueError(f"{name!r} is not a usable backend name (letters, digits, . _ -; "
+                                 "not 'default' or 'extractive')")
+        return choices
+
+    def llm_names(self) -> dict[str, str]:
+        """Backend names a request may choose → the operator's backend strings."""
+        return {"default": self.llm, "extractive": "extractive", **self.llm_choices}
+
+
+class ServerSettings(_Group):
+    """`qa serve`: access, limits, host names (qa.server)."""
+
     api_key: str | None = Field(None, description="Bearer token required by `qa serve` (all but /healthz)")
     max_request_bytes: int = Field(5_000_000, ge=1_000, description="Largest request body accepted")
     rate_limit_per_minute: int = Field(
@@ -124,18 +167,8 @@ class Settings(BaseSettings):
         "believed (uvicorn's forwarded_allow_ips, '*' = any); default: none, the socket's address counts",
     )
 
-    @field_validator("llm_choices")
-    @classmethod
-    def _plain_names(cls, choices: dict[str, str]) -> dict[str, str]:
-        for name in choices:
-            if name in ("default", "extractive") or not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
-                raise ValueError(f"{name!r} is not a usable backend name (letters, digits, . _ -; "
-                                 "not 'default' or 'extractive')")
-        return choices
 
-    def llm_names(self) -> dict[str, str]:
-        """Backend names a request may choose → the operator's backend strings."""
-        return {"default": self.llm, "extractive": "extractive", **self.llm_choices}
-
-    def resolved_index(self) -> Path:
-        return self.index.expanduser().resolve()
+class Settings(
+    StorageSettings, EmbeddingSettings, IngestSettings, RetrievalSettings, AnswerSettings, LLMSettings, ServerSettings
+):
+    """Everything tunable in qa. Env vars are ``QA_<FIELD>`` (e.g. ``QA_INDEX``, ``QA_MODEL``)."""

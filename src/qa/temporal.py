@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
+from qa.types import UNDATED
+
 if TYPE_CHECKING:
     from qa.types import Answer
-
-from qa.index.records import UNDATED
 
 MONTHS = {m.lower(): i for i, m in enumerate(calendar.month_name) if m}
 MONTHS.update({m.lower(): i for i, m in enumerate(calendar.month_abbr) if m})

@@ -5,9 +5,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict, dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, ClassVar, Generic, TypeVar, overload
 
-from qa.index.records import UNDATED
+T = TypeVar("T")
+
+UNDATED = -1
+"""The day ordinal of "no date": an undated article, a chunk that names no date. Below every real
+ordinal (those start at 1), so "undated or on/before day d" is the one range (-inf, d]."""
 
 
 def short_hash(text: str, n: int = 16) -> str:
@@ -61,21 +65,62 @@ class Chunk:
 
 
 @dataclass(frozen=True)
-class Passage:
-    """A retrieved chunk with its article metadata and a relevance score (higher is better)."""
+class ChunkRecord:
+    """A chunk's citation and filter data, so a hit needs no other look-up; ``event_*``: the days
+    its resolved date expressions span ("on Saturday" → 2025-11-15), UNDATED/"" when none."""
 
-    chunk_id: str
     doc_id: str
-    text: str
+    chunk_index: int
     start: int
     end: int
-    score: float
     title: str = ""
     url: str = ""
     source: str = ""
     published_at: date | None = None
+    published_day: int = UNDATED
+    event_first_day: int = UNDATED
+    event_last_day: int = UNDATED
+    event_dates: str = ""
+
+    @property
+    def published_iso(self) -> str:
+        return self.published_at.isoformat() if self.published_at else ""
+
+
+class _FromRecord(Generic[T]):
+    """A read-only attribute of a Passage that is a field of its record."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    @overload
+    def __get__(self, passage: None, owner: type) -> _FromRecord[T]: ...
+    @overload
+    def __get__(self, passage: Passage, owner: type) -> T: ...
+    def __get__(self, passage: Passage | None, owner: type) -> T | _FromRecord[T]:
+        return self if passage is None else getattr(passage.record, self.name)
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk: its text, its record (citation and time data) and how it ranked (higher
+    is better)."""
+
+    chunk_id: str
+    text: str
+    record: ChunkRecord
+    score: float
     similarity: float = 0.0  # cosine similarity to the question (relevance threshold)
-    event_last: int = UNDATED  # ordinal of the latest date the passage mentions, if any
+
+    # the record's fields, read through: passage.title is passage.record.title
+    doc_id: ClassVar[_FromRecord[str]] = _FromRecord("doc_id")
+    start: ClassVar[_FromRecord[int]] = _FromRecord("start")
+    end: ClassVar[_FromRecord[int]] = _FromRecord("end")
+    title: ClassVar[_FromRecord[str]] = _FromRecord("title")
+    url: ClassVar[_FromRecord[str]] = _FromRecord("url")
+    source: ClassVar[_FromRecord[str]] = _FromRecord("source")
+    published_at: ClassVar[_FromRecord[date | None]] = _FromRecord("published_at")
+    event_last: ClassVar[_FromRecord[int]] = _FromRecord("event_last_day")  # latest day it mentions
 
     def to_dict(self, rank: int) -> dict[str, Any]:
         return {

@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from conftest import SAMPLES, qa_executable, run_qa, wait_until_up
+from qa.server.markdown import unescape_markdown
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "helpers"))
 from scripted_llm import Script, ScriptedLLM, passage_number  # noqa: E402
@@ -179,7 +180,7 @@ def _sse(url: str, **body: object) -> tuple[list[dict], list[str]]:
 def _content(chunks: list[dict]) -> str:
     """The streamed message as a markdown client displays it (qa escapes the article's words)."""
     markdown = "".join((c["choices"][0]["delta"].get("content") or "") for c in chunks if c.get("choices"))
-    return re.sub(r"\\([\\`*_{}\[\]()<>#!|~&:])", r"\1", markdown)
+    return unescape_markdown(markdown)
 
 
 def _assert_closed(chunks: list[dict], raw: list[str]) -> dict:

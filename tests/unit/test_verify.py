@@ -5,11 +5,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qa.answer.verify import SentenceBuffer, Verifier, verify
-from qa.types import Passage
+from qa.types import ChunkRecord, Passage
+
+
+def passage(chunk_id: str, doc_id: str, text: str, start: int, end: int, score: float, title: str = "",
+            url: str = "", source: str = "", published_at: date | None = None) -> Passage:
+    return Passage(chunk_id, text, ChunkRecord(doc_id, 0, start, end, title, url, source, published_at), score)
 
 P = [
-    Passage("c1", "d1", "The council voted 31 to 14 on Wednesday to build a tram line. It will cost 420 million crowns.", 100, 190, 1.0, "Tram", published_at=None),
-    Passage("c2", "d2", "Port Athletic won the national cup on penalties after a 1-1 draw.", 0, 66, 0.9, "Cup"),
+    passage("c1", "d1", "The council voted 31 to 14 on Wednesday to build a tram line. It will cost 420 million crowns.", 100, 190, 1.0, "Tram", published_at=None),
+    passage("c2", "d2", "Port Athletic won the national cup on penalties after a 1-1 draw.", 0, 66, 0.9, "Cup"),
 ]
 
 
@@ -52,9 +57,9 @@ def test_unsupported_sentences_are_dropped(sentence):
 
 
 def test_inflections_and_absolute_dates_are_supported():
-    passage = Passage("c3", "d3", "The leaders talked by phone on Saturday, their offices said.", 0, 60, 1.0, "Call",
-                      published_at=date(2025, 3, 9))
-    v = verify("The leader talks by phone on Saturday 8 March 2025 [1].", [passage])
+    cited = passage("c3", "d3", "The leaders talked by phone on Saturday, their offices said.", 0, 60, 1.0, "Call",
+                    published_at=date(2025, 3, 9))
+    v = verify("The leader talks by phone on Saturday 8 March 2025 [1].", [cited])
     assert v.ok, v.unsupported
 
 
@@ -103,7 +108,7 @@ READOUT = ("President Elena Varga of Norland and Prime Minister Tomas Hale of We
            "Saturday, their offices said in a joint readout. According to the readout, Hale raised the case of "
            "three Westmark engineers detained in Norland since January, and Varga promised a consular visit "
            "within days. The conversation lasted about forty minutes and took place at Westmark's request.")
-CALL = [Passage("c1", "d1", READOUT, 0, len(READOUT), 1.0, "Varga and Hale discuss border trade",
+CALL = [passage("c1", "d1", READOUT, 0, len(READOUT), 1.0, "Varga and Hale discuss border trade",
                 "https://ledger.example/x", "Northern Ledger", date(2025, 3, 8))]
 ZW = "\u200b"
 
@@ -160,7 +165,7 @@ def test_a_negation_needs_a_negation_in_the_evidence(sentence):
 
 def test_a_matched_negation_passes():
     text = "The ministers did not agree on a date for the talks, officials said."
-    p = [Passage("c9", "d9", text, 0, len(text), 1.0, "Talks")]
+    p = [passage("c9", "d9", text, 0, len(text), 1.0, "Talks")]
     v = verify("The ministers did not agree on a date for the talks [1].", p)
     assert v.ok, v.unsupported
 

@@ -12,8 +12,7 @@ from typing import Any
 import numpy as np
 
 from qa.answer.verify import neutralise_markers
-from qa.ingest.clean import is_headline_like
-from qa.sentences import is_question, sentence_spans
+from qa.sentences import is_headline_like, is_question, sentence_spans
 from qa.temporal import QuestionTime, TimeMention, answer_event, find_time_mentions
 from qa.text import STOPWORDS, content_words
 from qa.types import Answer, Citation, Passage

@@ -28,7 +28,7 @@ from qa.answer.extractive import NOT_FOUND
 from qa.answer.verify import SentenceBuffer, Verified, Verifier, annotate_dates, neutralise_markers
 from qa.errors import QAError
 from qa.prompts import load_prompt
-from qa.settings import Settings
+from qa.settings import LLMSettings, Settings
 from qa.types import Answer, Passage
 
 _PASSAGE_TAG = re.compile(r"<(\s*/?\s*passage)", re.I)
@@ -65,7 +65,7 @@ class Prepared:
     extractive: Callable[[], Answer]
 
 
-def llm_error(e: Exception, backend_label: str, settings: Settings) -> QAError:
+def llm_error(e: Exception, backend_label: str, settings: LLMSettings) -> QAError:
     """One clear line for the ways an endpoint fails."""
     import openai
 
@@ -87,7 +87,7 @@ class LLMFailed(Exception):
     """The model failed in a way that ends generation and falls back (not a configuration error)."""
 
 
-def classify(e: BaseException, received: bool, backend_label: str, settings: Settings) -> BaseException:
+def classify(e: BaseException, received: bool, backend_label: str, settings: LLMSettings) -> BaseException:
     """The exception to raise for ``e``: a configuration error (``QAError``) only before the
     model produced anything, ``LLMFailed`` for the failures that fall back, ``e`` itself if it is
     not an LLM failure at all (a bug)."""

@@ -11,14 +11,25 @@ from __future__ import annotations
 import atexit
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from qa.errors import QAError, UsageError
-from qa.settings import Settings
+from qa.settings import LLMSettings
 
-KINDS = ("extractive", "openai", "ollama", "gguf")
+Factory = Callable[[str, "LLMSettings"], Any]
+BACKENDS: dict[str, Factory] = {}
+"""Backend kind → factory(model, settings) of a LangChain chat model: a new backend is one entry."""
+
+
+def backend(kind: str) -> Callable[[Factory], Factory]:
+    def register(factory: Factory) -> Factory:
+        BACKENDS[kind] = factory
+        return factory
+
+    return register
 
 
 @dataclass(frozen=True)
@@ -36,56 +47,51 @@ def parse_backend(spec: str) -> Backend:
     if spec in ("", "extractive"):
         return Backend("extractive")
     kind, sep, model = spec.partition(":")
-    if not sep or kind not in KINDS or not model:
-        raise UsageError(
-            f"--llm / QA_LLM: {spec!r} is not a backend (use extractive, openai:MODEL, "
-            "ollama:MODEL or gguf:PATH)"
-        )
+    if not sep or kind not in BACKENDS or not model:
+        kinds = ", ".join(f"{k}:{'PATH' if k == 'gguf' else 'MODEL'}" for k in BACKENDS)
+        raise UsageError(f"--llm / QA_LLM: {spec!r} is not a backend (use extractive, {kinds})")
     return Backend(kind, model)
 
 
-def chat_model(backend: Backend, settings: Settings) -> Any:
+def chat_model(backend: Backend, settings: LLMSettings) -> Any:
     """A LangChain chat model for the backend, with timeouts and bounded retries."""
+    factory = BACKENDS.get(backend.kind)
+    if factory is None:
+        raise UsageError(f"backend {backend.label} has no chat model")
+    return factory(backend.model, settings)
+
+
+def _openai_compatible(settings: LLMSettings, **kwargs: Any) -> Any:
+    """ChatOpenAI with qa's limits: every backend speaks the OpenAI protocol."""
     from langchain_openai import ChatOpenAI
 
-    if backend.kind == "openai":
-        base_url = settings.llm_base_url
-        api_key = settings.llm_api_key or ("not-needed" if base_url else None)
-        if api_key is None:
-            raise UsageError("openai backend needs QA_LLM_API_KEY (or OPENAI_API_KEY), or a --base-url")
-        return ChatOpenAI(
-            model=backend.model,
-            base_url=base_url,
-            api_key=api_key,
-            timeout=settings.llm_timeout,
-            max_retries=settings.llm_max_retries,
-            max_tokens=settings.llm_max_tokens,
-            temperature=settings.llm_temperature,
-            stream_usage=True,
-        )
-    if backend.kind == "ollama":
-        return ChatOpenAI(
-            model=backend.model,
-            base_url=settings.ollama_host.rstrip("/") + "/v1",
-            api_key="ollama",
-            timeout=settings.llm_timeout,
-            max_retries=settings.llm_max_retries,
-            max_tokens=settings.llm_max_tokens,
-            temperature=settings.llm_temperature,
-        )
-    if backend.kind == "gguf":
-        url = local_gguf_server(Path(backend.model))
-        return ChatOpenAI(
-            model="local",
-            base_url=url,
-            api_key="not-needed",
-            timeout=settings.llm_timeout,
-            max_retries=settings.llm_max_retries,
-            max_tokens=settings.llm_max_tokens,
-            temperature=settings.llm_temperature,
-            stream_usage=True,
-        )
-    raise UsageError(f"backend {backend.label} has no chat model")
+    return ChatOpenAI(
+        timeout=settings.llm_timeout,
+        max_retries=settings.llm_max_retries,
+        max_tokens=settings.llm_max_tokens,
+        temperature=settings.llm_temperature,
+        **kwargs,
+    )
+
+
+@backend("openai")
+def _openai(model: str, settings: LLMSettings) -> Any:
+    base_url = settings.llm_base_url
+    api_key = settings.llm_api_key or ("not-needed" if base_url else None)
+    if api_key is None:
+        raise UsageError("openai backend needs QA_LLM_API_KEY (or OPENAI_API_KEY), or a --base-url")
+    return _openai_compatible(settings, model=model, base_url=base_url, api_key=api_key, stream_usage=True)
+
+
+@backend("ollama")
+def _ollama(model: str, settings: LLMSettings) -> Any:
+    return _openai_compatible(settings, model=model, base_url=settings.ollama_host.rstrip("/") + "/v1", api_key="ollama")
+
+
+@backend("gguf")
+def _gguf(model: str, settings: LLMSettings) -> Any:
+    url = local_gguf_server(Path(model))
+    return _openai_compatible(settings, model="local", base_url=url, api_key="not-needed", stream_usage=True)
 
 
 _servers: dict[str, tuple[Any, str]] = {}

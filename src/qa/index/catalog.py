@@ -203,11 +203,14 @@ class Catalog:
         self.db.execute("DELETE FROM sources WHERE id IN (SELECT alias_id FROM aliases WHERE doc_id=?)", (doc_id,))
         self.db.execute("DELETE FROM aliases WHERE doc_id=?", (doc_id,))
 
+    def counts(self) -> tuple[int, int]:
+        """(indexed documents, their chunks)."""
+        docs, chunks = self.db.execute("SELECT COUNT(*), COALESCE(SUM(n_chunks),0) FROM documents").fetchone()
+        return int(docs), int(chunks)
+
     def stats(self) -> dict[str, object]:
-        docs, chunks, lo, hi = self.db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(n_chunks),0), MIN(published_at), MAX(published_at) "
-            "FROM documents"
-        ).fetchone()
+        docs, chunks = self.counts()
+        lo, hi = self.db.execute("SELECT MIN(published_at), MAX(published_at) FROM documents").fetchone()
         undated = self.db.execute("SELECT COUNT(*) FROM documents WHERE published_at IS NULL").fetchone()[0]
         n_alias = self.db.execute("SELECT COUNT(*) FROM aliases").fetchone()[0]
         return {

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from qa.index.filters import SearchFilters
-from qa.index.records import UNDATED, ChunkRecord
+from qa.index.records import UNDATED, ChunkRecord, from_chroma, to_chroma
 from qa.types import Chunk
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
@@ -150,7 +150,7 @@ class VectorStore:
             self.collection.add(
                 ids=[c.chunk_id for c in chunks[part]],
                 documents=[c.text for c in chunks[part]],
-                metadatas=[r.to_chroma() for r in records[part]],
+                metadatas=[to_chroma(r) for r in records[part]],
                 embeddings=embeddings[part],
             )
 
@@ -169,7 +169,7 @@ class VectorStore:
             include=["documents", "metadatas", "distances"],
         )
         return [
-            Hit(cid, 1.0 - float(dist), doc or "", ChunkRecord.from_chroma(meta))
+            Hit(cid, 1.0 - float(dist), doc or "", from_chroma(meta))
             for cid, dist, doc, meta in zip(
                 res["ids"][0], res["distances"][0], res["documents"][0], res["metadatas"][0]
             )
@@ -179,7 +179,7 @@ class VectorStore:
         """(id, text, record, embedding) of the given chunks."""
         res = self.collection.get(ids=list(ids), include=["documents", "metadatas", "embeddings"])
         return [
-            (cid, doc or "", ChunkRecord.from_chroma(meta), np.asarray(emb, dtype=np.float32))
+            (cid, doc or "", from_chroma(meta), np.asarray(emb, dtype=np.float32))
             for cid, doc, meta, emb in zip(res["ids"], res["documents"], res["metadatas"], res["embeddings"])
         ]
 
@@ -188,12 +188,12 @@ class VectorStore:
         if not ids:
             return []
         res = self.collection.get(ids=list(dict.fromkeys(ids)), include=["documents", "metadatas"])
-        return [(cid, doc or "", ChunkRecord.from_chroma(meta)) for cid, doc, meta in zip(res["ids"], res["documents"], res["metadatas"])]
+        return [(cid, doc or "", from_chroma(meta)) for cid, doc, meta in zip(res["ids"], res["documents"], res["metadatas"])]
 
     def pages(self, page: int = 2000) -> Iterator[tuple[list[str], list[str], list[ChunkRecord], np.ndarray]]:
         """Every chunk, a page at a time: (ids, texts, records, embeddings)."""
         for got in self._raw_pages(page):
-            records = [ChunkRecord.from_chroma(m) for m in got["metadatas"]]
+            records = [from_chroma(m) for m in got["metadatas"]]
             docs = [d or "" for d in got["documents"]]
             yield list(got["ids"]), docs, records, np.asarray(got["embeddings"], dtype=np.float32)
 

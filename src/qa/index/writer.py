@@ -13,7 +13,7 @@ from qa.index.catalog import Catalog
 from qa.index.generations import Generations
 from qa.index.lexical import lexical_text
 from qa.index.reader import MODEL_KEY, canonical_model, choose_model, open_vectors
-from qa.index.records import ChunkRecord, chunk_id
+from qa.index.records import ChunkRecord, chunk_id, record_of
 from qa.settings import Settings
 from qa.types import Article, Chunk
 
@@ -75,7 +75,9 @@ class IndexWriter:
         self._publish()
         assert self.base is not None
         self.base.close()
-        self.base = Catalog(self.generations.current())  # type: ignore[arg-type]
+        published = self.generations.current()
+        assert published is not None  # just published
+        self.base = Catalog(published)
 
     # ------------------------------------------------------------ target generation
     def start(self) -> None:
@@ -102,6 +104,13 @@ class IndexWriter:
         if (not had_dense or not had_lexical) and self.vectors.count():
             self._backfill(dense=not had_dense, lexical=not had_lexical)
 
+    @property
+    def target(self) -> Catalog:
+        """The catalog of the generation being written (created on first use)."""
+        self.start()
+        assert self.catalog is not None  # start() opened it
+        return self.catalog
+
     def write(
         self,
         items: list[tuple[Article, list[Chunk]]],
@@ -111,20 +120,19 @@ class IndexWriter:
         the exact-search matrix, BM25 (whose text the writer derives) and the catalog."""
         self.start()
         chunks = [c for _, cs in items for c in cs]
-        records = [ChunkRecord.of(a, c) for a, cs in items for c in cs]
+        records = [record_of(a, c) for a, cs in items for c in cs]
         self.vectors.add(chunks, records, embeddings)
         checkpoint("chroma-written")
         self._add_to_search([c.chunk_id for c in chunks], [c.text for c in chunks], records, embeddings)
         for article, cs in items:
-            self.catalog.put(article, len(cs))  # type: ignore[union-attr]
-        self.catalog.commit()  # type: ignore[union-attr]
+            self.target.put(article, len(cs))
+        self.target.commit()
         checkpoint("catalog-committed")
 
     def delete(self, doc_id: str) -> None:
         """Remove a document's chunks and catalog entry from the target generation."""
-        self.start()
-        key = self.catalog.key_of(doc_id)  # type: ignore[union-attr]
-        n = self.catalog.delete(doc_id)  # type: ignore[union-attr]
+        key = self.target.key_of(doc_id)
+        n = self.target.delete(doc_id)
         self.lexical.delete_doc(doc_id)
         if key is not None and n:
             ids = [chunk_id(key, i) for i in range(n)]
@@ -205,13 +213,12 @@ def remove_documents(settings: Settings, doc_ids: list[str]) -> tuple[list[str],
         for doc_id in doc_ids:
             if doc_id in known:  # an explicit request: the story goes with its recorded duplicates
                 writer.delete(doc_id)
-                writer.catalog.delete_aliases_of(doc_id)  # type: ignore[union-attr]
-                writer.catalog.drop_sources(doc_id)  # type: ignore[union-attr]
+                writer.target.delete_aliases_of(doc_id)
+                writer.target.drop_sources(doc_id)
                 removed.append(doc_id)
             elif doc_id in aliases:
-                writer.start()
-                writer.catalog.delete_alias(doc_id)  # type: ignore[union-attr]
-                writer.catalog.drop_sources(doc_id)  # type: ignore[union-attr]
+                writer.target.delete_alias(doc_id)
+                writer.target.drop_sources(doc_id)
                 removed.append(doc_id)
             else:
                 missing.append(doc_id)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from qa.sentences import LIST_STUB, SHORT_LINE, is_headline_like
+
 # A line that opens a block of links to other articles.
 _BLOCK_MARKER = re.compile(
     r"^(?:latest(?: posts| news| stories| headlines)?|related(?: articles| stories| posts| content"
@@ -28,23 +30,8 @@ _JUNK_LINE = re.compile(
     r"|^(?:log ?in|sign ?in|register)$|^(?:menu|search|home|close)$)",
     re.I,
 )
-_LIST_STUB = re.compile(r"^(?:[-–—•*·]\s*)?\d{0,3}\s*[.)]?$")  # "- 1", "3.", "•"
-_SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*$")
-_TRAILING_NUMBER = re.compile(r"\s[-–—]\s*\d{1,3}$")  # "Headline - 2" (flattened numbered lists)
-
-SHORT_LINE = 120
 RUN_MIN = 4
 RUN_HEADLINE_SHARE = 0.6
-
-
-def is_headline_like(line: str) -> bool:
-    """Short line that does not end like a sentence (a title, a link, a list item)."""
-    s = line.strip()
-    if not s or len(s) > SHORT_LINE:
-        return False
-    if _TRAILING_NUMBER.search(s) or _LIST_STUB.match(s):
-        return True
-    return not _SENTENCE_END.search(s)
 
 
 def is_short(line: str) -> bool:
@@ -115,7 +102,7 @@ def clean_text(text: str) -> str:
     # 2. furniture lines and list stubs
     for i in content:
         if keep[i] and (
-            _LIST_STUB.match(lines[i]) or (len(lines[i]) <= 200 and _JUNK_LINE.search(lines[i]))
+            LIST_STUB.match(lines[i]) or (len(lines[i]) <= 200 and _JUNK_LINE.search(lines[i]))
         ):
             keep[i] = False
 

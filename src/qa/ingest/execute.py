@@ -34,10 +34,7 @@ class Executor:
     @property
     def target(self) -> Catalog:
         """The catalog being written (the target generation is created on first use)."""
-        self.writer.start()
-        catalog = self.writer.catalog
-        assert catalog is not None  # start() opened it
-        return catalog
+        return self.writer.target
 
     # ------------------------------------------------------------ indexing
     def index(self, article: Article, chunks: list[Chunk], sig: np.ndarray) -> None:

@@ -96,7 +96,6 @@ def _totals(report: IngestReport, settings: Settings) -> None:
         return
     cat = Catalog(gen)
     try:
-        s = cat.stats()
-        report.documents, report.chunks = int(s["documents"]), int(s["chunks"])  # type: ignore[arg-type]
+        report.documents, report.chunks = cat.counts()
     finally:
         cat.close()

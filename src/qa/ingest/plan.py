@@ -22,7 +22,7 @@ from qa.ingest.chunk import chunk_article
 from qa.ingest.neardup import NearDuplicateIndex, signature
 from qa.ingest.report import IngestReport
 from qa.ingest.scope import PruneScope, is_file_record, is_relative_record, may_provide
-from qa.settings import Settings
+from qa.settings import IngestSettings, Settings
 from qa.types import Article, Chunk
 
 
@@ -53,7 +53,7 @@ class Steps(Protocol):
     def drop_sources(self, doc_id: str) -> None: ...
 
 
-def chunks(article: Article, settings: Settings) -> list[Chunk]:
+def chunks(article: Article, settings: IngestSettings) -> list[Chunk]:
     """How an article is chunked for the index (ingest and rebuild alike)."""
     return chunk_article(article, target_chars=settings.chunk_chars, overlap_sentences=settings.chunk_overlap_sentences)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
 from qa.errors import InputError, InputWarning
@@ -47,18 +47,6 @@ class IngestReport:
         self.warnings.append(InputWarning(path, line, warning))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "added": self.added,
-            "updated": self.updated,
-            "unchanged": self.unchanged,
-            "skipped": self.skipped,
-            "failed": self.failed,
-            "duplicates": self.duplicates,
-            "removed": self.removed,
-            "documents": self.documents,
-            "chunks": self.chunks,
-            "dates_filled": self.dates_filled,
-            "dates_overridden": self.dates_overridden,
-            "errors": [e.to_dict() for e in self.errors],
-            "warnings": [w.to_dict() for w in self.warnings],
-        }
+        """The `--json` contract: every count in field order, then errors and warnings."""
+        counts = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("errors", "warnings")}
+        return {**counts, "errors": [e.to_dict() for e in self.errors], "warnings": [w.to_dict() for w in self.warnings]}

@@ -16,11 +16,11 @@ from fastapi import HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from qa.errors import UsageError
-from qa.settings import Settings
+from qa.settings import LLMSettings, ServerSettings
 from qa.types import Answer
 
 
-def backend_for(settings: Settings, name: str | None, field: str = "llm") -> str:
+def backend_for(settings: LLMSettings, name: str | None, field: str = "llm") -> str:
     """The operator's backend string for a request's backend NAME (``None``: the default).
 
     The requested value is only ever looked up among the configured names, never parsed as a
@@ -129,7 +129,7 @@ class BodyLimit:
             await too_large(self.limit)(scope, receive, send)
 
 
-def key_ok(settings: Settings, request: Request) -> bool:
+def key_ok(settings: ServerSettings, request: Request) -> bool:
     """Whether the request carries the configured API key (compared in constant time)."""
     if not settings.api_key:
         return False
@@ -137,7 +137,7 @@ def key_ok(settings: Settings, request: Request) -> bool:
     return hmac.compare_digest(given, f"Bearer {settings.api_key}".encode())
 
 
-def rate_bucket(settings: Settings, request: Request) -> str:
+def rate_bucket(settings: ServerSettings, request: Request) -> str:
     """Requests with the right key count against the key; all others against their address, so
     failed attempts never use up the key's allowance."""
     if key_ok(settings, request):
@@ -145,7 +145,7 @@ def rate_bucket(settings: Settings, request: Request) -> str:
     return f"addr:{request.client.host if request.client else '?'}"
 
 
-def allowed_hosts(settings: Settings, bound_host: str) -> list[str]:
+def allowed_hosts(settings: ServerSettings, bound_host: str) -> list[str]:
     """Host header values the server answers. On loopback only the loopback names, so a web page
     that rebinds its own domain to 127.0.0.1 (DNS rebinding) cannot read or write the index."""
     if settings.allowed_hosts:

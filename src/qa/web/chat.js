@@ -19,9 +19,10 @@ function el(tag, cls, text) {
   return e;
 }
 
-// The server escapes markdown in answers (its words are quoted from articles); shown as text here.
+// The server escapes markdown in answers (its words are quoted from articles); shown as text here,
+// read as markdown reads a backslash escape (CommonMark: any ASCII punctuation may be escaped).
 function unescapeMarkdown(text) {
-  return text.replace(/\\([\\`*_{}\[\]()<>#!|~&:])/g, "$1");
+  return text.replace(/\\([!-\/:-@\[-`{-~])/g, "$1");
 }
 
 // Answer text with [n] markers turned into links to source n of this turn.

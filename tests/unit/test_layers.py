@@ -1,0 +1,50 @@
+"""The layers of ARCHITECTURE.md, checked: a module imports only from its own layer and below
+(imports inside functions included), so a rule cannot drift into the wrong place unnoticed."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).parents[2] / "src" / "qa"
+
+# qa.<package or module> → what it must never import (anything above it)
+SURFACES = {"qa.cli", "qa.server", "qa.web"}
+FORBIDDEN = {
+    "index": {"qa.ingest", "qa.answer", "qa.retrieve", "qa.rerank", "qa.conversation", "qa.assistant", "qa.evaluate", *SURFACES},
+    "ingest": {"qa.answer", "qa.retrieve", "qa.rerank", "qa.conversation", "qa.assistant", "qa.evaluate", *SURFACES},
+    "answer": {"qa.ingest", "qa.conversation", "qa.assistant", "qa.evaluate", *SURFACES},
+    "retrieve": {"qa.ingest", "qa.answer", "qa.conversation", "qa.assistant", "qa.evaluate", *SURFACES},
+    "types": {"qa.index", "qa.ingest", "qa.answer", "qa.retrieve", "qa.assistant", *SURFACES},
+    "temporal": {"qa.index", "qa.ingest", "qa.answer", "qa.retrieve", "qa.assistant", *SURFACES},
+    "conversation": {"qa.index", "qa.ingest", *SURFACES},
+    "assistant": SURFACES,
+}
+
+
+def imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return {n for n in names if n == "qa" or n.startswith("qa.")}
+
+
+def modules(layer: str) -> list[Path]:
+    folder = SRC / layer
+    return sorted(folder.rglob("*.py")) if folder.is_dir() else [SRC / f"{layer}.py"]
+
+
+@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
+def test_a_layer_imports_nothing_above_it(layer: str) -> None:
+    found = [
+        f"{path.relative_to(SRC)} imports {name}"
+        for path in modules(layer)
+        for name in sorted(imports(path))
+        if any(name == bad or name.startswith(bad + ".") for bad in FORBIDDEN[layer])
+    ]
+    assert not found, found
