@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -297,12 +297,15 @@ class Assistant:
         limit: int | None = None,
         with_answers: bool = True,
         progress: Progress | None = None,
+        on_question: Callable[[int, int], None] | None = None,
     ) -> dict[str, Any]:
-        """Ingest a dataset folder's articles.jsonl, then score retrieval and answers on its
-        questions.jsonl (see qa.evaluate)."""
+        """Ingest a dataset folder's articles.jsonl, then score retrieval and answers (by the
+        configured backend, ``llm`` included) on its questions.jsonl (see qa.evaluate);
+        ``on_question(done, total)`` after each question."""
         from qa.evaluate import run_eval
 
-        return run_eval(self, Path(dataset), k=k, limit=limit, with_answers=with_answers, progress=progress)
+        return run_eval(self, Path(dataset), k=k, limit=limit, with_answers=with_answers, progress=progress,
+                        on_question=on_question)
 
     # ------------------------------------------------------------ writing
     def ingest(

@@ -250,13 +250,18 @@ def _dated(frame: str, text: str, label: str | None) -> str:
     return _with(frame, f"{_on(label)} {label}")
 
 
-def accept_condensed(condensed: str | None, deterministic: str) -> bool:
-    """Whether an LLM's rewrite may replace the deterministic one: one usable line that keeps
-    every name the rule keeps (a small model that drops "Putin and Netanyahu" is not believed)."""
+def accept_condensed(condensed: str | None, deterministic: str, context: str = "") -> bool:
+    """Whether an LLM's rewrite may replace the deterministic one: a line that keeps every name
+    and date the rule keeps (a small model that drops "Putin and Netanyahu" or the date is not
+    believed) and names nothing that is not in ``context`` (the conversation and the question)."""
     if not condensed:
         return False
-    low = condensed.lower()
-    return all(part.lower() in low for part in re.split(r" and ", names_in(deterministic)) if part)
+    low, known = condensed.lower(), context.lower()
+    kept = [p for p in names_in(deterministic).split(" and ") if p]
+    kept += [m.text for m in find_time_mentions(deterministic, None)]
+    if not all(part.lower() in low for part in kept):
+        return False
+    return not context or all(word.lower() in known for name in names_in(condensed).split(" and ") for word in name.split())
 
 
 class Conversation:
@@ -300,7 +305,7 @@ class Conversation:
         if self.history and is_follow_up(text, self.history):
             history = "\n".join(f"User: {t.standalone}\nAssistant: {t.answer}" for t in self.history[-3:])
             condensed = self.assistant.condense(history, text, llm=self.llm)
-            if condensed and accept_condensed(condensed, standalone):
+            if condensed and accept_condensed(condensed, standalone, f"{history}\n{text}"):
                 return condensed, frame
         return standalone, frame
 

@@ -145,3 +145,53 @@ def test_async_ask_stream_and_search(bot):
     assert follow.answer == answer.answer
     with pytest.raises(RuntimeError, match="iterate"):
         _ = bot.astream(QUESTION).answer
+
+
+@pytest.fixture(scope="module")
+def news_index(tmp_path_factory, seed_path):
+    """The samples and the seed story together: two leaders' calls in one index."""
+    from conftest import SAMPLES
+    from qa.dates import parse_date
+
+    index = tmp_path_factory.mktemp("news") / "index"
+    bot = Assistant.open(index=index)
+    meta = json.loads(seed_path.with_suffix(".json").read_text())
+    bot.ingest([str(SAMPLES)])
+    bot.ingest([str(seed_path)], published_at=parse_date(meta["published_at"]))
+    bot.close()
+    return index
+
+
+def test_issue_follow_up_stays_on_its_story_in_python_and_v1(news_index):
+    """Issue 15: "Who asked for the call?" after the Putin–Netanyahu question was answered from
+    the Varga–Hale article. The Python conversation and `/v1` (rebuilt from the messages a client
+    sends) rewrite it the same way and answer from the Putin–Netanyahu story."""
+    from qa.server.markdown import markdown_answer, sources_markdown
+    from qa.server.openai_chat import Message, read_messages
+
+    as_of = date(2025, 11, 24)
+    bot = Assistant.open(index=news_index)
+    chat = bot.chat()
+    _, first = chat.ask("When did Putin and Netanyahu last speak?", as_of=as_of)
+    assert "15 November 2025" in first.answer
+    reply = markdown_answer(first.answer) + sources_markdown(first)
+    exchanges, text = read_messages([Message(role="user", content="When did Putin and Netanyahu last speak?"),
+                                     Message(role="assistant", content=reply),
+                                     Message(role="user", content="Who asked for the call?")], as_of)
+    rebuilt = bot.chat(exchanges=exchanges)
+    standalone = chat.rewrite("Who asked for the call?")
+    assert rebuilt.rewrite(text) == standalone
+    assert "Putin and Netanyahu" in standalone and "15 November 2025" in standalone
+    for conversation in (chat, rebuilt):
+        _, answer = conversation.ask(text, as_of=as_of)
+        assert answer.answered and answer.citations
+        assert all("Netanyahu" in c.text or "Putin" in c.text for c in answer.citations)
+        assert not any("Varga" in c.title for c in answer.citations)
+    # "what about Varga and Hale?" keeps the frame with the new names, and no date of the old story
+    standalone, answer = chat.ask("What about Varga and Hale?", as_of=as_of)
+    assert "Varga and Hale" in standalone and "call" in standalone and "November" not in standalone
+    assert answer.citations[0].title.startswith("Varga and Hale")
+    # a new topic starts fresh: no inherited date
+    standalone, answer = chat.ask("How many homes lost power in Storm Ilse?", as_of=as_of)
+    assert standalone == "How many homes lost power in Storm Ilse?" and "80,000" in answer.answer
+    bot.close()
