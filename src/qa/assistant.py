@@ -20,9 +20,7 @@ from qa.settings import Settings
 from qa.types import Answer, Article, Passage
 
 if TYPE_CHECKING:  # imported where used: `qa index stats` and `qa index ls` stay light
-    from langchain_core.chat_history import BaseChatMessageHistory
-
-    from qa.conversation import Conversation, SessionInfo
+    from qa.conversation import Conversation, MessageHistory, SessionInfo
     from qa.index.catalog import DocumentInfo
     from qa.index.reader import IndexReader
     from qa.ingest import IngestReport, Progress
@@ -233,10 +231,11 @@ class Assistant:
         *,
         llm: str | None = None,
         exchanges: Iterable[tuple[str, Answer | None]] = (),
-        history: BaseChatMessageHistory | None = None,
+        history: MessageHistory | None = None,
     ) -> Conversation:
         """A Conversation: ``.ask(text)`` understands follow-ups. Its turns are kept in
-        ``history`` (any LangChain ``BaseChatMessageHistory``: file, SQL, Redis …) when given,
+        ``history`` (a LangChain ``BaseChatMessageHistory``: file, SQL, Redis … — or anything with
+        its ``messages``, ``add_messages`` and ``clear``) when given,
         else under the index as the JSON session ``session``, else in memory only;
         ``exchanges`` are earlier (question, answer) turns known from elsewhere (the messages of an
         API request), replayed as its history."""

@@ -12,11 +12,11 @@ from __future__ import annotations
 import calendar
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from qa.answer.stream import AnswerStream
 from qa.temporal import answer_event, find_time_mentions, question_asks_when
@@ -24,9 +24,20 @@ from qa.text import content_words
 from qa.types import Answer
 
 if TYPE_CHECKING:
-    from langchain_core.chat_history import BaseChatMessageHistory
-
     from qa.assistant import Assistant
+
+
+class MessageHistory(Protocol):
+    """Where a bot keeps its messages: a LangChain ``BaseChatMessageHistory`` (file, SQL, Redis …)
+    or anything with the same three members (LangChain deprecates the class in 1.6.4, not the
+    stores built on it)."""
+
+    @property
+    def messages(self) -> Sequence[Any]: ...
+
+    def add_messages(self, messages: Sequence[Any]) -> None: ...
+
+    def clear(self) -> None: ...
 
 _CUE = re.compile(r"^\s*(?:(?:and|but|so|also|then|ok(?:ay)?|well|now)\b[\s,]*)+", re.I)
 _WHAT_ABOUT = re.compile(r"^\s*(?:(?:and|but|so|ok(?:ay)?)[\s,]+)?(?:what|how)\s+about\s+(?P<x>[^?]+?)\s*[?.!]*\s*$", re.I)
@@ -265,8 +276,8 @@ def accept_condensed(condensed: str | None, deterministic: str, context: str = "
 
 
 class Conversation:
-    """One conversation with an Assistant. Its turns are kept in a LangChain
-    ``BaseChatMessageHistory`` when one is given (the bot's own store: file, SQL, Redis …), else
+    """One conversation with an Assistant. Its turns are kept in a LangChain message history
+    (``MessageHistory``) when one is given (the bot's own store: file, SQL, Redis …), else
     as a JSON session file under the index when named, else in memory only."""
 
     def __init__(
@@ -274,7 +285,7 @@ class Conversation:
         assistant: Assistant,
         name: str | None = None,
         llm: str | None = None,
-        history: BaseChatMessageHistory | None = None,
+        history: MessageHistory | None = None,
     ):
         self.assistant = assistant
         self.name = name
@@ -406,11 +417,11 @@ QA_KEY = "qa"  # the AIMessage additional_kwargs entry holding a turn's standalo
 
 
 class _MessageStore(_Store):
-    """A LangChain ``BaseChatMessageHistory``: each turn is a HumanMessage (the user's words) and
+    """A LangChain message history (``MessageHistory``): each turn is a HumanMessage (the user's words) and
     an AIMessage (the answer) whose ``additional_kwargs["qa"]`` keeps the rest of the turn, so the
     store's own serialisation carries it. Messages written by others are read as earlier turns."""
 
-    def __init__(self, history: BaseChatMessageHistory):
+    def __init__(self, history: MessageHistory):
         self.messages = history
 
     def load(self, conversation: Conversation) -> None:
