@@ -268,10 +268,11 @@ def accept_condensed(condensed: str | None, deterministic: str, context: str = "
     if not condensed:
         return False
     low, known = condensed.lower(), context.lower()
-    kept = [p for p in names_in(deterministic).split(" and ") if p]
-    kept += [m.text for m in find_time_mentions(deterministic, None)]
-    if not all(part.lower() in low for part in kept):
+    if not all(part.lower() in low for part in names_in(deterministic).split(" and ") if part):
         return False
+    said = {(m.first, m.last) if m.resolved else m.text.lower() for m in find_time_mentions(condensed, None)}
+    if not all(((m.first, m.last) if m.resolved else m.text.lower()) in said for m in find_time_mentions(deterministic, None)):
+        return False  # the same days, in any wording ("8 March 2025" for "Saturday 8 March 2025")
     return not context or all(word.lower() in known for name in names_in(condensed).split(" and ") for word in name.split())
 
 
