@@ -1,10 +1,14 @@
-"""Conversations: history, and follow-ups rewritten into standalone questions.
+"""Conversations: the one rule that turns a message into a standalone question, and where the
+turns are kept.
 
-"And before that?" or "What did they discuss?" only make sense after the previous turn. With an
-LLM configured, the condense prompt (prompts/condense.md) rewrites them; without one, a
-deterministic rewrite carries over the previous question's names and the date of its answer
-(``qa.temporal.answer_event``). `qa chat`, the HTTP `/v1/chat/completions` and the web page (which
-calls it) all talk through a Conversation, made by ``Assistant.chat``.
+"And before that?", "Who asked for the call?" or "What about Varga and Hale?" only make sense
+after the previous turn. ``rewrite`` carries over the names they refer back to and the date of the
+previous answer (``qa.temporal.answer_event``), keeps the previous frame for "what about X?", and
+lets a new topic start fresh. With an LLM configured, a follow-up also goes to the condense prompt
+(prompts/condense.md); the model's rewrite is believed only when it keeps what the rule keeps
+(``accept_condensed``). `qa chat`, the Python API, ``qa.langchain``, `/v1/chat/completions` and the
+web page (which calls it) all talk through a Conversation, made by ``Assistant.chat``; its turns
+live in a JSON session file, a LangChain message history, or memory.
 """
 
 from __future__ import annotations
@@ -435,9 +439,11 @@ class _MessageStore(_Store):
             elif m.type == "ai" and pending is not None:
                 meta = (m.additional_kwargs or {}).get(QA_KEY)
                 if isinstance(meta, dict) and "standalone" in meta:
-                    conversation.history.append(Turn(pending, answer=_text(m.content), **{
-                        k: meta.get(k) for k in ("standalone", "answered", "event_date", "event_label", "frame")
-                    }, citations=list(meta.get("citations") or [])))
+                    conversation.history.append(Turn(
+                        pending, str(meta["standalone"]), _text(m.content), bool(meta.get("answered", True)),
+                        meta.get("event_date"), meta.get("event_label"), list(meta.get("citations") or []),
+                        meta.get("frame"),
+                    ))
                 else:
                     conversation.replay(pending, Answer("", _text(m.content), True))
                 pending = None

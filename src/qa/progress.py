@@ -46,7 +46,7 @@ class NoProgress:
         pass
 
 
-def _rich_progress(*columns: object) -> Any:
+def _rich_progress(*columns: Any) -> Any:
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
