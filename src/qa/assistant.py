@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qa.answer.stream import AnswerStream
+from qa.answer.stream import AnswerStream, AsyncAnswerStream
 from qa.settings import Settings
 from qa.types import Answer, Article, Passage
 
 if TYPE_CHECKING:  # imported where used: `qa index stats` and `qa index ls` stay light
-    from qa.conversation import Conversation
+    from qa.conversation import Conversation, MessageHistory, SessionInfo
     from qa.index.catalog import DocumentInfo
     from qa.index.reader import IndexReader
     from qa.ingest import IngestReport, Progress
@@ -37,9 +37,18 @@ class Assistant:
         self._generators: dict[str, Any] = {}
 
     @classmethod
-    def open(cls, index: str | Path | None = None, **overrides: Any) -> Assistant:
+    def open(cls, index: str | Path | None = None, *, chat_model: Any = None, **overrides: Any) -> Assistant:
+        """An Assistant over ``index`` with any setting as a keyword (``k=8``, ``llm="openai:…"``).
+        ``chat_model`` (or ``llm``) may be any LangChain chat model object: it answers through the
+        same prompt, verification and fallback as the configured backends."""
         if index is not None:
             overrides["index"] = Path(index)
+        if overrides.get("llm") is not None and not isinstance(overrides["llm"], str):
+            chat_model = overrides.pop("llm")
+        if chat_model is not None:
+            from qa.answer.llms import register_chat_model
+
+            overrides["llm"] = register_chat_model(chat_model)
         return cls(Settings(**overrides))
 
     # ------------------------------------------------------------ reading
@@ -107,9 +116,15 @@ class Assistant:
         return passages
 
     def _prepare(
-        self, question: str, as_of: date | None, k: int | None, filters: SearchFilters | None
+        self,
+        question: str,
+        as_of: date | None,
+        k: int | None,
+        filters: SearchFilters | None,
+        passages: list[Passage] | None = None,
     ) -> Any:
-        """Retrieve once; the extractive answer is computed only if someone asks for it."""
+        """Retrieve once (or take ``passages`` as found elsewhere); the extractive answer is
+        computed only if someone asks for it."""
         from qa.answer.extractive import extractive_answer, is_relevant
         from qa.answer.generate import Prepared
         from qa.retrieve import Retriever
@@ -119,7 +134,11 @@ class Assistant:
         qtime = question_time(question, as_of)
         with self.reading() as reader:
             retriever = Retriever(reader, self.settings)
-            passages, qvec = retriever.search(question, k or self.settings.k, _with_as_of(filters, as_of), qtime)
+            if passages is None:
+                passages, qvec = retriever.search(question, k or self.settings.k, _with_as_of(filters, as_of), qtime)
+            else:
+                qvec = retriever.encoder.encode_query(question)
+                passages = _with_similarity(passages, qvec, retriever.encoder)
         relevant = is_relevant(question, passages, self.settings.min_relevance)
 
         def extractive() -> Answer:
@@ -159,13 +178,16 @@ class Assistant:
         k: int | None = None,
         filters: SearchFilters | None = None,
         llm: str | None = None,
+        passages: list[Passage] | None = None,
     ) -> Answer:
-        """A cited answer; ``llm`` (or the setting) picks extractive or a generation backend."""
+        """A cited answer; ``llm`` (or the setting) picks extractive or a generation backend.
+        ``passages`` answers from passages found elsewhere (a LangChain retriever's documents,
+        ``qa.langchain``) instead of searching: they are verified and cited all the same."""
         generator = self._generator(llm)
         if generator is None:
-            return self._prepare(question, as_of, k, filters).extractive()
+            return self._prepare(question, as_of, k, filters, passages).extractive()
         # the LCEL chain: retrieve → number passages → prompt → chat model → parse → verify
-        chain = generator.chain(lambda q: self._prepare(q["question"], q["as_of"], k, filters))
+        chain = generator.chain(lambda q: self._prepare(q["question"], q["as_of"], k, filters, passages))
         return chain.invoke({"question": question, "as_of": as_of})
 
     def ask_stream(
@@ -176,13 +198,32 @@ class Assistant:
         k: int | None = None,
         filters: SearchFilters | None = None,
         llm: str | None = None,
+        passages: list[Passage] | None = None,
     ) -> AnswerStream:
         """The answer as it is verified: iterate for text pieces, then read ``.answer``."""
         generator = self._generator(llm)
-        prep = self._prepare(question, as_of, k, filters)
+        prep = self._prepare(question, as_of, k, filters, passages)
         if generator is None:
             return AnswerStream.of(prep.extractive())
         return AnswerStream(generator.stream(prep))
+
+    # ------------------------------------------------------------ async (for async bots and servers)
+    async def asearch(self, query: str, k: int | None = None, **kwargs: Any) -> list[Passage]:
+        """``search`` without blocking the event loop (run in a worker thread)."""
+        import asyncio
+
+        return await asyncio.to_thread(self.search, query, k, **kwargs)
+
+    async def aask(self, question: str, **kwargs: Any) -> Answer:
+        """``ask`` without blocking the event loop (run in a worker thread)."""
+        import asyncio
+
+        return await asyncio.to_thread(self.ask, question, **kwargs)
+
+    def astream(self, question: str, **kwargs: Any) -> AsyncAnswerStream:
+        """``ask_stream`` for ``async for``: the verified text pieces, then ``await stream.final()``
+        (or ``stream.answer`` once iterated). Each piece is produced in a worker thread."""
+        return AsyncAnswerStream(lambda: self.ask_stream(question, **kwargs))
 
     def chat(
         self,
@@ -190,16 +231,26 @@ class Assistant:
         *,
         llm: str | None = None,
         exchanges: Iterable[tuple[str, Answer | None]] = (),
+        history: MessageHistory | None = None,
     ) -> Conversation:
-        """A Conversation: ``.ask(text)`` understands follow-ups; ``session`` persists it under the
-        index; ``exchanges`` are earlier (question, answer) turns known from elsewhere (the
-        messages of an API request), replayed as its history."""
+        """A Conversation: ``.ask(text)`` understands follow-ups. Its turns are kept in
+        ``history`` (a LangChain ``BaseChatMessageHistory``: file, SQL, Redis … — or anything with
+        its ``messages``, ``add_messages`` and ``clear``) when given,
+        else under the index as the JSON session ``session``, else in memory only;
+        ``exchanges`` are earlier (question, answer) turns known from elsewhere (the messages of an
+        API request), replayed as its history."""
         from qa.conversation import Conversation
 
-        conversation = Conversation(self, name=session, llm=llm)
+        conversation = Conversation(self, name=session, llm=llm, history=history)
         for question, answer in exchanges:
             conversation.replay(question, answer)
         return conversation
+
+    def sessions(self) -> list[SessionInfo]:
+        """The JSON chat sessions kept under the index (name, turns, last question), newest first."""
+        from qa.conversation import list_sessions
+
+        return list_sessions(self.settings.resolved_index())
 
     def condense(self, history: str, question: str, *, llm: str | None = None) -> str | None:
         """The LLM's standalone form of the follow-up ``question`` after ``history`` (the
@@ -245,12 +296,15 @@ class Assistant:
         limit: int | None = None,
         with_answers: bool = True,
         progress: Progress | None = None,
+        on_question: Callable[[int, int], None] | None = None,
     ) -> dict[str, Any]:
-        """Ingest a dataset folder's articles.jsonl, then score retrieval and answers on its
-        questions.jsonl (see qa.evaluate)."""
+        """Ingest a dataset folder's articles.jsonl, then score retrieval and answers (by the
+        configured backend, ``llm`` included) on its questions.jsonl (see qa.evaluate);
+        ``on_question(done, total)`` after each question."""
         from qa.evaluate import run_eval
 
-        return run_eval(self, Path(dataset), k=k, limit=limit, with_answers=with_answers, progress=progress)
+        return run_eval(self, Path(dataset), k=k, limit=limit, with_answers=with_answers, progress=progress,
+                        on_question=on_question)
 
     # ------------------------------------------------------------ writing
     def ingest(
@@ -348,6 +402,21 @@ class Assistant:
             self._retired.clear()
             self._leases.clear()
             self._reader = None
+
+
+def _with_similarity(passages: list[Passage], qvec: Any, encoder: Any) -> list[Passage]:
+    """Passages found elsewhere, each with its cosine similarity to the question (what
+    ``is_relevant`` reads); the ones that carry it already (qa's own, read back) keep theirs."""
+    from dataclasses import replace
+
+    missing = [i for i, p in enumerate(passages) if not p.similarity]
+    if not missing:
+        return list(passages)
+    vecs = encoder.encode([f"{passages[i].title}\n{passages[i].text}".strip() for i in missing])
+    out = list(passages)
+    for i, vec in zip(missing, vecs):
+        out[i] = replace(out[i], similarity=float(vec @ qvec))
+    return out
 
 
 def _with_as_of(filters: SearchFilters | None, as_of: date | None) -> SearchFilters | None:

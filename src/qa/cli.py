@@ -23,7 +23,7 @@ app = typer.Typer(
     name="qa",
     help="Question answering over news articles, with cited, time-aware answers.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
     pretty_exceptions_enable=False,
 )
 index_app = typer.Typer(help="Inspect and maintain the index.", no_args_is_help=True)
@@ -35,6 +35,21 @@ IndexOpt = typer.Option(None, "--index", help="Index folder (env QA_INDEX, defau
 ModelOpt = typer.Option(None, "--model", help="sentence-transformers model name or path (env QA_MODEL)")
 JsonOpt = typer.Option(False, "--json", help="Print one JSON object on stdout")
 ChromaOpt = typer.Option(None, "--chroma-url", help="Use a Chroma server (http://host:port) for vectors (env QA_CHROMA_URL)")
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from qa import __version__
+
+        typer.echo(f"qa {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True, help="Print the version and exit"),
+) -> None:
+    pass
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
@@ -201,7 +216,7 @@ BaseUrlOpt = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint (
 
 @app.command()
 def ask(
-    question: str = typer.Argument(..., help="Your question"),
+    question: str = typer.Argument(..., help="Your question, or - to read it from stdin"),
     k: int = typer.Option(8, "--k", min=1, max=100, help="Passages to read"),
     as_of: Optional[str] = typer.Option(None, "--as-of", help="Answer as of this date (default today)"),
     since: Optional[str] = typer.Option(None, "--since", help="Only articles published on/after DATE (YYYY-MM-DD, YYYY-MM or YYYY)"),
@@ -218,6 +233,10 @@ def ask(
     """Answer QUESTION from the indexed articles, citing every sentence."""
     from qa.assistant import Assistant
 
+    if question == "-":
+        question = " ".join(sys.stdin.read().split())
+        if not question:
+            _fail("ask -: no question on stdin", 2)
     settings = _settings(index, chroma_url=chroma_url, model=model, llm=llm, llm_base_url=base_url)
     when = _date_arg(as_of, "--as-of", last=True)
     filters = _filters(since, until, source)
@@ -269,29 +288,37 @@ def chat(
     as_of: Optional[str] = typer.Option(None, "--as-of", help="Answer as of this date (default today)"),
     llm: Optional[str] = LlmOpt,
     base_url: Optional[str] = BaseUrlOpt,
+    list_sessions: bool = typer.Option(False, "--list", help="List the kept sessions and exit"),
+    export: Optional[str] = typer.Option(None, "--export", metavar="NAME", help="Print session NAME as Markdown with its sources and exit"),
     index: Optional[Path] = IndexOpt,
     chroma_url: Optional[str] = ChromaOpt,
     model: Optional[str] = ModelOpt,
+    as_json: bool = typer.Option(False, "--json", help="With --list or --export: print one JSON object"),
 ) -> None:
     """A conversation in the terminal: follow-ups like "and before that?" are understood.
 
-    Commands: /sources (the last answer's sources), /reset (forget the conversation), /exit.
+    Line editing and history as in a shell (arrow keys, Ctrl-R). Commands: /sources (the last
+    answer's sources), /reset (forget the conversation), /exit.
     """
     from qa.assistant import Assistant
     from qa.render import print_answer, print_sources
 
     settings = _settings(index, chroma_url=chroma_url, model=model, llm=llm, llm_base_url=base_url)
+    if list_sessions or export is not None:
+        _chat_sessions(settings, export, as_json)
+        return
     when = _date_arg(as_of, "--as-of", last=True)
     bot = Assistant(settings)
     _run(lambda: bot.reader)  # fail early, in one line, when there is no index
     conv = bot.chat(session, llm=llm)
+    read_line = _line_editor(settings.resolved_index() / "sessions" / ".history")
     typer.echo("qa chat — ask about the indexed news; /sources, /reset, /exit")
     if conv.history:
         typer.echo(f"(resumed session {session!r}: {len(conv.history)} earlier turns)")
     last = None
     while True:
         try:
-            text = input("you> ").strip()
+            text = read_line("you> ").strip()
         except (EOFError, KeyboardInterrupt):
             typer.echo("")
             break
@@ -326,6 +353,69 @@ def chat(
             typer.echo(f"(asking: {_one_line(standalone)})")
         print_answer(last)
         typer.echo("")
+
+
+def _line_editor(history_file: Path) -> Callable[[str], str]:
+    """``input`` with line editing and a history of questions kept in ``history_file`` (GNU
+    readline or libedit, as Python has), when both ends are a terminal; plain ``input`` otherwise."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        return input
+    try:
+        import readline
+    except ImportError:  # no readline on this platform: input() still works, without editing
+        return input
+    import atexit
+
+    readline.set_history_length(1000)
+    try:
+        readline.read_history_file(history_file)
+    except OSError:
+        pass
+
+    def save() -> None:
+        try:
+            history_file.parent.mkdir(parents=True, exist_ok=True)
+            readline.write_history_file(history_file)
+        except OSError:
+            pass
+
+    atexit.register(save)
+
+    def read(prompt: str) -> str:
+        line = input(prompt)
+        n = readline.get_current_history_length()
+        if line.strip().startswith("/") and n:  # questions are history; /exit, /reset are not
+            readline.remove_history_item(n - 1)
+        return line
+
+    return read
+
+
+def _chat_sessions(settings: Settings, export: str | None, as_json: bool) -> None:
+    """`qa chat --list` and `qa chat --export NAME`."""
+    from dataclasses import asdict
+
+    from qa.conversation import list_sessions, load_session
+    from qa.errors import printable
+
+    index = settings.resolved_index()
+    if export is None:
+        sessions = list_sessions(index)
+        if as_json:
+            _print_json({"sessions": [s.to_dict() for s in sessions]})
+            return
+        for s in sessions:
+            typer.echo("\t".join([printable(s.name), str(s.turns), s.modified, printable(s.last_question)]))
+        return
+    turns = load_session(index, export)
+    if turns is None:
+        _fail(f"no chat session {export!r} under {index} (see qa chat --list)")
+    if as_json:
+        _print_json({"name": export, "turns": [asdict(t) for t in turns]})
+        return
+    from qa.server.markdown import conversation_markdown
+
+    sys.stdout.write(conversation_markdown(export, turns))
 
 
 @app.command()
@@ -372,7 +462,7 @@ def index_stats(index: Optional[Path] = IndexOpt, as_json: bool = JsonOpt) -> No
 
 @index_app.command("ls")
 def index_ls(index: Optional[Path] = IndexOpt, as_json: bool = JsonOpt) -> None:
-    """The indexed documents, one a line: id, publication date, chunks, title, source (tab-separated)."""
+    """The indexed documents, one a line: id, publication date, chunks, title, source, path (tab-separated)."""
     from qa.errors import printable
 
     documents = _with_assistant(_settings(index), lambda bot: bot.documents())
@@ -382,7 +472,7 @@ def index_ls(index: Optional[Path] = IndexOpt, as_json: bool = JsonOpt) -> None:
     for d in documents:  # article metadata: never terminal controls
         when = d.published_at.isoformat() if d.published_at else "undated"
         typer.echo("\t".join([printable(d.doc_id), when, str(d.chunks), printable(d.title or "untitled"),
-                              printable(d.source or "unknown source")]))
+                              printable(d.source or "unknown source"), printable(d.path or "-")]))
 
 
 @index_app.command("rebuild")
@@ -423,22 +513,25 @@ def index_rm(
 
 @app.command("eval")
 def eval_cmd(
-    dataset: Path = typer.Argument(..., help="Folder with articles.jsonl and questions.jsonl"),
+    dataset: Path = typer.Argument(..., help="Folder with articles.jsonl and questions.jsonl (format: README, `qa eval`)"),
     k: int = typer.Option(10, "--k", min=1, max=100, help="Passages considered per question"),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N questions"),
     no_answers: bool = typer.Option(False, "--no-answers", help="Score retrieval only"),
+    llm: Optional[str] = LlmOpt,
+    base_url: Optional[str] = BaseUrlOpt,
     index: Optional[Path] = typer.Option(None, "--index", help="Keep the index here (reused next time); default: a temporary folder"),
     as_json: bool = JsonOpt,
 ) -> None:
     """Measure AnswerRecall@1/5/10, MRR@10 and answer accuracy on a dated question set."""
     import tempfile
 
-    from qa.progress import ingest_progress
+    from qa.progress import eval_progress
 
-    with tempfile.TemporaryDirectory(prefix="qa-eval-") as tmp, ingest_progress(enabled=True) as progress:
+    with tempfile.TemporaryDirectory(prefix="qa-eval-") as tmp, eval_progress(enabled=True) as (progress, on_question):
         result = _with_assistant(
-            _settings(index or Path(tmp) / "index"),
-            lambda bot: bot.eval(dataset, k=k, limit=limit, with_answers=not no_answers, progress=progress),
+            _settings(index or Path(tmp) / "index", llm=llm, llm_base_url=base_url),
+            lambda bot: bot.eval(dataset, k=k, limit=limit, with_answers=not no_answers, progress=progress,
+                                 on_question=on_question),
         )
     if as_json:
         _print_json(result)

@@ -152,6 +152,7 @@ def run_eval(
     limit: int | None = None,
     with_answers: bool = True,
     progress: Progress | None = None,
+    on_question: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Index the dataset's articles with ``bot`` (incrementally: a kept --index is reused), then
     ask every question as of its date and score the passages and the extractive answers."""
@@ -171,7 +172,10 @@ def run_eval(
     def answer(q: Question) -> str:
         return bot.ask(q.question, as_of=q.asked_on).answer
 
-    result = evaluate(questions, search, answer if with_answers else None, corpus, k=k)
+    total = len(questions)
+    result = evaluate(questions, search, answer if with_answers else None, corpus, k=k,
+                      progress=(lambda done: on_question(done, total)) if on_question else None)
+    result["backend"] = bot.settings.llm if with_answers else None
     result["index"] = {"documents": report.documents, "chunks": report.chunks, "ingest_seconds": round(ingest_s, 1)}
     result["k"] = k
     return result

@@ -1,11 +1,12 @@
-"""Progress display for long ingests (rich, on stderr, only on a terminal)."""
+"""Progress display for long ingests and `qa eval` (rich, on stderr, only on a terminal)."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 class RichIngestProgress:
@@ -14,6 +15,7 @@ class RichIngestProgress:
         self._task = task
         self.inputs = 0
         self.chunks = 0
+        self.current = ""
 
     def input_started(self, name: str) -> None:
         self.inputs += 1
@@ -24,14 +26,14 @@ class RichIngestProgress:
         self._update(None)
 
     def _update(self, name: str | None) -> None:
-        fields = {"chunks": self.chunks, "inputs": self.inputs}
         if name is not None:
             from rich.markup import escape
 
             from qa.errors import printable
 
-            fields["current"] = escape(printable(Path(name).name[-50:]))  # shown as rich markup
-        self._p.update(self._task, **fields)  # type: ignore[attr-defined]
+            self.current = escape(printable(Path(name).name[-50:]))  # shown as rich markup
+        text = f"[bold]ingesting[/] {self.inputs} inputs · {self.chunks} chunks embedded [dim]{self.current}"
+        self._p.update(self._task, description=text)  # type: ignore[attr-defined]
 
 
 class NoProgress:
@@ -44,22 +46,38 @@ class NoProgress:
         pass
 
 
+def _rich_progress(*columns: Any) -> Any:
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), *columns, TimeElapsedColumn(),
+                    console=Console(stderr=True), transient=True)
+
+
 @contextmanager
 def ingest_progress(enabled: bool = True) -> Iterator[RichIngestProgress | NoProgress]:
     if not enabled or not sys.stderr.isatty():
         yield NoProgress()
         return
-    from rich.console import Console
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    with _rich_progress() as progress:
+        yield RichIngestProgress(progress, progress.add_task("[bold]ingesting[/]", total=None))
 
-    progress = Progress(
-        SpinnerColumn(),
-        TextColumn("[bold]ingesting[/] {task.fields[inputs]} inputs · {task.fields[chunks]} chunks embedded"),
-        TextColumn("[dim]{task.fields[current]}"),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
-    with progress:
-        task = progress.add_task("ingest", total=None, chunks=0, inputs=0, current="")
-        yield RichIngestProgress(progress, task)
+
+@contextmanager
+def eval_progress(enabled: bool = True) -> Iterator[tuple[RichIngestProgress | NoProgress, Callable[[int, int], None]]]:
+    """`qa eval` on a terminal (stderr): the ingest of the dataset, then a bar over its questions
+    (call the second item with (done, total)); one live display for both."""
+    if not enabled or not sys.stderr.isatty():
+        yield NoProgress(), lambda done, total: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn
+
+    with _rich_progress(BarColumn(), MofNCompleteColumn()) as progress:
+        ingest = RichIngestProgress(progress, progress.add_task("[bold]ingesting[/]", total=None))
+        questions = progress.add_task("[bold]questions[/]", total=None, visible=False)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(ingest._task, visible=False)
+            progress.update(questions, completed=done, total=total, visible=True)
+
+        yield ingest, advance

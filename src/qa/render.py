@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import sys
+
 from rich.console import Console
 from rich.markup import escape as _escape_markup
 
 from qa.errors import printable
 from qa.types import Answer, Passage
+
+
+def console() -> Console:
+    """The console for qa's output on stdout: on a terminal it wraps to the terminal's width;
+    piped or redirected, lines are never wrapped (a paragraph stays one line, no trailing spaces)."""
+    return Console(highlight=False, soft_wrap=not sys.stdout.isatty())
 
 
 def escape(text: str) -> str:
@@ -24,52 +32,66 @@ def _when(d: object) -> str:
     return d.isoformat() if d else "date unknown"  # type: ignore[attr-defined]
 
 
-def print_answer(answer: Answer, console: Console | None = None) -> None:
-    console = console or Console(highlight=False)
-    console.print(escape(answer.answer), soft_wrap=False)
-    print_sources(answer, console)
+def print_answer(answer: Answer, out: Console | None = None) -> None:
+    out = out or console()
+    out.print(escape(answer.answer))
+    print_sources(answer, out)
 
 
-def print_sources(answer: Answer, console: Console | None = None) -> None:
-    console = console or Console(highlight=False)
+def print_sources(answer: Answer, out: Console | None = None) -> None:
+    out = out or console()
     if not answer.citations:
         return
-    console.print()
-    console.print("[bold]Sources[/]")
+    out.print()
+    out.print("[bold]Sources[/]")
     for c in answer.citations:
         where = c.url or c.doc_id
         meta = " · ".join(x for x in (c.source, _when(c.published_at)) if x)
-        console.print(f"  [bold]\\[{c.n}][/] {_shown(c.title or '(untitled)')} — {_shown(meta)}")
-        console.print(f"      [italic]“{escape(c.quote)}”[/]")
-        console.print(f"      [dim]{_shown(where)} (chars {c.start}–{c.end})[/]")
+        out.print(f"  [bold]\\[{c.n}][/] {_shown(c.title or '(untitled)')} — {_shown(meta)}")
+        out.print(f"      [italic]“{escape(c.quote)}”[/]")
+        out.print(f"      [dim]{_shown(where)} (chars {c.start}–{c.end})[/]")
 
 
-def print_passages(query: str, passages: list[Passage], console: Console | None = None) -> None:
-    console = console or Console(highlight=False)
+def print_passages(query: str, passages: list[Passage], out: Console | None = None) -> None:
+    out = out or console()
     if not passages:
-        console.print("No passages found.")
+        out.print("No passages found.")
         return
     for i, p in enumerate(passages, 1):
-        console.print(
+        out.print(
             f"[bold]{i}.[/] [cyan]{p.score:.3f}[/] {_shown(p.title or '(untitled)')} — "
             f"{_shown(' · '.join(x for x in (p.source, _when(p.published_at)) if x))}"
         )
         text = " ".join(p.text.split())
-        console.print(f"   {escape(text[:400])}{'…' if len(text) > 400 else ''}")
-        console.print(f"   [dim]{_shown(p.url or p.doc_id)}[/]")
+        out.print(f"   {escape(text[:400])}{'…' if len(text) > 400 else ''}")
+        out.print(f"   [dim]{_shown(p.url or p.doc_id)}[/]")
 
 
-def print_eval(result: dict, console: Console | None = None) -> None:
-    from rich.table import Table
+EVAL_COLUMNS = ["questions", "recall@1", "recall@5", "recall@10", "mrr@10", "answer_contains_gold", "ceiling"]
 
-    console = console or Console(highlight=False)
-    cols = ["questions", "recall@1", "recall@5", "recall@10", "mrr@10", "answer_contains_gold", "ceiling"]
-    table = Table(title=f"qa eval (k={result.get('k')})")
-    table.add_column("month")
-    for c in cols:
-        table.add_column(c.replace("answer_contains_gold", "answer✓"), justify="right")
-    for month, row in result["by_month"].items():
-        table.add_row(month, *(str(row[c]) for c in cols))
-    table.add_row("[bold]all[/]", *(f"[bold]{result['overall'][c]}[/]" for c in cols))
-    console.print(table)
-    console.print(f"search p50 {result['search_ms_p50']} ms · p95 {result['search_ms_p95']} ms · index {result['index']}")
+
+def print_eval(result: dict, out: Console | None = None) -> None:
+    """The per-month table of `qa eval`: a rich table on a terminal; piped, plain text columns
+    (every figure whole, no box characters, no trailing spaces)."""
+    out = out or console()
+    header = ["month", *(c.replace("answer_contains_gold", "answer") for c in EVAL_COLUMNS)]
+    rows = [[month, *(str(row[c]) for c in EVAL_COLUMNS)] for month, row in result["by_month"].items()]
+    rows.append(["all", *(str(result["overall"][c]) for c in EVAL_COLUMNS)])
+    footer = f"search p50 {result['search_ms_p50']} ms · p95 {result['search_ms_p95']} ms · index {result['index']}"
+    if sys.stdout.isatty():
+        from rich.table import Table
+
+        table = Table(title=f"qa eval (k={result.get('k')})")
+        for i, name in enumerate(header):
+            table.add_column(name, justify="left" if i == 0 else "right")
+        for row in rows[:-1]:
+            table.add_row(*row)
+        table.add_row(*(f"[bold]{cell}[/]" for cell in rows[-1]))
+        out.print(table)
+        out.print(footer)
+        return
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = [f"qa eval (k={result.get('k')})"]
+    for r in [header, *rows]:
+        lines.append("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(r, widths))).rstrip())
+    sys.stdout.write("\n".join([*lines, footer]) + "\n")

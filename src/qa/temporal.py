@@ -284,6 +284,11 @@ class QuestionTime:
     after: date | None = None  # events strictly after this day
 
 
+def question_asks_when(question: str) -> bool:
+    """Whether the question asks when something happened ("when did …", "on what day …")."""
+    return bool(_WHEN.search(question))
+
+
 _BOUND = re.compile(r"\b(before|prior to|earlier than|after|since|later than)\s*$", re.I)
 
 
@@ -308,7 +313,7 @@ def question_time(question: str, as_of: date) -> QuestionTime:
     recency = bool(_RECENCY.search(question)) or bool(before and _EARLIER.search(question))
     return QuestionTime(
         as_of=as_of,
-        asks_when=bool(_WHEN.search(question)),
+        asks_when=question_asks_when(question),
         recency=recency or before is not None,
         window=window,
         mentions=mentions,

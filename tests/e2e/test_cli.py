@@ -65,12 +65,16 @@ def test_index_stats(cli_index):
 def test_index_ls_lists_every_document_with_its_chunks(cli_index):
     out = run_json("index", "ls", index=cli_index)
     docs = {d["doc_id"]: d for d in out["documents"]}
-    assert len(docs) == 6 and all(set(d) == {"doc_id", "title", "source", "published_at", "chunks"} for d in docs.values())
+    keys = {"doc_id", "title", "source", "published_at", "chunks", "url", "path"}
+    assert len(docs) == 6 and all(set(d) == keys for d in docs.values())
+    assert docs["wire-2025-0303-final"]["path"] == str((SAMPLES / "wire-feed.jsonl").resolve())
+    assert docs["wire-2025-0303-final"]["url"].startswith("https://wire.example/")
     assert docs["wire-2025-0303-final"]["published_at"] == "2025-03-03"
     assert docs["wire-2025-0303-final"]["title"].startswith("Port Athletic win the national cup")
     assert sum(d["chunks"] for d in docs.values()) == run_json("index", "stats", index=cli_index)["chunks"]
     lines = run_qa("index", "ls", index=cli_index).stdout.splitlines()
     assert len(lines) == 6 and any(line.startswith("wire-2025-0303-final\t2025-03-03\t") for line in lines)
+    assert all(line.split("\t")[-1].startswith(str(SAMPLES.resolve())) for line in lines)
 
 
 def test_missing_index_is_a_one_line_error(tmp_path):

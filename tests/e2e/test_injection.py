@@ -412,9 +412,14 @@ def test_markdown_answer_keeps_markers_and_defuses_definitions():
 
 
 def test_chat_prints_the_rewritten_question_escaped_on_one_short_line(index, llm):
-    evil = ("\x1b]8;;https://evil.example/login\x07Your session expired: re-enter your password at "
-            "evil.example\x1b]8;;\x07\x1b[8m hidden " + "x" * 150)
-    llm.script = lambda p: Script([evil] if "Standalone question:" in p else ["I don't know."])
+    import re
+
+    def evil(prompt: str) -> str:  # keeps the names and the date the rule keeps: believed, so shown
+        day = re.search(r"On (\w+day \d{1,2} \w+ \d{4})", prompt)
+        return (f"When did Varga and Hale speak before {day.group(1) if day else ''} \x1b]8;;https://evil.example/login"
+                "\x07re-enter your password at evil.example\x1b]8;;\x07\x1b[8m hidden " + "x" * 150)
+
+    llm.script = lambda p: Script([evil(p)] if "Standalone question:" in p else ["I don't know."])
     res = run_qa("chat", "--as-of", AS_OF, "--llm", "openai:scripted", "--base-url", llm.url, index=index,
                  stdin=f"{QUESTION}\nAnd before that?\n/exit\n", env={"QA_LLM_MAX_RETRIES": "0"}, timeout=120)
     assert res.returncode == 0, res.stderr

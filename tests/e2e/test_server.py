@@ -131,7 +131,7 @@ def test_v1_condenses_a_follow_up_with_the_llm_as_qa_chat_does(sample_index):
     sys.path.insert(0, str(Path(__file__).parents[1] / "helpers"))
     from scripted_llm import Script, ScriptedLLM, prompt_text
 
-    condensed = "When did Varga and Hale speak before March 2025?"
+    condensed = "When did Varga and Hale talk before 8 March 2025?"  # the rule's names and date, other words
     with ScriptedLLM() as llm:
         llm.script = lambda p: Script([condensed] if "Standalone question:" in p else ["I don't know."])
         settings = Settings(index=sample_index, llm="openai:scripted", llm_base_url=llm.url, llm_max_retries=0)
@@ -145,6 +145,30 @@ def test_v1_condenses_a_follow_up_with_the_llm_as_qa_chat_does(sample_index):
         prompts = [prompt_text(r) for r in llm.requests if "Standalone question:" in prompt_text(r)]
     assert standalone == out["qa"]["question"] == condensed
     assert len(prompts) == 2 and prompts[0] == prompts[1]
+
+
+def test_a_condensed_question_that_drops_the_date_or_names_is_not_believed(sample_index):
+    """The model's rewrite is used only when it keeps what the rule keeps (names, the same days)
+    and names nothing the conversation did not: otherwise the rule's rewrite is asked."""
+    import sys
+    from datetime import date
+
+    from qa.assistant import Assistant
+    from qa.settings import Settings
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "helpers"))
+    from scripted_llm import Script, ScriptedLLM
+
+    rule = "When did Varga and Hale last speak before Saturday 8 March 2025?"
+    for condensed in ("When did Varga and Hale speak before March 2025?", "When did they speak before that?",
+                      "When did Varga and Hale speak with Putin before 8 March 2025?"):
+        with ScriptedLLM() as llm:
+            llm.script = lambda p, c=condensed: Script([c] if "Standalone question:" in p else ["I don't know."])
+            bot = Assistant(Settings(index=sample_index, llm="openai:scripted", llm_base_url=llm.url, llm_max_retries=0))
+            chat = bot.chat()
+            chat.ask(QUESTION, as_of=date.fromisoformat(AS_OF))
+            assert chat.ask("And before that?", as_of=date.fromisoformat(AS_OF))[0] == rule, condensed
+            bot.close()
 
 
 def test_native_endpoints_keep_the_cli_contracts(server):

@@ -11,7 +11,7 @@ import pytest
 SRC = Path(__file__).parents[2] / "src" / "qa"
 
 # qa.<package or module> → what it must never import (anything above it)
-SURFACES = {"qa.cli", "qa.server", "qa.web"}
+SURFACES = {"qa.cli", "qa.server", "qa.web", "qa.langchain"}
 FORBIDDEN = {
     "index": {"qa.ingest", "qa.answer", "qa.retrieve", "qa.rerank", "qa.conversation", "qa.assistant", "qa.evaluate", *SURFACES},
     "ingest": {"qa.answer", "qa.retrieve", "qa.rerank", "qa.conversation", "qa.assistant", "qa.evaluate", *SURFACES},

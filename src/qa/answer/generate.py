@@ -90,9 +90,12 @@ class LLMFailed(Exception):
 def classify(e: BaseException, received: bool, backend_label: str, settings: LLMSettings) -> BaseException:
     """The exception to raise for ``e``: a configuration error (``QAError``) only before the
     model produced anything, ``LLMFailed`` for the failures that fall back, ``e`` itself if it is
-    not an LLM failure at all (a bug)."""
+    not an LLM failure at all (a bug). A caller's own chat model object (``llms.is_foreign``) may
+    raise anything: its other exceptions fall back too."""
     import httpx
     import openai
+
+    from qa.answer.llms import is_foreign
 
     config = (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError, openai.APIConnectionError)
     if not received and isinstance(e, config) and not isinstance(e, openai.APITimeoutError):
@@ -101,6 +104,8 @@ def classify(e: BaseException, received: bool, backend_label: str, settings: LLM
         if received:
             return LLMFailed(f"the LLM {backend_label} stream broke off ({type(e).__name__}: {str(e)[:120]})")
         return LLMFailed(str(llm_error(e, backend_label, settings)))
+    if is_foreign(backend_label) and isinstance(e, Exception):
+        return LLMFailed(f"the chat model {backend_label} failed ({type(e).__name__}: {str(e)[:120]})")
     return e
 
 

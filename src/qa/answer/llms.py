@@ -4,6 +4,8 @@
     openai:MODEL      any OpenAI-compatible endpoint (OpenAI, vLLM, LM Studio, llama.cpp server)
     ollama:MODEL      an Ollama server (its OpenAI-compatible /v1 endpoint at QA_OLLAMA_HOST)
     gguf:PATH         a local GGUF file, served in-process on a loopback port (needs xllamacpp)
+    langchain:NAME    a LangChain chat model object handed over in Python
+                      (``Assistant.open(chat_model=...)``, registered by ``register_chat_model``)
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ def parse_backend(spec: str) -> Backend:
         return Backend("extractive")
     kind, sep, model = spec.partition(":")
     if not sep or kind not in BACKENDS or not model:
-        kinds = ", ".join(f"{k}:{'PATH' if k == 'gguf' else 'MODEL'}" for k in BACKENDS)
+        kinds = ", ".join(f"{k}:{'PATH' if k == 'gguf' else 'MODEL'}" for k in BACKENDS if k != OBJECT_KIND)
         raise UsageError(f"--llm / QA_LLM: {spec!r} is not a backend (use extractive, {kinds})")
     return Backend(kind, model)
 
@@ -92,6 +94,50 @@ def _ollama(model: str, settings: LLMSettings) -> Any:
 def _gguf(model: str, settings: LLMSettings) -> Any:
     url = local_gguf_server(Path(model))
     return _openai_compatible(settings, model="local", base_url=url, api_key="not-needed", stream_usage=True)
+
+
+OBJECT_KIND = "langchain"
+_objects: dict[str, Any] = {}
+_objects_lock = threading.Lock()
+
+
+def register_chat_model(model: Any) -> str:
+    """The backend string (``langchain:NAME``) for a caller's own LangChain chat model object,
+    which then answers like any other backend (same prompt, verification and fallback). NAME is
+    the model's own ``model_name``/``model`` or its class name, numbered when another object has
+    it. The object is kept for the life of the process."""
+    from langchain_core.language_models import BaseChatModel
+
+    if not isinstance(model, BaseChatModel):
+        raise UsageError(f"chat_model: {type(model).__name__} is not a LangChain chat model (BaseChatModel)")
+    base = next((str(v) for v in (getattr(model, "model_name", None), getattr(model, "model", None)) if isinstance(v, str) and v),
+                type(model).__name__)
+    base = "".join(ch if ch.isalnum() or ch in "._-/" else "_" for ch in base)[:80]
+    with _objects_lock:
+        for name, known in _objects.items():
+            if known is model:
+                return f"{OBJECT_KIND}:{name}"
+        name, n = base, 1
+        while name in _objects:
+            n += 1
+            name = f"{base}#{n}"
+        _objects[name] = model
+    return f"{OBJECT_KIND}:{name}"
+
+
+@backend(OBJECT_KIND)
+def _langchain_object(name: str, settings: LLMSettings) -> Any:
+    with _objects_lock:
+        model = _objects.get(name)
+    if model is None:
+        raise UsageError(f"{OBJECT_KIND}:{name}: no such chat model object (pass it as Assistant.open(chat_model=...))")
+    return model
+
+
+def is_foreign(backend_label: str) -> bool:
+    """Whether the backend is a caller's own object, whose failures qa cannot classify: any
+    exception it raises ends generation and falls back, as a broken stream does."""
+    return backend_label.split(":", 1)[0] == OBJECT_KIND
 
 
 _servers: dict[str, tuple[Any, str]] = {}

@@ -7,7 +7,8 @@ the Python API) iterates text and reads the final answer from here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 
 from qa.types import Answer
 
@@ -46,3 +47,36 @@ class AnswerStream:
     def of(cls, answer: Answer) -> AnswerStream:
         """A finished answer as a stream of one piece (the extractive backend)."""
         return cls([answer.answer, answer] if answer.answer else [answer])
+
+
+class AsyncAnswerStream:
+    """An ``AnswerStream`` for async code: ``async for piece in stream`` yields the verified text
+    (each piece produced in a worker thread, so the event loop never blocks on the model), then
+    ``await stream.final()`` — or ``stream.answer`` once iterated — is the final Answer."""
+
+    def __init__(self, start: Callable[[], AnswerStream]):
+        self._start = start
+        self._stream: AnswerStream | None = None
+
+    async def _open(self) -> AnswerStream:
+        if self._stream is None:
+            self._stream = await asyncio.to_thread(self._start)
+        return self._stream
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        stream = await self._open()
+        pieces = iter(stream)
+        end = object()
+        while (piece := await asyncio.to_thread(next, pieces, end)) is not end:
+            yield piece  # type: ignore[misc]
+
+    async def final(self) -> Answer:
+        """The final Answer (consuming what is left of the stream)."""
+        stream = await self._open()
+        return await asyncio.to_thread(lambda: stream.answer)
+
+    @property
+    def answer(self) -> Answer:
+        if self._stream is None or not self._stream.done:
+            raise RuntimeError("iterate the stream (or await stream.final()) before reading .answer")
+        return self._stream.answer

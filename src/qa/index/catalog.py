@@ -190,9 +190,9 @@ class Catalog:
             yield _article(row)
 
     def documents(self) -> list[DocumentInfo]:
-        """Every indexed document's id, title, source, date and chunk count, in ingest order."""
-        rows = self.db.execute("SELECT doc_id, title, source, published_at, n_chunks FROM documents ORDER BY rowid")
-        return [DocumentInfo(d, t, s, date.fromisoformat(p) if p else None, n) for d, t, s, p, n in rows]
+        """Every indexed document's id, title, source, date, chunk count, url and path, in ingest order."""
+        rows = self.db.execute("SELECT doc_id, title, source, published_at, n_chunks, url, path FROM documents ORDER BY rowid")
+        return [DocumentInfo(d, t, s, date.fromisoformat(p) if p else None, n, u, f) for d, t, s, p, n, u, f in rows]
 
     def delete_alias(self, alias_id: str) -> None:
         self.db.execute("DELETE FROM aliases WHERE alias_id=?", (alias_id,))
@@ -232,10 +232,13 @@ class DocumentInfo:
     source: str
     published_at: date | None
     chunks: int
+    url: str = ""
+    path: str = ""  # the file it was read from (absolute), "-" for stdin, "<api>" for the Python API and /ingest
 
     def to_dict(self) -> dict[str, object]:
         return {"doc_id": self.doc_id, "title": self.title, "source": self.source,
-                "published_at": self.published_at.isoformat() if self.published_at else None, "chunks": self.chunks}
+                "published_at": self.published_at.isoformat() if self.published_at else None, "chunks": self.chunks,
+                "url": self.url, "path": self.path}
 
 
 @dataclass(frozen=True)

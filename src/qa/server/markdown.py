@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from typing import Any
 
 from qa.links import safe_url
 from qa.types import Answer, Citation
@@ -88,3 +89,24 @@ def _day(text: str) -> date | None:
         return date.fromisoformat(text)
     except ValueError:  # "date unknown", or a client's own edit
         return None
+
+
+def conversation_markdown(name: str, turns: list[Any]) -> str:
+    """A kept conversation (``qa.conversation.Turn`` list) as a Markdown document: each question
+    (with the standalone question asked, when it was rewritten), the answer and its sources, in
+    the same escaped form as a chat reply."""
+    lines = [f"# qa chat: {markdown_text(name)}", ""]
+    for turn in turns:
+        lines += [f"## {markdown_text(turn.question)}", ""]
+        if turn.standalone != turn.question:
+            lines += [f"*Asked as: {markdown_text(turn.standalone)}*", ""]
+        citations = tuple(_citation(c) for c in turn.citations)
+        answer = Answer(turn.standalone, turn.answer, turn.answered, citations)
+        lines += [markdown_answer(turn.answer) + sources_markdown(answer), ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _citation(d: dict[str, Any]) -> Citation:
+    fields = {k: d.get(k) for k in ("n", "quote", "text", "doc_id", "title", "url", "source", "start", "end")}
+    return Citation(**{k: v if v is not None else "" for k, v in fields.items()},  # type: ignore[arg-type]
+                    published_at=_day(str(d.get("published_at") or "")))

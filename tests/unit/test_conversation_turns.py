@@ -1,0 +1,70 @@
+"""The conversation rule on 42 hand-written turns (tests/helpers/conversation_turns.py):
+follow-ups keep the names and date they refer back to, "what about X?" keeps the frame with X,
+a new topic starts fresh. Run with -s to see every rewrite; the LLM condense step is measured on
+the same turns in tests/e2e/test_conversation_llm.py."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "helpers"))
+
+from conversation_turns import CONVERSATIONS, judge, turns  # noqa: E402
+
+from qa.conversation import Turn, rewrite  # noqa: E402
+
+PASS_FLOOR = 41  # of 42: what the deterministic rule passes today; a change may only raise it
+
+
+def replay_conversation(conversation, rewrite_turn) -> list[tuple[str, str | None]]:
+    """(rewritten, problem) per turn; the history holds what the rule made of earlier turns."""
+    history: list[Turn] = []
+    out = []
+    for i, (_, says, _, answer, (event_date, label)) in enumerate(conversation):
+        standalone, frame = rewrite_turn(says, history)
+        out.append((standalone, judge(conversation, i, standalone)))
+        history.append(Turn(says, standalone, answer, True, event_date, label, frame=frame))
+    return out
+
+
+def test_there_are_at_least_40_turns_of_every_kind():
+    kinds = [conv[t][0] for c, t in turns() for conv in [CONVERSATIONS[c]]]
+    assert len(kinds) >= 40
+    for kind in ("pronoun", "reference", "what-about", "narrow", "time-shift", "new-topic"):
+        assert kinds.count(kind) >= 3 or kind in ("what-about", "narrow") and kinds.count(kind) >= 2, kind
+
+
+def test_deterministic_rewrite_passes_the_turns():
+    passed, failures = 0, []
+    for c, conversation in enumerate(CONVERSATIONS):
+        for i, (standalone, problem) in enumerate(replay_conversation(conversation, rewrite)):
+            print(f"{'ok ' if problem is None else 'BAD'} {conversation[i][1]!r} -> {standalone!r}")
+            if problem is None:
+                passed += 1
+            else:
+                failures.append(f"{c}.{i} {conversation[i][1]!r} -> {standalone!r}: {problem}")
+    print(f"deterministic rewrite: {passed}/{len(turns())} turns pass")
+    assert passed >= PASS_FLOOR, "\n".join(failures)
+
+
+def test_the_issue_conversation():
+    """The conversation of issue 15, word for word."""
+    history: list[Turn] = []
+
+    def say(text: str, answer: str, when: tuple[str, str] | tuple[None, None]) -> str:
+        standalone, frame = rewrite(text, history)
+        history.append(Turn(text, standalone, answer, True, when[0], when[1], frame=frame))
+        return standalone
+
+    say("When did Putin and Netanyahu last speak?", "On Saturday 15 November 2025 [1]: Russian President Vladimir "
+        "Putin and Prime Minister Benjamin Netanyahu discussed developments in the Middle East in a phone call on "
+        "Saturday (15 November 2025), the Prime Minister's Office and the Kremlin said in a joint statement. [1]",
+        ("2025-11-15", "Saturday 15 November 2025"))
+    call = say("Who asked for the call?", "At the Russian leader's request. [1]", ("2025-11-15", "Saturday 15 November 2025"))
+    assert "Putin" in call and "Netanyahu" in call and "15 November 2025" in call
+    other = say("What about Varga and Hale?", "At Westmark's request. [1]", ("2025-03-08", "Saturday 8 March 2025"))
+    assert "Varga" in other and "Hale" in other and "call" in other
+    assert "Putin" not in other and "November" not in other
+    fresh = say("How many homes lost power in Storm Ilse?", "About 80,000 homes. [1]", ("2025-03-01", "Saturday 1 March 2025"))
+    assert fresh == "How many homes lost power in Storm Ilse?"  # a new topic: no date inherited
