@@ -34,6 +34,31 @@ class RichIngestProgress:
         self._p.update(self._task, **fields)  # type: ignore[attr-defined]
 
 
+class RichFetchProgress(RichIngestProgress):
+    """Fetching, then ingesting: feeds done/total, entries new/unchanged/failed, chunks embedded."""
+
+    def __init__(self, progress: object, task: object):
+        super().__init__(progress, task)
+        self.feeds_total = self.feeds = 0
+        self.outcomes = {"new": 0, "unchanged": 0, "failed": 0}
+
+    def feeds_planned(self, n: int) -> None:
+        self.feeds_total += n
+        self._update(None)
+
+    def feed_done(self, url: str) -> None:
+        self.feeds += 1
+        self._update(url)
+
+    def entry_done(self, outcome: str) -> None:
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+        self._update(None)
+
+    def _update(self, name: str | None) -> None:
+        self._p.update(self._task, feeds=f"{self.feeds}/{self.feeds_total}", **self.outcomes)  # type: ignore[attr-defined]
+        super()._update(name)
+
+
 class NoProgress:
     """Progress that shows nothing (not a terminal, or a library caller)."""
 
@@ -41,6 +66,15 @@ class NoProgress:
         pass
 
     def chunks_written(self, n: int) -> None:
+        pass
+
+    def feeds_planned(self, n: int) -> None:
+        pass
+
+    def feed_done(self, url: str) -> None:
+        pass
+
+    def entry_done(self, outcome: str) -> None:
         pass
 
 
@@ -63,3 +97,27 @@ def ingest_progress(enabled: bool = True) -> Iterator[RichIngestProgress | NoPro
     with progress:
         task = progress.add_task("ingest", total=None, chunks=0, inputs=0, current="")
         yield RichIngestProgress(progress, task)
+
+
+@contextmanager
+def fetch_progress(enabled: bool = True) -> Iterator[RichFetchProgress | NoProgress]:
+    """`qa ingest URL…` and `qa watch`: feeds done/total, entries new/unchanged/failed, then chunks."""
+    if not enabled or not sys.stderr.isatty():
+        yield NoProgress()
+        return
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]fetching[/] feeds {task.fields[feeds]} · entries {task.fields[new]} new, "
+                   "{task.fields[unchanged]} unchanged, {task.fields[failed]} failed · {task.fields[chunks]} chunks embedded"),
+        TextColumn("[dim]{task.fields[current]}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    with progress:
+        task = progress.add_task("fetch", total=None, chunks=0, inputs=0, current="", feeds="0/0",
+                                 new=0, unchanged=0, failed=0)
+        yield RichFetchProgress(progress, task)
