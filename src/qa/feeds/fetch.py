@@ -196,12 +196,12 @@ class Fetcher:
             where = "" if current == url else f"redirected to {current}: "
             raise FetchError(url, f"{where}host {host} is not in the hosts this server may fetch from")
         if robots and self.robots is not None:
-            allowed, delay = self.robots.check(current)
+            allowed, delay, unreadable = self.robots.check(current)
             if delay:
                 self.gate.set_delay(_origin(current), min(delay, 60.0))
             if not allowed:
                 where = "" if current == url else f"redirected to {current}: "
-                raise FetchError(url, f"{where}robots.txt disallows qa here")
+                raise FetchError(url, f"{where}{unreadable or 'robots.txt disallows qa here'}", transient=bool(unreadable))
 
     # ------------------------------------------------------------ attempts
     def _with_retries(self, url: str, current: str, validators: Validators,
@@ -249,10 +249,10 @@ class Fetcher:
             raise FetchError(url, f"DNS lookup failed for {host_of(current)}") from None
         except x.SSLError as e:
             raise FetchError(url, f"TLS error: {_reason(e)}") from None
+        except x.NewConnectionError as e:  # before ConnectTimeoutError, its base class
+            raise _Retry(f"cannot connect to {urlsplit(current).netloc}: {_reason(e)}") from None
         except (x.ConnectTimeoutError, x.ReadTimeoutError):
             raise _Retry(f"timeout (no answer within {s.fetch_timeout:g} s)") from None
-        except x.NewConnectionError as e:
-            raise _Retry(f"cannot connect to {urlsplit(current).netloc}: {_reason(e)}") from None
         except (x.ProtocolError, x.HTTPError) as e:
             raise _Retry(f"connection broken: {_reason(e)}") from None
         try:
@@ -293,13 +293,14 @@ class Fetcher:
             raise _Retry(f"connection broken while reading: {_reason(e)}") from None
         return bytes(data)
 
-    def _robots_file(self, url: str) -> tuple[int, bytes]:
-        """robots.txt for the robots cache: (status, body); a redirect is followed, the caps hold."""
+    def _robots_file(self, url: str) -> tuple[int | None, bytes, str | None]:
+        """robots.txt for the robots cache: (status, body, the failure when no answer came); a
+        redirect is followed, the caps hold."""
         try:
             r = self._get(url, Validators(), {"text/plain", *ALLOWED_TYPES}, robots=False)
-            return r.status, r.body
+            return r.status, r.body, None
         except FetchError as e:
-            return e.status or 599, b""  # 599: unreachable
+            return e.status, b"", None if e.status else str(e)
 
 
 def _origin(url: str) -> str:
@@ -342,8 +343,9 @@ def _kinds(types: Collection[str]) -> str:
 
 
 def _reason(e: BaseException) -> str:
+    """The operating system's words for a failure, without urllib3's object descriptions."""
     text = str(getattr(e, "reason", None) or e)
-    return text.split(": ", 1)[-1] if "object at 0x" in text else text
+    return text.rsplit("new connection: ", 1)[-1].rsplit("object at 0x", 1)[-1].split(">: ", 1)[-1]
 
 
 def _gunzip(url: str, body: bytes, cap: int) -> bytes:

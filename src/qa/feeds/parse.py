@@ -65,20 +65,18 @@ def read_feed(body: bytes, url: str, content_type: str = "") -> Listing:
     )
     kind = FEED_KINDS.get(parsed.get("version") or "", "")
     problem = parsed.get("bozo_exception") if parsed.get("bozo") else None
-    if not kind or (problem is not None and not parsed.entries):
-        why = f": {_short(problem)}" if problem is not None else ""
-        raise ParseError(f"malformed XML{why}" if problem is not None else "not a feed qa can read")
-    listing = Listing(kind, title=" ".join(str(parsed.feed.get("title") or "").split()))
+    entries = [e for e in map(_feed_entry, parsed.entries) if e is not None]
+    if problem is not None and not entries:
+        raise ParseError(f"malformed XML: {_short(problem)}")
+    if not kind:
+        raise ParseError("not a feed qa can read")
+    listing = Listing(kind, title=" ".join(str(parsed.feed.get("title") or "").split()), entries=entries)
     if problem is not None:
-        listing.warnings.append(f"malformed feed ({_short(problem)}); {len(parsed.entries)} entries read leniently")
-    for item in parsed.entries:
-        entry = _feed_entry(item, url)
-        if entry is not None:
-            listing.entries.append(entry)
+        listing.warnings.append(f"malformed XML ({_short(problem)}); {len(entries)} entries read leniently")
     return listing
 
 
-def _feed_entry(item: Any, feed_url: str) -> Entry | None:
+def _feed_entry(item: Any) -> Entry | None:
     link = str(item.get("link") or "").strip()
     if link and web_url_problem(link):
         link = ""
