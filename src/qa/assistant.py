@@ -409,7 +409,7 @@ class Assistant:
     ) -> None:
         """Poll due sources until ``stop`` is set (each round's report to ``on_round``, a failed
         round's error to ``on_error``). ``lock``: held around each round (a server's write lock)."""
-        from qa.feeds import watch
+        from qa.feeds.watch import watch
 
         watch(self.settings, stop=stop, on_round=on_round, on_error=on_error, lock=lock)
 

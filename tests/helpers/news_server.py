@@ -48,6 +48,12 @@ class NewsServer:
             def log_message(self, *args: object) -> None:
                 pass
 
+            def handle(self) -> None:
+                try:
+                    super().handle()
+                except (ConnectionResetError, BrokenPipeError):
+                    pass  # a client that stopped reading (a refused gzip bomb) is no error here
+
             def do_GET(self) -> None:  # noqa: N802
                 with server.lock:
                     server.hits[self.path] += 1

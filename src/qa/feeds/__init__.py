@@ -17,10 +17,10 @@ if TYPE_CHECKING:
     from qa.feeds.report import FeedReport, FeedResult, FetchProgress
     from qa.feeds.sources import Source, SourceList
     from qa.feeds.urls import looks_like_url
-    from qa.feeds.watch import ingest_urls, poll, watch
+    from qa.feeds.watch import ingest_urls, poll
 
 __all__ = ["FeedReport", "FeedResult", "FetchProgress", "Source", "SourceList", "Target", "ingest_urls",
-           "looks_like_url", "poll", "watch"]
+           "looks_like_url", "poll"]  # the polling loop: qa.feeds.watch.watch (the module shares its name)
 
 _HOME = {  # name → the module that defines it
     "Target": "crawl",
@@ -32,7 +32,6 @@ _HOME = {  # name → the module that defines it
     "looks_like_url": "urls",
     "ingest_urls": "watch",
     "poll": "watch",
-    "watch": "watch",
 }
 
 
