@@ -23,7 +23,8 @@ if TYPE_CHECKING:  # imported where used: `qa index stats` and `qa index ls` sta
     import threading as _threading
 
     from qa.conversation import Conversation
-    from qa.feeds import FeedReport, FetchProgress, Source
+    from qa.feeds.report import FeedReport, FetchProgress
+    from qa.feeds.sources import Source
     from qa.index.catalog import DocumentInfo
     from qa.index.reader import IndexReader
     from qa.ingest import IngestReport, Progress
@@ -323,7 +324,7 @@ class Assistant:
         from qa.ingest.scope import API as API_PATH
 
         if urls:
-            from qa.feeds import FeedReport
+            from qa.feeds.report import FeedReport
 
             report: IngestReport = FeedReport()
         else:
@@ -341,7 +342,8 @@ class Assistant:
             if article is not None:
                 articles.append(article)
         if urls:
-            from qa.feeds import Target, ingest_urls
+            from qa.feeds.crawl import Target
+            from qa.feeds.watch import ingest_urls
 
             return ingest_urls(
                 self.settings, [Target(u) for u in urls], paths=paths, articles=articles, report=report,  # type: ignore[arg-type]
@@ -357,7 +359,7 @@ class Assistant:
     # ------------------------------------------------------------ following the news
     def sources(self) -> list[Source]:
         """The followed feeds and sitemaps (kept in the index folder), in the order added."""
-        from qa.feeds import SourceList
+        from qa.feeds.sources import SourceList
 
         return SourceList(self.settings.resolved_index()).load()
 
@@ -373,7 +375,7 @@ class Assistant:
         """Follow ``url`` (polled every ``every``, e.g. "30m"; its articles' source is ``name``,
         else the feed's title); an already followed URL gets the new ``every``/``name``. Returns
         the source and whether it is new."""
-        from qa.feeds import SourceList
+        from qa.feeds.sources import SourceList
 
         return SourceList(self.settings.resolved_index()).add(
             url, every=every, name=name, default_every=self.settings.watch_every
@@ -381,7 +383,7 @@ class Assistant:
 
     def remove_source(self, url_or_name: str) -> Source:
         """Stop following a source (its documents stay in the index)."""
-        from qa.feeds import SourceList
+        from qa.feeds.sources import SourceList
         from qa.feeds.state import FetchState
 
         root = self.settings.resolved_index()
@@ -395,7 +397,7 @@ class Assistant:
 
     def poll(self, *, every_source: bool = False, progress: FetchProgress | None = None) -> FeedReport:
         """One round: every due source (``every_source``: all) fetched and ingested."""
-        from qa.feeds import poll
+        from qa.feeds.watch import poll
 
         return poll(self.settings, progress=progress, every_source=every_source)
 

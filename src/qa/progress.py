@@ -80,28 +80,23 @@ class NoProgress:
 
 @contextmanager
 def ingest_progress(enabled: bool = True) -> Iterator[RichIngestProgress | NoProgress]:
-    if not enabled or not sys.stderr.isatty():
-        yield NoProgress()
-        return
-    from rich.console import Console
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    progress = Progress(
-        SpinnerColumn(),
-        TextColumn("[bold]ingesting[/] {task.fields[inputs]} inputs · {task.fields[chunks]} chunks embedded"),
-        TextColumn("[dim]{task.fields[current]}"),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
-    with progress:
-        task = progress.add_task("ingest", total=None, chunks=0, inputs=0, current="")
-        yield RichIngestProgress(progress, task)
+    with _shown(enabled, "[bold]ingesting[/] {task.fields[inputs]} inputs · {task.fields[chunks]} chunks embedded",
+                RichIngestProgress) as shown:
+        yield shown
 
 
 @contextmanager
 def fetch_progress(enabled: bool = True) -> Iterator[RichFetchProgress | NoProgress]:
     """`qa ingest URL…` and `qa watch`: feeds done/total, entries new/unchanged/failed, then chunks."""
+    line = ("[bold]fetching[/] feeds {task.fields[feeds]} · entries {task.fields[new]} new, "
+            "{task.fields[unchanged]} unchanged, {task.fields[failed]} failed · {task.fields[chunks]} chunks embedded")
+    with _shown(enabled, line, RichFetchProgress, feeds="0/0", new=0, unchanged=0, failed=0) as shown:
+        yield shown
+
+
+@contextmanager
+def _shown(enabled: bool, line: str, kind: type, **fields: object) -> Iterator[object]:
+    """A transient rich progress line on stderr (only on a terminal), shown through ``kind``."""
     if not enabled or not sys.stderr.isatty():
         yield NoProgress()
         return
@@ -109,15 +104,9 @@ def fetch_progress(enabled: bool = True) -> Iterator[RichFetchProgress | NoProgr
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     progress = Progress(
-        SpinnerColumn(),
-        TextColumn("[bold]fetching[/] feeds {task.fields[feeds]} · entries {task.fields[new]} new, "
-                   "{task.fields[unchanged]} unchanged, {task.fields[failed]} failed · {task.fields[chunks]} chunks embedded"),
-        TextColumn("[dim]{task.fields[current]}"),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
+        SpinnerColumn(), TextColumn(line), TextColumn("[dim]{task.fields[current]}"), TimeElapsedColumn(),
+        console=Console(stderr=True), transient=True,
     )
     with progress:
-        task = progress.add_task("fetch", total=None, chunks=0, inputs=0, current="", feeds="0/0",
-                                 new=0, unchanged=0, failed=0)
-        yield RichFetchProgress(progress, task)
+        task = progress.add_task("work", total=None, chunks=0, inputs=0, current="", **fields)
+        yield kind(progress, task)

@@ -19,7 +19,7 @@ import pytest
 from conftest import qa_executable, run_qa, wait_until_up
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "helpers"))
-from news_server import FIXTURES, NewsServer, Route, publisher  # noqa: E402
+from news_server import FIXTURES, NewsServer, Route  # noqa: E402
 
 from qa.answer.llms import free_port  # noqa: E402
 from qa.checkpoints import MARKER, PAUSE_AT, PAUSE_SECONDS  # noqa: E402
@@ -30,10 +30,8 @@ NEW_ITEM = b"""<item><title>Contract signed for the Skerholm rail tunnel</title>
 
 
 @pytest.fixture
-def server():
-    with NewsServer() as srv:
-        publisher(srv)
-        yield srv
+def server(news_server):
+    return news_server
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "helpers"))
-from news_server import NewsServer, Route, gzip_bomb, publisher  # noqa: E402
+from news_server import Route, gzip_bomb  # noqa: E402
 
 from qa.feeds.fetch import Fetcher, FetchError, Validators  # noqa: E402
 from qa.settings import Settings  # noqa: E402
@@ -22,10 +22,8 @@ FAST = {"fetch_delay": 0.0, "fetch_timeout": 1.0, "fetch_backoff": 0.05, "fetch_
 
 
 @pytest.fixture
-def server():
-    with NewsServer() as srv:
-        publisher(srv)
-        yield srv
+def server(news_server):
+    return news_server
 
 
 def fetcher(**overrides: object) -> Fetcher:
@@ -59,7 +57,7 @@ def test_slow_responses_time_out_after_bounded_retries(server):
     assert "timeout" in failure(f, server.url("/slow"))
     assert "timeout" in failure(f, server.url("/dribble"))  # headers quick, body never done in time
     assert server.hits["/slow"] == 2 and server.hits["/dribble"] == 2  # one retry each
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 6  # a trickling body is timed as it comes, not when it ends
 
 
 def test_429_waits_for_retry_after_then_succeeds(server):

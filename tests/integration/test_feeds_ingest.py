@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "helpers"))
-from news_server import FIXTURES, NewsServer, Route, gzip_bomb, publisher  # noqa: E402
+from news_server import FIXTURES, NewsServer, Route, gzip_bomb  # noqa: E402
 
 from qa.assistant import Assistant  # noqa: E402
 
@@ -24,10 +24,8 @@ CONTRACT = {"added", "updated", "unchanged", "skipped", "failed", "duplicates", 
 
 
 @pytest.fixture
-def server():
-    with NewsServer() as srv:
-        publisher(srv)
-        yield srv
+def server(news_server):
+    return news_server
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ Rules kept here:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
@@ -123,10 +123,11 @@ class Crawl:
         validators, doc_id = self.state.validators(wanted.entry.link)
         return validators if doc_id is not None and doc_id in self.indexed else Validators()
 
-    def _fetch_all(self, jobs: list[tuple[str, Validators]], *, extract: bool = False) -> list[_Got]:
-        """Fetch (and, for pages, extract) in parallel; results in ``jobs`` order."""
+    def _fetch_all(self, jobs: list[tuple[str, Validators]], *, extract: bool = False) -> Iterator[_Got]:
+        """Fetch (and, for pages, extract) in parallel; results in ``jobs`` order, each as soon as
+        it and those before it are done (so progress moves while the rest are fetched)."""
         if not jobs:
-            return []
+            return
 
         def one(job: tuple[str, Validators]) -> Response | FetchError | RawArticle | InputError | None:
             url, validators = job
@@ -141,7 +142,7 @@ class Crawl:
             return _extracted(got)
 
         with ThreadPoolExecutor(min(self.settings.fetch_workers, len(jobs))) as pool:
-            return list(pool.map(one, jobs))
+            yield from pool.map(one, jobs)
 
     def _count(self, got: Response) -> None:
         if got.not_modified:

@@ -280,7 +280,7 @@ class Fetcher:
         encoded = r.headers.get("Content-Encoding", "").strip().lower() not in ("", "identity")
         data = bytearray()
         try:
-            for chunk in r.stream(READ_CHUNK, decode_content=True):
+            while chunk := r.read1(READ_CHUNK, decode_content=True):  # what has come: a trickle is timed
                 data += chunk
                 if len(data) > cap or r.tell() > cap:
                     after = " after decompression" if encoded and r.tell() <= cap else ""
