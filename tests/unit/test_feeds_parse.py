@@ -114,3 +114,13 @@ def test_urls_and_ids():
     assert looks_like_url("https://x.example/a") and looks_like_url("file:///etc/passwd") and not looks_like_url("./a.html")
     assert web_url_problem("file:///etc/passwd") == "only http(s) URLs are fetched, not file:"
     assert web_url_problem("http://127.0.0.1:8000/x") is None
+
+
+def test_a_json_feed_is_a_feed():
+    body = (b'{"version": "https://jsonfeed.org/version/1.1", "title": "Ledger JSON", "items": [{"id": "1", '
+            b'"url": "https://ledger.example/world/a.html?utm_source=json", "title": "A", '
+            b'"content_html": "<p>Some text here.</p>", "date_published": "2025-03-08T23:30:00-05:00"}]}')
+    feed = read_feed(body, BASE + "/feed.json", "")
+    assert (feed.kind, feed.title) == ("JSON Feed", "Ledger JSON")
+    entry = feed.entries[0]
+    assert (entry.key, entry.published) == ("https://ledger.example/world/a.html", date(2025, 3, 8))

@@ -198,7 +198,7 @@ class Fetcher:
         if robots and self.robots is not None:
             allowed, delay, unreadable = self.robots.check(current)
             if delay:
-                self.gate.set_delay(_origin(current), min(delay, 60.0))
+                self.gate.set_delay(host, min(delay, 60.0))
             if not allowed:
                 where = "" if current == url else f"redirected to {current}: "
                 raise FetchError(url, f"{where}{unreadable or 'robots.txt disallows qa here'}", transient=bool(unreadable))
@@ -207,14 +207,14 @@ class Fetcher:
     def _with_retries(self, url: str, current: str, validators: Validators,
                       types: Collection[str]) -> tuple[int, Any, bytes]:
         s = self.settings
-        origin = _origin(current)
+        host = host_of(current)
         for attempt in range(s.fetch_retries + 1):
             try:
-                with self.gate.turn(origin):
+                with self.gate.turn(host):
                     return self._once(url, current, validators, types)
             except _Retry as e:
                 if e.wait is not None and e.wait > s.fetch_max_retry_after:
-                    self.gate.hold_off(origin, time.monotonic() + e.wait)
+                    self.gate.hold_off(host, time.monotonic() + e.wait)
                     raise FetchError(url, f"{e}; Retry-After {e.wait:.0f} s is more than qa waits "
                                           f"({s.fetch_max_retry_after:.0f} s)", transient=True,
                                      status=e.status) from None
@@ -222,7 +222,7 @@ class Fetcher:
                     tries = f" (after {attempt + 1} tries)" if attempt else ""
                     raise FetchError(url, f"{e}{tries}", transient=True, status=e.status) from None
                 wait = max(s.fetch_backoff * 2**attempt, e.wait or 0.0)
-                self.gate.hold_off(origin, time.monotonic() + wait)
+                self.gate.hold_off(host, time.monotonic() + wait)
         raise AssertionError("unreachable")
 
     def _once(self, url: str, current: str, validators: Validators,
