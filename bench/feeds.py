@@ -81,6 +81,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="qa-bench-feeds-"))
     try:
         with NewsServer() as server:
+            size, grown = bomb_memory(server)  # first: before the model raises the peak
             feeds = serve_copies(server, args.copies)
             first = poll(tmp / "index", feeds, server)
             again = poll(tmp / "index", feeds, server)
@@ -90,7 +91,6 @@ def main() -> None:
             print(f"first poll:                    {first[0]:6.2f} s  {first[1]:4d} requests  {first[2]} added")
             print(f"re-poll with fetch state:      {again[0]:6.2f} s  {again[1]:4d} requests")
             print(f"re-poll without it (refetch):  {blind[0]:6.2f} s  {blind[1]:4d} requests")
-            size, grown = bomb_memory(server)
             print(f"gzip bomb: {size:,} bytes inflating to 1 GiB, cap 10 MB: peak memory grew {grown:.1f} MB")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
