@@ -159,6 +159,18 @@ def synthetic_feed(path: Path, n: int, seed: int, prefix: str = "syn") -> Path:
     return path
 
 
+@pytest.fixture
+def news_server():
+    """A real news site on 127.0.0.1 serving the publisher fixtures of tests/fixtures/news
+    (tests/helpers/news_server.py); it counts the requests it answers."""
+    sys.path.insert(0, str(Path(__file__).parent / "helpers"))
+    from news_server import NewsServer, publisher
+
+    with NewsServer() as srv:
+        publisher(srv)
+        yield srv
+
+
 @pytest.fixture(scope="session")
 def llama_server():
     """A real llama.cpp server (xllamacpp) serving SmolLM2-135M on 127.0.0.1; yields its /v1 URL."""

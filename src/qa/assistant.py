@@ -20,7 +20,11 @@ from qa.settings import Settings
 from qa.types import Answer, Article, Passage
 
 if TYPE_CHECKING:  # imported where used: `qa index stats` and `qa index ls` stay light
+    import threading as _threading
+
     from qa.conversation import Conversation, MessageHistory, SessionInfo
+    from qa.feeds.report import FeedReport, FetchProgress
+    from qa.feeds.sources import Source
     from qa.index.catalog import DocumentInfo
     from qa.index.reader import IndexReader
     from qa.ingest import IngestReport, Progress
@@ -317,17 +321,22 @@ class Assistant:
         prune: bool = False,
         progress: Progress | None = None,
     ) -> IngestReport:
-        """Paths (files, folders, globs, ``-``), ``Article`` objects and dict records (the JSONL
-        fields). Dict records are checked one by one: a bad record is reported in ``errors`` (path
-        ``<api>``, ``line`` = its 1-based position), never raised, and the others are ingested.
-        ``published_at`` fills in missing dates; ``override_published_at`` replaces them."""
+        """Paths (files, folders, globs, ``-``), http(s) URLs (article pages, feeds, sitemaps:
+        fetched, see qa.feeds; the report is then a ``FeedReport``), ``Article`` objects and dict
+        records (the JSONL fields). Dict records are checked one by one: a bad record is reported
+        in ``errors`` (path ``<api>``, ``line`` = its 1-based position), never raised, and the
+        others are ingested. ``published_at`` fills in missing dates; ``override_published_at``
+        replaces them."""
+        from qa.feeds.urls import looks_like_url
+
         items = list(paths_or_articles)
         records = {i: item for i, item in enumerate(items, 1) if isinstance(item, dict)}
+        names = [str(item) for item in items if isinstance(item, (str, Path))]
         return self._ingest(
-            [str(item) for item in items if isinstance(item, (str, Path))],
+            [n for n in names if not looks_like_url(n)],
             [item for item in items if isinstance(item, Article)],
             records, published_at=published_at, override_published_at=override_published_at,
-            source=source, prune=prune, progress=progress,
+            source=source, prune=prune, progress=progress, urls=[n for n in names if looks_like_url(n)],
         )
 
     def ingest_records(
@@ -337,12 +346,16 @@ class Assistant:
         published_at: date | None = None,
         override_published_at: date | None = None,
         source: str | None = None,
+        urls: Iterable[str] = (),
+        url_hosts: Iterable[str] = (),
     ) -> IngestReport:
         """Untrusted records (``POST /ingest``): every item is a record, never a path; anything
-        that is not a valid article record is that record's error (``line`` = its position)."""
+        that is not a valid article record is that record's error (``line`` = its position).
+        ``urls`` are fetched only from ``url_hosts`` (the operator's list; on every redirect hop):
+        a URL elsewhere is that URL's error, and nothing is fetched from it."""
         return self._ingest(
             [], [], dict(enumerate(records, 1)), published_at=published_at,
-            override_published_at=override_published_at, source=source,
+            override_published_at=override_published_at, source=source, urls=list(urls), url_hosts=list(url_hosts),
         )
 
     def _ingest(
@@ -356,13 +369,20 @@ class Assistant:
         source: str | None,
         prune: bool = False,
         progress: Progress | None = None,
+        urls: list[str] | None = None,
+        url_hosts: list[str] | None = None,
     ) -> IngestReport:
         from qa.errors import InputError
         from qa.ingest import IngestReport, accept, ingest
         from qa.ingest.loaders import record_or_error
         from qa.ingest.scope import API as API_PATH
 
-        report = IngestReport()
+        if urls:
+            from qa.feeds.report import FeedReport
+
+            report: IngestReport = FeedReport()
+        else:
+            report = IngestReport()
         articles = list(articles)
         for position, record in records.items():
             raw = record_or_error(record, API_PATH, position)
@@ -375,11 +395,79 @@ class Assistant:
             )
             if article is not None:
                 articles.append(article)
+        if urls:
+            from qa.feeds.crawl import Target
+            from qa.feeds.watch import ingest_urls
+
+            return ingest_urls(
+                self.settings, [Target(u) for u in urls], paths=paths, articles=articles, report=report,  # type: ignore[arg-type]
+                published_at=published_at, override_published_at=override_published_at, source=source,
+                prune=prune, progress=progress, hosts=url_hosts,  # type: ignore[arg-type]
+            )
         return ingest(
             paths, self.settings, articles=articles, published_at=published_at,
             override_published_at=override_published_at, source=source, prune=prune, progress=progress,
             report=report,
         )
+
+    # ------------------------------------------------------------ following the news
+    def sources(self) -> list[Source]:
+        """The followed feeds and sitemaps (kept in the index folder), in the order added."""
+        from qa.feeds.sources import SourceList
+
+        return SourceList(self.settings.resolved_index()).load()
+
+    def source_status(self) -> list[dict[str, Any]]:
+        """Each followed source with its last poll: ``url``, ``name``, ``every``,
+        ``every_seconds``, ``last_poll`` and ``next_poll`` (ISO times, None before the first),
+        ``ok`` (None before the first) and ``message`` (why the last poll failed)."""
+        from qa.feeds.watch import status
+
+        return status(self.settings)
+
+    def add_source(self, url: str, *, every: str | None = None, name: str | None = None) -> tuple[Source, bool]:
+        """Follow ``url`` (polled every ``every``, e.g. "30m"; its articles' source is ``name``,
+        else the feed's title); an already followed URL gets the new ``every``/``name``. Returns
+        the source and whether it is new."""
+        from qa.feeds.sources import SourceList
+
+        return SourceList(self.settings.resolved_index()).add(
+            url, every=every, name=name, default_every=self.settings.watch_every
+        )
+
+    def remove_source(self, url_or_name: str) -> Source:
+        """Stop following a source (its documents stay in the index)."""
+        from qa.feeds.sources import SourceList
+        from qa.feeds.state import FetchState
+
+        root = self.settings.resolved_index()
+        gone = SourceList(root).remove(url_or_name)
+        state = FetchState(root)
+        try:
+            state.forget(gone.url)
+        finally:
+            state.close()
+        return gone
+
+    def poll(self, *, every_source: bool = False, progress: FetchProgress | None = None) -> FeedReport:
+        """One round: every due source (``every_source``: all) fetched and ingested."""
+        from qa.feeds.watch import poll
+
+        return poll(self.settings, progress=progress, every_source=every_source)
+
+    def watch(
+        self,
+        stop: _threading.Event,
+        *,
+        on_round: Callable[[FeedReport], None] | None = None,
+        on_error: Callable[[Exception], None] | None = None,
+        lock: Any = None,
+    ) -> None:
+        """Poll due sources until ``stop`` is set (each round's report to ``on_round``, a failed
+        round's error to ``on_error``). ``lock``: held around each round (a server's write lock)."""
+        from qa.feeds.watch import watch
+
+        watch(self.settings, stop=stop, on_round=on_round, on_error=on_error, lock=lock)
 
     def remove(self, doc_ids: Iterable[str]) -> tuple[list[str], list[str]]:
         """Forget documents (or recorded duplicates) by id, each with its recorded duplicates;

@@ -1,6 +1,6 @@
 """Test seam (not a user feature): pause a writer at a named stage so a test can SIGKILL it there.
 
-The crash-safety tests kill `qa ingest`, `qa index rebuild` and `qa index rm` at moments they
+The crash-safety tests kill `qa ingest`, `qa watch`, `qa index rebuild` and `qa index rm` at moments they
 choose instead of after wall-clock delays, so the same moments are hit on a fast machine and a
 slow one. The writer calls ``checkpoint("stage")`` at each such moment; it does nothing unless the
 environment names that stage:
@@ -14,6 +14,7 @@ killed, so a failed test leaves no writer holding the index lock forever.
 
 Stages (in the order a write reaches them; ``*`` = reached once per batch or file):
 
+    urls-fetched        `qa ingest URL` / `qa watch`: every URL is fetched and read, nothing written
     batch-embedded*     a batch of chunks is embedded, nothing of it written (ingest, rebuild)
     chroma-written*     the batch is in the new generation's Chroma store only
     catalog-committed*  the batch is in Chroma, the exact-search/BM25 writers and the catalog
@@ -36,6 +37,7 @@ PAUSE_SECONDS = "QA_TEST_PAUSE_SECONDS"
 EXIT_UNKILLED = 75  # EX_TEMPFAIL: the pause ran out without the expected kill
 
 STAGES = (
+    "urls-fetched",
     "batch-embedded",
     "chroma-written",
     "catalog-committed",

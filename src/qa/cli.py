@@ -28,6 +28,8 @@ app = typer.Typer(
 )
 index_app = typer.Typer(help="Inspect and maintain the index.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
+sources_app = typer.Typer(help="The feeds and sitemaps `qa watch` follows (kept in the index folder).", no_args_is_help=True)
+app.add_typer(sources_app, name="sources")
 
 EXIT_NOT_FOUND = 3
 
@@ -129,7 +131,7 @@ def _filters(since: str | None, until: str | None, source: str | None) -> Any:
 
 @app.command()
 def ingest(
-    paths: list[str] = typer.Argument(..., help="Files, folders, globs, or - for JSONL on stdin"),
+    paths: list[str] = typer.Argument(..., help="Files, folders, globs, - for JSONL on stdin, or http(s) URLs (article pages, RSS/Atom/RDF/JSON feeds, sitemaps)"),
     published_at: Optional[str] = typer.Option(None, "--published-at", help="Publication date for articles that carry none (YYYY-MM-DD)"),
     override_published_at: Optional[str] = typer.Option(
         None, "--override-published-at", help="Publication date for these articles, replacing their own (YYYY-MM-DD)"
@@ -141,16 +143,21 @@ def ingest(
     model: Optional[str] = ModelOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Add articles to the index; unchanged ones are skipped, changed ones replaced."""
+    """Add articles (files or URLs) to the index; unchanged ones are skipped, changed ones replaced.
+
+    URLs are fetched politely (robots.txt, per-host turns, conditional GET): an article page, or a
+    feed's or sitemap's entries."""
     from qa.assistant import Assistant
-    from qa.progress import ingest_progress
+    from qa.feeds.urls import looks_like_url
+    from qa.progress import fetch_progress, ingest_progress
 
     settings = _settings(index, chroma_url=chroma_url, model=model)
     if published_at is not None and override_published_at is not None:
         _fail("use --published-at (fill missing dates) or --override-published-at (replace them), not both", 2)
     pub = _date_arg(published_at, "--published-at", day_only=True)
     override = _date_arg(override_published_at, "--override-published-at", day_only=True)
-    with ingest_progress(enabled=True) as progress:
+    shown = fetch_progress if any(looks_like_url(p) for p in paths) else ingest_progress
+    with shown(enabled=True) as progress:
         report = _run(lambda: Assistant(settings).ingest(
             paths, published_at=pub, override_published_at=override, source=source, prune=prune,
             progress=progress,
@@ -175,7 +182,10 @@ def _print_ingest_summary(report: Any) -> None:
     if report.dates_overridden:
         parts.append(f"{report.dates_overridden} dates overridden")
     parts += [f"{report.skipped} skipped", f"{report.failed} failed"]
-    typer.echo(", ".join(parts) + f" · index: {report.documents} documents, {report.chunks} chunks")
+    fetched = ""
+    if hasattr(report, "fetched"):  # URLs were read (a FeedReport)
+        fetched = f" · fetched {report.fetched}, not modified {report.not_modified}, feeds {len(report.feeds)}"
+    typer.echo(", ".join(parts) + fetched + f" · index: {report.documents} documents, {report.chunks} chunks")
 
 
 # ---------------------------------------------------------------- search / ask
@@ -430,6 +440,7 @@ def serve(
         None, "--forwarded-allow-ips",
         help="Proxies (comma-separated, '*' = any) whose X-Forwarded-For is believed (env QA_TRUSTED_PROXIES; default: none)",
     ),
+    watch_sources: bool = typer.Option(False, "--watch", help="Also poll the followed sources (qa sources) while serving"),
 ) -> None:
     """Serve qa over HTTP: OpenAI chat-completions API, /ask, /search, /ingest, /healthz."""
     import uvicorn
@@ -439,11 +450,117 @@ def serve(
     from qa.errors import printable
 
     settings = _settings(index, chroma_url=chroma_url, llm=llm, llm_base_url=base_url, trusted_proxies=forwarded_allow_ips)
-    app = _run(lambda: create_app(settings, bound_host=host))
+    app = _run(lambda: create_app(settings, bound_host=host, watch=watch_sources))
     typer.echo(f"qa serving {printable(str(settings.resolved_index()))} on http://{host}:{port} (OpenAI API at /v1)", err=True)
     proxies = settings.trusted_proxies or None  # never uvicorn's default of trusting 127.0.0.1
     uvicorn.run(app, host=host, port=port, log_level="warning",
                 proxy_headers=proxies is not None, forwarded_allow_ips=proxies)
+
+
+# ---------------------------------------------------------------- following the news
+
+
+@sources_app.command("add")
+def sources_add(
+    url: str = typer.Argument(..., help="Feed (RSS, Atom, RDF, JSON Feed) or sitemap URL"),
+    every: Optional[str] = typer.Option(None, "--every", help="How often to poll it: 90s, 30m, 2h, 1d (default QA_WATCH_EVERY, 30m)"),
+    name: Optional[str] = typer.Option(None, "--name", help="Its name: the source of its articles, and a handle for `qa sources rm`"),
+    index: Optional[Path] = IndexOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Follow a feed or sitemap (an already followed URL gets the new --every/--name)."""
+    from qa.errors import printable
+
+    source, new = _with_assistant(_settings(index), lambda bot: bot.add_source(url, every=every, name=name))
+    if as_json:
+        _print_json({"source": source.to_dict(), "added": new})
+        return
+    named = f" ({printable(source.name)})" if source.name else ""
+    typer.echo(f"{'following' if new else 'updated'} {printable(source.url)}{named} every {source.every}")
+
+
+@sources_app.command("ls")
+def sources_ls(index: Optional[Path] = IndexOpt, as_json: bool = JsonOpt) -> None:
+    """The followed sources, one a line: URL, name, every, last poll and its outcome (tab-separated)."""
+    from qa.errors import printable
+
+    rows = _with_assistant(_settings(index), lambda bot: bot.source_status())
+    if as_json:
+        _print_json({"sources": rows})
+        return
+    for r in rows:
+        last = r["last_poll"] or "never polled"
+        outcome = "" if r["ok"] is None else ("ok" if r["ok"] else f"failed: {r['message']}")
+        typer.echo("\t".join(printable(str(x)) for x in (r["url"], r["name"] or "-", r["every"], last, outcome)))
+
+
+@sources_app.command("rm")
+def sources_rm(
+    url_or_name: str = typer.Argument(..., help="The source's URL or name"),
+    index: Optional[Path] = IndexOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Stop following a source (its documents stay in the index; `qa index rm` removes them)."""
+    from qa.errors import printable
+
+    gone = _with_assistant(_settings(index), lambda bot: bot.remove_source(url_or_name))
+    if as_json:
+        _print_json({"removed": gone.to_dict()})
+        return
+    typer.echo(f"no longer following {printable(gone.url)}")
+
+
+@app.command()
+def watch(
+    once: bool = typer.Option(False, "--once", help="Poll the due sources once and exit (for cron)"),
+    index: Optional[Path] = IndexOpt,
+    chroma_url: Optional[str] = ChromaOpt,
+    model: Optional[str] = ModelOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Poll every due source (qa sources), ingest what is new, and keep doing it until stopped.
+
+    With --json, one report a round (the `qa ingest --json` contract plus fetched, not_modified,
+    feeds), one JSON object a line. Exit code with --once: 0, or 1 when something failed."""
+    import signal
+    import threading
+
+    from qa.assistant import Assistant
+    from qa.progress import fetch_progress
+
+    settings = _settings(index, chroma_url=chroma_url, model=model)
+    bot = Assistant(settings)
+    if not _run(bot.sources):
+        _fail(f"no sources to watch in {settings.resolved_index()}: add one with `qa sources add URL`")
+
+    def show(report: Any, *, indent: bool) -> None:
+        for problem in [*report.errors, *report.warnings]:
+            typer.echo(problem.one_line(), err=True)
+        if as_json:
+            sys.stdout.write(json.dumps(report.to_dict(), ensure_ascii=False, indent=2 if indent else None) + "\n")
+            sys.stdout.flush()
+        elif report.feeds or not indent:
+            _print_ingest_summary(report)
+
+    if once:
+        with fetch_progress(enabled=True) as progress:
+            report = _run(lambda: bot.poll(progress=progress))
+        if not report.feeds and not as_json:
+            typer.echo("no source is due", err=True)
+        show(report, indent=True)
+        raise typer.Exit(1 if report.failed else 0)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    typer.echo(f"watching {len(bot.sources())} source(s) in {settings.resolved_index()} (Ctrl-C to stop)", err=True)
+
+    def failed(error: Exception) -> None:
+        from qa.errors import printable
+
+        typer.echo(f"qa: error: {printable(error)}", err=True)
+
+    bot.watch(stop, on_round=lambda report: show(report, indent=False), on_error=failed)
+    typer.echo("stopped", err=True)
 
 
 # ---------------------------------------------------------------- index

@@ -36,6 +36,39 @@ class RichIngestProgress:
         self._p.update(self._task, description=text)  # type: ignore[attr-defined]
 
 
+class RichFetchProgress(RichIngestProgress):
+    """Fetching, then ingesting: feeds done/total, entries new/unchanged/failed, chunks embedded."""
+
+    def __init__(self, progress: object, task: object):
+        self.feeds_total = self.feeds = 0
+        self.outcomes = {"new": 0, "unchanged": 0, "failed": 0}
+        super().__init__(progress, task)
+
+    def feeds_planned(self, n: int) -> None:
+        self.feeds_total += n
+        self._update(None)
+
+    def feed_done(self, url: str) -> None:
+        self.feeds += 1
+        self._update(url)
+
+    def entry_done(self, outcome: str) -> None:
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+        self._update(None)
+
+    def _update(self, name: str | None) -> None:
+        if name is not None:
+            from rich.markup import escape
+
+            from qa.errors import printable
+
+            self.current = escape(printable(name[-60:]))  # shown as rich markup
+        o = self.outcomes
+        text = (f"[bold]fetching[/] feeds {self.feeds}/{self.feeds_total} · entries {o['new']} new, "
+                f"{o['unchanged']} unchanged, {o['failed']} failed · {self.chunks} chunks embedded [dim]{self.current}")
+        self._p.update(self._task, description=text)  # type: ignore[attr-defined]
+
+
 class NoProgress:
     """Progress that shows nothing (not a terminal, or a library caller)."""
 
@@ -43,6 +76,15 @@ class NoProgress:
         pass
 
     def chunks_written(self, n: int) -> None:
+        pass
+
+    def feeds_planned(self, n: int) -> None:
+        pass
+
+    def feed_done(self, url: str) -> None:
+        pass
+
+    def entry_done(self, outcome: str) -> None:
         pass
 
 
@@ -56,11 +98,25 @@ def _rich_progress(*columns: Any) -> Any:
 
 @contextmanager
 def ingest_progress(enabled: bool = True) -> Iterator[RichIngestProgress | NoProgress]:
+    with _shown(enabled, RichIngestProgress) as shown:
+        yield shown
+
+
+@contextmanager
+def fetch_progress(enabled: bool = True) -> Iterator[RichFetchProgress | NoProgress]:
+    """`qa ingest URL…` and `qa watch`: feeds done/total, entries new/unchanged/failed, then chunks."""
+    with _shown(enabled, RichFetchProgress) as shown:
+        yield shown
+
+
+@contextmanager
+def _shown(enabled: bool, kind: type[RichIngestProgress]) -> Iterator[Any]:
+    """A transient rich progress line on stderr (only on a terminal), shown through ``kind``."""
     if not enabled or not sys.stderr.isatty():
         yield NoProgress()
         return
     with _rich_progress() as progress:
-        yield RichIngestProgress(progress, progress.add_task("[bold]ingesting[/]", total=None))
+        yield kind(progress, progress.add_task("[bold]working[/]", total=None))
 
 
 @contextmanager

@@ -1,7 +1,8 @@
 """One typed settings object for every surface (CLI flags, env ``QA_*``, Python API).
 
 Fields are grouped by the concern that reads them (``StorageSettings``, ``EmbeddingSettings``,
-``IngestSettings``, ``RetrievalSettings``, ``AnswerSettings``, ``LLMSettings``, ``ServerSettings``);
+``IngestSettings``, ``FeedSettings``, ``RetrievalSettings``, ``AnswerSettings``, ``LLMSettings``,
+``ServerSettings``);
 ``Settings`` is all of them at once. A component takes the group it needs, so its signature says
 which knobs it reads; env names stay flat (``QA_<FIELD>``) whatever the group.
 """
@@ -59,6 +60,54 @@ class IngestSettings(_Group):
     max_file_bytes: int = Field(25_000_000, ge=1, description="Larger input files are refused")
     max_text_chars: int = Field(2_000_000, ge=1, description="Longer article texts are refused")
     write_batch_chunks: int = Field(512, ge=1, description="Chunks embedded and written per batch")
+
+
+class FeedSettings(_Group):
+    """Fetching URLs, feeds and sitemaps (qa.feeds): the manners and limits of every request."""
+
+    fetch_user_agent: str = Field(
+        "qa/0.1.0 (news question answering; respects robots.txt)",
+        description="User-Agent of every request (robots.txt rules are matched against the token 'qa')",
+    )
+    fetch_timeout: float = Field(20.0, gt=0, description="Seconds one response may take in all: connect, headers and body")
+    fetch_retries: int = Field(2, ge=0, le=5, description="Retries of a request that failed on the way (429, 5xx, timeout, connection)")
+    fetch_backoff: float = Field(1.0, ge=0, description="Seconds before the first retry, doubled for each next one (unless Retry-After says more)")
+    fetch_max_retry_after: float = Field(
+        120.0, ge=0, description="Longest Retry-After qa waits for; a longer one fails the URL for this run"
+    )
+    fetch_per_host: int = Field(2, ge=1, le=2, description="Requests under way at once to one host (1 or 2)")
+    fetch_delay: float = Field(1.0, ge=0, description="Seconds between the starts of two requests to one host (robots.txt Crawl-delay may say more)")
+    fetch_workers: int = Field(8, ge=1, le=64, description="Requests under way at once, all hosts together")
+    fetch_max_bytes: int = Field(
+        10_000_000, ge=1_000, description="Largest response body, counted on the wire and after decompression"
+    )
+    fetch_max_redirects: int = Field(5, ge=0, le=20, description="Redirects followed for one URL")
+    fetch_robots: bool = Field(True, description="Obey robots.txt (false: ignore it)")
+    feed_max_entries: int = Field(
+        200, ge=1, description="Entries read from one feed or sitemap per run, newest first (the rest wait for the next run)"
+    )
+    feed_entry_attempts: int = Field(
+        3, ge=1, description="Runs in which a failing feed entry is tried before qa gives up on it (until the feed updates it)"
+    )
+    watch_every: str = Field("30m", description="How often a source is polled unless `qa sources add --every` says otherwise")
+
+    @field_validator("watch_every")
+    @classmethod
+    def _a_duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
+_DURATION = re.compile(r"(?i)\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*")
+_UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """``"30m"``, ``"2h"``, ``"90s"``, ``"1d"`` (a bare number is seconds) → seconds (> 0)."""
+    m = _DURATION.fullmatch(text)
+    if m is None or float(m.group(1)) <= 0:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 90s, 30m, 2h, 1d)")
+    return float(m.group(1)) * _UNIT_SECONDS[(m.group(2) or "s").lower()]
 
 
 class RetrievalSettings(_Group):
@@ -161,6 +210,11 @@ class ServerSettings(_Group):
         description='Host names clients may use in the Host header, JSON: ["qa.example.org"]; '
         "default: localhost, 127.0.0.1 and [::1] on a loopback server (no DNS rebinding), any otherwise",
     )
+    ingest_url_hosts: list[str] = Field(
+        default_factory=list,
+        description='Hosts whose URLs `POST /ingest` may fetch ("urls"), JSON: ["news.example.org"]; '
+        "default: none, the server fetches no URL a request names",
+    )
     trusted_proxies: str | None = Field(
         None,
         description="Comma-separated proxy addresses whose X-Forwarded-For / X-Forwarded-Proto are "
@@ -169,6 +223,7 @@ class ServerSettings(_Group):
 
 
 class Settings(
-    StorageSettings, EmbeddingSettings, IngestSettings, RetrievalSettings, AnswerSettings, LLMSettings, ServerSettings
+    StorageSettings, EmbeddingSettings, IngestSettings, FeedSettings, RetrievalSettings, AnswerSettings, LLMSettings,
+    ServerSettings,
 ):
     """Everything tunable in qa. Env vars are ``QA_<FIELD>`` (e.g. ``QA_INDEX``, ``QA_MODEL``)."""

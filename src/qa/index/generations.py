@@ -17,7 +17,7 @@ import os
 import re
 import shutil
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -85,14 +85,7 @@ class Generations:
     def publish(self, gen: Path, keep: int = 2) -> None:
         """Make ``gen`` the live generation (atomic), then drop generations beyond ``keep``."""
         _fsync_tree(gen)
-        tmp = self.root / f".CURRENT.{os.getpid()}"
-        with open(tmp, "w") as f:
-            f.write(gen.name + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        checkpoint("before-publish")
-        os.replace(tmp, self.root / "CURRENT")
-        _fsync_dir(self.root)
+        atomic_write_text(self.root / "CURRENT", gen.name + "\n", before_replace=lambda: checkpoint("before-publish"))
         checkpoint("after-publish")
         self._remove_old(gen, keep)
 
@@ -110,6 +103,29 @@ class Generations:
                 shutil.rmtree(g, ignore_errors=True)
         for tmp in self.root.glob(".CURRENT.*"):
             tmp.unlink(missing_ok=True)
+
+
+def atomic_write_text(path: Path, text: str, *, before_replace: Callable[[], None] | None = None) -> None:
+    """Replace ``path`` with ``text`` atomically and durably: a reader (or a process killed at any
+    moment) sees the old content or the new, never half of it. The temporary file is
+    ``.NAME.PID`` beside it (a killed writer's leftover is harmless)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    if before_replace is not None:
+        before_replace()
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+@contextmanager
+def exclusive(path: Path) -> Iterator[None]:
+    """An exclusive lock on the file ``path`` (created), held until the block ends, released by
+    the kernel if the process dies."""
+    with _flock(path, fcntl.LOCK_EX, create=True):
+        yield
 
 
 @contextmanager

@@ -233,16 +233,23 @@ def _front_matter_loader() -> type:
     return FrontMatterLoader
 
 
-def load_html(data: bytes, name: str) -> RawArticle:
-    """HTML page → main text and metadata (title, date from meta tags, site) via trafilatura."""
+def load_html(data: bytes, name: str, *, url: str | None = None, guess_dates: bool = True) -> RawArticle:
+    """HTML page → main text and metadata (title, date from meta tags, site, canonical URL) via
+    trafilatura. ``url``: where the page was fetched (resolves relative links, names it when it
+    has no canonical link). ``guess_dates=False`` reads only the dates the page's metadata states
+    (meta tags, JSON-LD, ``<time>``), never one guessed from its text — for a page whose date is
+    known from elsewhere (a feed entry's)."""
     import trafilatura
+    from trafilatura.settings import set_date_params
 
     doc = trafilatura.bare_extraction(
         data,
+        url=url,
         with_metadata=True,
         include_comments=False,
         include_tables=False,
         favor_precision=True,
+        date_extraction_params=None if guess_dates else set_date_params(extensive=False),
     )
     if doc is None or not (getattr(doc, "text", None) or "").strip():
         raise InputError(name, "no article text found in HTML page")
@@ -255,7 +262,7 @@ def load_html(data: bytes, name: str) -> RawArticle:
         "published_at": getattr(doc, "date", None),
         "authors": [a for a in author.split(";") if a.strip()],
     }
-    return _from_record(record, name, line=None, fallback_id=_file_doc_id(name))
+    return _from_record(record, name, line=None, fallback_id=url or _file_doc_id(name))
 
 
 def load_json(text: str, name: str) -> Iterator[RawArticle | InputError]:

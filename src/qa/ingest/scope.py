@@ -21,13 +21,20 @@ NOT_FILES = ("", STDIN, API)
 
 def recorded_path(name: str) -> str:
     """How an article's origin is recorded: a file as its absolute resolved path, whatever the
-    working directory; stdin and the API by their markers."""
-    return name if name in NOT_FILES else str(Path(name).resolve())
+    working directory; stdin and the API by their markers; a URL (a page or feed fetched) as
+    it is."""
+    return name if name in NOT_FILES or is_url_record(name) else str(Path(name).resolve())
+
+
+def is_url_record(path: str) -> bool:
+    """Whether a recorded origin is a fetched URL (a page, feed or sitemap): never a file, never
+    pruned, always able to provide its documents again."""
+    return path.startswith(("http://", "https://"))
 
 
 def is_file_record(path: str) -> bool:
-    """Whether a recorded path names a file (not stdin, the API, or nothing)."""
-    return path not in NOT_FILES
+    """Whether a recorded path names a file (not stdin, the API, a URL, or nothing)."""
+    return path not in NOT_FILES and not is_url_record(path)
 
 
 class PruneScope:
@@ -84,8 +91,8 @@ def _matches_prefix(pattern: tuple[str, ...], parts: tuple[str, ...]) -> bool:
 
 
 def may_provide(path: str) -> bool:
-    """Whether a recorded origin may still provide its document: stdin, the API and an older
-    index's relative path (never judged on a guess) always do, a file while it exists."""
+    """Whether a recorded origin may still provide its document: stdin, the API, a URL and an
+    older index's relative path (never judged on a guess) always do, a file while it exists."""
     return not is_file_record(path) or is_relative_record(path) or os.path.exists(path)
 
 

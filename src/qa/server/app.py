@@ -60,17 +60,24 @@ class SearchRequest(BaseModel):
 
 class IngestRequest(BaseModel):
     articles: list[Any] = Field(
-        ..., min_length=1, max_length=10_000,
+        default_factory=list, max_length=10_000,
         description="Article records: {id, url, title, text|body|content, published_at|date|publish_date, "
         "source, authors}. Each is checked on its own: a bad record is reported in `errors` with its "
         "1-based position as `line`, the others are ingested.",
+    )
+    urls: list[str] = Field(
+        default_factory=list, max_length=100,
+        description="Pages, feeds or sitemaps to fetch — only on hosts the operator listed in "
+        "QA_INGEST_URL_HOSTS (403 when none is listed); a URL elsewhere is that URL's error.",
     )
 
 
 # ---------------------------------------------------------------- app
 
 
-def create_app(settings: Settings, *, bound_host: str = "127.0.0.1") -> FastAPI:
+def create_app(settings: Settings, *, bound_host: str = "127.0.0.1", watch: bool = False) -> FastAPI:
+    """The app; ``watch``: poll the followed sources (qa sources) in a background thread while
+    serving, taking turns with `POST /ingest` on the write lock."""
     from contextlib import asynccontextmanager
 
     from qa.answer.llms import parse_backend
@@ -82,6 +89,7 @@ def create_app(settings: Settings, *, bound_host: str = "127.0.0.1") -> FastAPI:
         except UsageError as e:
             raise UsageError(f"QA_LLM_CHOICES[{name!r}]: {e}") from None
     bot = Assistant(settings)
+    write_lock = threading.Lock()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> Any:
@@ -89,12 +97,18 @@ def create_app(settings: Settings, *, bound_host: str = "127.0.0.1") -> FastAPI:
             bot.search("warm up", 1)
         except QAError:
             pass  # an empty index still serves /healthz and /ingest
+        stop = threading.Event()
+        watcher = threading.Thread(target=_watch, args=(bot, stop, write_lock), name="qa-watch", daemon=True)
+        if watch:
+            watcher.start()
         yield
+        stop.set()
+        if watcher.is_alive():
+            watcher.join(timeout=30)
         bot.close()
 
     app = FastAPI(title="qa", version="0.1.0", description="Cited, time-aware answers over news articles", lifespan=lifespan)
     limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_clients)
-    write_lock = threading.Lock()
 
     # inside the rate limiter (added first): a task group there would wrap BodyTooLarge
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
@@ -180,8 +194,31 @@ def create_app(settings: Settings, *, bound_host: str = "127.0.0.1") -> FastAPI:
     def ingest(req: IngestRequest) -> dict[str, Any]:
         if not is_loopback(bound_host) and not settings.api_key:
             raise HTTPException(403, "set QA_API_KEY to allow /ingest on a server bound beyond loopback")
+        if req.urls and not settings.ingest_url_hosts:
+            raise HTTPException(403, "this server fetches no URL a request names (the operator lists hosts in QA_INGEST_URL_HOSTS)")
+        if not req.articles and not req.urls:
+            raise HTTPException(422, "give articles (records) or urls")
         with write_lock:
-            report = bot.ingest_records(req.articles)
+            report = bot.ingest_records(req.articles, urls=req.urls, url_hosts=settings.ingest_url_hosts)
         return report.to_dict()
 
     return app
+
+
+def _watch(bot: Assistant, stop: threading.Event, lock: threading.Lock) -> None:
+    """`qa serve --watch`: poll due sources until the server stops; one log line a round."""
+    import sys
+
+    from qa.errors import printable
+
+    def log(line: str) -> None:
+        sys.stderr.write(f"qa watch: {printable(line)}\n")
+        sys.stderr.flush()
+
+    def round_done(report: Any) -> None:
+        for problem in [*report.errors, *report.warnings]:
+            log(problem.one_line())
+        log(f"{len(report.feeds)} feeds, fetched {report.fetched}, not modified {report.not_modified}; "
+            f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, {report.failed} failed")
+
+    bot.watch(stop, on_round=round_done, on_error=lambda e: log(f"error: {e}"), lock=lock)

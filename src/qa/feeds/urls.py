@@ -1,0 +1,81 @@
+"""What a URL is to qa: whether an input is one, and the canonical form that names a document.
+
+A document fetched from the web is named by its canonical URL: scheme and host lower-cased, the
+default port, the fragment and tracking parameters (``utm_*``, ``fbclid``, ``gclid``, … as courlan
+knows them) removed, the other query parameters sorted — so a story reached from two feeds, or
+with and without ``?utm_source=rss``, is one document. A page's own ``<link rel="canonical">`` is
+believed only when it names the same site (registrable domain) as the page: a page cannot take
+over another site's document by claiming its URL.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit, urlunsplit
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+WEB_SCHEMES = ("http", "https")
+
+
+def looks_like_url(text: str) -> bool:
+    """Whether an input names a URL (``scheme://…``) rather than a path."""
+    return bool(_SCHEME.match(text))
+
+
+def web_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be fetched (None: it can): only http(s) with a host."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 — raises ValueError on a bad port
+    except ValueError as e:
+        return f"not a valid URL ({e})"
+    if parts.scheme.lower() not in WEB_SCHEMES:
+        return f"only http(s) URLs are fetched, not {parts.scheme or 'this'}:"
+    if not parts.hostname:
+        return "URL without a host"
+    if any(ch.isspace() for ch in url):
+        return "URL contains white space"
+    return None
+
+
+def canonical_url(url: str) -> str:
+    """The form of ``url`` that names a document (see the module doc)."""
+    from courlan import normalize_url
+
+    parts = urlsplit(url.strip())
+    try:
+        return normalize_url(urlunsplit(parts._replace(fragment="")), strict=False)
+    except ValueError:  # courlan refuses some odd queries: keep the URL without its fragment
+        return urlunsplit(parts._replace(fragment="", scheme=parts.scheme.lower(), netloc=parts.netloc.lower()))
+
+
+def host_of(url: str) -> str:
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""
+
+
+def site_of(url: str) -> str:
+    """The registrable domain of ``url`` (``edition.cnn.com`` → ``cnn.com``; by the public suffix
+    list, so ``bbc.co.uk`` stays whole), or the host itself (an IP address, ``localhost``)."""
+    from courlan.urlutils import extract_domain
+
+    host = host_of(url)
+    try:
+        return extract_domain(url) or host
+    except Exception:  # noqa: BLE001 — an odd host is its own site
+        return host
+
+
+def same_site(a: str, b: str) -> bool:
+    return bool(site_of(a)) and site_of(a) == site_of(b) and urlsplit(a).port == urlsplit(b).port
+
+
+def document_id(fetched: str, declared: str | None) -> str:
+    """The id of a page fetched from ``fetched`` (after redirects) that declares ``declared`` as
+    its canonical URL: the declared one when it is an http(s) URL on the same site, else the
+    fetched one; canonical either way."""
+    if declared and web_url_problem(declared) is None and same_site(declared, fetched):
+        return canonical_url(declared)
+    return canonical_url(fetched)
