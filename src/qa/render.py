@@ -63,7 +63,7 @@ def print_eval(result: dict, console: Console | None = None) -> None:
     from rich.table import Table
 
     console = console or Console(highlight=False)
-    cols = ["questions", "recall@1", "recall@5", "recall@10", "mrr@10", "answer_contains_gold", "ceiling"]
+    cols = ["questions", "recall@1", "recall@5", "recall@10", "mrr@10", "answered", "answer_contains_gold", "ceiling"]
     table = Table(title=f"qa eval (k={result.get('k')})")
     table.add_column("month")
     for c in cols:
@@ -72,4 +72,11 @@ def print_eval(result: dict, console: Console | None = None) -> None:
         table.add_row(month, *(str(row[c]) for c in cols))
     table.add_row("[bold]all[/]", *(f"[bold]{result['overall'][c]}[/]" for c in cols))
     console.print(table)
+    cued = result["overall"]
+    if cued.get("cued"):
+        console.print(
+            f"questions with a time cue ({cued['cued']}): top passage in the window {cued['cued_top_in_window']}, "
+            f"answer's first citation in the window {cued['cued_citation_in_window']} of those answered, "
+            f"'nothing from that window' {cued['cued_nothing_in_window']}"
+        )
     console.print(f"search p50 {result['search_ms_p50']} ms · p95 {result['search_ms_p95']} ms · index {result['index']}")
