@@ -171,6 +171,9 @@ def choose(cands: list[Candidate], qtime: QuestionTime, n: int) -> list[Candidat
     return chosen
 
 
+_POSSESSIVE = re.compile(r"(?:['’]s\b)?")
+
+
 def annotate(c: Candidate, skip: TimeMention | None = None) -> str:
     """The sentence with each relative date followed by its absolute date in parentheses
     (except ``skip``, already stated in the answer's lead)."""
@@ -179,9 +182,10 @@ def annotate(c: Candidate, skip: TimeMention | None = None) -> str:
         if m is skip:
             continue
         if m.resolved and m.label().lower() != m.text.lower() and not _is_absolute(m):
-            out.append(c.text[pos : m.end])
+            end = m.end + len(_POSSESSIVE.match(c.text, m.end)[0])  # "last year's" stays one word
+            out.append(c.text[pos:end])
             out.append(f" ({m.label()})")
-            pos = m.end
+            pos = end
     out.append(c.text[pos:])
     return "".join(out)
 
