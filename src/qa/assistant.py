@@ -131,7 +131,7 @@ class Assistant:
         computed only if someone asks for it."""
         from qa.answer.extractive import extractive_answer, is_relevant
         from qa.answer.generate import Prepared
-        from qa.retrieve import Retriever
+        from qa.retrieve import Retriever, in_window
         from qa.temporal import question_time
 
         as_of = as_of or date.today()
@@ -156,7 +156,12 @@ class Assistant:
                 shortlist=self.settings.answer_shortlist,
             )
 
-        return Prepared(question, as_of, passages, relevant, extractive)
+        # an LLM reads only the passages from the question's window ("this week"), if it names one
+        for_llm = [p for p in relevant if in_window(p.record, qtime) is not False]
+        note = ""
+        if qtime.evidence is not None:
+            note = f"The question asks about news published {qtime.evidence.label}: answer only from passages about that period.\n"
+        return Prepared(question, as_of, passages, for_llm, extractive, note)
 
     def _generator(self, llm: str | None) -> Any:
         """None for the extractive backend, else the (cached) generator for ``llm``."""

@@ -23,6 +23,7 @@ from qa.text import normalize_answer
 if TYPE_CHECKING:
     from qa.assistant import Assistant
     from qa.ingest import Progress
+    from qa.types import Answer, Passage
 
 KS = (1, 5, 10)
 
@@ -58,28 +59,50 @@ class Tally:
     n: int = 0
     hits: dict[int, int] = field(default_factory=lambda: {k: 0 for k in KS})
     rr: float = 0.0
+    answered: int = 0
     answer_hits: int = 0
     ceiling: int = 0
+    # questions with an explicit time cue ("this week", "recently", "in October"): QuestionTime.evidence
+    cued: int = 0
+    cued_top_in_window: int = 0
+    cued_answered: int = 0
+    cued_citation_in_window: int = 0
+    cued_nothing_in_window: int = 0
 
-    def add(self, rank: int | None, answered_right: bool, in_corpus: bool) -> None:
+    def add(self, rank: int | None, answered: bool, answered_right: bool, in_corpus: bool) -> None:
         self.n += 1
         for k in KS:
             if rank is not None and rank <= k:
                 self.hits[k] += 1
         if rank is not None and rank <= 10:
             self.rr += 1.0 / rank
+        self.answered += answered
         self.answer_hits += answered_right
         self.ceiling += in_corpus
 
+    def add_cued(self, top_in_window: bool, answered: bool, citation_in_window: bool, nothing: bool) -> None:
+        self.cued += 1
+        self.cued_top_in_window += top_in_window
+        self.cued_answered += answered
+        self.cued_citation_in_window += answered and citation_in_window
+        self.cued_nothing_in_window += nothing
+
     def row(self) -> dict[str, Any]:
         n = max(self.n, 1)
-        return {
+        row = {
             "questions": self.n,
             **{f"recall@{k}": round(self.hits[k] / n, 4) for k in KS},
             "mrr@10": round(self.rr / n, 4),
+            "answered": round(self.answered / n, 4),
             "answer_contains_gold": round(self.answer_hits / n, 4),
             "ceiling": round(self.ceiling / n, 4),
+            "cued": self.cued,
         }
+        if self.cued:
+            row["cued_top_in_window"] = round(self.cued_top_in_window / self.cued, 4)
+            row["cued_citation_in_window"] = round(self.cued_citation_in_window / max(self.cued_answered, 1), 4)
+            row["cued_nothing_in_window"] = round(self.cued_nothing_in_window / self.cued, 4)
+        return row
 
 
 def first_hit(gold: str, texts: Iterable[str]) -> int | None:
@@ -105,27 +128,39 @@ class CorpusIndex:
 
 def evaluate(
     questions: list[Question],
-    search: Callable[[Question, int], list[str]],
-    answer: Callable[[Question], str] | None,
+    search: Callable[[Question, int], list[Passage]],
+    answer: Callable[[Question], Answer] | None,
     corpus: CorpusIndex,
     *,
     k: int = 10,
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
+    """Recall of the passages, answers containing the gold answer, and — for questions with an
+    explicit time cue — how often the top passage and the answer's first citation were published
+    in the cue's window (``QuestionTime.evidence``: the 14 days up to the question for "this
+    week", the period itself for "this month", "in October") and how often qa said it had
+    nothing from that window."""
+    from qa.temporal import question_time
+
     overall = Tally()
     by_month: dict[str, Tally] = defaultdict(Tally)
     latencies: list[float] = []
     for i, q in enumerate(questions):
         t0 = time.perf_counter()
-        texts = search(q, max(k, 10))
+        passages = search(q, max(k, 10))
         latencies.append(time.perf_counter() - t0)
-        rank = first_hit(q.answer, texts[:k])
-        right = False
-        if answer is not None:
-            right = first_hit(q.answer, [answer(q)]) is not None
+        rank = first_hit(q.answer, [p.text for p in passages[:k]])
+        reply = answer(q) if answer is not None else None
+        answered = bool(reply and reply.answered)
+        right = answered and first_hit(q.answer, [reply.answer]) is not None  # type: ignore[union-attr]
         inside = q.answer in corpus
-        overall.add(rank, right, inside)
-        by_month[q.month].add(rank, right, inside)
+        window = question_time(q.question, q.asked_on).evidence
+        for tally in (overall, by_month[q.month]):
+            tally.add(rank, answered, right, inside)
+            if window is not None:
+                top = bool(passages) and window.holds_day(passages[0].published_at)
+                cited = answered and bool(reply.citations) and window.holds_day(reply.citations[0].published_at)  # type: ignore[union-attr]
+                tally.add_cued(top, answered, cited, bool(reply and reply.extra.get("nothing_in_window")))
         if progress:
             progress(i + 1)
     latencies.sort()
@@ -166,11 +201,11 @@ def run_eval(
     ingest_s = time.perf_counter() - t0
     corpus = CorpusIndex(a.text for a in bot.articles())
 
-    def search(q: Question, n: int) -> list[str]:
-        return [p.text for p in bot.search(q.question, n, as_of=q.asked_on)]
+    def search(q: Question, n: int) -> list[Passage]:
+        return bot.search(q.question, n, as_of=q.asked_on)
 
-    def answer(q: Question) -> str:
-        return bot.ask(q.question, as_of=q.asked_on).answer
+    def answer(q: Question) -> Answer:
+        return bot.ask(q.question, as_of=q.asked_on)
 
     total = len(questions)
     result = evaluate(questions, search, answer if with_answers else None, corpus, k=k,

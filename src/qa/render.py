@@ -67,7 +67,7 @@ def print_passages(query: str, passages: list[Passage], out: Console | None = No
         out.print(f"   [dim]{_shown(p.url or p.doc_id)}[/]")
 
 
-EVAL_COLUMNS = ["questions", "recall@1", "recall@5", "recall@10", "mrr@10", "answer_contains_gold", "ceiling"]
+EVAL_COLUMNS = ["questions", "recall@1", "recall@5", "recall@10", "mrr@10", "answered", "answer_contains_gold", "ceiling"]
 
 
 def print_eval(result: dict, out: Console | None = None) -> None:
@@ -78,6 +78,13 @@ def print_eval(result: dict, out: Console | None = None) -> None:
     rows = [[month, *(str(row[c]) for c in EVAL_COLUMNS)] for month, row in result["by_month"].items()]
     rows.append(["all", *(str(result["overall"][c]) for c in EVAL_COLUMNS)])
     footer = f"search p50 {result['search_ms_p50']} ms · p95 {result['search_ms_p95']} ms · index {result['index']}"
+    overall = result["overall"]
+    if overall.get("cued"):
+        footer = (
+            f"questions with a time cue ({overall['cued']}): top passage in the window {overall['cued_top_in_window']}, "
+            f"answer's first citation in the window {overall['cued_citation_in_window']} of those answered, "
+            f"'nothing from that window' {overall['cued_nothing_in_window']}\n" + footer
+        )
     if sys.stdout.isatty():
         from rich.table import Table
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -49,22 +50,28 @@ def cap_per_document(passages: list[Passage], cap: int, k: int) -> list[Passage]
     return out
 
 
+def in_window(record: ChunkRecord, qtime: QuestionTime | None) -> bool | None:
+    """Whether a chunk is evidence from the question's explicit time window (None: no window)."""
+    window = qtime.evidence if qtime is not None else None
+    if window is None:
+        return None
+    events = None
+    if record.event_first_day != UNDATED:
+        events = (date.fromordinal(record.event_first_day), date.fromordinal(record.event_last_day))
+    return window.admits_chunk(record.published_at, events)
+
+
 def time_prior(record: ChunkRecord, qtime: QuestionTime | None, settings: RetrievalSettings) -> float:
-    """Multiplier from the question's time intent: inside an asked window, recent for "last"
-    questions, and a gentle news recency as of the question's date."""
+    """Multiplier from the question's time intent: inside an explicit window ("this week", "in
+    October": ``QuestionTime.evidence``), recent for "last" questions, and a gentle news recency
+    as of the question's date."""
     if qtime is None:
         return 1.0
+    factor = 1.0 + settings.window_boost if in_window(record, qtime) else 1.0
     day = record.published_day
     if day == UNDATED:
-        return 1.0
-    as_of = qtime.as_of.toordinal()
-    age = max(0, as_of - day)
-    factor = 1.0
-    if qtime.window:
-        lo, hi = qtime.window[0].toordinal(), qtime.window[1].toordinal()
-        ev_lo, ev_hi = record.event_first_day, record.event_last_day
-        inside = lo <= day <= hi + 1 or (ev_lo != UNDATED and ev_lo <= hi and ev_hi >= lo)
-        factor *= 1.0 + settings.window_boost if inside else 1.0
+        return factor
+    age = max(0, qtime.as_of.toordinal() - day)
     tau = settings.recency_days_latest if qtime.recency else settings.recency_days
     if tau > 0:
         factor *= 1.0 + settings.recency_boost * math.exp(-age / tau)
@@ -90,6 +97,7 @@ class Retriever:
     def __init__(self, reader: IndexReader, settings: Settings):
         self.reader = reader
         self.settings = settings
+        self._sims: np.ndarray | None = None  # the exact search's similarities for the current query
 
     @property
     def encoder(self) -> Any:
@@ -111,15 +119,23 @@ class Retriever:
         filters = filters or SearchFilters()
         text = retrieval_query(query, qtime) if s.strip_time_words else query
         vector = self.encoder.encode_query(text)
+        self._sims = None
         lists: list[tuple[float, list[str]]] = []  # (weight, chunk ids best first) to fuse
+        pools = [(filters, 1.0)]  # (filters, weight) of each candidate pool
+        window = qtime.evidence if qtime is not None else None
+        if window is not None and s.window_candidates > 0:  # the window's own best, however old the rest
+            pools.append((window_filters(filters, window.published_from, window.published_to), s.window_pool_weight))
         with self.reader.reading():
             lexical = self.reader.lexical
-            if lexical is not None and s.lexical_weight > 0:
-                n_lex = max(s.lexical_candidates, k * 4)
-                lists.append((s.lexical_weight, [c for c, _ in lexical.search(text, n_lex, filters)]))
             exact = self.reader.dense if s.dense_search == "exact" else None
             search_dense = self._exact if exact is not None else self._hnsw
-            cands = search_dense(vector, max(s.dense_candidates, k * 4), filters, lists)
+            for i, (pool, weight) in enumerate(pools):
+                n_lex = max(s.lexical_candidates if i == 0 else s.window_candidates, k * 4)
+                if lexical is not None and s.lexical_weight > 0:
+                    lists.append((weight * s.lexical_weight, [c for c, _ in lexical.search(text, n_lex, pool)]))
+                n_dense = max(s.dense_candidates if i == 0 else s.window_candidates, k * 4)
+                search_dense(vector, n_dense, pool, lists, weight)
+            cands = self._fetch(vector, lists)
         for weight, ids in lists:
             for rank, cid in enumerate(ids, 1):
                 if cid in cands:
@@ -161,35 +177,41 @@ class Retriever:
         return reranked + [(0.999 * floor * score / ceiling, c) for score, c in tail]
 
     def _exact(
-        self, vector: np.ndarray, n: int, filters: SearchFilters, lists: list[tuple[float, list[str]]]
-    ) -> dict[str, _Candidate]:
-        """Dense ranking from the memory-mapped matrix; texts and metadata of every candidate
-        (dense or lexical) from Chroma."""
-        s, exact = self.settings, self.reader.dense
-        sims = exact.similarities(vector)
-        keep = exact.mask(filters)
-        lists.append((s.dense_weight, [c for c, _ in exact.top(sims, n, keep)]))
-        similarity: dict[str, float] = {}
-        for _, ids in lists:
-            for cid in ids:
-                if cid not in similarity:
-                    row = exact.row_of(cid)
-                    similarity[cid] = float(sims[row]) if row is not None else 0.0
-        return {
-            cid: _Candidate(cid, text, record, similarity[cid])
-            for cid, text, record in self.reader.vectors.texts(list(similarity))
-        }
+        self, vector: np.ndarray, n: int, filters: SearchFilters, lists: list[tuple[float, list[str]]], weight: float
+    ) -> None:
+        """Dense ranking from the memory-mapped matrix (its similarities computed once a search)."""
+        exact = self.reader.dense
+        if self._sims is None:
+            self._sims = exact.similarities(vector)
+        lists.append((weight * self.settings.dense_weight, [c for c, _ in exact.top(self._sims, n, exact.mask(filters))]))
 
     def _hnsw(
-        self, vector: np.ndarray, n: int, filters: SearchFilters, lists: list[tuple[float, list[str]]]
-    ) -> dict[str, _Candidate]:
+        self, vector: np.ndarray, n: int, filters: SearchFilters, lists: list[tuple[float, list[str]]], weight: float
+    ) -> None:
         """Dense ranking from Chroma's own index (with its metadata filter)."""
-        s, vectors = self.settings, self.reader.vectors
-        hits = vectors.query(vector, n=n, filters=filters)
-        lists.append((s.dense_weight, [h.chunk_id for h in hits]))
-        cands = {h.chunk_id: _Candidate(h.chunk_id, h.text, h.record, h.similarity) for h in hits}
-        missing = list(dict.fromkeys(cid for _, ids in lists for cid in ids if cid not in cands))
-        if missing:
-            for cid, text, record, emb in vectors.get(missing):
-                cands[cid] = _Candidate(cid, text, record, float(np.dot(emb, vector)))
+        hits = self.reader.vectors.query(vector, n=n, filters=filters)
+        lists.append((weight * self.settings.dense_weight, [h.chunk_id for h in hits]))
+
+    def _fetch(self, vector: np.ndarray, lists: list[tuple[float, list[str]]]) -> dict[str, _Candidate]:
+        """Text, record and cosine similarity of every candidate (dense or lexical), from Chroma."""
+        ids = list(dict.fromkeys(cid for _, ranked in lists for cid in ranked))
+        if not ids:
+            return {}
+        if self._sims is None:  # hnsw: similarities from the stored vectors
+            return {
+                cid: _Candidate(cid, text, record, float(np.dot(emb, vector)))
+                for cid, text, record, emb in self.reader.vectors.get(ids)
+            }
+        exact, sims = self.reader.dense, self._sims
+        cands = {}
+        for cid, text, record in self.reader.vectors.texts(ids):
+            row = exact.row_of(cid)
+            cands[cid] = _Candidate(cid, text, record, float(sims[row]) if row is not None else 0.0)
         return cands
+
+
+def window_filters(filters: SearchFilters, first: date, last: date) -> SearchFilters:
+    """``filters`` narrowed to articles published from ``first`` to ``last``."""
+    since = max(filters.since, first) if filters.since else first
+    until = min(filters.until, last) if filters.until else last
+    return replace(filters, since=since, until=until)

@@ -132,6 +132,10 @@ class RetrievalSettings(_Group):
     rerank_candidates: int = Field(30, ge=1, description="Fused candidates the reranker re-scores")
     strip_time_words: bool = Field(True, description="Match without the question's time words")
     window_boost: float = Field(0.5, ge=0, description="Boost for passages inside a question's time window")
+    window_candidates: int = Field(
+        50, ge=0, description="Candidates also taken from inside a question's time window, per engine (0 = none)"
+    )
+    window_pool_weight: float = Field(1.0, ge=0, description="Weight of the in-window rankings in the fusion")
     recency_boost: float = Field(1.0, ge=0, description="Boost for recent articles, as of the question's date")
     recency_days: float = Field(30.0, ge=0, description="Decay (days) of the recency boost; 0 = off")
     recency_days_latest: float = Field(14.0, ge=0, description="Decay for 'last/latest' questions")

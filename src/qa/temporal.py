@@ -270,6 +270,66 @@ _RECENCY = re.compile(
 _EARLIER = re.compile(r"\b(before that|earlier|previous(ly)?|prior|first time)\b", re.I)
 
 
+RECENT_DAYS = 14
+"""A "this week"-type cue ("this week", "recently", "yesterday", "on Tuesday", "last week") asks for
+news published in the 14 days up to the question's date."""
+REPORT_LAG_DAYS = 7  # an older period ("in October") is reported on for a week after it ends
+
+_RECENT_CUE = re.compile(r"\b(recent(ly)?|newly|just|this past week|in recent (days|weeks))\b", re.I)
+
+
+@dataclass(frozen=True)
+class Window:
+    """The period a question's explicit time cue asks about ("this week", "in October", "this
+    year"), and which evidence counts: published from ``published_from`` to ``published_to``, or
+    reporting an event inside ``[first, last]``. ``label`` says it for the user: "in the two weeks to
+    Thursday 5 January 2023", "in October 2022"."""
+
+    first: date
+    last: date
+    published_from: date
+    published_to: date
+    label: str
+
+    def holds_day(self, published: date | None) -> bool:
+        return published is not None and self.published_from <= published <= self.published_to
+
+    def overlaps(self, first: date, last: date) -> bool:
+        return first <= self.last and last >= self.first
+
+    def admits(self, published: date | None, events: list[tuple[date, date]]) -> bool:
+        """Whether a passage or sentence published on ``published`` that reports ``events`` (the
+        days of its event mentions, ``event_mentions``) is evidence from this window: it reports an
+        event inside the window; or it was published inside the window and does not report only
+        events that ended before it (this week's article about last year's parade is not news of
+        this week's parade)."""
+        if any(self.overlaps(a, b) for a, b in events):
+            return published is None or published >= self.first
+        if events and all(b < self.first for _, b in events):
+            return False
+        return self.holds_day(published)
+
+    def admits_chunk(self, published: date | None, events: tuple[date, date] | None) -> bool:
+        """``admits`` for a whole chunk, whose stored event days are one coarse range over every
+        date it names (background years included), so only its inclusion rule applies; the
+        answer step judges each sentence with ``admits``."""
+        if events is not None and self.overlaps(*events):
+            return published is None or published >= self.first
+        return self.holds_day(published)
+
+
+def dates_event(m: TimeMention) -> bool:
+    """Whether a mention dates an event the text reports: resolved, not a bound ("since May"),
+    and not a bare year of background ("founded in 2010") — a relative year ("last year") or
+    anything finer counts."""
+    return bool(m.first and m.last and not m.is_bound and (m.granularity != "year" or not any(ch.isdigit() for ch in m.text)))
+
+
+def event_mentions(mentions: list[TimeMention]) -> list[tuple[date, date]]:
+    """The days of the mentions that date an event (``dates_event``)."""
+    return [(m.first, m.last) for m in mentions if dates_event(m) and m.first and m.last]
+
+
 @dataclass(frozen=True)
 class QuestionTime:
     """What a question asks of time, as of ``as_of``: a window ("this week"), a bound ("before
@@ -282,6 +342,7 @@ class QuestionTime:
     mentions: tuple[TimeMention, ...] = ()
     before: date | None = None  # events strictly before this day
     after: date | None = None  # events strictly after this day
+    evidence: Window | None = None  # the one rule for which evidence an explicit cue admits
 
 
 def question_asks_when(question: str) -> bool:
@@ -294,7 +355,7 @@ _BOUND = re.compile(r"\b(before|prior to|earlier than|after|since|later than)\s*
 
 def question_time(question: str, as_of: date) -> QuestionTime:
     mentions = tuple(m for m in find_time_mentions(question, as_of) if m.resolved)
-    window_mentions = []
+    window_mentions: list[TimeMention] = []
     before = after = None
     for m in mentions:
         bound = _BOUND.search(question, 0, m.start)
@@ -319,7 +380,30 @@ def question_time(question: str, as_of: date) -> QuestionTime:
         mentions=mentions,
         before=before,
         after=after,
+        evidence=evidence_window(question, window_mentions, as_of),
     )
+
+
+def evidence_window(question: str, mentions: list[TimeMention], as_of: date) -> Window | None:
+    """The window a question's explicit cue restricts its evidence to, as of ``as_of``:
+    - a recent day or week ("this week", "last week", "yesterday", "on Tuesday") or "recently":
+      the RECENT_DAYS up to ``as_of``;
+    - a month or year ("this month", "in October", "this year", "in 2019"): that period, and
+      reports published up to REPORT_LAG_DAYS after it;
+    - an older day or week ("on 3 March 2020"): that day or week, likewise.
+    None without a cue; bounds ("before May") are not windows."""
+    recent_from = as_of - timedelta(days=RECENT_DAYS - 1)
+    recent = f"in the two weeks to {format_day(as_of)}"
+    dated = [m for m in mentions if m.first and m.last and m.first <= as_of]
+    if not dated:
+        cue = _RECENT_CUE.search(question)
+        return Window(recent_from, as_of, recent_from, as_of, recent) if cue else None
+    first = min(m.first for m in dated if m.first)
+    last = min(max(m.last for m in dated if m.last), as_of)
+    if all(m.granularity in ("day", "week") for m in dated) and last >= recent_from:
+        return Window(min(first, recent_from), as_of, min(first, recent_from), as_of, recent)
+    label = " and ".join(("on " if m.granularity == "day" or m.first == m.last else "in ") + m.label() for m in dated)
+    return Window(first, last, first, min(as_of, last + timedelta(days=REPORT_LAG_DAYS)), label)
 
 
 def event_days(text: str, published: date | None) -> tuple[int, int, str]:

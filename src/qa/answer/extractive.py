@@ -5,7 +5,7 @@ except the resolved dates it adds in parentheses."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -13,11 +13,12 @@ import numpy as np
 
 from qa.answer.verify import neutralise_markers
 from qa.sentences import is_headline_like, is_question, sentence_spans
-from qa.temporal import QuestionTime, TimeMention, answer_event, find_time_mentions
+from qa.temporal import QuestionTime, TimeMention, answer_event, dates_event, event_mentions, find_time_mentions, format_day
 from qa.text import STOPWORDS, content_words
 from qa.types import Answer, Citation, Passage
 
 NOT_FOUND = "I could not find an answer to that in the indexed articles."
+NEAR_BEST = 0.06  # sentence scores this close to the best are as good an answer
 
 
 @dataclass
@@ -98,8 +99,6 @@ def score_candidates(
         c.score += 0.06 * _answer_type_fit(qtype, c.text)
         if _ASKS_ENTITY.search(question):
             c.score += novelty_weight * novelty(question, c.text)
-        if qtime.window and c.latest and not (qtime.window[0] <= c.latest <= qtime.window[1]):
-            c.score -= 0.05
 
 
 _NUMBER = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|dozen|hundred|thousand|million|billion)\b", re.I)
@@ -144,7 +143,7 @@ def choose(cands: list[Candidate], qtime: QuestionTime, n: int) -> list[Candidat
         if not dated:
             return []
         top = dated[0].score
-        close = [c for c in dated if c.score >= top - 0.06]
+        close = [c for c in dated if c.score >= top - NEAR_BEST]
         close.sort(key=lambda c: (c.latest_before(bound), c.score), reverse=True)
         chosen = close[:1]
         for c in close[1:]:
@@ -157,7 +156,7 @@ def choose(cands: list[Candidate], qtime: QuestionTime, n: int) -> list[Candidat
         return []
     best = ranked[0]
     if qtime.recency:
-        close = [c for c in ranked if c.score >= best.score - 0.06 and c.latest]
+        close = [c for c in ranked if c.score >= best.score - NEAR_BEST and c.latest]
         if close:
             best = max(close, key=lambda c: (c.latest, c.score))
     chosen = [best]
@@ -172,6 +171,9 @@ def choose(cands: list[Candidate], qtime: QuestionTime, n: int) -> list[Candidat
     return chosen
 
 
+_POSSESSIVE = re.compile(r"(?:['’]s\b)?")
+
+
 def annotate(c: Candidate, skip: TimeMention | None = None) -> str:
     """The sentence with each relative date followed by its absolute date in parentheses
     (except ``skip``, already stated in the answer's lead)."""
@@ -180,9 +182,10 @@ def annotate(c: Candidate, skip: TimeMention | None = None) -> str:
         if m is skip:
             continue
         if m.resolved and m.label().lower() != m.text.lower() and not _is_absolute(m):
-            out.append(c.text[pos : m.end])
+            end = m.end + len(_POSSESSIVE.match(c.text, m.end)[0])  # "last year's" stays one word
+            out.append(c.text[pos:end])
             out.append(f" ({m.label()})")
-            pos = m.end
+            pos = end
     out.append(c.text[pos:])
     return "".join(out)
 
@@ -191,21 +194,29 @@ def _is_absolute(m: TimeMention) -> bool:
     return any(ch.isdigit() for ch in m.text) and m.granularity != "week"
 
 
-def lead_for_when(c: Candidate, qtime: QuestionTime) -> tuple[str, TimeMention | None]:
-    """The direct answer to a "when" question: the sentence's date, stated absolutely."""
-    if not c.mentions:
-        if c.passage.published_at:
-            return f"By {c.passage.published_at.strftime('%-d %B %Y')} (the article's date)", None
-        return "", None
-    mentions = [m for m in c.mentions if not m.is_bound] or c.mentions
-    if qtime.before:
-        mentions = [m for m in mentions if m.last and m.last < qtime.before] or mentions
-    pick = max(mentions, key=lambda m: (m.last or date.min)) if qtime.recency else mentions[0]
-    if not pick.resolved:
-        text = pick.text[:1].upper() + pick.text[1:]
-        return f"{text} (the article has no publication date, so the exact date is unknown)", pick
-    prep = {"day": "On", "month": "In", "year": "In", "week": "In the week of"}[pick.granularity]
-    return f"{prep} {pick.label()}", pick
+def dated_lead(c: Candidate, qtime: QuestionTime) -> tuple[str, TimeMention | None]:
+    """When the answer's lead sentence happened, stated absolutely: the direct answer to a "when"
+    question, and for any other question the date of the news it quotes ("On Sunday 9 November
+    2025", or "Reported Monday 10 November 2025" when the sentence names no date) — so an old
+    story is never mistaken for this week's. Also the mention it states (not annotated again)."""
+    mentions = c.mentions if qtime.asks_when else [m for m in c.mentions if dates_event(m)]
+    if qtime.asks_when or mentions:
+        if not mentions:
+            if c.passage.published_at:
+                return f"By {c.passage.published_at.strftime('%-d %B %Y')} (the article's date)", None
+            return "", None
+        mentions = [m for m in mentions if not m.is_bound] or mentions
+        if qtime.before:
+            mentions = [m for m in mentions if m.last and m.last < qtime.before] or mentions
+        pick = max(mentions, key=lambda m: (m.last or date.min)) if qtime.recency else mentions[0]
+        if not pick.resolved:
+            text = pick.text[:1].upper() + pick.text[1:]
+            return f"{text} (the article has no publication date, so the exact date is unknown)", pick
+        prep = {"day": "On", "month": "In", "year": "In", "week": "In the week of"}[pick.granularity]
+        return f"{prep} {pick.label()}", pick
+    if c.passage.published_at:
+        return f"Reported {format_day(c.passage.published_at)}", None
+    return "", None
 
 
 def is_relevant(question: str, passages: list[Passage], min_relevance: float) -> list[Passage]:
@@ -228,28 +239,32 @@ def extractive_answer(
     max_sentences: int = 3,
     shortlist: int = 10,
 ) -> Answer:
-    """The answer from ``relevant`` (``is_relevant``'s passages) for ``question``, whose time
-    intent is ``qtime`` (as of ``qtime.as_of``)."""
+    """The answer from ``relevant`` (``is_relevant``'s passages, best first) for ``question``,
+    whose time intent is ``qtime`` (as of ``qtime.as_of``). With an explicit window ("this week",
+    "in October") only sentences that are evidence from it are quoted; with none, qa says so and
+    shows the most recent relevant sentence it has, dated (``nothing_in_window``)."""
     extra: dict[str, Any] = {"as_of": qtime.as_of.isoformat(), "backend": "extractive", "model": None, "fallback": False}
+    window = qtime.evidence
+    if window is not None:
+        extra["window"] = {"from": window.published_from.isoformat(), "to": window.published_to.isoformat(), "label": window.label}
     if not relevant:
         return Answer(question, NOT_FOUND, False, (), extra)
     cands = candidates(relevant)
-    if len(cands) > shortlist:  # encoding every sentence of 8 passages costs ~0.5 s on 2 cores
-        score_candidates(question, qvec, cands, None, qtime)
-        cands = sorted(cands, key=lambda c: c.score, reverse=True)[:shortlist]
-    vecs = encoder.encode([c.text for c in cands])
-    score_candidates(question, qvec, cands, vecs, qtime)
+    outside: list[Candidate] = []
+    if window is not None:
+        inside = [c for c in cands if window.admits(c.passage.published_at, event_mentions(c.mentions))]
+        outside, cands = [c for c in cands if c not in inside], inside
+    if not cands:
+        return nothing_in_window(question, outside, qvec, encoder, qtime, extra, shortlist)
+    cands = _scored(question, cands, qvec, encoder, qtime, shortlist)
     chosen = choose(cands, qtime, max_sentences)
     citations: list[Citation] = []
     parts: list[str] = []
     for n, c in enumerate(chosen, 1):
-        p = c.passage
-        citations.append(
-            Citation(n, c.text, p.text, p.doc_id, p.title, p.url, p.source, p.published_at, c.start, c.end)
-        )
+        citations.append(_citation(n, c))
         skip = None
-        if n == 1 and qtime.asks_when:
-            lead, skip = lead_for_when(c, qtime)
+        if n == 1:
+            lead, skip = dated_lead(c, qtime)
             if lead:
                 parts.append(f"{lead} [1]:")
         sentence = neutralise_markers(annotate(c, skip))
@@ -259,3 +274,46 @@ def extractive_answer(
         event = answer_event(answer, qtime)
         extra["event"] = event.to_dict() if event else None
     return answer
+
+
+def _scored(question: str, cands: list[Candidate], qvec: np.ndarray, encoder: Any, qtime: QuestionTime, shortlist: int) -> list[Candidate]:
+    """The candidates scored with their own sentence vectors: the best ``shortlist`` of them by a
+    cheap first pass (encoding every sentence of 8 passages costs ~0.5 s on 2 cores)."""
+    if len(cands) > shortlist:
+        score_candidates(question, qvec, cands, None, qtime)
+        cands = sorted(cands, key=lambda c: c.score, reverse=True)[:shortlist]
+    score_candidates(question, qvec, cands, encoder.encode([c.text for c in cands]), qtime)
+    return cands
+
+
+def _citation(n: int, c: Candidate) -> Citation:
+    p = c.passage
+    return Citation(n, c.text, p.text, p.doc_id, p.title, p.url, p.source, p.published_at, c.start, c.end)
+
+
+def nothing_in_window(
+    question: str,
+    outside: list[Candidate],
+    qvec: np.ndarray,
+    encoder: Any,
+    qtime: QuestionTime,
+    extra: dict[str, Any],
+    shortlist: int = 10,
+) -> Answer:
+    """No relevant evidence from the question's window: say so plainly, and show the most recent
+    relevant sentence qa has (of those nearly as good as the best), with its date — never as the
+    answer (``answered`` is false)."""
+    window = qtime.evidence
+    assert window is not None
+    head = f"Nothing in the indexed articles published {window.label} answers that."
+    extra = {**extra, "nothing_in_window": True}
+    if not outside:
+        return Answer(question, head, False, (), extra)
+    cands = _scored(question, outside, qvec, encoder, replace(qtime, evidence=None), shortlist)
+    best = max(c.score for c in cands)
+    near = [c for c in cands if c.score >= best - NEAR_BEST]
+    latest = max(near, key=lambda c: (c.passage.published_at or date.min, c.score))
+    when = latest.passage.published_at
+    dated = f"from {format_day(when)}" if when else "undated"
+    text = f"{head} The most recent relevant article is {dated}: {neutralise_markers(annotate(latest))} [1]"
+    return Answer(question, text, False, (_citation(1, latest),), extra)

@@ -20,11 +20,10 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
-from qa.answer.extractive import NOT_FOUND
 from qa.answer.verify import SentenceBuffer, Verified, Verifier, annotate_dates, neutralise_markers
 from qa.errors import QAError
 from qa.prompts import load_prompt
@@ -63,6 +62,7 @@ class Prepared:
     passages: list[Passage]
     relevant: list[Passage]
     extractive: Callable[[], Answer]
+    time_note: str = ""  # what the question's time cue asks of the passages, for the prompt
 
 
 def llm_error(e: Exception, backend_label: str, settings: LLMSettings) -> QAError:
@@ -137,6 +137,7 @@ class Generator:
             "question": prep.question,
             "as_of": prep.as_of.isoformat(),
             "passages": format_passages(prep.relevant, self.passage_template),
+            "time_note": prep.time_note,
         }
 
     def answer(self, prep: Prepared) -> Answer:
@@ -258,9 +259,11 @@ class Generator:
         )
 
     def _not_found(self, prep: Prepared) -> Answer:
-        return Answer(
-            prep.question, NOT_FOUND, False, (),
-            {"as_of": prep.as_of.isoformat(), "backend": self.label.split(":", 1)[0],
-             "model": self.label.split(":", 1)[1] if ":" in self.label else None,
-             "fallback": False, "llm_called": False},
-        )
+        """Nothing to give the model: the extractive answer says so (not found, or nothing from
+        the question's window), under this backend's name."""
+        found = prep.extractive()
+        return replace(found, extra={
+            **found.extra, "backend": self.label.split(":", 1)[0],
+            "model": self.label.split(":", 1)[1] if ":" in self.label else None,
+            "fallback": False, "llm_called": False,
+        })

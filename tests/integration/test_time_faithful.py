@@ -1,0 +1,81 @@
+"""Time-faithful answers over hand-written news of several years (tests/data/news_across_years.jsonl):
+the same kinds of events (a victory parade, a deadly typhoon, an SUV recall, a mayoral election)
+at different dates. "This week" is answered from this week, "this year" from this year, "in
+October" from October; a question without a cue prefers the most recent event and says when it
+was; with nothing from the window qa says so instead of answering from an older story."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from qa.assistant import Assistant
+from qa.settings import Settings
+
+CORPUS = Path(__file__).parents[1] / "data" / "news_across_years.jsonl"
+AS_OF = date(2025, 11, 13)
+
+
+@pytest.fixture(scope="module")
+def bot(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
+    index = tmp_path_factory.mktemp("years") / "index"
+    bot = Assistant(Settings(index=index))
+    report = bot.ingest([str(CORPUS)])
+    assert report.failed == 0 and report.added == sum(1 for _ in CORPUS.open())
+    yield bot
+    bot.close()
+
+
+@pytest.mark.parametrize(
+    "question, doc_id",
+    [
+        ("Thousands of people attended a victory parade this week in which city?", "parade-2025-harbor-city"),
+        ("Which automaker recently recalled about 375,000 SUVs over fire risks?", "recall-2025-castell"),
+        ("What is the name of the deadliest typhoon to hit Asia this year?", "typhoon-2025-tolan"),
+        ("Who won the Ostberg mayoral election in October?", "election-2025-ostberg"),
+    ],
+)
+def test_an_explicit_window_is_answered_from_that_window(bot: Assistant, question: str, doc_id: str) -> None:
+    window = {"this week": (date(2025, 10, 31), AS_OF), "recently": (date(2025, 10, 31), AS_OF),
+              "this year": (date(2025, 1, 1), AS_OF), "October": (date(2025, 10, 1), date(2025, 11, 7))}
+    lo, hi = next(w for cue, w in window.items() if cue in question)
+    top = bot.search(question, 5, as_of=AS_OF)
+    assert lo <= top[0].published_at <= hi, [(p.doc_id, p.published_at) for p in top]
+    answer = bot.ask(question, as_of=AS_OF)
+    assert answer.answered
+    assert answer.citations[0].doc_id == doc_id, answer.answer
+    assert all(lo <= c.published_at <= hi for c in answer.citations), answer.answer
+
+
+def test_this_weeks_article_about_last_years_parade_is_not_this_weeks_parade(bot: Assistant) -> None:
+    answer = bot.ask("Thousands of people attended a victory parade this week in which city?", as_of=AS_OF)
+    assert all(c.doc_id != "parade-2025-lakeside-anniversary" for c in answer.citations), answer.answer
+
+
+def test_without_a_cue_the_most_recent_event_is_preferred_and_dated(bot: Assistant) -> None:
+    answer = bot.ask("Which automaker recalled SUVs over fire risks?", as_of=AS_OF)
+    assert answer.answered and answer.citations[0].doc_id == "recall-2025-castell", answer.answer
+    assert answer.answer.startswith("On Sunday 9 November 2025 [1]:"), answer.answer
+    earlier = bot.ask("Which automaker recalled SUVs over fire risks?", as_of=date(2025, 6, 1))
+    assert earlier.citations[0].doc_id == "recall-2025-norvik", earlier.answer  # the future is not known yet
+    assert earlier.answer.startswith("On Monday 10 February 2025 [1]:"), earlier.answer
+
+
+def test_nothing_from_the_window_is_said_plainly(bot: Assistant) -> None:
+    as_of = date(2025, 12, 20)
+    answer = bot.ask("Thousands of people attended a victory parade this week in which city?", as_of=as_of)
+    assert not answer.answered and answer.extra["nothing_in_window"] is True
+    assert answer.answer.startswith(
+        "Nothing in the indexed articles published in the two weeks to Saturday 20 December 2025 answers that."
+    ), answer.answer
+    assert "The most recent relevant article is from " in answer.answer
+    assert answer.citations and all(c.published_at < date(2025, 12, 7) for c in answer.citations)
+    assert json.loads(json.dumps(answer.to_dict()))["answered"] is False
+
+
+def test_nothing_at_all_from_the_window_and_nothing_relevant(bot: Assistant) -> None:
+    answer = bot.ask("Which orchestra premiered a symphony this week?", as_of=date(2025, 12, 20))
+    assert not answer.answered and not answer.citations

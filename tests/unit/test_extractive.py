@@ -1,0 +1,32 @@
+"""Pieces of the extractive answer that need no index."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from qa.answer.extractive import annotate, candidates, dated_lead
+from qa.temporal import question_time
+from qa.types import ChunkRecord, Passage
+
+PUB = date(2025, 11, 12)
+
+
+def passage(text: str, published: date | None = PUB) -> Passage:
+    return Passage("c1", text, ChunkRecord("d1", 0, 0, len(text), "T", published_at=published), 1.0)
+
+
+def test_a_possessive_relative_date_keeps_its_word_whole() -> None:
+    (c,) = candidates([passage("Thousands of people attended last year's victory parade in Lakeside.")])
+    assert annotate(c) == "Thousands of people attended last year's (2024) victory parade in Lakeside."
+
+
+def test_the_lead_dates_the_news_it_quotes() -> None:
+    qtime = question_time("Which automaker recalled SUVs?", date(2025, 11, 13))
+    (dated,) = candidates([passage("Castell Auto recalled about 375,000 SUVs on Sunday, the company said.")])
+    assert dated_lead(dated, qtime)[0] == "On Sunday 9 November 2025"
+    (undated,) = candidates([passage("Castell Auto recalled about 375,000 SUVs, the company said.")])
+    assert dated_lead(undated, qtime) == ("Reported Wednesday 12 November 2025", None)
+    (background,) = candidates([passage("Castell Auto, founded in 2010, recalled about 375,000 SUVs.")])
+    assert dated_lead(background, qtime)[0] == "Reported Wednesday 12 November 2025"
+    (nowhen,) = candidates([passage("Castell Auto recalled about 375,000 SUVs, the company said.", None)])
+    assert dated_lead(nowhen, qtime) == ("", None)

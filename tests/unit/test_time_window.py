@@ -1,0 +1,86 @@
+"""The one rule for which evidence a question's explicit time cue admits (QuestionTime.evidence)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from qa.temporal import event_mentions, find_time_mentions, question_time
+
+AS_OF = date(2025, 11, 13)  # a Thursday
+
+
+def window(question: str, as_of: date = AS_OF):
+    return question_time(question, as_of).evidence
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Thousands attended a victory parade this week in which city?",
+        "Which automaker recently recalled about 375,000 SUVs?",
+        "Who resigned yesterday?",
+        "What did the council decide on Tuesday?",
+        "Which team won last week?",
+    ],
+)
+def test_recent_cues_ask_for_the_two_weeks_up_to_the_question(question: str) -> None:
+    w = window(question)
+    assert w is not None
+    assert (w.published_from, w.published_to) == (date(2025, 10, 31), AS_OF)
+    assert w.label == "in the two weeks to Thursday 13 November 2025"
+
+
+@pytest.mark.parametrize(
+    "question, first, last, to, label",
+    [
+        ("What was the deadliest typhoon this year?", date(2025, 1, 1), AS_OF, AS_OF, "in 2025"),
+        ("Who won the mayoral election in October?", date(2025, 10, 1), date(2025, 10, 31), date(2025, 11, 7), "in October 2025"),
+        ("What was announced this month?", date(2025, 11, 1), AS_OF, AS_OF, "in November 2025"),
+        ("Who won the cup in 2019?", date(2019, 1, 1), date(2019, 12, 31), date(2020, 1, 7), "in 2019"),
+        ("What happened on March 3, 2020?", date(2020, 3, 3), date(2020, 3, 3), date(2020, 3, 10), "on Tuesday 3 March 2020"),
+    ],
+)
+def test_periods_are_the_period_and_its_reports(question: str, first: date, last: date, to: date, label: str) -> None:
+    w = window(question)
+    assert w is not None
+    assert (w.first, w.last, w.published_from, w.published_to, w.label) == (first, last, first, to, label)
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["Which automaker recalled SUVs over fire risks?", "When did Varga and Hale last speak?",
+     "Who is the latest chief executive?", "What happened before October?"],
+)
+def test_no_explicit_cue_no_window(question: str) -> None:
+    assert window(question) is None
+
+
+def mentions(text: str, published: date) -> list[tuple[date, date]]:
+    return event_mentions(find_time_mentions(text, published))
+
+
+def test_an_article_from_the_window_about_an_older_event_is_not_evidence() -> None:
+    w = window("Thousands attended a victory parade this week in which city?")
+    this_week = date(2025, 11, 11)
+    old_parade = "Last year's victory parade drew 50,000 people to Lakeside."
+    new_parade = "Thousands of fans attended the victory parade in Harbor City on Monday."
+    assert not w.admits(this_week, mentions(old_parade, this_week))
+    assert w.admits(this_week, mentions(new_parade, this_week))
+    assert w.admits(this_week, mentions("Thousands of fans lined the streets for the parade.", this_week))
+    assert not w.admits(date(2023, 6, 14), mentions("Thousands attended the parade on Tuesday.", date(2023, 6, 14)))
+
+
+def test_background_years_do_not_date_the_news() -> None:
+    w = window("Which company announced layoffs this week?")
+    day = date(2025, 11, 10)
+    assert w.admits(day, mentions("The company, founded in 2010, announced 400 layoffs.", day))
+
+
+def test_a_later_report_of_an_event_inside_the_window_is_evidence() -> None:
+    w = window("Who won the mayoral election in October?")
+    report = date(2025, 11, 12)  # after the report lag, but it dates the event
+    assert w.admits(report, mentions("Ana Ruiz won the mayoral election on October 26.", report))
+    assert not w.admits(report, mentions("Ana Ruiz spoke to reporters on Wednesday.", report))
+    assert not w.admits(date(2024, 10, 20), mentions("Tom Berg won the mayoral election on Sunday.", date(2024, 10, 20)))
