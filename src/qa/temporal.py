@@ -384,6 +384,14 @@ def question_time(question: str, as_of: date) -> QuestionTime:
     )
 
 
+def _plus(d: date, days: int) -> date:
+    """``d`` moved by ``days``, held at the calendar's ends (as of year 1 or 9999)."""
+    try:
+        return d + timedelta(days=days)
+    except OverflowError:
+        return date.max if days > 0 else date.min
+
+
 def evidence_window(question: str, mentions: list[TimeMention], as_of: date) -> Window | None:
     """The window a question's explicit cue restricts its evidence to, as of ``as_of``:
     - a recent day or week ("this week", "last week", "yesterday", "on Tuesday") or "recently":
@@ -392,7 +400,7 @@ def evidence_window(question: str, mentions: list[TimeMention], as_of: date) -> 
       reports published up to REPORT_LAG_DAYS after it;
     - an older day or week ("on 3 March 2020"): that day or week, likewise.
     None without a cue; bounds ("before May") are not windows."""
-    recent_from = as_of - timedelta(days=RECENT_DAYS - 1)
+    recent_from = _plus(as_of, -(RECENT_DAYS - 1))
     recent = f"in the two weeks to {format_day(as_of)}"
     dated = [m for m in mentions if m.first and m.last and m.first <= as_of]
     if not dated:
@@ -403,7 +411,7 @@ def evidence_window(question: str, mentions: list[TimeMention], as_of: date) -> 
     if all(m.granularity in ("day", "week") for m in dated) and last >= recent_from:
         return Window(min(first, recent_from), as_of, min(first, recent_from), as_of, recent)
     label = " and ".join(("on " if m.granularity == "day" or m.first == m.last else "in ") + m.label() for m in dated)
-    return Window(first, last, first, min(as_of, last + timedelta(days=REPORT_LAG_DAYS)), label)
+    return Window(first, last, first, min(as_of, _plus(last, REPORT_LAG_DAYS)), label)
 
 
 def event_days(text: str, published: date | None) -> tuple[int, int, str]:

@@ -84,3 +84,12 @@ def test_a_later_report_of_an_event_inside_the_window_is_evidence() -> None:
     assert w.admits(report, mentions("Ana Ruiz won the mayoral election on October 26.", report))
     assert not w.admits(report, mentions("Ana Ruiz spoke to reporters on Wednesday.", report))
     assert not w.admits(date(2024, 10, 20), mentions("Tom Berg won the mayoral election on Sunday.", date(2024, 10, 20)))
+
+
+@pytest.mark.parametrize("as_of", [date.min, date(1, 1, 5), date.max, date(9999, 12, 28)])
+@pytest.mark.parametrize("question", ["What happened this week?", "What happened last month?", "What happened next week?"])
+def test_windows_at_the_ends_of_the_calendar(as_of: date, question: str) -> None:
+    """As of year 1 or 9999 a window is held at the calendar's end (it raised OverflowError)."""
+    window = question_time(question, as_of).evidence
+    if window is not None:
+        assert window.first <= window.last and window.published_from <= window.published_to
