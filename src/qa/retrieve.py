@@ -24,11 +24,17 @@ from qa.types import UNDATED, ChunkRecord, Passage
 
 @dataclass
 class _Candidate:
+    """One fused candidate and what each ranking said of it (the learned ranker's inputs)."""
+
     chunk_id: str
     text: str
     record: ChunkRecord
     similarity: float = 0.0
     fused: float = 0.0
+    prior: float = 1.0  # the time prior's multiplier
+    dense_rank: int = 0  # 1-based place in the dense list; 0 = not in it
+    lexical_rank: int = 0  # 1-based place in the BM25 list; 0 = not in it
+    lexical_score: float = 0.0  # BM25 score (0 when not in the BM25 list)
 
 
 def _passage(c: _Candidate, score: float) -> Passage:
@@ -108,32 +114,54 @@ class Retriever:
         """Ranked passages (best first) and the query vector (reused by the answerer)."""
         s = self.settings
         k = k or s.search_k
-        filters = filters or SearchFilters()
-        text = retrieval_query(query, qtime) if s.strip_time_words else query
-        vector = self.encoder.encode_query(text)
-        lists: list[tuple[float, list[str]]] = []  # (weight, chunk ids best first) to fuse
-        with self.reader.reading():
-            lexical = self.reader.lexical
-            if lexical is not None and s.lexical_weight > 0:
-                n_lex = max(s.lexical_candidates, k * 4)
-                lists.append((s.lexical_weight, [c for c, _ in lexical.search(text, n_lex, filters)]))
-            exact = self.reader.dense if s.dense_search == "exact" else None
-            search_dense = self._exact if exact is not None else self._hnsw
-            cands = search_dense(vector, max(s.dense_candidates, k * 4), filters, lists)
-        for weight, ids in lists:
-            for rank, cid in enumerate(ids, 1):
-                if cid in cands:
-                    cands[cid].fused += weight / (s.rrf_k + rank)
-        scored = sorted(
-            ((c.fused * time_prior(c.record, qtime, s), c) for c in cands.values()),
-            key=lambda pair: pair[0],
-            reverse=True,
-        )
+        text, scored, vector = self.pool(query, k, filters, qtime)
         if s.reranker:
             scored = self._rerank(text, scored, qtime)
+        elif s.learned_ranking:
+            from qa.rank import rerank
+
+            scored = rerank(text, qtime, scored, s.rank_model)
         top = (scored[0][0] if scored else 1.0) or 1.0
         passages = [_passage(c, score / top) for score, c in scored]
         return cap_per_document(passages, s.per_doc_cap, k), vector
+
+    def pool(
+        self,
+        query: str,
+        k: int,
+        filters: SearchFilters | None = None,
+        qtime: QuestionTime | None = None,
+    ) -> tuple[str, list[tuple[float, _Candidate]], np.ndarray]:
+        """Every candidate, ordered by fused score times the time prior (best first), with the
+        text matched (the question without its time words) and the query vector."""
+        s = self.settings
+        filters = filters or SearchFilters()
+        text = retrieval_query(query, qtime) if s.strip_time_words else query
+        vector = self.encoder.encode_query(text)
+        wide = s.rank_candidates if s.learned_ranking and not s.reranker else 0
+        lists: list[tuple[str, float, list[tuple[str, float]]]] = []  # (kind, weight, hits best first)
+        with self.reader.reading():
+            lexical = self.reader.lexical
+            if lexical is not None and s.lexical_weight > 0:
+                n_lex = max(s.lexical_candidates, k * 4, wide)
+                lists.append(("lexical", s.lexical_weight, lexical.search(text, n_lex, filters)))
+            exact = self.reader.dense if s.dense_search == "exact" else None
+            search_dense = self._exact if exact is not None else self._hnsw
+            cands = search_dense(vector, max(s.dense_candidates, k * 4, wide), filters, lists)
+        for kind, weight, hits in lists:
+            for rank, (cid, score) in enumerate(hits, 1):
+                c = cands.get(cid)
+                if c is None:
+                    continue
+                c.fused += weight / (s.rrf_k + rank)
+                if kind == "lexical":
+                    c.lexical_rank, c.lexical_score = rank, score
+                else:
+                    c.dense_rank = rank
+        for c in cands.values():
+            c.prior = time_prior(c.record, qtime, s)
+        scored = sorted(((c.fused * c.prior, c) for c in cands.values()), key=lambda pair: pair[0], reverse=True)
+        return text, scored, vector
 
     def _rerank(
         self, query: str, scored: list[tuple[float, _Candidate]], qtime: QuestionTime | None
@@ -161,17 +189,17 @@ class Retriever:
         return reranked + [(0.999 * floor * score / ceiling, c) for score, c in tail]
 
     def _exact(
-        self, vector: np.ndarray, n: int, filters: SearchFilters, lists: list[tuple[float, list[str]]]
+        self, vector: np.ndarray, n: int, filters: SearchFilters, lists: list[tuple[str, float, list[tuple[str, float]]]]
     ) -> dict[str, _Candidate]:
         """Dense ranking from the memory-mapped matrix; texts and metadata of every candidate
         (dense or lexical) from Chroma."""
         s, exact = self.settings, self.reader.dense
         sims = exact.similarities(vector)
         keep = exact.mask(filters)
-        lists.append((s.dense_weight, [c for c, _ in exact.top(sims, n, keep)]))
+        lists.append(("dense", s.dense_weight, exact.top(sims, n, keep)))
         similarity: dict[str, float] = {}
-        for _, ids in lists:
-            for cid in ids:
+        for _, _, hits in lists:
+            for cid, _ in hits:
                 if cid not in similarity:
                     row = exact.row_of(cid)
                     similarity[cid] = float(sims[row]) if row is not None else 0.0
@@ -181,14 +209,14 @@ class Retriever:
         }
 
     def _hnsw(
-        self, vector: np.ndarray, n: int, filters: SearchFilters, lists: list[tuple[float, list[str]]]
+        self, vector: np.ndarray, n: int, filters: SearchFilters, lists: list[tuple[str, float, list[tuple[str, float]]]]
     ) -> dict[str, _Candidate]:
         """Dense ranking from Chroma's own index (with its metadata filter)."""
         s, vectors = self.settings, self.reader.vectors
         hits = vectors.query(vector, n=n, filters=filters)
-        lists.append((s.dense_weight, [h.chunk_id for h in hits]))
+        lists.append(("dense", s.dense_weight, [(h.chunk_id, h.similarity) for h in hits]))
         cands = {h.chunk_id: _Candidate(h.chunk_id, h.text, h.record, h.similarity) for h in hits}
-        missing = list(dict.fromkeys(cid for _, ids in lists for cid in ids if cid not in cands))
+        missing = list(dict.fromkeys(cid for _, _, hits_ in lists for cid, _ in hits_ if cid not in cands))
         if missing:
             for cid, text, record, emb in vectors.get(missing):
                 cands[cid] = _Candidate(cid, text, record, float(np.dot(emb, vector)))

@@ -62,7 +62,7 @@ class IngestSettings(_Group):
 
 
 class RetrievalSettings(_Group):
-    """Ranking passages: fusion, time prior, per-article cap (qa.retrieve)."""
+    """Ranking passages: fusion, time prior, learned ranker, per-article cap (qa.retrieve, qa.rank)."""
 
     k: int = Field(8, ge=1, description="Passages retrieved for an answer")
     search_k: int = Field(10, ge=1, description="Results shown by `qa search`")
@@ -81,6 +81,17 @@ class RetrievalSettings(_Group):
         "candidates; off by default (none ships offline)",
     )
     rerank_candidates: int = Field(30, ge=1, description="Fused candidates the reranker re-scores")
+    learned_ranking: bool = Field(
+        True,
+        description="Re-order the fused candidates with the shipped learned ranker (qa/rank); "
+        "false = fusion and time prior only. Without a model file qa uses the fusion.",
+    )
+    rank_model: Path | None = Field(
+        None, description="Learned ranker model file (default: the one shipped in qa/rank/ranker.json)"
+    )
+    rank_candidates: int = Field(
+        50, ge=1, description="Candidates each of dense and BM25 give the learned ranker"
+    )
     strip_time_words: bool = Field(True, description="Match without the question's time words")
     window_boost: float = Field(0.5, ge=0, description="Boost for passages inside a question's time window")
     recency_boost: float = Field(1.0, ge=0, description="Boost for recent articles, as of the question's date")

@@ -13,12 +13,13 @@ SRC = Path(__file__).parents[2] / "src" / "qa"
 # qa.<package or module> → what it must never import (anything above it)
 SURFACES = {"qa.cli", "qa.server", "qa.web"}
 FORBIDDEN = {
-    "index": {"qa.ingest", "qa.answer", "qa.retrieve", "qa.rerank", "qa.conversation", "qa.assistant", "qa.evaluate", *SURFACES},
-    "ingest": {"qa.answer", "qa.retrieve", "qa.rerank", "qa.conversation", "qa.assistant", "qa.evaluate", *SURFACES},
+    "index": {"qa.ingest", "qa.answer", "qa.retrieve", "qa.rerank", "qa.rank", "qa.conversation", "qa.assistant", "qa.evaluate", *SURFACES},
+    "ingest": {"qa.answer", "qa.retrieve", "qa.rerank", "qa.rank", "qa.conversation", "qa.assistant", "qa.evaluate", *SURFACES},
     "answer": {"qa.ingest", "qa.conversation", "qa.assistant", "qa.evaluate", *SURFACES},
+    "rank": {"qa.ingest", "qa.answer", "qa.retrieve", "qa.rerank", "qa.conversation", "qa.assistant", "qa.evaluate", *SURFACES},
     "retrieve": {"qa.ingest", "qa.answer", "qa.conversation", "qa.assistant", "qa.evaluate", *SURFACES},
-    "types": {"qa.index", "qa.ingest", "qa.answer", "qa.retrieve", "qa.assistant", *SURFACES},
-    "temporal": {"qa.index", "qa.ingest", "qa.answer", "qa.retrieve", "qa.assistant", *SURFACES},
+    "types": {"qa.index", "qa.ingest", "qa.answer", "qa.retrieve", "qa.rank", "qa.assistant", *SURFACES},
+    "temporal": {"qa.index", "qa.ingest", "qa.answer", "qa.retrieve", "qa.rank", "qa.assistant", *SURFACES},
     "conversation": {"qa.index", "qa.ingest", *SURFACES},
     "assistant": SURFACES,
 }

@@ -1,0 +1,486 @@
+"""Train qa's learned ranker (qa/rank) on the training set, and measure it.
+
+Three steps, each reproducible from the one before (files under --work, default
+/work/cache/rank):
+
+  pools   ask every question of a dataset as of its date against a qa index and keep, for each,
+          every fused candidate (the top --pool of dense and of BM25) with what retrieval knew of
+          it, its text and whether it holds the gold answer; plus plain BM25's top 10
+          python bench/train_ranker.py pools --dataset ../shared/data/realtimeqa-2024 \
+              --index /work/cache/train-index --out /work/cache/rank/train.pkl.gz
+  train   features (qa.rank.features.extract, the code qa runs) for every pool, label-noise
+          figures, month-grouped cross-validation on the training set, then the final model
+          trained on all of it, written with its figures to src/qa/rank/ranker.json
+          python bench/train_ranker.py train --train /work/cache/rank/train.pkl.gz
+  report  today's fusion, plain BM25 and the shipped ranker on a dataset's pools, per month and
+          per quarter (R@1/5/10, MRR@10 after the per-article cap, as `qa eval` counts)
+          python bench/train_ranker.py report --pools /work/cache/rank/dev.pkl.gz
+
+Labels: a passage is relevant when it contains the normalised gold answer (qa.evaluate's rule).
+Only the training set's pools are used to fit or choose anything in `train`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import math
+import os
+import pickle
+import random
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+
+from qa.evaluate import first_hit, load_questions  # noqa: E402
+from qa.rank.features import FEATURES, extract  # noqa: E402
+from qa.rank.model import SHIPPED, LinearModel, from_lightgbm, model_file, parse  # noqa: E402
+from qa.retrieve import cap_per_document  # noqa: E402
+from qa.temporal import question_time  # noqa: E402
+from qa.text import normalize_answer  # noqa: E402
+from qa.types import ChunkRecord, Passage  # noqa: E402
+
+RRF_K, DENSE_W, LEX_W = 60, 1.0, 1.0  # qa's fusion defaults (RetrievalSettings)
+PER_DOC_CAP = 3
+K = 10
+
+
+@dataclass
+class Cand:
+    """A pooled candidate, as qa.retrieve._Candidate (the fields features read)."""
+
+    chunk_id: str
+    text: str
+    record: ChunkRecord
+    similarity: float
+    fused: float
+    prior: float
+    dense_rank: int
+    lexical_rank: int
+    lexical_score: float
+    label: int = 0
+
+
+@dataclass
+class Pool:
+    qid: str
+    question: str
+    answer: str
+    asked_on: Any
+    text: str  # what retrieval matched (the question without its time words)
+    cands: list[Cand]
+    bm25: list[str] = field(default_factory=list)  # plain BM25's top 10 texts
+
+    @property
+    def month(self) -> str:
+        return self.asked_on.strftime("%Y-%m")
+
+    @property
+    def quarter(self) -> str:
+        return f"{self.asked_on.year}-Q{(self.asked_on.month - 1) // 3 + 1}"
+
+
+def holds(gold: str, text: str) -> bool:
+    return first_hit(gold, [text]) is not None
+
+
+# ------------------------------------------------------------------ pools
+
+
+def cmd_pools(args: argparse.Namespace) -> None:
+    from qa.assistant import Assistant
+    from qa.retrieve import Retriever, SearchFilters
+    from qa.settings import Settings
+
+    questions = load_questions(args.dataset / "questions.jsonl", args.limit)
+    if args.questions_before:
+        questions = [q for q in questions if q.asked_on.isoformat() < args.questions_before]
+    settings = Settings(index=args.index, learned_ranking=False, dense_candidates=args.pool,
+                        lexical_candidates=args.pool)
+    bot = Assistant(settings)
+    pools: list[Pool] = []
+    t0 = time.perf_counter()
+    with bot.reading() as reader:
+        retriever = Retriever(reader, settings)
+        for i, q in enumerate(questions, 1):
+            qtime = question_time(q.question, q.asked_on)
+            filters = SearchFilters(as_of=q.asked_on)
+            text, scored, _ = retriever.pool(q.question, K, filters, qtime)
+            cands = [Cand(c.chunk_id, c.text, c.record, c.similarity, c.fused, c.prior, c.dense_rank,
+                          c.lexical_rank, c.lexical_score, int(holds(q.answer, c.text))) for _, c in scored]
+            ids = [cid for cid, _ in reader.lexical.search(q.question, K, filters)]
+            got = {cid: t for cid, t, _, _ in reader.vectors.get(ids)} if ids else {}
+            pools.append(Pool(q.id, q.question, q.answer, q.asked_on, text, cands, [got[c] for c in ids]))
+            if i % 50 == 0:
+                print(f"  {i}/{len(questions)} questions, {(time.perf_counter() - t0) / i * 1000:.0f} ms each", file=sys.stderr)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(args.out, "wb") as f:
+        pickle.dump({"pool": args.pool, "index": str(args.index), "dataset": str(args.dataset), "pools": pools}, f)
+    n_pos = sum(any(c.label for c in p.cands) for p in pools)
+    print(f"{len(pools)} pools, mean {np.mean([len(p.cands) for p in pools]):.0f} candidates, answer in the pool for {n_pos / len(pools):.3f} → {args.out}")
+
+
+def read_pools(path: Path) -> tuple[int, list[Pool]]:
+    with gzip.open(path, "rb") as f:
+        data = pickle.load(f)
+    return data["pool"], data["pools"]
+
+
+def narrowed(pool: Pool, depth: int) -> list[Cand]:
+    """The pool qa would have with ``depth`` candidates from each ranking: fused again over the
+    shorter lists, in today's order (fusion × time prior)."""
+    out = []
+    for c in pool.cands:
+        d = c.dense_rank if c.dense_rank and c.dense_rank <= depth else 0
+        lx = c.lexical_rank if c.lexical_rank and c.lexical_rank <= depth else 0
+        if not d and not lx:
+            continue
+        fused = (DENSE_W / (RRF_K + d) if d else 0.0) + (LEX_W / (RRF_K + lx) if lx else 0.0)
+        out.append(Cand(c.chunk_id, c.text, c.record, c.similarity, fused, c.prior, d, lx,
+                        c.lexical_score if lx else 0.0, c.label))
+    out.sort(key=lambda c: c.fused * c.prior, reverse=True)
+    return out
+
+
+# ------------------------------------------------------------------ metrics
+
+
+def ranked_hit(cands: list[Cand], order: np.ndarray | None = None) -> int | None:
+    """1-based rank of the first passage holding the answer after the per-article cap, as qa
+    returns its top K."""
+    seq = cands if order is None else [cands[i] for i in order]
+    passages = [Passage(c.chunk_id, c.text, c.record, 0.0) for c in seq]
+    top = cap_per_document(passages, PER_DOC_CAP, K)
+    label = {c.chunk_id: c.label for c in seq}
+    for r, p in enumerate(top, 1):
+        if label[p.chunk_id]:
+            return r
+    return None
+
+
+def scores(ranks: list[int | None]) -> dict[str, float]:
+    n = max(len(ranks), 1)
+    out = {f"R@{k}": round(sum(1 for r in ranks if r and r <= k) / n, 4) for k in (1, 5, 10)}
+    out["MRR@10"] = round(sum(1.0 / r for r in ranks if r and r <= 10) / n, 4)
+    out["n"] = len(ranks)
+    return out
+
+
+def table(pools: list[Pool], ranks: list[int | None]) -> dict[str, dict[str, float]]:
+    groups: dict[str, list[int | None]] = defaultdict(list)
+    for p, r in zip(pools, ranks):
+        groups[p.month].append(r)
+        groups[p.quarter].append(r)
+        groups["all"].append(r)
+    return {g: scores(rs) for g, rs in sorted(groups.items())}
+
+
+# ------------------------------------------------------------------ features and labels
+
+
+@dataclass
+class Design:
+    pools: list[Pool]
+    cands: list[list[Cand]]
+    X: list[np.ndarray]
+    y: list[np.ndarray]
+
+
+def design(pools: list[Pool], depth: int) -> Design:
+    cands, X, y = [], [], []
+    t0 = time.perf_counter()
+    for p in pools:
+        cs = narrowed(p, depth)
+        cands.append(cs)
+        X.append(extract(p.text, question_time(p.question, p.asked_on), cs))
+        y.append(np.array([c.label for c in cs], dtype=np.int32))
+    ms = 1000 * (time.perf_counter() - t0) / max(len(pools), 1)
+    print(f"  features: {len(pools)} pools, {ms:.1f} ms per pool (extraction + question time)", file=sys.stderr)
+    return Design(pools, cands, X, y)
+
+
+def chance_rates(pools: list[Pool], sample: int = 150, seed: int = 0) -> list[float]:
+    """For each question, the share of passages in other questions' pools (asked at least four
+    weeks apart, so about other news) that "hold" its answer: how often the label fires by chance."""
+    rng = random.Random(seed)
+    norm = [[f" {normalize_answer(c.text)} " for c in p.cands] for p in pools]
+    out = []
+    for i, p in enumerate(pools):
+        g = normalize_answer(p.answer)
+        others = [j for j, o in enumerate(pools) if abs((o.asked_on - p.asked_on).days) >= 28]
+        picked = rng.sample(others, min(sample, len(others)))
+        total = sum(len(norm[j]) for j in picked) or 1
+        hit = sum(1 for j in picked for t in norm[j] if g and f" {g} " in t)
+        out.append(hit / total)
+    return out
+
+
+def noise_report(pools: list[Pool], rates: list[float], threshold: float) -> dict[str, Any]:
+    own = [sum(c.label for c in p.cands) / max(len(p.cands), 1) for p in pools]
+    noisy = [r >= threshold for r in rates]
+    short = [len(normalize_answer(p.answer)) <= 3 or normalize_answer(p.answer).isdigit() for p in pools]
+    with_pos = [any(c.label for c in p.cands) for p in pools]
+    expected_chance_pos = sum(r * len(p.cands) for p, r in zip(pools, rates))
+    all_pos = sum(sum(c.label for c in p.cands) for p in pools)
+    return {
+        "questions": len(pools),
+        "with_a_positive": sum(with_pos),
+        "chance_threshold": threshold,
+        "chance_prone": sum(noisy),
+        "chance_prone_with_positive": sum(n and w for n, w in zip(noisy, with_pos)),
+        "short_or_number_answers": sum(short),
+        "positives": all_pos,
+        "positives_expected_by_chance": round(expected_chance_pos, 1),
+        "share_of_positives_by_chance": round(expected_chance_pos / max(all_pos, 1), 4),
+        "own_pool_positive_rate_mean": round(float(np.mean(own)), 4),
+        "chance_rate_mean": round(float(np.mean(rates)), 5),
+        "examples": sorted({p.answer for p, n in zip(pools, noisy) if n})[:25],
+    }
+
+
+# ------------------------------------------------------------------ models
+
+PARAMS = {
+    "objective": "lambdarank",
+    "metric": "ndcg",
+    "ndcg_eval_at": [1, 5],
+    "lambdarank_truncation_level": 20,
+    "learning_rate": 0.05,
+    "num_leaves": 7,
+    "min_data_in_leaf": 40,
+    "feature_fraction": 0.8,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambda_l2": 10.0,
+    "use_missing": False,
+    "verbose": -1,
+    "num_threads": 1,
+    "deterministic": True,
+    "force_row_wise": True,
+    "seed": 7,
+}
+
+
+def with_positive(d: Design, keep: list[bool] | None = None) -> list[int]:
+    return [i for i, yy in enumerate(d.y) if yy.any() and (keep is None or keep[i])]
+
+
+def fit_trees(d: Design, idx: list[int], rounds: int, params: dict[str, Any]):
+    import lightgbm as lgb
+
+    X = np.concatenate([d.X[i] for i in idx])
+    y = np.concatenate([d.y[i] for i in idx])
+    group = [len(d.y[i]) for i in idx]
+    ds = lgb.Dataset(X, y, group=group, feature_name=list(FEATURES), free_raw_data=False)
+    return lgb.train(params, ds, num_boost_round=rounds)
+
+
+def fit_linear(d: Design, idx: list[int], C: float) -> LinearModel:
+    """Pairwise logistic regression (RankNet-style, linear): positives against the negatives of
+    the same pool, on standardised features."""
+    from sklearn.linear_model import LogisticRegression
+
+    X = np.concatenate([d.X[i] for i in idx]).astype(np.float64)
+    mean, scale = X.mean(axis=0), X.std(axis=0)
+    scale[scale == 0] = 1.0
+    diffs = []
+    rng = np.random.default_rng(0)
+    for i in idx:
+        Z = (d.X[i] - mean) / scale
+        pos, neg = np.flatnonzero(d.y[i]), np.flatnonzero(d.y[i] == 0)
+        if not len(pos) or not len(neg):
+            continue
+        neg = rng.choice(neg, size=min(len(neg), 30), replace=False)
+        for a in pos[:5]:
+            diffs.append(Z[a] - Z[neg])
+    D = np.concatenate(diffs)
+    Xp = np.concatenate([D, -D])
+    yp = np.concatenate([np.ones(len(D)), np.zeros(len(D))])
+    lr = LogisticRegression(C=C, fit_intercept=False, max_iter=2000).fit(Xp, yp)
+    return LinearModel(mean.tolist(), scale.tolist(), lr.coef_[0].tolist(), 0.0)
+
+
+def evaluate(d: Design, idx: list[int], predict) -> tuple[list[int | None], list[int | None]]:
+    """Ranks of the first hit under today's order and under the model, for the pools in idx."""
+    base, learned = [], []
+    for i in idx:
+        base.append(ranked_hit(d.cands[i]))
+        if len(d.cands[i]) == 0:
+            learned.append(None)
+            continue
+        s = predict(d.X[i])
+        learned.append(ranked_hit(d.cands[i], np.argsort(-s, kind="stable")))
+    return base, learned
+
+
+def month_folds(d: Design, n: int) -> list[list[int]]:
+    """Folds of whole months (a month's questions share its news); by question when there are
+    fewer months than folds."""
+    months = sorted({p.month for p in d.pools})
+    if len(months) < n:
+        return [list(range(i, len(d.pools), n)) for i in range(n)]
+    chunks = [months[i::n] for i in range(n)]
+    return [[i for i, p in enumerate(d.pools) if p.month in set(ch)] for ch in chunks]
+
+
+def cross_validate(d: Design, folds: int, configs: list[dict[str, Any]], keep: list[bool] | None = None) -> list[dict[str, Any]]:
+    rows = []
+    fold_idx = month_folds(d, folds)
+    for cfg in configs:
+        base_all, learned_all = [], []
+        for f, test in enumerate(fold_idx):
+            test_set = set(test)
+            train = [i for i in with_positive(d, keep) if i not in test_set]
+            if cfg["kind"] == "trees":
+                booster = fit_trees(d, train, cfg["rounds"], {**PARAMS, **cfg.get("params", {})})
+                predict = booster.predict
+            else:
+                predict = fit_linear(d, train, cfg["C"]).predict
+            b, l = evaluate(d, test, predict)
+            base_all += b
+            learned_all += l
+        row = {"config": cfg, "fusion": scores(base_all), "ranker": scores(learned_all)}
+        rows.append(row)
+        print(f"  cv {json.dumps(cfg)}: fusion R@1 {row['fusion']['R@1']:.3f} R@5 {row['fusion']['R@5']:.3f}"
+              f" → ranker R@1 {row['ranker']['R@1']:.3f} R@5 {row['ranker']['R@5']:.3f}", file=sys.stderr)
+    return rows
+
+
+CONFIGS = [
+    {"kind": "trees", "rounds": 150},
+    {"kind": "trees", "rounds": 300},
+    {"kind": "trees", "rounds": 300, "params": {"num_leaves": 15, "min_data_in_leaf": 80}},
+    {"kind": "trees", "rounds": 600, "params": {"learning_rate": 0.025}},
+    {"kind": "linear", "C": 0.1},
+    {"kind": "linear", "C": 1.0},
+]
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    depth_dumped, pools = read_pools(args.train)
+    depth = args.depth or depth_dumped
+    print(f"training set: {len(pools)} questions, pools of the top {depth} dense and BM25", file=sys.stderr)
+    d = design(pools, depth)
+    rates = chance_rates(pools)
+    noise = noise_report(pools, rates, args.chance_threshold)
+    print("label noise:", json.dumps(noise, indent=1), file=sys.stderr)
+    keep_clean = [r < args.chance_threshold for r in rates]
+
+    configs = CONFIGS if args.configs is None else [json.loads(c) for c in args.configs]
+    cv = cross_validate(d, args.folds, configs)
+    best = max(cv, key=lambda r: (r["ranker"]["R@5"] + r["ranker"]["R@1"]))
+    print(f"best on training-set cross-validation: {json.dumps(best['config'])}", file=sys.stderr)
+    cv_clean = cross_validate(d, args.folds, [best["config"]], keep=keep_clean)[0]
+
+    cfg = best["config"]
+    train_idx = with_positive(d, keep_clean if args.filter_chance else None)
+    if cfg["kind"] == "trees":
+        booster = fit_trees(d, train_idx, cfg["rounds"], {**PARAMS, **cfg.get("params", {})})
+        model = from_lightgbm(booster.dump_model())
+        check = d.X[train_idx[0]]
+        assert np.allclose(model.predict(check), booster.predict(check), atol=1e-9), "numpy trees differ from LightGBM"
+        gain = booster.feature_importance("gain")
+        importance = {FEATURES[i]: round(float(g), 1) for i, g in sorted(enumerate(gain), key=lambda t: -t[1])}
+        kind = "trees"
+    else:
+        model = fit_linear(d, train_idx, cfg["C"])
+        importance = {f: round(c, 4) for f, c in sorted(zip(FEATURES, model.coef.tolist()), key=lambda t: -abs(t[1]))}
+        kind = "linear"
+    base, learned = evaluate(d, list(range(len(pools))), model.predict)
+    training = {
+        "trained_on": str(args.train_label or args.train),
+        "questions": len(pools),
+        "questions_with_a_positive": len(with_positive(d)),
+        "questions_fitted": len(train_idx),
+        "pool_depth": depth,
+        "config": cfg,
+        "params": {**PARAMS, **cfg.get("params", {})} if kind == "trees" else {"C": cfg["C"]},
+        "label": "passage contains the normalised gold answer (qa.evaluate.first_hit)",
+        "label_noise": noise,
+        "filtered_chance_prone": bool(args.filter_chance),
+        "cross_validation": {"folds": f"{args.folds}, grouped by month", "rows": cv,
+                             "best_without_chance_prone_questions": cv_clean},
+        "fit_on_all_training": {"fusion": scores(base), "ranker": scores(learned)},
+        "importance": importance,
+    }
+    out = model_file(kind, model, training)
+    args.out.write_text(json.dumps(out, separators=(",", ":")) + "\n", encoding="utf-8")
+    parse(json.loads(args.out.read_text()))  # loads as qa will
+    print(f"wrote {args.out} ({args.out.stat().st_size / 1024:.0f} KB): {kind} {json.dumps(cfg)}")
+    print(json.dumps({"cv_best": best, "cv_best_without_chance_prone": cv_clean,
+                      "label_noise": {k: v for k, v in noise.items() if k != "examples"}}, indent=1))
+
+
+# ------------------------------------------------------------------ report
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    depth_dumped, pools = read_pools(args.pools)
+    depth = args.depth or depth_dumped
+    model_path = args.model or SHIPPED
+    model = parse(json.loads(Path(model_path).read_text()))
+    d = design(pools, depth)
+    base, learned = evaluate(d, list(range(len(pools))), model.predict)
+    bm25 = [first_hit(p.answer, p.bm25) for p in pools]
+    in_pool = [1 if any(c.label for c in cs) else None for cs in d.cands]
+    result = {
+        "pools": str(args.pools),
+        "depth": depth,
+        "model": str(model_path),
+        "bm25": table(pools, bm25),
+        "fusion": table(pools, base),
+        "ranker": table(pools, learned),
+        "answer_in_pool": {g: v["R@1"] for g, v in table(pools, in_pool).items()},
+    }
+    if args.json:
+        print(json.dumps(result, indent=1))
+        return
+    groups = [g for g in result["fusion"] if "Q" in g] + sorted(g for g in result["fusion"] if "Q" not in g and g != "all") + ["all"]
+    print(f"{'group':9} {'n':>4} | {'bm25 R@1':>8} {'R@5':>6} | {'fusion R@1':>10} {'R@5':>6} {'R@10':>6} {'MRR':>6} | "
+          f"{'ranker R@1':>10} {'R@5':>6} {'R@10':>6} {'MRR':>6} | {'in pool':>7}")
+    for g in groups:
+        b, f, r = result["bm25"][g], result["fusion"][g], result["ranker"][g]
+        print(f"{g:9} {f['n']:>4} | {b['R@1']:>8.3f} {b['R@5']:>6.3f} | {f['R@1']:>10.3f} {f['R@5']:>6.3f} {f['R@10']:>6.3f} "
+              f"{f['MRR@10']:>6.3f} | {r['R@1']:>10.3f} {r['R@5']:>6.3f} {r['R@10']:>6.3f} {r['MRR@10']:>6.3f} | "
+              f"{result['answer_in_pool'][g]:>7.3f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("pools", help="dump candidate pools of a dataset against a qa index")
+    p.add_argument("--dataset", type=Path, required=True)
+    p.add_argument("--index", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--pool", type=int, default=100, help="candidates from each of dense and BM25")
+    p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--questions-before", default=None, help="only questions asked before this day (YYYY-MM-DD)")
+    t = sub.add_parser("train", help="fit the ranker on training pools and write the model file")
+    t.add_argument("--train", type=Path, required=True)
+    t.add_argument("--train-label", default=None, help="how to name the training data in the model file")
+    t.add_argument("--depth", type=int, default=50, help="candidates from each ranking (qa's rank_candidates)")
+    t.add_argument("--folds", type=int, default=3)
+    t.add_argument("--configs", nargs="*", default=None, help="JSON configs to cross-validate instead of the default list")
+    t.add_argument("--chance-threshold", type=float, default=0.002)
+    t.add_argument("--filter-chance", action="store_true", help="fit without the chance-prone questions")
+    t.add_argument("--out", type=Path, default=SHIPPED)
+    r = sub.add_parser("report", help="fusion vs BM25 vs the ranker on a dataset's pools")
+    r.add_argument("--pools", type=Path, required=True)
+    r.add_argument("--depth", type=int, default=50)
+    r.add_argument("--model", type=Path, default=None)
+    r.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    {"pools": cmd_pools, "train": cmd_train, "report": cmd_report}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    main()
