@@ -154,17 +154,48 @@ def narrowed(pool: Pool, depth: int) -> list[Cand]:
 # ------------------------------------------------------------------ metrics
 
 
-def ranked_hit(cands: list[Cand], order: np.ndarray | None = None) -> int | None:
-    """1-based rank of the first passage holding the answer after the per-article cap, as qa
-    returns its top K."""
+def top_k(cands: list[Cand], order: np.ndarray | None = None) -> list[Cand]:
+    """What qa returns: the order given (default: today's), capped per article, first K."""
     seq = cands if order is None else [cands[i] for i in order]
+    by_id = {c.chunk_id: c for c in seq}
     passages = [Passage(c.chunk_id, c.text, c.record, 0.0) for c in seq]
-    top = cap_per_document(passages, PER_DOC_CAP, K)
-    label = {c.chunk_id: c.label for c in seq}
-    for r, p in enumerate(top, 1):
-        if label[p.chunk_id]:
+    return [by_id[p.chunk_id] for p in cap_per_document(passages, PER_DOC_CAP, K)]
+
+
+def ranked_hit(cands: list[Cand], order: np.ndarray | None = None) -> int | None:
+    """1-based rank of the first passage holding the answer in what qa returns."""
+    for r, c in enumerate(top_k(cands, order), 1):
+        if c.label:
             return r
     return None
+
+
+def cued_window(pool: Pool) -> tuple[int, int] | None:
+    """For a question with a time cue ("this week", "recently", "latest", "in May"): the days its
+    top result should be published in (the named period when longer than two weeks, else the 14
+    days up to the question's date); None without a cue (issue #17's time figure)."""
+    from qa.retrieve import _TIME_NOISE
+
+    qtime = question_time(pool.question, pool.asked_on)
+    if not (qtime.window or qtime.recency or _TIME_NOISE.search(pool.question)):
+        return None
+    as_of = pool.asked_on.toordinal()
+    if qtime.window and (qtime.window[1] - qtime.window[0]).days > 14:
+        return qtime.window[0].toordinal(), min(qtime.window[1].toordinal(), as_of)
+    return as_of - 14, as_of
+
+
+def time_faithful(pools: list[Pool], tops: list[list[Cand]]) -> dict[str, Any]:
+    """Share of cued questions whose top result is published inside the question's window."""
+    groups: dict[str, list[bool]] = defaultdict(list)
+    for p, top in zip(pools, tops):
+        window = cued_window(p)
+        if window is None or not top:
+            continue
+        inside = window[0] <= top[0].record.published_day <= window[1]
+        for g in (p.quarter, "all"):
+            groups[g].append(inside)
+    return {g: {"cued": len(v), "top_in_window": round(sum(v) / len(v), 4)} for g, v in sorted(groups.items())}
 
 
 def scores(ranks: list[int | None]) -> dict[str, float]:
@@ -432,7 +463,10 @@ def cmd_report(args: argparse.Namespace) -> None:
     base, learned = evaluate(d, list(range(len(pools))), model.predict)
     bm25 = [first_hit(p.answer, p.bm25) for p in pools]
     in_pool = [1 if any(c.label for c in cs) else None for cs in d.cands]
+    tops_fusion = [top_k(cs) for cs in d.cands]
+    tops_ranker = [top_k(cs, np.argsort(-model.predict(x), kind="stable")) if len(cs) else [] for cs, x in zip(d.cands, d.X)]
     result = {
+        "time_faithful": {"fusion": time_faithful(pools, tops_fusion), "ranker": time_faithful(pools, tops_ranker)},
         "pools": str(args.pools),
         "depth": depth,
         "model": str(model_path),
@@ -452,6 +486,9 @@ def cmd_report(args: argparse.Namespace) -> None:
         print(f"{g:9} {f['n']:>4} | {b['R@1']:>8.3f} {b['R@5']:>6.3f} | {f['R@1']:>10.3f} {f['R@5']:>6.3f} {f['R@10']:>6.3f} "
               f"{f['MRR@10']:>6.3f} | {r['R@1']:>10.3f} {r['R@5']:>6.3f} {r['R@10']:>6.3f} {r['MRR@10']:>6.3f} | "
               f"{result['answer_in_pool'][g]:>7.3f}")
+    print("\ncued questions whose top result is inside their window (issue #17's time figure):")
+    for g, v in result["time_faithful"]["fusion"].items():
+        print(f"  {g:9} {v['cued']:>4} cued: fusion {v['top_in_window']:.3f}  ranker {result['time_faithful']['ranker'][g]['top_in_window']:.3f}")
 
 
 def main() -> None:

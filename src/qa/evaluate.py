@@ -38,6 +38,10 @@ class Question:
     def month(self) -> str:
         return self.asked_on.strftime("%Y-%m")
 
+    @property
+    def quarter(self) -> str:
+        return f"{self.asked_on.year}-Q{(self.asked_on.month - 1) // 3 + 1}"
+
 
 def load_questions(path: Path, limit: int | None = None) -> list[Question]:
     out: list[Question] = []
@@ -114,6 +118,7 @@ def evaluate(
 ) -> dict[str, Any]:
     overall = Tally()
     by_month: dict[str, Tally] = defaultdict(Tally)
+    by_quarter: dict[str, Tally] = defaultdict(Tally)
     latencies: list[float] = []
     for i, q in enumerate(questions):
         t0 = time.perf_counter()
@@ -126,12 +131,14 @@ def evaluate(
         inside = q.answer in corpus
         overall.add(rank, right, inside)
         by_month[q.month].add(rank, right, inside)
+        by_quarter[q.quarter].add(rank, right, inside)
         if progress:
             progress(i + 1)
     latencies.sort()
     return {
         "overall": overall.row(),
         "by_month": {m: by_month[m].row() for m in sorted(by_month)},
+        "by_quarter": {p: by_quarter[p].row() for p in sorted(by_quarter)},
         "search_ms_p50": round(1000 * latencies[len(latencies) // 2], 1) if latencies else None,
         "search_ms_p95": round(1000 * latencies[int(len(latencies) * 0.95)], 1) if latencies else None,
     }
@@ -174,4 +181,5 @@ def run_eval(
     result = evaluate(questions, search, answer if with_answers else None, corpus, k=k)
     result["index"] = {"documents": report.documents, "chunks": report.chunks, "ingest_seconds": round(ingest_s, 1)}
     result["k"] = k
+    result["ranking"] = bot.ranking()
     return result

@@ -70,6 +70,8 @@ def print_eval(result: dict, console: Console | None = None) -> None:
         table.add_column(c.replace("answer_contains_gold", "answer✓"), justify="right")
     for month, row in result["by_month"].items():
         table.add_row(month, *(str(row[c]) for c in cols))
+    for quarter, row in result.get("by_quarter", {}).items():
+        table.add_row(quarter, *(str(row[c]) for c in cols))
     table.add_row("[bold]all[/]", *(f"[bold]{result['overall'][c]}[/]" for c in cols))
     console.print(table)
-    console.print(f"search p50 {result['search_ms_p50']} ms · p95 {result['search_ms_p95']} ms · index {result['index']}")
+    console.print(f"search p50 {result['search_ms_p50']} ms · p95 {result['search_ms_p95']} ms · ranking {result.get('ranking')} · index {result['index']}")

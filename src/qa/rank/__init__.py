@@ -12,6 +12,7 @@ import numpy as np
 
 from qa.rank.features import Candidate, extract
 from qa.rank.model import load
+from qa.settings import RetrievalSettings
 from qa.temporal import QuestionTime
 
 C = TypeVar("C", bound=Candidate)
@@ -30,3 +31,8 @@ def rerank(
     relevance = model.predict(extract(query, qtime, cands))
     order = np.argsort(-relevance, kind="stable")
     return [(scored[place][0], cands[i]) for place, i in enumerate(order)]
+
+
+def in_use(settings: RetrievalSettings) -> bool:
+    """Whether search re-orders with a learned model (on, no cross-encoder set, a usable file)."""
+    return settings.learned_ranking and not settings.reranker and load(str(settings.rank_model) if settings.rank_model else None) is not None
