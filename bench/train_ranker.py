@@ -9,7 +9,7 @@ Three steps, each reproducible from the one before (files under --work, default
           python bench/train_ranker.py pools --dataset ../shared/data/realtimeqa-2024 \
               --index /work/cache/train-index --out /work/cache/rank/train.pkl.gz
   train   features (qa.rank.features.extract, the code qa runs) for every pool, label-noise
-          figures, month-grouped cross-validation on the training set, then the final model
+          figures, week-grouped cross-validation on the training set, then the final model
           trained on all of it, written with its figures to src/qa/rank/ranker.json
           python bench/train_ranker.py train --train /work/cache/rank/train.pkl.gz
   report  today's fusion, plain BM25 and the shipped ranker on a dataset's pools, per month and
@@ -240,14 +240,14 @@ def design(pools: list[Pool], depth: int) -> Design:
 
 
 def chance_rates(pools: list[Pool], sample: int = 150, seed: int = 0) -> list[float]:
-    """For each question, the share of passages in other questions' pools (asked at least four
+    """For each question, the share of passages in other questions' pools (asked at least two
     weeks apart, so about other news) that "hold" its answer: how often the label fires by chance."""
     rng = random.Random(seed)
     norm = [[f" {normalize_answer(c.text)} " for c in p.cands] for p in pools]
     out = []
     for i, p in enumerate(pools):
         g = normalize_answer(p.answer)
-        others = [j for j, o in enumerate(pools) if abs((o.asked_on - p.asked_on).days) >= 28]
+        others = [j for j, o in enumerate(pools) if abs((o.asked_on - p.asked_on).days) >= 14]
         picked = rng.sample(others, min(sample, len(others)))
         total = sum(len(norm[j]) for j in picked) or 1
         hit = sum(1 for j in picked for t in norm[j] if g and f" {g} " in t)
@@ -353,19 +353,17 @@ def evaluate(d: Design, idx: list[int], predict) -> tuple[list[int | None], list
     return base, learned
 
 
-def month_folds(d: Design, n: int) -> list[list[int]]:
-    """Folds of whole months (a month's questions share its news); by question when there are
-    fewer months than folds."""
-    months = sorted({p.month for p in d.pools})
-    if len(months) < n:
-        return [list(range(i, len(d.pools), n)) for i in range(n)]
-    chunks = [months[i::n] for i in range(n)]
-    return [[i for i, p in enumerate(d.pools) if p.month in set(ch)] for ch in chunks]
+def week_folds(d: Design, n: int) -> list[list[int]]:
+    """Folds of whole weeks, interleaved (a week's questions share its news, so none of a test
+    week's stories is seen in training)."""
+    weeks = sorted({p.asked_on.isocalendar()[:2] for p in d.pools})
+    fold_of = {w: i % n for i, w in enumerate(weeks)}
+    return [[i for i, p in enumerate(d.pools) if fold_of[p.asked_on.isocalendar()[:2]] == f] for f in range(n)]
 
 
 def cross_validate(d: Design, folds: int, configs: list[dict[str, Any]], keep: list[bool] | None = None) -> list[dict[str, Any]]:
     rows = []
-    fold_idx = month_folds(d, folds)
+    fold_idx = week_folds(d, folds)
     for cfg in configs:
         base_all, learned_all = [], []
         for f, test in enumerate(fold_idx):
@@ -438,7 +436,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         "label": "passage contains the normalised gold answer (qa.evaluate.first_hit)",
         "label_noise": noise,
         "filtered_chance_prone": bool(args.filter_chance),
-        "cross_validation": {"folds": f"{args.folds}, grouped by month", "rows": cv,
+        "cross_validation": {"folds": f"{args.folds}, of whole weeks", "rows": cv,
                              "best_without_chance_prone_questions": cv_clean},
         "fit_on_all_training": {"fusion": scores(base), "ranker": scores(learned)},
         "importance": importance,
@@ -505,7 +503,7 @@ def main() -> None:
     t.add_argument("--train", type=Path, required=True)
     t.add_argument("--train-label", default=None, help="how to name the training data in the model file")
     t.add_argument("--depth", type=int, default=50, help="candidates from each ranking (qa's rank_candidates)")
-    t.add_argument("--folds", type=int, default=3)
+    t.add_argument("--folds", type=int, default=4)
     t.add_argument("--configs", nargs="*", default=None, help="JSON configs to cross-validate instead of the default list")
     t.add_argument("--chance-threshold", type=float, default=0.002)
     t.add_argument("--filter-chance", action="store_true", help="fit without the chance-prone questions")
