@@ -43,7 +43,7 @@ import numpy as np  # noqa: E402
 
 from qa.evaluate import first_hit, load_questions  # noqa: E402
 from qa.rank.features import FEATURES, extract  # noqa: E402
-from qa.rank.model import SHIPPED, LinearModel, from_lightgbm, model_file, parse  # noqa: E402
+from qa.rank.model import SHIPPED, LinearModel, base_score, from_lightgbm, model_file, parse  # noqa: E402
 from qa.retrieve import cap_per_document  # noqa: E402
 from qa.temporal import question_time  # noqa: E402
 from qa.text import normalize_answer  # noqa: E402
@@ -305,17 +305,24 @@ def with_positive(d: Design, keep: list[bool] | None = None) -> list[int]:
     return [i for i, yy in enumerate(d.y) if yy.any() and (keep is None or keep[i])]
 
 
-def fit_trees(d: Design, idx: list[int], rounds: int, params: dict[str, Any]):
+def fit_trees(d: Design, idx: list[int], rounds: int, params: dict[str, Any], base_weight: float = 0.0):
+    """LambdaRank trees boosted from today's order (``base_weight`` × the fused place); returns
+    the numpy model qa ships and the booster."""
     import lightgbm as lgb
 
     X = np.concatenate([d.X[i] for i in idx])
     y = np.concatenate([d.y[i] for i in idx])
     group = [len(d.y[i]) for i in idx]
-    ds = lgb.Dataset(X, y, group=group, feature_name=list(FEATURES), free_raw_data=False)
-    return lgb.train(params, ds, num_boost_round=rounds)
+    ds = lgb.Dataset(X, y, group=group, feature_name=list(FEATURES), init_score=base_score(X, base_weight),
+                     free_raw_data=False)
+    booster = lgb.train(params, ds, num_boost_round=rounds)
+    model = from_lightgbm(booster.dump_model(), base_weight)
+    check = d.X[idx[0]]
+    assert np.allclose(model.predict(check), booster.predict(check) + base_score(check, base_weight), atol=1e-9)
+    return model, booster
 
 
-def fit_linear(d: Design, idx: list[int], C: float) -> LinearModel:
+def fit_linear(d: Design, idx: list[int], C: float, base_weight: float = 0.0) -> LinearModel:
     """Pairwise logistic regression (RankNet-style, linear): positives against the negatives of
     the same pool, on standardised features."""
     from sklearn.linear_model import LogisticRegression
@@ -337,7 +344,7 @@ def fit_linear(d: Design, idx: list[int], C: float) -> LinearModel:
     Xp = np.concatenate([D, -D])
     yp = np.concatenate([np.ones(len(D)), np.zeros(len(D))])
     lr = LogisticRegression(C=C, fit_intercept=False, max_iter=2000).fit(Xp, yp)
-    return LinearModel(mean.tolist(), scale.tolist(), lr.coef_[0].tolist(), 0.0)
+    return LinearModel(mean.tolist(), scale.tolist(), lr.coef_[0].tolist(), 0.0, base_weight)
 
 
 def evaluate(d: Design, idx: list[int], predict) -> tuple[list[int | None], list[int | None]]:
@@ -370,8 +377,7 @@ def cross_validate(d: Design, folds: int, configs: list[dict[str, Any]], keep: l
             test_set = set(test)
             train = [i for i in with_positive(d, keep) if i not in test_set]
             if cfg["kind"] == "trees":
-                booster = fit_trees(d, train, cfg["rounds"], {**PARAMS, **cfg.get("params", {})})
-                predict = booster.predict
+                predict = fit_trees(d, train, cfg["rounds"], {**PARAMS, **cfg.get("params", {})}, cfg.get("base", 0.0))[0].predict
             else:
                 predict = fit_linear(d, train, cfg["C"]).predict
             b, l = evaluate(d, test, predict)
@@ -388,7 +394,9 @@ CONFIGS = [
     {"kind": "trees", "rounds": 150},
     {"kind": "trees", "rounds": 300},
     {"kind": "trees", "rounds": 300, "params": {"num_leaves": 15, "min_data_in_leaf": 80}},
-    {"kind": "trees", "rounds": 600, "params": {"learning_rate": 0.025}},
+    {"kind": "trees", "rounds": 100, "base": 1.0},
+    {"kind": "trees", "rounds": 300, "base": 1.0},
+    {"kind": "trees", "rounds": 300, "base": 3.0},
     {"kind": "linear", "C": 0.1},
     {"kind": "linear", "C": 1.0},
 ]
@@ -413,10 +421,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     cfg = best["config"]
     train_idx = with_positive(d, keep_clean if args.filter_chance else None)
     if cfg["kind"] == "trees":
-        booster = fit_trees(d, train_idx, cfg["rounds"], {**PARAMS, **cfg.get("params", {})})
-        model = from_lightgbm(booster.dump_model())
-        check = d.X[train_idx[0]]
-        assert np.allclose(model.predict(check), booster.predict(check), atol=1e-9), "numpy trees differ from LightGBM"
+        model, booster = fit_trees(d, train_idx, cfg["rounds"], {**PARAMS, **cfg.get("params", {})}, cfg.get("base", 0.0))
         gain = booster.feature_importance("gain")
         importance = {FEATURES[i]: round(float(g), 1) for i, g in sorted(enumerate(gain), key=lambda t: -t[1])}
         kind = "trees"

@@ -85,3 +85,18 @@ def test_a_missing_model_file_is_no_model(tmp_path: Path, caplog: pytest.LogCapt
     with caplog.at_level(logging.WARNING, logger="qa.rank"):
         assert load(str(tmp_path / "absent.json")) is None
     assert "no such file" in caplog.text
+
+
+def test_a_model_boosted_from_todays_order_adds_the_fused_place() -> None:
+    from qa.rank.model import TreeEnsemble
+
+    col = FEATURES.index("fused_rank")
+    X = np.zeros((4, len(FEATURES)))
+    X[:, col] = np.log2(2 + np.arange(4))
+    empty = TreeEnsemble([0], [-1], [0.0], [0], [0], [0.0], 0, base_weight=2.0)
+    assert np.argsort(-empty.predict(X)).tolist() == [0, 1, 2, 3]  # no trees: today's order
+    assert empty.predict(X)[1] == pytest.approx(-2.0 * np.log2(3))
+    # one stump that lifts the last candidate above all
+    X[3, 0] = 1.0
+    stump = TreeEnsemble([0], [0, -1, -1], [0.5, 0.0, 0.0], [1, 1, 2], [2, 1, 2], [0.0, 0.0, 10.0], 1, base_weight=2.0)
+    assert np.argsort(-stump.predict(X)).tolist() == [3, 0, 1, 2]

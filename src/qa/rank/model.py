@@ -7,6 +7,10 @@ model, and its training figures. Two kinds:
   ranking needs no LightGBM at run time (it is needed only to train: ``bench/train_ranker.py``).
 - ``linear``: standardised coefficients.
 
+Either may start from today's order: ``base_weight`` × the ``fused_rank`` feature is added to the
+model's output (the trees were boosted from that score), so an empty model is the fusion and the
+learned part is a correction to it.
+
 A file that is missing, unreadable, or made for other features is no model: qa then keeps the
 fusion's order (``load`` returns None and says why once).
 """
@@ -34,12 +38,21 @@ class RankModel(Protocol):
     def predict(self, X: np.ndarray) -> np.ndarray: ...
 
 
+_FUSED_RANK = FEATURES.index("fused_rank")
+
+
+def base_score(X: np.ndarray, weight: float) -> np.ndarray:
+    """The score boosting starts from: today's place, -weight × log2(1 + rank)."""
+    return -weight * np.asarray(X, dtype=np.float64)[:, _FUSED_RANK] if weight else np.zeros(len(X))
+
+
 class TreeEnsemble:
     """Sum of regression trees; node ``i`` splits on ``feature[i]`` (go left when the value is
     <= ``threshold[i]``) or is a leaf (``feature[i] == -1``, both children itself)."""
 
     def __init__(self, roots: list[int], feature: list[int], threshold: list[float],
-                 left: list[int], right: list[int], value: list[float], depth: int):
+                 left: list[int], right: list[int], value: list[float], depth: int, base_weight: float = 0.0):
+        self.base_weight = float(base_weight)
         self.roots = np.asarray(roots, dtype=np.int64)
         self.feature = np.asarray(feature, dtype=np.int64)
         self.threshold = np.asarray(threshold, dtype=np.float64)
@@ -59,32 +72,36 @@ class TreeEnsemble:
         for _ in range(self.depth):
             x = X[rows, self._split_feature[node]]
             node = np.where(x <= self.threshold[node], self.left[node], self.right[node])
-        return self.value[node].sum(axis=0)
+        return base_score(X, self.base_weight) + self.value[node].sum(axis=0)
 
     def to_dict(self) -> dict[str, Any]:
         return {"roots": self.roots.tolist(), "feature": self.feature.tolist(),
                 "threshold": self.threshold.tolist(), "left": self.left.tolist(),
-                "right": self.right.tolist(), "value": self.value.tolist(), "depth": self.depth}
+                "right": self.right.tolist(), "value": self.value.tolist(), "depth": self.depth,
+                "base_weight": self.base_weight}
 
 
 class LinearModel:
-    def __init__(self, mean: list[float], scale: list[float], coef: list[float], intercept: float = 0.0):
+    def __init__(self, mean: list[float], scale: list[float], coef: list[float], intercept: float = 0.0,
+                 base_weight: float = 0.0):
+        self.base_weight = float(base_weight)
         self.mean = np.asarray(mean, dtype=np.float64)
         self.scale = np.asarray(scale, dtype=np.float64)
         self.coef = np.asarray(coef, dtype=np.float64)
         self.intercept = float(intercept)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        return ((np.asarray(X, dtype=np.float64) - self.mean) / self.scale) @ self.coef + self.intercept
+        X = np.asarray(X, dtype=np.float64)
+        return base_score(X, self.base_weight) + ((X - self.mean) / self.scale) @ self.coef + self.intercept
 
     def to_dict(self) -> dict[str, Any]:
         return {"mean": self.mean.tolist(), "scale": self.scale.tolist(), "coef": self.coef.tolist(),
-                "intercept": self.intercept}
+                "intercept": self.intercept, "base_weight": self.base_weight}
 
 
-def from_lightgbm(dump: dict[str, Any]) -> TreeEnsemble:
+def from_lightgbm(dump: dict[str, Any], base_weight: float = 0.0) -> TreeEnsemble:
     """Flatten ``lightgbm.Booster.dump_model()`` (numerical splits, no missing-value routing:
-    qa's features are never NaN)."""
+    qa's features are never NaN); ``base_weight``: the init score it was boosted from."""
     roots: list[int] = []
     feature: list[int] = []
     threshold: list[float] = []
@@ -115,7 +132,7 @@ def from_lightgbm(dump: dict[str, Any]) -> TreeEnsemble:
 
     for tree in dump["tree_info"]:
         roots.append(add(tree["tree_structure"], 0))
-    return TreeEnsemble(roots, feature, threshold, left, right, value, depth)
+    return TreeEnsemble(roots, feature, threshold, left, right, value, depth, base_weight)
 
 
 def model_file(kind: str, model: TreeEnsemble | LinearModel, training: dict[str, Any]) -> dict[str, Any]:
@@ -132,9 +149,10 @@ def parse(data: dict[str, Any]) -> RankModel:
         raise ValueError("trained on other features than this qa computes (retrain: bench/train_ranker.py)")
     kind, m = data.get("kind"), data["model"]
     if kind == "trees":
-        return TreeEnsemble(m["roots"], m["feature"], m["threshold"], m["left"], m["right"], m["value"], m["depth"])
+        return TreeEnsemble(m["roots"], m["feature"], m["threshold"], m["left"], m["right"], m["value"], m["depth"],
+                            m.get("base_weight", 0.0))
     if kind == "linear":
-        return LinearModel(m["mean"], m["scale"], m["coef"], m.get("intercept", 0.0))
+        return LinearModel(m["mean"], m["scale"], m["coef"], m.get("intercept", 0.0), m.get("base_weight", 0.0))
     raise ValueError(f"unknown model kind {kind!r}")
 
 
