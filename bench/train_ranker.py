@@ -32,7 +32,7 @@ import random
 import sys
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -123,16 +123,28 @@ def cmd_pools(args: argparse.Namespace) -> None:
             if i % 50 == 0:
                 print(f"  {i}/{len(questions)} questions, {(time.perf_counter() - t0) / i * 1000:.0f} ms each", file=sys.stderr)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    with gzip.open(args.out, "wb") as f:
-        pickle.dump({"pool": args.pool, "index": str(args.index), "dataset": str(args.dataset), "pools": pools}, f)
+    with gzip.open(args.out, "wb") as f:  # plain dicts and tuples: readable whatever imports it
+        pickle.dump({"pool": args.pool, "index": str(args.index), "dataset": str(args.dataset),
+                     "pools": [_plain(p) for p in pools]}, f)
     n_pos = sum(any(c.label for c in p.cands) for p in pools)
     print(f"{len(pools)} pools, mean {np.mean([len(p.cands) for p in pools]):.0f} candidates, answer in the pool for {n_pos / len(pools):.3f} → {args.out}")
+
+
+def _plain(pool: Pool) -> dict[str, Any]:
+    d = {k: getattr(pool, k) for k in ("qid", "question", "answer", "asked_on", "text", "bm25")}
+    d["cands"] = [{**{k: v for k, v in c.__dict__.items() if k != "record"}, "record": asdict(c.record)} for c in pool.cands]
+    return d
+
+
+def _pool(d: dict[str, Any]) -> Pool:
+    cands = [Cand(**{**c, "record": ChunkRecord(**c["record"])}) for c in d["cands"]]
+    return Pool(d["qid"], d["question"], d["answer"], d["asked_on"], d["text"], cands, d["bm25"])
 
 
 def read_pools(path: Path) -> tuple[int, list[Pool]]:
     with gzip.open(path, "rb") as f:
         data = pickle.load(f)
-    return data["pool"], data["pools"]
+    return data["pool"], [_pool(d) for d in data["pools"]]
 
 
 def narrowed(pool: Pool, depth: int) -> list[Cand]:
