@@ -32,7 +32,7 @@ import random
 import sys
 import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +41,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 
-from qa.evaluate import first_hit, load_questions  # noqa: E402
-from qa.rank.features import FEATURES, extract  # noqa: E402
+from qa.evaluate import Question, first_hit, load_questions  # noqa: E402
+from qa.rank.features import FEATURES, Candidate, extract  # noqa: E402
 from qa.rank.model import SHIPPED, LinearModel, base_score, from_lightgbm, model_file, parse  # noqa: E402
 from qa.retrieve import cap_per_document  # noqa: E402
 from qa.temporal import question_time  # noqa: E402
@@ -55,38 +55,19 @@ K = 10
 
 
 @dataclass
-class Cand:
-    """A pooled candidate, as qa.retrieve._Candidate (the fields features read)."""
+class Cand(Candidate):
+    """A pooled candidate and its label (holds the gold answer)."""
 
-    chunk_id: str
-    text: str
-    record: ChunkRecord
-    similarity: float
-    fused: float
-    prior: float
-    dense_rank: int
-    lexical_rank: int
-    lexical_score: float
     label: int = 0
 
 
-@dataclass
-class Pool:
-    qid: str
-    question: str
-    answer: str
-    asked_on: Any
-    text: str  # what retrieval matched (the question without its time words)
-    cands: list[Cand]
-    bm25: list[str] = field(default_factory=list)  # plain BM25's top 10 texts
+@dataclass(frozen=True)
+class Pool(Question):
+    """A question and its fused candidates, as retrieval saw them on the day it was asked."""
 
-    @property
-    def month(self) -> str:
-        return self.asked_on.strftime("%Y-%m")
-
-    @property
-    def quarter(self) -> str:
-        return f"{self.asked_on.year}-Q{(self.asked_on.month - 1) // 3 + 1}"
+    text: str = ""  # what retrieval matched (the question without its time words)
+    cands: tuple[Cand, ...] = ()
+    bm25: tuple[str, ...] = ()  # plain BM25's top 10 texts
 
 
 def holds(gold: str, text: str) -> bool:
@@ -119,7 +100,7 @@ def cmd_pools(args: argparse.Namespace) -> None:
                           c.lexical_rank, c.lexical_score, int(holds(q.answer, c.text))) for _, c in scored]
             ids = [cid for cid, _ in reader.lexical.search(q.question, K, filters)]
             got = {cid: t for cid, t, _, _ in reader.vectors.get(ids)} if ids else {}
-            pools.append(Pool(q.id, q.question, q.answer, q.asked_on, text, cands, [got[c] for c in ids]))
+            pools.append(Pool(q.id, q.question, q.answer, q.asked_on, text, tuple(cands), tuple(got[c] for c in ids)))
             if i % 50 == 0:
                 print(f"  {i}/{len(questions)} questions, {(time.perf_counter() - t0) / i * 1000:.0f} ms each", file=sys.stderr)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -131,14 +112,14 @@ def cmd_pools(args: argparse.Namespace) -> None:
 
 
 def _plain(pool: Pool) -> dict[str, Any]:
-    d = {k: getattr(pool, k) for k in ("qid", "question", "answer", "asked_on", "text", "bm25")}
+    d = {k: getattr(pool, k) for k in ("id", "question", "answer", "asked_on", "text", "bm25")}
     d["cands"] = [{**{k: v for k, v in c.__dict__.items() if k != "record"}, "record": asdict(c.record)} for c in pool.cands]
     return d
 
 
 def _pool(d: dict[str, Any]) -> Pool:
     cands = [Cand(**{**c, "record": ChunkRecord(**c["record"])}) for c in d["cands"]]
-    return Pool(d["qid"], d["question"], d["answer"], d["asked_on"], d["text"], cands, d["bm25"])
+    return Pool(d["id"], d["question"], d["answer"], d["asked_on"], d["text"], tuple(cands), tuple(d["bm25"]))
 
 
 def read_pools(path: Path) -> tuple[int, list[Pool]]:

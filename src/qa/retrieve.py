@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,26 +17,12 @@ import numpy as np
 from qa.settings import RetrievalSettings, Settings
 from qa.index.filters import SearchFilters  # also re-exported: `from qa.retrieve import SearchFilters`
 from qa.index.reader import IndexReader
+from qa.rank.features import Candidate
 from qa.temporal import QuestionTime
 from qa.types import UNDATED, ChunkRecord, Passage
 
 
-@dataclass
-class _Candidate:
-    """One fused candidate and what each ranking said of it (the learned ranker's inputs)."""
-
-    chunk_id: str
-    text: str
-    record: ChunkRecord
-    similarity: float = 0.0
-    fused: float = 0.0
-    prior: float = 1.0  # the time prior's multiplier
-    dense_rank: int = 0  # 1-based place in the dense list; 0 = not in it
-    lexical_rank: int = 0  # 1-based place in the BM25 list; 0 = not in it
-    lexical_score: float = 0.0  # BM25 score (0 when not in the BM25 list)
-
-
-def _passage(c: _Candidate, score: float) -> Passage:
+def _passage(c: Candidate, score: float) -> Passage:
     return Passage(c.chunk_id, c.text, c.record, score, c.similarity)
 
 
@@ -131,7 +116,7 @@ class Retriever:
         k: int,
         filters: SearchFilters | None = None,
         qtime: QuestionTime | None = None,
-    ) -> tuple[str, list[tuple[float, _Candidate]], np.ndarray]:
+    ) -> tuple[str, list[tuple[float, Candidate]], np.ndarray]:
         """Every candidate, ordered by fused score times the time prior (best first), with the
         text matched (the question without its time words) and the query vector."""
         s = self.settings
@@ -164,8 +149,8 @@ class Retriever:
         return text, scored, vector
 
     def _rerank(
-        self, query: str, scored: list[tuple[float, _Candidate]], qtime: QuestionTime | None
-    ) -> list[tuple[float, _Candidate]]:
+        self, query: str, scored: list[tuple[float, Candidate]], qtime: QuestionTime | None
+    ) -> list[tuple[float, Candidate]]:
         """The cross-encoder's order replaces the fusion's for the top candidates; the time
         prior still applies (a reranker knows nothing of "last" or "this week"). The rest keep
         their order below them."""
@@ -190,7 +175,7 @@ class Retriever:
 
     def _exact(
         self, vector: np.ndarray, n: int, filters: SearchFilters, lists: list[tuple[str, float, list[tuple[str, float]]]]
-    ) -> dict[str, _Candidate]:
+    ) -> dict[str, Candidate]:
         """Dense ranking from the memory-mapped matrix; texts and metadata of every candidate
         (dense or lexical) from Chroma."""
         s, exact = self.settings, self.reader.dense
@@ -204,20 +189,20 @@ class Retriever:
                     row = exact.row_of(cid)
                     similarity[cid] = float(sims[row]) if row is not None else 0.0
         return {
-            cid: _Candidate(cid, text, record, similarity[cid])
+            cid: Candidate(cid, text, record, similarity[cid])
             for cid, text, record in self.reader.vectors.texts(list(similarity))
         }
 
     def _hnsw(
         self, vector: np.ndarray, n: int, filters: SearchFilters, lists: list[tuple[str, float, list[tuple[str, float]]]]
-    ) -> dict[str, _Candidate]:
+    ) -> dict[str, Candidate]:
         """Dense ranking from Chroma's own index (with its metadata filter)."""
         s, vectors = self.settings, self.reader.vectors
         hits = vectors.query(vector, n=n, filters=filters)
         lists.append(("dense", s.dense_weight, [(h.chunk_id, h.similarity) for h in hits]))
-        cands = {h.chunk_id: _Candidate(h.chunk_id, h.text, h.record, h.similarity) for h in hits}
+        cands = {h.chunk_id: Candidate(h.chunk_id, h.text, h.record, h.similarity) for h in hits}
         missing = list(dict.fromkeys(cid for _, _, hits_ in lists for cid, _ in hits_ if cid not in cands))
         if missing:
             for cid, text, record, emb in vectors.get(missing):
-                cands[cid] = _Candidate(cid, text, record, float(np.dot(emb, vector)))
+                cands[cid] = Candidate(cid, text, record, float(np.dot(emb, vector)))
         return cands

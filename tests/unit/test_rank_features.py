@@ -3,29 +3,22 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
 import pytest
 
-from qa.rank.features import FEATURES, NO_EVENT, extract
+from qa.rank.features import FEATURES, NO_EVENT, Candidate, extract
 from qa.temporal import question_time
 from qa.types import UNDATED, ChunkRecord
 
 AS_OF = date(2025, 6, 20)  # a Friday
 
 
-@dataclass
-class Cand:
-    text: str
-    record: ChunkRecord
-    similarity: float = 0.5
-    fused: float = 0.01
-    prior: float = 1.0
-    dense_rank: int = 0
-    lexical_rank: int = 0
-    lexical_score: float = 0.0
+def Cand(text: str, record: ChunkRecord, **ranked: float) -> Candidate:
+    ranked.setdefault("similarity", 0.5)
+    ranked.setdefault("fused", 0.01)
+    return Candidate(f"{record.doc_id}:{record.chunk_index}:{text[:10]}", text, record, **ranked)  # type: ignore[arg-type]
 
 
 def rec(doc: str = "d1", index: int = 0, title: str = "", day: date | None = AS_OF,

@@ -14,7 +14,7 @@ import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from typing import Protocol
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -79,17 +79,19 @@ _Q_NUMBER = re.compile(r"\bhow (many|much|long|old|far)\b|\bwhat (percentage|per
 _Q_WHO = re.compile(r"^\s*(who|whom|whose)\b|\bwhich (person|man|woman|politician|leader|player|actor|singer)\b", re.I)
 
 
-class Candidate(Protocol):
-    """What retrieval knows of one candidate (``qa.retrieve._Candidate`` is one)."""
+@dataclass
+class Candidate:
+    """One fused candidate and what each ranking said of it: what retrieval hands the ranker."""
 
+    chunk_id: str
     text: str
     record: ChunkRecord
-    similarity: float
-    fused: float
-    prior: float
-    dense_rank: int
-    lexical_rank: int
-    lexical_score: float
+    similarity: float = 0.0  # cosine similarity to the question
+    fused: float = 0.0  # reciprocal-rank fusion score
+    prior: float = 1.0  # the time prior's multiplier
+    dense_rank: int = 0  # 1-based place in the dense list; 0 = not in it
+    lexical_rank: int = 0  # 1-based place in the BM25 list; 0 = not in it
+    lexical_score: float = 0.0  # BM25 score (0 when not in the BM25 list)
 
 
 def question_terms(query: str) -> list[str]:
