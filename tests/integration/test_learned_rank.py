@@ -1,6 +1,6 @@
 """The learned ranker inside retrieval, on a real index (samples/, real model, on-disk Chroma):
-the shipped model re-orders the fused pool by its scores, the same way every time; turned off,
-or without a model file, qa keeps the fusion's order."""
+turned on, the shipped model re-orders the fused pool by its scores, the same way every time;
+turned off (the default for now), or without a model file, qa keeps the fusion's order."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def test_the_shipped_ranker_orders_the_pool_by_its_scores_deterministically(samp
     changed = 0
     for q in QUESTIONS:
         fusion, ranked = _fusion_and_model_orders(sample_index, q)
-        first, second = _search(sample_index, q), _search(sample_index, q)
+        first, second = _search(sample_index, q, learned_ranking=True), _search(sample_index, q, learned_ranking=True)
         assert first == second == ranked, q
         changed += fusion != ranked
     assert changed, "the model never changed the fusion's order on any question"
@@ -69,16 +69,18 @@ def test_turned_off_retrieval_keeps_the_fusion_order(sample_index: Path) -> None
     for q in QUESTIONS:
         fusion, _ = _fusion_and_model_orders(sample_index, q)
         assert _search(sample_index, q, learned_ranking=False) == fusion, q
+        assert _search(sample_index, q) == fusion, q  # off by default
 
 
 def test_without_a_model_file_retrieval_falls_back_to_the_fusion(sample_index: Path, tmp_path: Path) -> None:
     for q in QUESTIONS:
         fusion, _ = _fusion_and_model_orders(sample_index, q)
-        assert _search(sample_index, q, rank_model=tmp_path / "no-such-model.json") == fusion, q
+        assert _search(sample_index, q, learned_ranking=True, rank_model=tmp_path / "no-such-model.json") == fusion, q
 
 
 def test_the_setting_reaches_retrieval_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("QA_LEARNED_RANKING", "false")
+    assert Settings(index=tmp_path).learned_ranking is False
+    monkeypatch.setenv("QA_LEARNED_RANKING", "true")
     monkeypatch.setenv("QA_RANK_MODEL", str(tmp_path / "m.json"))
     s = Settings(index=tmp_path)
-    assert s.learned_ranking is False and s.rank_model == tmp_path / "m.json"
+    assert s.learned_ranking is True and s.rank_model == tmp_path / "m.json"
