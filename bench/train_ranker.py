@@ -1,17 +1,22 @@
 """Train qa's learned ranker (qa/rank) on the training set, and measure it.
 
-Three steps, each reproducible from the one before (files under --work, default
-/work/cache/rank):
+Four steps, each reproducible from the one before:
 
   pools   ask every question of a dataset as of its date against a qa index and keep, for each,
           every fused candidate (the top --pool of dense and of BM25) with what retrieval knew of
           it, its text and whether it holds the gold answer; plus plain BM25's top 10
           python bench/train_ranker.py pools --dataset ../shared/data/realtimeqa-2024 \
               --index /work/cache/train-index --out /work/cache/rank/train.pkl.gz
+  noise   how noisy the label is: for every question, the share of passage-sized windows of
+          articles about other news (published > 45 days away) that contain its gold answer
+          python bench/train_ranker.py noise --dataset ../shared/data/realtimeqa-2024 \
+              --out /work/cache/rank/train-noise.json
   train   features (qa.rank.features.extract, the code qa runs) for every pool, label-noise
-          figures, week-grouped cross-validation on the training set, then the final model
-          trained on all of it, written with its figures to src/qa/rank/ranker.json
-          python bench/train_ranker.py train --train /work/cache/rank/train.pkl.gz
+          figures, week-grouped cross-validation on the training set (with and without the
+          chance-prone questions), then the final model trained on all of it, written with its
+          figures to src/qa/rank/ranker.json
+          python bench/train_ranker.py train --train /work/cache/rank/train.pkl.gz \
+              --noise /work/cache/rank/train-noise.json
   report  today's fusion, plain BM25 and the shipped ranker on a dataset's pools, per month and
           per quarter (R@1/5/10, MRR@10 after the per-article cap, as `qa eval` counts)
           python bench/train_ranker.py report --pools /work/cache/rank/dev.pkl.gz
@@ -232,43 +237,83 @@ def design(pools: list[Pool], depth: int) -> Design:
     return Design(pools, cands, X, y)
 
 
-def chance_rates(pools: list[Pool], sample: int = 150, seed: int = 0) -> list[float]:
-    """For each question, the share of passages in other questions' pools (asked at least two
-    weeks apart, so about other news) that "hold" its answer: how often the label fires by chance."""
-    rng = random.Random(seed)
-    norm = [[f" {normalize_answer(c.text)} " for c in p.cands] for p in pools]
+WINDOW = 1000  # characters per passage-sized window of raw article text (qa's chunk size)
+AWAY_DAYS = 45  # articles published this far from a question's date are about other news
+
+
+def read_articles(path: Path) -> list[tuple[int, str]]:
+    """(published day ordinal or -1, text) of every article of a JSONL or JSONL.gz file."""
+    from qa.dates import parse_date
+
+    opener = gzip.open if path.suffix == ".gz" else open
     out = []
-    for i, p in enumerate(pools):
-        g = normalize_answer(p.answer)
-        others = [j for j, o in enumerate(pools) if abs((o.asked_on - p.asked_on).days) >= 14]
-        picked = rng.sample(others, min(sample, len(others)))
-        total = sum(len(norm[j]) for j in picked) or 1
-        hit = sum(1 for j in picked for t in norm[j] if g and f" {g} " in t)
-        out.append(hit / total)
+    with opener(path, "rt", encoding="utf-8") as f:
+        for line in f:
+            rec = json.loads(line)
+            day = parse_date(rec.get("published_at"))
+            out.append((day.toordinal() if day else -1, rec.get("text", "")))
     return out
 
 
-def noise_report(pools: list[Pool], rates: list[float], threshold: float) -> dict[str, Any]:
-    own = [sum(c.label for c in p.cands) / max(len(p.cands), 1) for p in pools]
-    noisy = [r >= threshold for r in rates]
-    short = [len(normalize_answer(p.answer)) <= 3 or normalize_answer(p.answer).isdigit() for p in pools]
-    with_pos = [any(c.label for c in p.cands) for p in pools]
-    expected_chance_pos = sum(r * len(p.cands) for p, r in zip(pools, rates))
-    all_pos = sum(sum(c.label for c in p.cands) for p in pools)
+def chance_rates(questions: list[Question], articles: list[tuple[int, str]], sample: int = 4000,
+                 seed: int = 0) -> list[float]:
+    """For each question, the share of passage-sized windows of articles published more than
+    AWAY_DAYS from its date (other news) that "hold" its gold answer: how often the label fires
+    without the passage being about the question. A pool of n candidates holds about n × rate
+    such chance positives."""
+    rng = random.Random(seed)
+    picked = rng.sample(articles, min(sample, len(articles)))
+    windows = [(day, f" {normalize_answer(text[i:i + WINDOW])} ") for day, text in picked
+               for i in range(0, max(len(text), 1), WINDOW)]
+    days = np.array([d for d, _ in windows])
+    out = []
+    for q in questions:
+        g = normalize_answer(q.answer)
+        away = np.abs(days - q.asked_on.toordinal()) > AWAY_DAYS
+        idx = np.flatnonzero(away & (days > 0))
+        hits = sum(1 for i in idx if g and f" {g} " in windows[i][1])
+        out.append(hits / max(len(idx), 1))
+    return out
+
+
+def noise_figures(questions: list[Question], rates: list[float], pool_size: int, threshold: float) -> dict[str, Any]:
+    """How noisy "contains the gold answer" is as a relevance label, from the chance rates."""
+    short = [len(normalize_answer(q.answer)) <= 3 or normalize_answer(q.answer).replace(" ", "").isdigit() for q in questions]
+    expected = [r * pool_size for r in rates]
+    prone = [r >= threshold for r in rates]
+
+    def share(xs: list[bool]) -> float:
+        return round(sum(xs) / max(len(xs), 1), 4)
+
     return {
-        "questions": len(pools),
-        "with_a_positive": sum(with_pos),
-        "chance_threshold": threshold,
-        "chance_prone": sum(noisy),
-        "chance_prone_with_positive": sum(n and w for n, w in zip(noisy, with_pos)),
-        "short_or_number_answers": sum(short),
-        "positives": all_pos,
-        "positives_expected_by_chance": round(expected_chance_pos, 1),
-        "share_of_positives_by_chance": round(expected_chance_pos / max(all_pos, 1), 4),
-        "own_pool_positive_rate_mean": round(float(np.mean(own)), 4),
+        "questions": len(questions),
+        "pool_size": pool_size,
         "chance_rate_mean": round(float(np.mean(rates)), 5),
-        "examples": sorted({p.answer for p, n in zip(pools, noisy) if n})[:25],
+        "chance_positives_per_pool_mean": round(float(np.mean(expected)), 3),
+        "questions_with_>=1_chance_positive_per_pool": share([e >= 1 for e in expected]),
+        "questions_with_>=0.1_chance_positive_per_pool": share([e >= 0.1 for e in expected]),
+        "chance_prone_threshold": threshold,
+        "chance_prone": sum(prone),
+        "short_or_number_answers": sum(short),
+        "short_or_number_answers_chance_prone": sum(p and s_ for p, s_ in zip(prone, short)),
+        "other_answers_chance_prone": sum(p and not s_ for p, s_ in zip(prone, short)),
+        "worst": [f"{q.answer} ({r:.3f})" for r, q in sorted(zip(rates, questions), key=lambda t: -t[0])[:20]],
     }
+
+
+def cmd_noise(args: argparse.Namespace) -> None:
+    questions = load_questions(args.dataset / "questions.jsonl")
+    articles = read_articles(args.articles or _articles_file(args.dataset))
+    rates = chance_rates(questions, articles)
+    figures = noise_figures(questions, rates, args.pool_size, args.chance_threshold)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"rates": {q.id: r for q, r in zip(questions, rates)}, "figures": figures}, indent=1))
+    print(json.dumps(figures, indent=1))
+
+
+def _articles_file(dataset: Path) -> Path:
+    plain = dataset / "articles.jsonl"
+    return plain if plain.exists() else dataset / "articles.jsonl.gz"
 
 
 # ------------------------------------------------------------------ models
@@ -400,8 +445,13 @@ def cmd_train(args: argparse.Namespace) -> None:
     depth = args.depth or depth_dumped
     print(f"training set: {len(pools)} questions, pools of the top {depth} dense and BM25", file=sys.stderr)
     d = design(pools, depth)
-    rates = chance_rates(pools)
-    noise = noise_report(pools, rates, args.chance_threshold)
+    noise_file = json.loads(args.noise.read_text())
+    rates = [noise_file["rates"][p.id] for p in pools]
+    noise = noise_figures(list(pools), rates, int(np.mean([len(c) for c in d.cands])), args.chance_threshold)
+    positives = sum(int(y.sum()) for y in d.y)
+    noise["positives"] = positives
+    noise["positives_expected_by_chance"] = round(sum(r * len(c) for r, c in zip(rates, d.cands)), 1)
+    noise["share_of_positives_by_chance"] = round(noise["positives_expected_by_chance"] / max(positives, 1), 4)
     print("label noise:", json.dumps(noise, indent=1), file=sys.stderr)
     keep_clean = [r < args.chance_threshold for r in rates]
 
@@ -503,16 +553,23 @@ def main() -> None:
     t.add_argument("--depth", type=int, default=50, help="candidates from each ranking (qa's rank_candidates)")
     t.add_argument("--folds", type=int, default=4)
     t.add_argument("--configs", nargs="*", default=None, help="JSON configs to cross-validate instead of the default list")
-    t.add_argument("--chance-threshold", type=float, default=0.002)
+    t.add_argument("--noise", type=Path, required=True, help="chance rates of the training questions (the noise step)")
+    t.add_argument("--chance-threshold", type=float, default=0.005, help="chance rate that marks a question chance-prone")
     t.add_argument("--filter-chance", action="store_true", help="fit without the chance-prone questions")
     t.add_argument("--out", type=Path, default=SHIPPED)
+    z = sub.add_parser("noise", help="how often a dataset's gold answers occur in unrelated news (label noise)")
+    z.add_argument("--dataset", type=Path, required=True)
+    z.add_argument("--articles", type=Path, default=None, help="default: DATASET/articles.jsonl(.gz)")
+    z.add_argument("--pool-size", type=int, default=80, help="candidates per pool (qa's default pools hold ~80)")
+    z.add_argument("--chance-threshold", type=float, default=0.005)
+    z.add_argument("--out", type=Path, required=True)
     r = sub.add_parser("report", help="fusion vs BM25 vs the ranker on a dataset's pools")
     r.add_argument("--pools", type=Path, required=True)
     r.add_argument("--depth", type=int, default=50)
     r.add_argument("--model", type=Path, default=None)
     r.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    {"pools": cmd_pools, "train": cmd_train, "report": cmd_report}[args.cmd](args)
+    {"pools": cmd_pools, "noise": cmd_noise, "train": cmd_train, "report": cmd_report}[args.cmd](args)
 
 
 if __name__ == "__main__":
