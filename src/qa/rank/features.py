@@ -14,6 +14,7 @@ import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from itertools import pairwise
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,8 +76,8 @@ FEATURES: tuple[str, ...] = (
 _TOKEN = re.compile(r"[a-z0-9]+")
 _NAME_OR_NUMBER = re.compile(r"[A-Z0-9][A-Za-z0-9,.]*")  # one simple pass over each text (fastest form)
 _WORD_REST = re.compile(r"[a-z0-9]*")
-_Q_NUMBER = re.compile(r"\bhow (many|much|long|old|far)\b|\bwhat (percentage|percent|number|age|share)\b", re.I)
-_Q_WHO = re.compile(r"^\s*(who|whom|whose)\b|\bwhich (person|man|woman|politician|leader|player|actor|singer)\b", re.I)
+_Q_NUMBER = re.compile(r"\bhow (many|much|long|old|far)\b|\bwhat (percentage|percent|number|age|share)\b", re.IGNORECASE)
+_Q_WHO = re.compile(r"^\s*(who|whom|whose)\b|\bwhich (person|man|woman|politician|leader|player|actor|singer)\b", re.IGNORECASE)
 
 
 @dataclass
@@ -150,7 +151,7 @@ def _best_window(hits: list[tuple[int, int, int]], width: int) -> int:
 def _adjacent_pairs(hits: list[tuple[int, int, int]], text: str) -> set[tuple[int, int]]:
     """Question-word pairs (i, i+1) that occur next to each other (a short gap apart)."""
     out = set()
-    for (a, _, a_end), (b, b_start, _) in zip(hits, hits[1:]):
+    for (a, _, a_end), (b, b_start, _) in pairwise(hits):
         if b == a + 1 and b_start - a_end <= PAIR_GAP_CHARS and "." not in text[a_end:b_start]:
             out.add((a, b))
     return out
