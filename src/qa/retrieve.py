@@ -1,9 +1,9 @@
 """Finding the passages for a question.
 
 Dense (Chroma) and lexical (BM25) candidates are fused by reciprocal rank; a time prior favours
-what the question's time intent asks for ("this week", "last", as-of recency); an optional
-cross-encoder re-orders the top candidates; a per-article cap keeps one story from filling the
-top k.
+what the question's time intent asks for ("this week", "last", as-of recency); the learned ranker
+(``qa.rank``, when on) or an optional cross-encoder re-orders the candidates; a per-article cap
+keeps one story from filling the top k.
 """
 
 from __future__ import annotations
