@@ -6,7 +6,8 @@ the embedding model is the real store. Each size runs in its own process (peak m
 size). For every size it reports, in the same run:
 
   search  warm `Retriever.search` p50/p95 with an as-of filter (query encoding included), for
-          dense_search=exact (qa's default) and dense_search=hnsw (Chroma's own index + where)
+          dense_search=exact (qa's default, learned ranker on), the same with the learned ranker
+          off (fusion only), and dense_search=hnsw (Chroma's own index + where)
   parts   p50 of each part of the exact path: encode, dense matrix, BM25, Chroma text fetch
   ingest  a 100-chunk ingest into the built index, split into generation copy and the rest
   disk    bytes per 1,000 chunks; peak RSS of the process
@@ -101,8 +102,10 @@ def measure(index: Path, n_chunks: int, queries: int) -> dict:
     qs = [" ".join(rng.choice(vocab[:3000], size=6)) for _ in range(queries)]
     filters = SearchFilters(as_of=date(2023, 9, 1))
     out: dict = {"chunks": n_chunks, "store_write_chunks_per_s": build_rate}
-    for engine in ("exact", "hnsw"):
-        settings = Settings(index=index, dense_search=engine)
+    configs = {"exact": {"dense_search": "exact"}, "exact_fusion": {"dense_search": "exact", "learned_ranking": False},
+               "hnsw": {"dense_search": "hnsw"}}
+    for engine, overrides in configs.items():
+        settings = Settings(index=index, **overrides)
         reader = IndexReader(settings)
         r = Retriever(reader, settings)
         r.search("warm up", filters=filters)
@@ -113,12 +116,18 @@ def measure(index: Path, n_chunks: int, queries: int) -> dict:
             times.append((time.perf_counter() - t) * 1000)
         out[f"search_{engine}_ms"] = {"p50": pct(times, 50), "p95": pct(times, 95)}
         if engine == "exact":
-            parts: dict[str, list[float]] = {"encode": [], "dense": [], "bm25": [], "fetch": []}
+            from qa.rank.features import extract
+            from qa.temporal import question_time
+
+            parts: dict[str, list[float]] = {"encode": [], "dense": [], "bm25": [], "fetch": [], "rank_features": []}
             for q in qs:
                 t = time.perf_counter(); v = r.encoder.encode_query(q); parts["encode"].append(time.perf_counter() - t)
                 t = time.perf_counter(); hits, _ = reader.dense.search(v, 50, reader.dense.mask(filters)); parts["dense"].append(time.perf_counter() - t)
                 t = time.perf_counter(); lex = reader.lexical.search(q, 50, filters); parts["bm25"].append(time.perf_counter() - t)
                 t = time.perf_counter(); reader.vectors.texts([c for c, _ in hits] + [c for c, _ in lex]); parts["fetch"].append(time.perf_counter() - t)
+                qtime = question_time(q, filters.as_of)
+                _, scored, _ = r.pool(q, 10, filters, qtime)
+                t = time.perf_counter(); extract(q, qtime, [c for _, c in scored]); parts["rank_features"].append(time.perf_counter() - t)
             out["exact_parts_p50_ms"] = {k: statistics.median(v) * 1000 for k, v in parts.items()}
         reader.close()
     gen = IndexReader(Settings(index=index)).gen
@@ -244,11 +253,11 @@ def main() -> None:
         )
         results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
         print(json.dumps(results[-1]), file=sys.stderr)
-    print(f"{'chunks':>10} {'exact p50/p95 ms':>18} {'hnsw p50/p95 ms':>18} {'hnsw/exact':>10} {'dense':>7} {'bm25':>7} {'fetch':>7} {'encode':>7} {'KB/1k':>8} {'peak MB':>8} {'ingest s':>9} {'copy s':>7}")
+    print(f"{'chunks':>10} {'exact p50/p95 ms':>18} {'no ranker p50/p95':>18} {'hnsw p50/p95 ms':>18} {'hnsw/exact':>10} {'dense':>7} {'bm25':>7} {'fetch':>7} {'encode':>7} {'features':>8} {'KB/1k':>8} {'peak MB':>8} {'ingest s':>9} {'copy s':>7}")
     for r in results:
-        e, h, p = r["search_exact_ms"], r["search_hnsw_ms"], r["exact_parts_p50_ms"]
-        print(f"{r['chunks']:>10,} {e['p50']:>8.1f} / {e['p95']:<7.1f} {h['p50']:>8.1f} / {h['p95']:<7.1f} {h['p50'] / e['p50']:>10.1f}"
-              f" {p['dense']:>7.1f} {p['bm25']:>7.1f} {p['fetch']:>7.1f} {p['encode']:>7.1f}"
+        e, f, h, p = r["search_exact_ms"], r["search_exact_fusion_ms"], r["search_hnsw_ms"], r["exact_parts_p50_ms"]
+        print(f"{r['chunks']:>10,} {e['p50']:>8.1f} / {e['p95']:<7.1f} {f['p50']:>8.1f} / {f['p95']:<7.1f} {h['p50']:>8.1f} / {h['p95']:<7.1f} {h['p50'] / e['p50']:>10.1f}"
+              f" {p['dense']:>7.1f} {p['bm25']:>7.1f} {p['fetch']:>7.1f} {p['encode']:>7.1f} {p['rank_features']:>8.1f}"
               f" {r['disk_bytes_per_1000_chunks'] / 1024:>8.0f} {r['peak_rss_mb']:>8.0f}"
               f" {r['small_ingest']['total_s']:>9.2f} {r['small_ingest']['generation_copy_s']:>7.2f}")
 

@@ -119,6 +119,13 @@ class Assistant:
             passages, _ = Retriever(reader, self.settings).search(query, k or self.settings.search_k, filters, qtime)
         return passages
 
+    def ranking(self) -> str:
+        """How search orders passages: "learned" (the learned ranker, qa/rank) or "fusion"
+        (turned off, or no usable model file)."""
+        from qa.rank import in_use
+
+        return "learned" if in_use(self.settings) else "fusion"
+
     def _prepare(
         self,
         question: str,

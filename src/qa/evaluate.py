@@ -39,6 +39,10 @@ class Question:
     def month(self) -> str:
         return self.asked_on.strftime("%Y-%m")
 
+    @property
+    def quarter(self) -> str:
+        return f"{self.asked_on.year}-Q{(self.asked_on.month - 1) // 3 + 1}"
+
 
 def load_questions(path: Path, limit: int | None = None) -> list[Question]:
     out: list[Question] = []
@@ -144,6 +148,7 @@ def evaluate(
 
     overall = Tally()
     by_month: dict[str, Tally] = defaultdict(Tally)
+    by_quarter: dict[str, Tally] = defaultdict(Tally)
     latencies: list[float] = []
     for i, q in enumerate(questions):
         t0 = time.perf_counter()
@@ -155,7 +160,7 @@ def evaluate(
         right = answered and first_hit(q.answer, [reply.answer]) is not None  # type: ignore[union-attr]
         inside = q.answer in corpus
         window = question_time(q.question, q.asked_on).evidence
-        for tally in (overall, by_month[q.month]):
+        for tally in (overall, by_month[q.month], by_quarter[q.quarter]):
             tally.add(rank, answered, right, inside)
             if window is not None:
                 top = bool(passages) and window.holds_day(passages[0].published_at)
@@ -167,6 +172,7 @@ def evaluate(
     return {
         "overall": overall.row(),
         "by_month": {m: by_month[m].row() for m in sorted(by_month)},
+        "by_quarter": {p: by_quarter[p].row() for p in sorted(by_quarter)},
         "search_ms_p50": round(1000 * latencies[len(latencies) // 2], 1) if latencies else None,
         "search_ms_p95": round(1000 * latencies[int(len(latencies) * 0.95)], 1) if latencies else None,
     }
@@ -213,4 +219,5 @@ def run_eval(
     result["backend"] = bot.settings.llm if with_answers else None
     result["index"] = {"documents": report.documents, "chunks": report.chunks, "ingest_seconds": round(ingest_s, 1)}
     result["k"] = k
+    result["ranking"] = bot.ranking()
     return result

@@ -76,8 +76,10 @@ def print_eval(result: dict, out: Console | None = None) -> None:
     out = out or console()
     header = ["month", *(c.replace("answer_contains_gold", "answer") for c in EVAL_COLUMNS)]
     rows = [[month, *(str(row[c]) for c in EVAL_COLUMNS)] for month, row in result["by_month"].items()]
+    rows += [[quarter, *(str(row[c]) for c in EVAL_COLUMNS)] for quarter, row in result.get("by_quarter", {}).items()]
     rows.append(["all", *(str(result["overall"][c]) for c in EVAL_COLUMNS)])
-    footer = f"search p50 {result['search_ms_p50']} ms · p95 {result['search_ms_p95']} ms · index {result['index']}"
+    ranking = f" · ranking {result['ranking']}" if result.get("ranking") else ""
+    footer = f"search p50 {result['search_ms_p50']} ms · p95 {result['search_ms_p95']} ms{ranking} · index {result['index']}"
     overall = result["overall"]
     if overall.get("cued"):
         footer = (

@@ -1,16 +1,16 @@
 """Finding the passages for a question.
 
 Dense (Chroma) and lexical (BM25) candidates are fused by reciprocal rank; a time prior favours
-what the question's time intent asks for ("this week", "last", as-of recency); an optional
-cross-encoder re-orders the top candidates; a per-article cap keeps one story from filling the
-top k.
+what the question's time intent asks for ("this week", "last", as-of recency); the learned ranker
+(``qa.rank``, when on) or an optional cross-encoder re-orders the candidates; a per-article cap
+keeps one story from filling the top k.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -19,20 +19,12 @@ import numpy as np
 from qa.settings import RetrievalSettings, Settings
 from qa.index.filters import SearchFilters  # also re-exported: `from qa.retrieve import SearchFilters`
 from qa.index.reader import IndexReader
+from qa.rank.features import Candidate
 from qa.temporal import QuestionTime
 from qa.types import UNDATED, ChunkRecord, Passage
 
 
-@dataclass
-class _Candidate:
-    chunk_id: str
-    text: str
-    record: ChunkRecord
-    similarity: float = 0.0
-    fused: float = 0.0
-
-
-def _passage(c: _Candidate, score: float) -> Passage:
+def _passage(c: Candidate, score: float) -> Passage:
     return Passage(c.chunk_id, c.text, c.record, score, c.similarity)
 
 
@@ -116,44 +108,70 @@ class Retriever:
         """Ranked passages (best first) and the query vector (reused by the answerer)."""
         s = self.settings
         k = k or s.search_k
-        filters = filters or SearchFilters()
-        text = retrieval_query(query, qtime) if s.strip_time_words else query
-        vector = self.encoder.encode_query(text)
-        self._sims = None
-        lists: list[tuple[float, list[str]]] = []  # (weight, chunk ids best first) to fuse
-        pools = [(filters, 1.0)]  # (filters, weight) of each candidate pool
-        window = qtime.evidence if qtime is not None else None
-        if window is not None and s.window_candidates > 0:  # the window's own best, however old the rest
-            pools.append((window_filters(filters, window.published_from, window.published_to), s.window_pool_weight))
-        with self.reader.reading():
-            lexical = self.reader.lexical
-            exact = self.reader.dense if s.dense_search == "exact" else None
-            search_dense = self._exact if exact is not None else self._hnsw
-            for i, (pool, weight) in enumerate(pools):
-                n_lex = max(s.lexical_candidates if i == 0 else s.window_candidates, k * 4)
-                if lexical is not None and s.lexical_weight > 0:
-                    lists.append((weight * s.lexical_weight, [c for c, _ in lexical.search(text, n_lex, pool)]))
-                n_dense = max(s.dense_candidates if i == 0 else s.window_candidates, k * 4)
-                search_dense(vector, n_dense, pool, lists, weight)
-            cands = self._fetch(vector, lists)
-        for weight, ids in lists:
-            for rank, cid in enumerate(ids, 1):
-                if cid in cands:
-                    cands[cid].fused += weight / (s.rrf_k + rank)
-        scored = sorted(
-            ((c.fused * time_prior(c.record, qtime, s), c) for c in cands.values()),
-            key=lambda pair: pair[0],
-            reverse=True,
-        )
+        text, scored, vector = self.pool(query, k, filters, qtime)
         if s.reranker:
             scored = self._rerank(text, scored, qtime)
+        elif s.learned_ranking:
+            from qa.rank import rerank
+
+            scored = rerank(text, qtime, scored, s.rank_model)
         top = (scored[0][0] if scored else 1.0) or 1.0
         passages = [_passage(c, score / top) for score, c in scored]
         return cap_per_document(passages, s.per_doc_cap, k), vector
 
+    def pool(
+        self,
+        query: str,
+        k: int,
+        filters: SearchFilters | None = None,
+        qtime: QuestionTime | None = None,
+    ) -> tuple[str, list[tuple[float, Candidate]], np.ndarray]:
+        """Every candidate, ordered by fused score times the time prior (best first), with the
+        text matched (the question without its time words) and the query vector.
+
+        Candidates come from the whole index and, for a question with a time cue, also from the
+        cue's evidence window (its own best lexical and dense hits, however old the rest)."""
+        s = self.settings
+        filters = filters or SearchFilters()
+        text = retrieval_query(query, qtime) if s.strip_time_words else query
+        vector = self.encoder.encode_query(text)
+        wide = s.rank_candidates if s.learned_ranking and not s.reranker else 0
+        # (list kind, filters, weight, lexical candidates, dense candidates) of each candidate pool
+        pools = [("", filters, 1.0, max(s.lexical_candidates, k * 4, wide), max(s.dense_candidates, k * 4, wide))]
+        window = qtime.evidence if qtime is not None else None
+        if window is not None and s.window_candidates > 0:
+            n = max(s.window_candidates, k * 4)
+            narrowed = window_filters(filters, window.published_from, window.published_to)
+            pools.append(("window ", narrowed, s.window_pool_weight, n, n))
+        lists: list[tuple[str, float, list[tuple[str, float]]]] = []  # (kind, weight, hits best first)
+        with self.reader.reading():
+            lexical = self.reader.lexical
+            exact = self.reader.dense if s.dense_search == "exact" else None
+            sims = exact.similarities(vector) if exact is not None else None
+            for kind, pool, weight, n_lex, n_dense in pools:
+                if lexical is not None and s.lexical_weight > 0:
+                    lists.append((kind + "lexical", weight * s.lexical_weight, lexical.search(text, n_lex, pool)))
+                hits = exact.top(sims, n_dense, exact.mask(pool)) if exact is not None else self._hnsw(vector, n_dense, pool)
+                lists.append((kind + "dense", weight * s.dense_weight, hits))
+            cands = self._fetch(vector, sims, lists)
+        for kind, weight, hits in lists:
+            for rank, (cid, score) in enumerate(hits, 1):
+                c = cands.get(cid)
+                if c is None:
+                    continue
+                c.fused += weight / (s.rrf_k + rank)
+                if kind == "lexical":  # the ranker's features describe the whole-index lists
+                    c.lexical_rank, c.lexical_score = rank, score
+                elif kind == "dense":
+                    c.dense_rank = rank
+        for c in cands.values():
+            c.prior = time_prior(c.record, qtime, s)
+        scored = sorted(((c.fused * c.prior, c) for c in cands.values()), key=lambda pair: pair[0], reverse=True)
+        return text, scored, vector
+
     def _rerank(
-        self, query: str, scored: list[tuple[float, _Candidate]], qtime: QuestionTime | None
-    ) -> list[tuple[float, _Candidate]]:
+        self, query: str, scored: list[tuple[float, Candidate]], qtime: QuestionTime | None
+    ) -> list[tuple[float, Candidate]]:
         """The cross-encoder's order replaces the fusion's for the top candidates; the time
         prior still applies (a reranker knows nothing of "last" or "this week"). The rest keep
         their order below them."""
@@ -176,37 +194,28 @@ class Retriever:
         ceiling = (tail[0][0] if tail else 1.0) or 1.0
         return reranked + [(0.999 * floor * score / ceiling, c) for score, c in tail]
 
-    def _exact(
-        self, vector: np.ndarray, n: int, filters: SearchFilters, lists: list[tuple[float, list[str]]], weight: float
-    ) -> None:
-        """Dense ranking from the memory-mapped matrix (its similarities computed once a search)."""
-        exact = self.reader.dense
-        if self._sims is None:
-            self._sims = exact.similarities(vector)
-        lists.append((weight * self.settings.dense_weight, [c for c, _ in exact.top(self._sims, n, exact.mask(filters))]))
-
-    def _hnsw(
-        self, vector: np.ndarray, n: int, filters: SearchFilters, lists: list[tuple[float, list[str]]], weight: float
-    ) -> None:
+    def _hnsw(self, vector: np.ndarray, n: int, filters: SearchFilters) -> list[tuple[str, float]]:
         """Dense ranking from Chroma's own index (with its metadata filter)."""
-        hits = self.reader.vectors.query(vector, n=n, filters=filters)
-        lists.append((weight * self.settings.dense_weight, [h.chunk_id for h in hits]))
+        return [(h.chunk_id, h.similarity) for h in self.reader.vectors.query(vector, n=n, filters=filters)]
 
-    def _fetch(self, vector: np.ndarray, lists: list[tuple[float, list[str]]]) -> dict[str, _Candidate]:
-        """Text, record and cosine similarity of every candidate (dense or lexical), from Chroma."""
-        ids = list(dict.fromkeys(cid for _, ranked in lists for cid in ranked))
+    def _fetch(
+        self, vector: np.ndarray, sims: np.ndarray | None, lists: list[tuple[str, float, list[tuple[str, float]]]]
+    ) -> dict[str, Candidate]:
+        """Text, record and cosine similarity of every candidate (dense or lexical), from Chroma:
+        from the exact matrix's similarities when there is one, else from the stored vectors."""
+        ids = list(dict.fromkeys(cid for _, _, hits in lists for cid, _ in hits))
         if not ids:
             return {}
-        if self._sims is None:  # hnsw: similarities from the stored vectors
+        if sims is None:
             return {
-                cid: _Candidate(cid, text, record, float(np.dot(emb, vector)))
+                cid: Candidate(cid, text, record, float(np.dot(emb, vector)))
                 for cid, text, record, emb in self.reader.vectors.get(ids)
             }
-        exact, sims = self.reader.dense, self._sims
+        exact = self.reader.dense
         cands = {}
         for cid, text, record in self.reader.vectors.texts(ids):
             row = exact.row_of(cid)
-            cands[cid] = _Candidate(cid, text, record, float(sims[row]) if row is not None else 0.0)
+            cands[cid] = Candidate(cid, text, record, float(sims[row]) if row is not None else 0.0)
         return cands
 
 

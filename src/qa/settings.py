@@ -111,7 +111,7 @@ def parse_duration(text: str) -> float:
 
 
 class RetrievalSettings(_Group):
-    """Ranking passages: fusion, time prior, per-article cap (qa.retrieve)."""
+    """Ranking passages: fusion, time prior, learned ranker, per-article cap (qa.retrieve, qa.rank)."""
 
     k: int = Field(8, ge=1, description="Passages retrieved for an answer")
     search_k: int = Field(10, ge=1, description="Results shown by `qa search`")
@@ -130,6 +130,19 @@ class RetrievalSettings(_Group):
         "candidates; off by default (none ships offline)",
     )
     rerank_candidates: int = Field(30, ge=1, description="Fused candidates the reranker re-scores")
+    learned_ranking: bool = Field(
+        False,
+        description="Re-order the fused candidates with the shipped learned ranker (qa/rank); "
+        "false = fusion and time prior only. Without a usable model file qa uses the fusion. Off "
+        "until the shipped model is trained on the whole training set and measured on the "
+        "development set (bench/README.md)",
+    )
+    rank_model: Path | None = Field(
+        None, description="Learned ranker model file (default: the one shipped in qa/rank/ranker.json)"
+    )
+    rank_candidates: int = Field(
+        50, ge=1, description="Candidates each of dense and BM25 give the learned ranker"
+    )
     strip_time_words: bool = Field(True, description="Match without the question's time words")
     window_boost: float = Field(0.5, ge=0, description="Boost for passages inside a question's time window")
     window_candidates: int = Field(

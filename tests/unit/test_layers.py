@@ -13,13 +13,14 @@ SRC = Path(__file__).parents[2] / "src" / "qa"
 # qa.<package or module> → what it must never import (anything above it)
 SURFACES = {"qa.cli", "qa.server", "qa.web", "qa.langchain"}
 FORBIDDEN = {
-    "index": {"qa.ingest", "qa.feeds", "qa.answer", "qa.retrieve", "qa.rerank", "qa.conversation", "qa.assistant", "qa.evaluate", *SURFACES},
-    "ingest": {"qa.feeds", "qa.answer", "qa.retrieve", "qa.rerank", "qa.conversation", "qa.assistant", "qa.evaluate", *SURFACES},
-    "feeds": {"qa.answer", "qa.retrieve", "qa.rerank", "qa.conversation", "qa.assistant", "qa.evaluate", *SURFACES},
+    "index": {"qa.ingest", "qa.feeds", "qa.answer", "qa.retrieve", "qa.rerank", "qa.rank", "qa.conversation", "qa.assistant", "qa.evaluate", *SURFACES},
+    "ingest": {"qa.feeds", "qa.answer", "qa.retrieve", "qa.rerank", "qa.rank", "qa.conversation", "qa.assistant", "qa.evaluate", *SURFACES},
+    "feeds": {"qa.answer", "qa.retrieve", "qa.rerank", "qa.rank", "qa.conversation", "qa.assistant", "qa.evaluate", *SURFACES},
     "answer": {"qa.ingest", "qa.feeds", "qa.conversation", "qa.assistant", "qa.evaluate", *SURFACES},
+    "rank": {"qa.ingest", "qa.feeds", "qa.answer", "qa.retrieve", "qa.rerank", "qa.conversation", "qa.assistant", "qa.evaluate", *SURFACES},
     "retrieve": {"qa.ingest", "qa.feeds", "qa.answer", "qa.conversation", "qa.assistant", "qa.evaluate", *SURFACES},
-    "types": {"qa.index", "qa.ingest", "qa.feeds", "qa.answer", "qa.retrieve", "qa.assistant", *SURFACES},
-    "temporal": {"qa.index", "qa.ingest", "qa.feeds", "qa.answer", "qa.retrieve", "qa.assistant", *SURFACES},
+    "types": {"qa.index", "qa.ingest", "qa.feeds", "qa.answer", "qa.retrieve", "qa.rank", "qa.assistant", *SURFACES},
+    "temporal": {"qa.index", "qa.ingest", "qa.feeds", "qa.answer", "qa.retrieve", "qa.rank", "qa.assistant", *SURFACES},
     "conversation": {"qa.index", "qa.ingest", "qa.feeds", *SURFACES},
     "assistant": SURFACES,
 }

@@ -1,4 +1,5 @@
-"""A wheel install (not only a checkout) must carry the prompt templates and the web page."""
+"""A wheel install (not only a checkout) must carry the prompt templates, the web page and the
+learned ranker's model file."""
 
 from __future__ import annotations
 
@@ -32,3 +33,4 @@ def test_wheel_contains_prompts_and_web_page(tmp_path: Path) -> None:
     for name in NAMES:
         assert f"qa/_prompts/{name}.md" in names
     assert {"qa/web/index.html", "qa/web/chat.js", "qa/web/chat.css"} <= names
+    assert "qa/rank/ranker.json" in names
