@@ -35,6 +35,7 @@ class Assistant:
         self._leases: Counter[int] = Counter()  # id(reader) → calls using it now
         self._lock = threading.Lock()
         self._generators: dict[str, Any] = {}
+        self._spans: Any = None  # qa.answer.spans.Analyzer, made on the first question
 
     @classmethod
     def open(cls, index: str | Path | None = None, **overrides: Any) -> Assistant:
@@ -135,6 +136,29 @@ class Assistant:
 
         return Prepared(question, as_of, passages, relevant, extractive)
 
+    def _extractive(self, prep: Any) -> Answer:
+        """The extractive answer, led by its short answer when the reader is confident
+        (qa.answer.lead; spaCy is loaded on the first question)."""
+        from qa.answer.lead import with_short_answer
+        from qa.temporal import question_time
+
+        return with_short_answer(
+            prep.extractive(), prep.question, prep.relevant, question_time(prep.question, prep.as_of),
+            self.settings, self._analyzer(),
+        )
+
+    def _analyzer(self) -> Any:
+        """The short-answer reader's spaCy analyser (None when short answers are off)."""
+        name = self.settings.short_answer_pipeline
+        if not name:
+            return None
+        with self._lock:
+            if self._spans is None or self._spans.pipeline != name:
+                from qa.answer.spans import Analyzer
+
+                self._spans = Analyzer(name)
+            return self._spans
+
     def _generator(self, llm: str | None) -> Any:
         """None for the extractive backend, else the (cached) generator for ``llm``."""
         from qa.answer.llms import chat_model, parse_backend
@@ -163,7 +187,7 @@ class Assistant:
         """A cited answer; ``llm`` (or the setting) picks extractive or a generation backend."""
         generator = self._generator(llm)
         if generator is None:
-            return self._prepare(question, as_of, k, filters).extractive()
+            return self._extractive(self._prepare(question, as_of, k, filters))
         # the LCEL chain: retrieve → number passages → prompt → chat model → parse → verify
         chain = generator.chain(lambda q: self._prepare(q["question"], q["as_of"], k, filters))
         return chain.invoke({"question": question, "as_of": as_of})
@@ -181,7 +205,7 @@ class Assistant:
         generator = self._generator(llm)
         prep = self._prepare(question, as_of, k, filters)
         if generator is None:
-            return AnswerStream.of(prep.extractive())
+            return AnswerStream.of(self._extractive(prep))
         return AnswerStream(generator.stream(prep))
 
     def chat(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -22,6 +22,7 @@ from qa.text import normalize_answer
 
 if TYPE_CHECKING:
     from qa.assistant import Assistant
+    from qa.types import Answer
     from qa.ingest import Progress
 
 KS = (1, 5, 10)
@@ -60,6 +61,17 @@ class Tally:
     rr: float = 0.0
     answer_hits: int = 0
     ceiling: int = 0
+    short_answered: int = 0
+    short_em: int = 0
+    short_f1: float = 0.0
+
+    def add_short(self, short: str | None, gold: str) -> None:
+        """A short answer (None: qa gave none) scored against the gold answer."""
+        if short is None:
+            return
+        self.short_answered += 1
+        self.short_em += exact_match(short, gold)
+        self.short_f1 += token_f1(short, gold)
 
     def add(self, rank: int | None, answered_right: bool, in_corpus: bool) -> None:
         self.n += 1
@@ -79,6 +91,10 @@ class Tally:
             "mrr@10": round(self.rr / n, 4),
             "answer_contains_gold": round(self.answer_hits / n, 4),
             "ceiling": round(self.ceiling / n, 4),
+            "short_exact_match": round(self.short_em / n, 4),
+            "short_f1": round(self.short_f1 / n, 4),
+            "short_answered": round(self.short_answered / n, 4),
+            "short_accuracy_answered": round(self.short_em / max(self.short_answered, 1), 4),
         }
 
 
@@ -90,6 +106,21 @@ def first_hit(gold: str, texts: Iterable[str]) -> int | None:
         if f" {g} " in f" {normalize_answer(text)} ":
             return rank
     return None
+
+
+def exact_match(prediction: str, gold: str) -> bool:
+    """SQuAD exact match: equal after normalisation (case, accents, punctuation, articles)."""
+    return bool(normalize_answer(gold)) and normalize_answer(prediction) == normalize_answer(gold)
+
+
+def token_f1(prediction: str, gold: str) -> float:
+    """SQuAD token F1 between the normalised prediction and gold answer."""
+    pred, ref = normalize_answer(prediction).split(), normalize_answer(gold).split()
+    common = sum((Counter(pred) & Counter(ref)).values())
+    if not pred or not ref or common == 0:
+        return 0.0
+    precision, recall = common / len(pred), common / len(ref)
+    return 2 * precision * recall / (precision + recall)
 
 
 class CorpusIndex:
@@ -106,7 +137,7 @@ class CorpusIndex:
 def evaluate(
     questions: list[Question],
     search: Callable[[Question, int], list[str]],
-    answer: Callable[[Question], str] | None,
+    answer: Callable[[Question], Answer | str] | None,
     corpus: CorpusIndex,
     *,
     k: int = 10,
@@ -120,12 +151,17 @@ def evaluate(
         texts = search(q, max(k, 10))
         latencies.append(time.perf_counter() - t0)
         rank = first_hit(q.answer, texts[:k])
-        right = False
+        right, short = False, None
         if answer is not None:
-            right = first_hit(q.answer, [answer(q)]) is not None
+            got = answer(q)
+            text = got if isinstance(got, str) else got.answer
+            right = first_hit(q.answer, [text]) is not None
+            if not isinstance(got, str) and got.short_answer is not None:
+                short = got.short_answer.text
         inside = q.answer in corpus
-        overall.add(rank, right, inside)
-        by_month[q.month].add(rank, right, inside)
+        for tally in (overall, by_month[q.month]):
+            tally.add(rank, right, inside)
+            tally.add_short(short, q.answer)
         if progress:
             progress(i + 1)
     latencies.sort()
@@ -168,8 +204,8 @@ def run_eval(
     def search(q: Question, n: int) -> list[str]:
         return [p.text for p in bot.search(q.question, n, as_of=q.asked_on)]
 
-    def answer(q: Question) -> str:
-        return bot.ask(q.question, as_of=q.asked_on).answer
+    def answer(q: Question) -> Answer:
+        return bot.ask(q.question, as_of=q.asked_on)
 
     result = evaluate(questions, search, answer if with_answers else None, corpus, k=k)
     result["index"] = {"documents": report.documents, "chunks": report.chunks, "ingest_seconds": round(ingest_s, 1)}

@@ -26,6 +26,8 @@ def _when(d: object) -> str:
 
 def print_answer(answer: Answer, console: Console | None = None) -> None:
     console = console or Console(highlight=False)
+    if answer.answered and answer.short_answer is None and answer.extra.get("short_answer_reason"):
+        console.print(f"[dim]({_shown(answer.extra['short_answer_reason'])}; the sentences that may answer:)[/]")
     console.print(escape(answer.answer), soft_wrap=False)
     print_sources(answer, console)
 
@@ -63,11 +65,14 @@ def print_eval(result: dict, console: Console | None = None) -> None:
     from rich.table import Table
 
     console = console or Console(highlight=False)
-    cols = ["questions", "recall@1", "recall@5", "recall@10", "mrr@10", "answer_contains_gold", "ceiling"]
+    cols = ["questions", "recall@1", "recall@5", "recall@10", "mrr@10", "answer_contains_gold", "ceiling",
+            "short_exact_match", "short_f1", "short_answered", "short_accuracy_answered"]
+    shown = {"answer_contains_gold": "answer✓", "short_exact_match": "short EM", "short_f1": "short F1",
+             "short_answered": "answered", "short_accuracy_answered": "EM|answered"}
     table = Table(title=f"qa eval (k={result.get('k')})")
     table.add_column("month")
     for c in cols:
-        table.add_column(c.replace("answer_contains_gold", "answer✓"), justify="right")
+        table.add_column(shown.get(c, c), justify="right")
     for month, row in result["by_month"].items():
         table.add_row(month, *(str(row[c]) for c in cols))
     table.add_row("[bold]all[/]", *(f"[bold]{result['overall'][c]}[/]" for c in cols))
