@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from qa.answer.extractive import Candidate, annotate
 from qa.answer.qtype import question_type
 from qa.answer.short import Reading, Winner, read, winner
-from qa.answer.spans import Analyzer, date_label
+from qa.answer.spans import Analyzer, date_label, date_span
 from qa.answer.verify import neutralise_markers
 from qa.temporal import answer_event, find_time_mentions
 from qa.text import normalize_answer
@@ -85,7 +85,8 @@ def _dated(answer: Answer, reading: Reading, qtime: QuestionTime, threshold: flo
     confidence = min(1.0, votes / top) * reading.confidence if top > 0 else 0.0
     if confidence < threshold:
         return _without(answer, NOT_CONFIDENT)
-    short = ShortAnswer(label, "date", round(confidence, 3), 1, first.start + mention.start, first.start + mention.end)
+    s, e = date_span(first.quote, mention)
+    short = ShortAnswer(label, "date", round(confidence, 3), 1, first.start + s, first.start + e)
     return replace(answer, short_answer=short)
 
 

@@ -227,11 +227,11 @@ def _question_words(question: str) -> set[str]:
     return set(answer_words(question))
 
 
-_UNIT = re.compile(r"^\s*([A-Za-z-]+)")
+_UNIT = re.compile(r"\s*([A-Za-z-]+)")  # used with .match(text, pos): anchored at pos
 _YEAR = re.compile(r"(?:in |since |by )?(?:19|20)\d\d")
 _CLOCK = re.compile(r"\d:\d\d|\b[ap]\.?m\b", re.I)
 _DURATION = re.compile(r"\b(?:years?|months?|weeks?|days?|hours?|minutes?|seconds?|decades?|centuries|century)\b", re.I)
-_OLD = re.compile(r"^[\s-]*(?:years?|yrs?)?[\s-]*old\b", re.I)
+_OLD = re.compile(r"[\s-]*(?:years?|yrs?)?[\s-]*old\b", re.I)
 
 
 def shape(qtype: QuestionType, span: Span, sentence: str, qwords: set[str]) -> tuple[int, int] | None:

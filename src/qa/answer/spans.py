@@ -18,7 +18,7 @@ from datetime import date
 from typing import Any
 
 from qa.errors import UsageError
-from qa.temporal import find_time_mentions
+from qa.temporal import TimeMention, find_time_mentions
 
 NOUN_PHRASE = "NP"  # label of a noun chunk that is not an entity
 _CACHE_SIZE = 50_000
@@ -78,10 +78,7 @@ def pattern_spans(sentence: str, published: date | None) -> list[Span]:
     out: list[Span] = []
     taken: list[tuple[int, int]] = []
     for m in find_time_mentions(sentence, published):
-        s, e = trim(sentence, m.start, m.end)
-        prep = re.match(r"(?:on|in|since|until|by|before|after|through|during|from|of|early|late|mid-?)\s+", sentence[s:e], re.I)
-        if prep:
-            s += prep.end()
+        s, e = date_span(sentence, m)
         out.append(Span(s, e, "DATE", head=date_label(m.first, m.last, m.granularity) if m.resolved else ""))
         taken.append((m.start, m.end))
     for label, pattern in _PATTERNS:
@@ -95,6 +92,16 @@ def pattern_spans(sentence: str, published: date | None) -> list[Span]:
             taken.append((s, e))
             out.append(Span(s, e, label))
     return out
+
+
+_PREPOSITION = re.compile(r"(?:on|in|since|until|by|before|after|through|during|from|of|early|late|mid-?)\s+", re.I)
+
+
+def date_span(text: str, mention: TimeMention) -> tuple[int, int]:
+    """The words of a date expression that name the date ("on Saturday" → "Saturday")."""
+    s, e = trim(text, mention.start, mention.end)
+    prep = _PREPOSITION.match(text, s, e)
+    return (prep.end() if prep and prep.end() < e else s), e
 
 
 def date_label(first: date | None, last: date | None, granularity: str) -> str:
