@@ -85,6 +85,21 @@ def bm25_passages(dataset: Path, questions, k: int) -> dict[str, list[Passage]]:
     return out
 
 
+def quoted_sentences(questions, passages: dict[str, list[Passage]], settings: Settings) -> dict[str, list]:
+    """What the extractive answer quotes for each question (the sentence encoder's picks)."""
+    from qa.answer.extractive import extractive_answer
+    from qa.embeddings import get_encoder
+
+    encoder = get_encoder("all-MiniLM-L6-v2")
+    out = {}
+    for q in questions:
+        qtime = question_time(q.question, q.asked_on)
+        ans = extractive_answer(q.question, passages.get(q.id, []), encoder.encode_query(q.question), encoder,
+                                qtime=qtime, max_sentences=settings.answer_sentences, shortlist=settings.answer_shortlist)
+        out[q.id] = {"quoted": [(c.doc_id, c.start, c.end) for c in ans.citations], "answer": ans.answer}
+    return out
+
+
 def index_passages(index: Path, questions, k: int) -> dict[str, list[Passage]]:
     from qa.assistant import Assistant
 
@@ -106,12 +121,13 @@ def short_text(reading: Reading, threshold: float) -> tuple[str | None, float]:
     return (ans.text if ans.confidence >= threshold else None), ans.confidence
 
 
-def run(questions, passages, settings, analyzer, weights: Weights) -> list[dict]:
+def run(questions, passages, settings, analyzer, weights: Weights, extractive: dict) -> list[dict]:
     rows = []
     for q in questions:
         qtime = question_time(q.question, q.asked_on)
         ps = passages.get(q.id, [])
-        reading = read(q.question, ps, qtime, settings, analyzer, weights=weights)
+        ext = extractive.get(q.id, {"quoted": [], "answer": ""})
+        reading = read(q.question, ps, qtime, settings, analyzer, weights=weights, quoted=ext["quoted"])
         ans = winner(reading, 0.0)
         text = ans.text if ans else ""
         reranked = rerank(ps, ans)
@@ -123,6 +139,7 @@ def run(questions, passages, settings, analyzer, weights: Weights) -> list[dict]
             "r5_reranked": first_hit(q.answer, [p.text for p in reranked[:5]]) is not None,
             "r5_reranked_confident": None,
             "in_passages": first_hit(q.answer, [p.text for p in ps]) is not None,
+            "sentences_contain": first_hit(q.answer, [ext["answer"]]) is not None,
             "top": [(c.key, round(c.score, 3)) for c in reading.candidates[:5]],
         })
     return rows
@@ -140,6 +157,7 @@ def summary(rows: list[dict], threshold: float) -> dict:
         "accuracy_answered": round(em / max(len(answered), 1), 3),
         "em_if_always": round(sum(r["em"] for r in rows) / n, 3),
         "in_passages": round(sum(r["in_passages"] for r in rows) / n, 3),
+        "sentences_contain": round(sum(r["sentences_contain"] for r in rows) / n, 3),
         "r5": round(sum(r["r5"] for r in rows) / n, 3),
         "r5_reranked": round(sum(r["r5_reranked"] for r in rows) / n, 3),
     }
@@ -195,11 +213,17 @@ def main() -> None:
         print(f"passages cached in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     overrides = {"short_answer_sentences": args.sentences} if args.sentences else {}
     settings = Settings(**overrides)
+    ext_path = args.passages.with_suffix(".extractive.pkl")
+    if ext_path.exists():
+        extractive = pickle.loads(ext_path.read_bytes())
+    else:
+        extractive = quoted_sentences(questions, passages, settings)
+        ext_path.write_bytes(pickle.dumps(extractive))
     analyzer = Analyzer(settings.short_answer_pipeline, cache_size=10_000_000)
     if args.analyses.exists():
         analyzer._cache.update(pickle.loads(args.analyses.read_bytes()))
     t0 = time.perf_counter()
-    rows = run(questions, passages, settings, analyzer, WEIGHTS)
+    rows = run(questions, passages, settings, analyzer, WEIGHTS, extractive)
     print(f"read {len(rows)} questions in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     args.analyses.write_bytes(pickle.dumps(dict(analyzer._cache)))
     threshold = args.threshold if args.threshold is not None else best_threshold(rows)
@@ -221,7 +245,7 @@ def main() -> None:
         results = []
         for values in itertools.product(*grid.values()):
             w = replace(WEIGHTS, **dict(zip(grid, values)))
-            rs = run(tune_q, passages, settings, analyzer, w)
+            rs = run(tune_q, passages, settings, analyzer, w, extractive)
             t = best_threshold(rs)
             s = summary(rs, t)
             results.append((s["em"], s["em_if_always"], s["accuracy_answered"], t, dict(zip(grid, values))))

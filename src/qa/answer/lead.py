@@ -51,7 +51,8 @@ def with_short_answer(
     qtype = question_type(question)
     if not qtype.answerable:
         return _without(answer, NOT_SHORT)
-    reading = read(question, relevant, qtime, settings, analyzer, qtype=qtype)
+    quoted = [(c.doc_id, c.start, c.end) for c in answer.citations]
+    reading = read(question, relevant, qtime, settings, analyzer, qtype=qtype, quoted=quoted)
     if qtime.asks_when:
         return _dated(answer, reading, qtime, settings.short_answer_threshold)
     best = winner(reading, settings.short_answer_threshold)
@@ -82,7 +83,7 @@ def _dated(answer: Answer, reading: Reading, qtime: QuestionTime, threshold: flo
     # or "before that" question wants is the lead's rule (qa.temporal), not a vote
     top = reading.candidates[0].score if reading.candidates else 0.0
     votes = next((c.score for c in reading.candidates if c.key == key), 0.0)
-    confidence = min(1.0, votes / top) * reading.confidence if top > 0 else 0.0
+    confidence = min(1.0, votes / top) if top > 0 else 0.0
     if confidence < threshold:
         return _without(answer, NOT_CONFIDENT)
     s, e = date_span(first.quote, mention)

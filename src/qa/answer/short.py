@@ -48,6 +48,7 @@ class Weights:
     thing_np: float = 0.5
     head_match: float = 1.0  # a noun chunk whose head is the question's head noun
     same_doc: float = 0.25  # a second occurrence in the same article counts this much
+    quoted: float = 1.0  # boost of a sentence the extractive answer quotes (its first: full, then less)
     named_penalty: float = 0.8  # share of the candidate's words the question names, times this
     max_words: int = 8
 
@@ -268,8 +269,11 @@ def read(
     *,
     weights: Weights = WEIGHTS,
     qtype: QuestionType | None = None,
+    quoted: list[tuple[str, int, int]] = (),  # type: ignore[assignment]
 ) -> Reading:
-    """Score every candidate span of the best sentences of ``passages`` (ranked best first)."""
+    """Score every candidate span of the best sentences of ``passages`` (ranked best first).
+    ``quoted``: (doc_id, start, end) of the sentences the extractive answer quotes, best first —
+    the sentence encoder's judgement of which sentences answer, which the reader trusts more."""
     from qa.retrieve import time_prior
 
     qtype = qtype or question_type(question)
@@ -278,13 +282,20 @@ def read(
     w = weights
     terms = _question_terms(question)
     qwords = _question_words(question)
-    chosen = select_sentences(_sentences(passages, terms), settings.short_answer_sentences, w.rank_scale)
+    sentences = _sentences(passages, terms)
+    boost = {}
+    for i, (doc, qs, qe) in enumerate(quoted):
+        for sent in sentences:
+            if sent.passage.doc_id == doc and sent.start < qe and qs < sent.end:
+                boost.setdefault(id(sent), w.quoted / (1 + i))
+    chosen = [s for s in sentences if id(s) in boost]
+    chosen += select_sentences([s for s in sentences if id(s) not in boost], settings.short_answer_sentences, w.rank_scale)
     analyses = analyzer.analyse([s.text for s in chosen])
     prior = {id(p): time_prior(p.record, qtime, settings) for p in passages}
     cands: dict[str, Candidate] = {}
     for sent, spans in zip(chosen, analyses):
         passage_weight = prior[id(sent.passage)] / (1 + sent.rank / w.rank_scale)
-        sentence_weight = w.sentence_floor + sent.overlap
+        sentence_weight = (w.sentence_floor + sent.overlap) * (1.0 + boost.get(id(sent), 0.0))
         all_spans = pattern_spans(sent.text, sent.passage.published_at) + list(spans)
         seen_spans: set[tuple[int, int]] = set()
         for span in all_spans:
