@@ -185,6 +185,27 @@ def best_threshold(rows: list[dict]) -> float:
     return best
 
 
+def timing(questions, passages, settings, extractive) -> None:
+    """The reader's cost per question: spaCy on every sentence (a new analyser each time: what a
+    server pays for sentences it has not read before), and again with them cached."""
+    import statistics
+
+    fresh, cached = [], []
+    warm = Analyzer(settings.short_answer_pipeline)
+    warm.analyse(["Warm-up sentence about Norland."])  # load the pipeline outside the timing
+    for q in questions:
+        qtime = question_time(q.question, q.asked_on)
+        quoted = extractive.get(q.id, {"quoted": []})["quoted"]
+        for analyzer, out in ((Analyzer(settings.short_answer_pipeline), fresh), (warm, None), (warm, cached)):
+            t = time.perf_counter()
+            read(q.question, passages.get(q.id, []), qtime, settings, analyzer, quoted=quoted)
+            if out is not None:
+                out.append(1000 * (time.perf_counter() - t))
+    print(json.dumps({"questions": len(questions), "sentences_setting": settings.short_answer_sentences,
+                      "uncached_ms_p50": round(statistics.median(fresh), 1), "uncached_ms_max": round(max(fresh), 1),
+                      "cached_ms_p50": round(statistics.median(cached), 1)}))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--dataset", type=Path, required=True)
@@ -196,6 +217,8 @@ def main() -> None:
     ap.add_argument("--threshold", type=float)
     ap.add_argument("--sentences", type=int)
     ap.add_argument("--grid", action="store_true")
+    ap.add_argument("--timing", type=int, help="time the reader on the first N questions (cold and cached spaCy analyses)")
+    ap.add_argument("--grid-json", help='weights to try, JSON {"name": [values]}')
     ap.add_argument("--dump", type=Path, help="write per-question rows (JSONL)")
     ap.add_argument("--only-tune", action="store_true", help="read only Jan–Mar questions")
     args = ap.parse_args()
@@ -222,6 +245,9 @@ def main() -> None:
     analyzer = Analyzer(settings.short_answer_pipeline, cache_size=10_000_000)
     if args.analyses.exists():
         analyzer._cache.update(pickle.loads(args.analyses.read_bytes()))
+    if args.timing:
+        timing(questions[: args.timing], passages, settings, extractive)
+        return
     t0 = time.perf_counter()
     rows = run(questions, passages, settings, analyzer, WEIGHTS, extractive)
     print(f"read {len(rows)} questions in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
@@ -235,12 +261,10 @@ def main() -> None:
                 f.write(json.dumps(r, ensure_ascii=False) + "\n")
     if args.grid:
         tune_q = [q for q in questions if q.month in TUNE]
-        grid = {
+        grid = json.loads(args.grid_json) if args.grid_json else {
+            "quoted": [0.0, 1.0, 3.0, 10.0],
             "rank_scale": [1.5, 3.0, 8.0],
             "sentence_floor": [0.05, 0.2, 0.6],
-            "close_scale": [2.0, 6.0],
-            "close_floor": [0.05, 0.3],
-            "same_doc": [0.0, 0.5],
         }
         results = []
         for values in itertools.product(*grid.values()):

@@ -104,11 +104,11 @@ class AnswerSettings(_Group):
         "are the short-answer candidates; empty = no short answers",
     )
     short_answer_threshold: float = Field(
-        0.35, ge=0, le=1,
+        0.6, ge=0, le=1,
         description="Reader confidence a short answer needs; below it qa answers with quoted sentences only",
     )
     short_answer_sentences: int = Field(
-        16, ge=1, le=200, description="Sentences of the best passages the short-answer reader analyses"
+        6, ge=1, le=200, description="Sentences of the best passages the short-answer reader analyses, besides those the extractive answer quotes"
     )
     short_answer_rerank: bool = Field(
         False, description="Move the passages that hold the short answer to the top"

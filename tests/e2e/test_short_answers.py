@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from conftest import SAMPLES, run_json, run_qa
+from test_web import chat_page, served  # noqa: F401  (the samples behind a real `qa serve`)
 
 
 def _span_in_quote(out: dict) -> tuple[dict, str]:
@@ -23,7 +24,7 @@ def _span_in_quote(out: dict) -> tuple[dict, str]:
 @pytest.mark.parametrize(
     ("question", "text", "kind"),
     [
-        ("Who won the national cup?", "Port Athletic", None),
+        ("What percentage did inflation fall to in February?", "2.1 percent", "percent"),
         ("How many Westmark engineers were detained in Norland?", "three", "number"),
     ],
 )
@@ -31,7 +32,7 @@ def test_ask_json_leads_with_the_short_answer_and_its_exact_span(sample_index, q
     out = run_json("ask", question, "--as-of", "2025-03-10", index=sample_index)
     short, spanned = _span_in_quote(out)
     assert short["text"] == spanned == text and short["n"] == 1
-    assert kind is None or short["type"] == kind
+    assert short["type"] == kind
     assert 0 < short["confidence"] <= 1
     assert out["answer"].startswith(f"{text} [1]: ")
     human = run_qa("ask", question, "--as-of", "2025-03-10", index=sample_index)
@@ -62,40 +63,24 @@ def test_seed_short_answer_is_the_date_of_the_call(seed_index):
     assert short["text"] == "15 November 2025" and spanned == "Saturday"
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    from qa.ingest import ingest
-    from qa.settings import Settings
-    from test_server import _serve
-
-    index = tmp_path_factory.mktemp("short-web") / "index"
-    ingest([str(SAMPLES)], Settings(index=index))
-    proc, url = _serve(index)
-    yield url
-    proc.kill()
-    proc.wait()
-
-
 @pytest.mark.slow
 def test_http_ask_and_chat_completions_carry_the_short_answer(served):
-    body = {"question": "Who won the national cup?", "as_of": "2025-03-10"}
+    body = {"question": "What percentage did inflation fall to in February?", "as_of": "2025-03-10"}
     ask = httpx.post(f"{served}/ask", json=body, timeout=120).json()
-    assert _span_in_quote(ask)[1] == "Port Athletic"
+    assert _span_in_quote(ask)[1] == "2.1 percent"
     chat = httpx.post(f"{served}/v1/chat/completions", timeout=120, json={
         "model": "qa", "as_of": "2025-03-10", "messages": [{"role": "user", "content": body["question"]}]}).json()
     assert chat["qa"]["short_answer"] == ask["short_answer"]
-    assert chat["choices"][0]["message"]["content"].startswith("Port Athletic [1]\\:")  # markdown, marker colon escaped
+    assert chat["choices"][0]["message"]["content"].startswith("2.1 percent [1]\\:")  # markdown, marker colon escaped
 
 
 @pytest.mark.slow
 def test_web_page_highlights_the_span_inside_the_quote(served, tmp_path):
-    from test_web import chat_page
-
-    with chat_page(f"{served}/?as_of=2025-03-10", "Who won the national cup?") as page:
+    with chat_page(f"{served}/?as_of=2025-03-10", "What percentage did inflation fall to in February?") as page:
         first = page.locator(".turn .sources li").first
         mark = first.locator("blockquote mark.short")
-        assert mark.inner_text() == "Port Athletic"
-        assert page.locator(".turn .a").first.inner_text().startswith("Port Athletic [1]")
+        assert mark.inner_text() == "2.1 percent"
+        assert page.locator(".turn .a").first.inner_text().startswith("2.1 percent [1]")
         page.screenshot(path=str(tmp_path / "short.png"), full_page=True)
         if Path("/tmp").is_dir():
             Path("/tmp/qa-short-answer.png").write_bytes((tmp_path / "short.png").read_bytes())
@@ -108,7 +93,8 @@ def test_eval_reports_short_answer_metrics(tmp_path):
     data.mkdir()
     (data / "articles.jsonl").write_text((SAMPLES / "wire-feed.jsonl").read_text())
     (data / "questions.jsonl").write_text(json.dumps(
-        {"id": "1", "asked_on": "2025-03-10", "question": "Who won the national cup?", "answer": "Port Athletic"}) + "\n")
+        {"id": "1", "asked_on": "2025-03-10", "question": "What percentage did inflation fall to in February?",
+         "answer": "2.1 percent"}) + "\n")
     out = run_json("eval", str(data), index=tmp_path / "index")
     row = out["by_month"]["2025-03"]
     assert row["short_exact_match"] == row["short_answered"] == row["short_accuracy_answered"] == 1.0

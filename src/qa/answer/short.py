@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 class Weights:
     """The reader's scoring constants (chosen on the development set's January–March)."""
 
-    rank_scale: float = 3.0  # passage weight 1 / (1 + rank / rank_scale)
+    rank_scale: float = 8.0  # passage weight 1 / (1 + rank / rank_scale)
     sentence_floor: float = 0.2  # a sentence's weight: floor + its share of the question's words
     close_scale: float = 4.0  # closeness 1 / (1 + words apart / close_scale)
     close_floor: float = 0.15  # closeness when the sentence has none of the question's words
@@ -51,6 +51,8 @@ class Weights:
     quoted: float = 1.0  # boost of a sentence the extractive answer quotes (its first: full, then less)
     named_penalty: float = 0.8  # share of the candidate's words the question names, times this
     max_words: int = 8
+    tiling: str = "longer"  # "longer": a candidate inside a longer one gives it its votes; "shorter": takes a share of its
+    tile_share: float = 0.5  # with "shorter": the share of a longer candidate's votes its parts get
 
 
 WEIGHTS = Weights()
@@ -322,7 +324,7 @@ def read(
             cand = cands.setdefault(key, Candidate(key))
             shown = Span(shaped[0], shaped[1], span.label, span.head)
             cand.occurrences.append(Occurrence(sent.passage, sent.rank, (sent.start, sent.end), shown, text, score))
-    ranked = _merge(_total(list(cands.values()), w))
+    ranked = _merge(_total(list(cands.values()), w)) if w.tiling == "longer" else _share(_total(list(cands.values()), w), w.tile_share)
     return Reading(qtype, ranked)
 
 
@@ -361,6 +363,16 @@ def _merge(cands: list[Candidate]) -> list[Candidate]:
         else:
             out.append(c)
     return sorted(out, key=lambda c: c.score, reverse=True)
+
+
+def _share(cands: list[Candidate], share: float) -> list[Candidate]:
+    """Tiling the other way: a candidate inside longer ones ("Twitter" in "Twitter Inc") also
+    gets ``share`` of their votes, so the common core of several forms can win."""
+    own = {c.key: c.score for c in cands}
+    for c in cands:
+        words = set(c.key.split())
+        c.score += share * sum(s for k, s in own.items() if k != c.key and words < set(k.split()))
+    return sorted(cands, key=lambda c: c.score, reverse=True)
 
 
 def winner(reading: Reading, threshold: float) -> Winner | None:

@@ -213,4 +213,21 @@ def _doc_spans(doc: Any) -> list[Span]:
             s, e = trim(text, chunk.start_char, chunk.end_char)
             if e > s:
                 out.append(Span(s, e, NOUN_PHRASE, chunk.root.text.lower()))
+            out.extend(_proper_runs(chunk, (s, e)))
+    return out
+
+
+def _proper_runs(chunk: Any, whole: tuple[int, int]) -> list[Span]:
+    """The proper-noun runs inside a longer noun chunk ("Roald Dahl" in "the Roald Dahl
+    classic collection"): candidates of their own."""
+    runs: list[list[Any]] = [[]]
+    for tok in chunk:
+        if tok.pos_ == "PROPN":
+            runs[-1].append(tok)
+        elif runs[-1]:
+            runs.append([])
+    out = []
+    for run in runs:
+        if run and (run[0].idx, run[-1].idx + len(run[-1])) != whole:
+            out.append(Span(run[0].idx, run[-1].idx + len(run[-1].text), NOUN_PHRASE, run[-1].text.lower()))
     return out
