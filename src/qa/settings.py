@@ -110,9 +110,6 @@ class AnswerSettings(_Group):
     short_answer_sentences: int = Field(
         6, ge=1, le=200, description="Sentences of the best passages the short-answer reader analyses, besides those the extractive answer quotes"
     )
-    short_answer_rerank: bool = Field(
-        False, description="Move the passages that hold the short answer to the top"
-    )
 
 
 class LLMSettings(_Group):
