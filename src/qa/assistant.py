@@ -39,6 +39,7 @@ class Assistant:
         self._leases: Counter[int] = Counter()  # id(reader) → calls using it now
         self._lock = threading.Lock()
         self._generators: dict[str, Any] = {}
+        self._spans: Any = None  # qa.answer.spans.Analyzer, made on the first question
 
     @classmethod
     def open(cls, index: str | Path | None = None, *, chat_model: Any = None, **overrides: Any) -> Assistant:
@@ -170,6 +171,29 @@ class Assistant:
             note = f"The question asks about news published {qtime.evidence.label}: answer only from passages about that period.\n"
         return Prepared(question, as_of, passages, for_llm, extractive, note)
 
+    def _extractive(self, prep: Any) -> Answer:
+        """The extractive answer, led by its short answer when the reader is confident
+        (qa.answer.lead; spaCy is loaded on the first question)."""
+        from qa.answer.lead import with_short_answer
+        from qa.temporal import question_time
+
+        return with_short_answer(
+            prep.extractive(), prep.question, prep.relevant, question_time(prep.question, prep.as_of),
+            self.settings, self._analyzer(),
+        )
+
+    def _analyzer(self) -> Any:
+        """The short-answer reader's spaCy analyser (None when short answers are off)."""
+        name = self.settings.short_answer_pipeline
+        if not name:
+            return None
+        with self._lock:
+            if self._spans is None or self._spans.pipeline != name:
+                from qa.answer.spans import Analyzer
+
+                self._spans = Analyzer(name)
+            return self._spans
+
     def _generator(self, llm: str | None) -> Any:
         """None for the extractive backend, else the (cached) generator for ``llm``."""
         from qa.answer.llms import chat_model, parse_backend
@@ -201,7 +225,7 @@ class Assistant:
         ``qa.langchain``) instead of searching: they are verified and cited all the same."""
         generator = self._generator(llm)
         if generator is None:
-            return self._prepare(question, as_of, k, filters, passages).extractive()
+            return self._extractive(self._prepare(question, as_of, k, filters, passages))
         # the LCEL chain: retrieve → number passages → prompt → chat model → parse → verify
         chain = generator.chain(lambda q: self._prepare(q["question"], q["as_of"], k, filters, passages))
         return chain.invoke({"question": question, "as_of": as_of})
@@ -220,7 +244,7 @@ class Assistant:
         generator = self._generator(llm)
         prep = self._prepare(question, as_of, k, filters, passages)
         if generator is None:
-            return AnswerStream.of(prep.extractive())
+            return AnswerStream.of(self._extractive(prep))
         return AnswerStream(generator.stream(prep))
 
     # ------------------------------------------------------------ async (for async bots and servers)

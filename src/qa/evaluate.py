@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -72,6 +72,17 @@ class Tally:
     cued_answered: int = 0
     cued_citation_in_window: int = 0
     cued_nothing_in_window: int = 0
+    short_answered: int = 0
+    short_em: int = 0
+    short_f1: float = 0.0
+
+    def add_short(self, short: str | None, gold: str) -> None:
+        """A short answer (None: qa gave none) scored against the gold answer."""
+        if short is None:
+            return
+        self.short_answered += 1
+        self.short_em += exact_match(short, gold)
+        self.short_f1 += token_f1(short, gold)
 
     def add(self, rank: int | None, answered: bool, answered_right: bool, in_corpus: bool) -> None:
         self.n += 1
@@ -100,6 +111,10 @@ class Tally:
             "answered": round(self.answered / n, 4),
             "answer_contains_gold": round(self.answer_hits / n, 4),
             "ceiling": round(self.ceiling / n, 4),
+            "short_exact_match": round(self.short_em / n, 4),
+            "short_f1": round(self.short_f1 / n, 4),
+            "short_answered": round(self.short_answered / n, 4),
+            "short_accuracy_answered": round(self.short_em / max(self.short_answered, 1), 4),
             "cued": self.cued,
         }
         if self.cued:
@@ -117,6 +132,21 @@ def first_hit(gold: str, texts: Iterable[str]) -> int | None:
         if f" {g} " in f" {normalize_answer(text)} ":
             return rank
     return None
+
+
+def exact_match(prediction: str, gold: str) -> bool:
+    """SQuAD exact match: equal after normalisation (case, accents, punctuation, articles)."""
+    return bool(normalize_answer(gold)) and normalize_answer(prediction) == normalize_answer(gold)
+
+
+def token_f1(prediction: str, gold: str) -> float:
+    """SQuAD token F1 between the normalised prediction and gold answer."""
+    pred, ref = normalize_answer(prediction).split(), normalize_answer(gold).split()
+    common = sum((Counter(pred) & Counter(ref)).values())
+    if not pred or not ref or common == 0:
+        return 0.0
+    precision, recall = common / len(pred), common / len(ref)
+    return 2 * precision * recall / (precision + recall)
 
 
 class CorpusIndex:
@@ -159,9 +189,11 @@ def evaluate(
         answered = bool(reply and reply.answered)
         right = answered and first_hit(q.answer, [reply.answer]) is not None  # type: ignore[union-attr]
         inside = q.answer in corpus
+        short = reply.short_answer.text if reply is not None and reply.short_answer is not None else None
         window = question_time(q.question, q.asked_on).evidence
         for tally in (overall, by_month[q.month], by_quarter[q.quarter]):
             tally.add(rank, answered, right, inside)
+            tally.add_short(short, q.answer)
             if window is not None:
                 top = bool(passages) and window.holds_day(passages[0].published_at)
                 cited = answered and bool(reply.citations) and window.holds_day(reply.citations[0].published_at)  # type: ignore[union-attr]

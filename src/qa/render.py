@@ -34,7 +34,9 @@ def _when(d: object) -> str:
 
 def print_answer(answer: Answer, out: Console | None = None) -> None:
     out = out or console()
-    out.print(escape(answer.answer))
+    if answer.answered and answer.short_answer is None and answer.extra.get("short_answer_reason"):
+        out.print(f"[dim]({_shown(answer.extra['short_answer_reason'])}; the sentences that may answer:)[/]")
+    out.print(escape(answer.answer), soft_wrap=False)
     print_sources(answer, out)
 
 
@@ -67,14 +69,16 @@ def print_passages(query: str, passages: list[Passage], out: Console | None = No
         out.print(f"   [dim]{_shown(p.url or p.doc_id)}[/]")
 
 
-EVAL_COLUMNS = ["questions", "recall@1", "recall@5", "recall@10", "mrr@10", "answered", "answer_contains_gold", "ceiling"]
+EVAL_COLUMNS = ["questions", "recall@1", "recall@5", "recall@10", "mrr@10", "answered", "answer_contains_gold", "ceiling",
+                "short_exact_match", "short_f1", "short_answered", "short_accuracy_answered"]
+_EVAL_HEADER = {"answer_contains_gold": "answer", "short_exact_match": "short_em", "short_accuracy_answered": "short_acc"}
 
 
 def print_eval(result: dict, out: Console | None = None) -> None:
     """The per-month table of `qa eval`: a rich table on a terminal; piped, plain text columns
     (every figure whole, no box characters, no trailing spaces)."""
     out = out or console()
-    header = ["month", *(c.replace("answer_contains_gold", "answer") for c in EVAL_COLUMNS)]
+    header = ["month", *(_EVAL_HEADER.get(c, c) for c in EVAL_COLUMNS)]
     rows = [[month, *(str(row[c]) for c in EVAL_COLUMNS)] for month, row in result["by_month"].items()]
     rows += [[quarter, *(str(row[c]) for c in EVAL_COLUMNS)] for quarter, row in result.get("by_quarter", {}).items()]
     rows.append(["all", *(str(result["overall"][c]) for c in EVAL_COLUMNS)])

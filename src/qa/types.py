@@ -160,12 +160,32 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class ShortAnswer:
+    """The answer in a few words ("Buffalo Bills", "31", "15 November 2025"): ``[start, end)`` is
+    its span in the cleaned text of the article citation ``n`` quotes (inside the quote); for a
+    date, ``text`` is the resolved date the span says. ``type`` is the kind of answer the question
+    asked for (person, place, organisation, number, date, thing, …); ``confidence`` the reader's
+    (0–1), at least the ``short_answer_threshold`` setting."""
+
+    text: str
+    type: str
+    confidence: float
+    n: int
+    start: int
+    end: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class Answer:
     question: str
     answer: str
     answered: bool
     citations: tuple[Citation, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+    short_answer: ShortAnswer | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -173,6 +193,7 @@ class Answer:
             "answer": self.answer,
             "answered": self.answered,
             "citations": [c.to_dict() for c in self.citations],
+            "short_answer": self.short_answer.to_dict() if self.short_answer else None,
         }
         d.update(self.extra)
         return d

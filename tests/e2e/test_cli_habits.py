@@ -86,7 +86,8 @@ def test_eval_piped_is_a_whole_plain_table(tmp_path):
     assert res.returncode == 0, res.stderr
     lines = res.stdout.splitlines()
     header = lines[1].split()
-    assert header == ["month", "questions", "recall@1", "recall@5", "recall@10", "mrr@10", "answered", "answer", "ceiling"]
+    assert header == ["month", "questions", "recall@1", "recall@5", "recall@10", "mrr@10", "answered", "answer", "ceiling",
+                      "short_em", "short_f1", "short_answered", "short_acc"]
     rows = {line.split()[0]: line.split()[1:] for line in lines[2:4]}
     assert rows["2025-03"][0] == "3" and rows["all"][0] == "3" and rows["all"][2] == "1.0"
     assert not any(ch in res.stdout for ch in "│┃━─…") and all(line == line.rstrip() for line in lines)

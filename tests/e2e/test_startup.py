@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-HEAVY = ["torch", "chromadb", "langchain_core", "sentence_transformers", "transformers", "tantivy", "numpy"]
+HEAVY = ["torch", "chromadb", "langchain_core", "sentence_transformers", "transformers", "tantivy", "numpy",
+         "spacy", "thinc"]
 
 PROBE = """
 import json, sys
@@ -38,3 +39,19 @@ def test_cold_ask_on_an_ingested_index_does_not_import_torch(sample_index):
     loaded = heavy_imports("ask", "Who won the national cup?", "--index", str(sample_index), "--json")
     assert "torch" not in loaded and "sentence_transformers" not in loaded and "langchain_core" not in loaded
     assert "chromadb" in loaded  # it did search
+
+
+def test_ingest_never_imports_spacy(tmp_path):
+    """The short-answer reader's spaCy is for questions only: ingest does not import it."""
+    article = tmp_path / "a.md"
+    article.write_text("---\ntitle: Ferry line sold\npublished_at: 2025-03-01\n---\n\nBlue Anchor Lines bought the ferry line.\n")
+    loaded = heavy_imports("ingest", str(article), "--index", str(tmp_path / "index"), "--json")
+    assert "spacy" not in loaded and "thinc" not in loaded
+    assert "chromadb" in loaded  # it did ingest
+
+
+def test_cold_ask_reads_a_short_answer_without_torch(sample_index):
+    """The short-answer reader loads spaCy on the question, with thinc kept from importing torch."""
+    loaded = heavy_imports("ask", "How many Westmark engineers were detained?", "--as-of", "2025-03-10",
+                           "--index", str(sample_index), "--json")
+    assert "spacy" in loaded and "torch" not in loaded

@@ -195,15 +195,22 @@ def _is_absolute(m: TimeMention) -> bool:
 
 
 def dated_lead(c: Candidate, qtime: QuestionTime) -> tuple[str, TimeMention | None]:
+    """``sentence_date`` of a candidate sentence."""
+    return sentence_date(c.mentions, c.passage.published_at, qtime)
+
+
+def sentence_date(
+    found: list[TimeMention], published: date | None, qtime: QuestionTime
+) -> tuple[str, TimeMention | None]:
     """When the answer's lead sentence happened, stated absolutely: the direct answer to a "when"
     question, and for any other question the date of the news it quotes ("On Sunday 9 November
     2025", or "Reported Monday 10 November 2025" when the sentence names no date) — so an old
     story is never mistaken for this week's. Also the mention it states (not annotated again)."""
-    mentions = c.mentions if qtime.asks_when else [m for m in c.mentions if dates_event(m)]
+    mentions = found if qtime.asks_when else [m for m in found if dates_event(m)]
     if qtime.asks_when or mentions:
         if not mentions:
-            if c.passage.published_at:
-                return f"By {c.passage.published_at.strftime('%-d %B %Y')} (the article's date)", None
+            if published:
+                return f"By {published.strftime('%-d %B %Y')} (the article's date)", None
             return "", None
         mentions = [m for m in mentions if not m.is_bound] or mentions
         if qtime.before:
@@ -214,8 +221,8 @@ def dated_lead(c: Candidate, qtime: QuestionTime) -> tuple[str, TimeMention | No
             return f"{text} (the article has no publication date, so the exact date is unknown)", pick
         prep = {"day": "On", "month": "In", "year": "In", "week": "In the week of"}[pick.granularity]
         return f"{prep} {pick.label()}", pick
-    if c.passage.published_at:
-        return f"Reported {format_day(c.passage.published_at)}", None
+    if published:
+        return f"Reported {format_day(published)}", None
     return "", None
 
 

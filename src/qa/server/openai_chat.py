@@ -83,8 +83,15 @@ def completion(question: str, answer: Answer, cid: str, created: int) -> dict[st
                      "message": {"role": "assistant", "content": markdown_answer(answer.answer) + sources_markdown(answer)}}],
         "usage": usage(answer),
         "citations": [c.to_dict() for c in answer.citations],
-        "qa": {"question": question, "answered": answer.answered, **public_details(answer)},
+        "qa": qa_details(question, answer),
     }
+
+
+def qa_details(question: str, answer: Answer) -> dict[str, Any]:
+    """The reply's ``qa`` extension: the question as asked, whether it was answered, the short
+    answer (its span inside the quote of citation ``n``) and the public backend details."""
+    short = answer.short_answer.to_dict() if answer.short_answer else None
+    return {"question": question, "answered": answer.answered, "short_answer": short, **public_details(answer)}
 
 
 def completion_events(
@@ -115,6 +122,5 @@ def completion_events(
     tail = sources_markdown(answer)
     if tail:
         yield event({"content": tail})
-    yield event({}, "stop", citations=[c.to_dict() for c in answer.citations],
-                qa={"question": question, "answered": answer.answered, **public_details(answer)})
+    yield event({}, "stop", citations=[c.to_dict() for c in answer.citations], qa=qa_details(question, answer))
     yield "data: [DONE]\n\n"

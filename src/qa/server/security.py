@@ -36,7 +36,7 @@ def backend_for(settings: LLMSettings, name: str | None, field: str = "llm") -> 
 
 def public_details(answer: Answer) -> dict[str, Any]:
     """The answer's details a client may see: backend and model names, fallback, timing."""
-    keep = ("as_of", "backend", "model", "fallback", "fallback_reason", "llm_error", "latency_ms")
+    keep = ("as_of", "backend", "model", "fallback", "fallback_reason", "llm_error", "latency_ms", "short_answer_reason")
     extra = {k: answer.extra.get(k) for k in keep if k in answer.extra}
     if extra.get("backend") == "gguf" and extra.get("model"):  # the operator's file path stays private
         extra["model"] = Path(str(extra["model"])).name

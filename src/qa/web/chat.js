@@ -56,7 +56,21 @@ function safeUrl(url) {
   }
 }
 
-function renderSources(list, citations, turn) {
+// A quote with the short answer's span (offsets in the article, inside the quote) highlighted.
+function renderQuote(c, short) {
+  const q = el("blockquote", "quote");
+  const from = short ? short.start - c.start : -1;
+  const to = short ? short.end - c.start : -1;
+  if (short && short.n === c.n && from >= 0 && to > from && to <= c.quote.length) {
+    q.append(document.createTextNode(`“${c.quote.slice(0, from)}`), el("mark", "short", c.quote.slice(from, to)),
+      document.createTextNode(`${c.quote.slice(to)}”`));
+  } else {
+    q.textContent = `“${c.quote}”`;
+  }
+  return q;
+}
+
+function renderSources(list, citations, turn, short) {
   for (const c of citations) {
     const li = el("li");
     li.id = `t${turn}-s${c.n}`;
@@ -66,7 +80,7 @@ function renderSources(list, citations, turn) {
     if (url) { title.href = url; title.target = "_blank"; title.rel = "noopener noreferrer"; }
     li.appendChild(title);
     li.appendChild(el("span", "meta", ` — ${c.source || "unknown source"}, ${c.published_at || "date unknown"}`));
-    li.appendChild(el("blockquote", "quote", `“${c.quote}”`));
+    li.appendChild(renderQuote(c, short));
     list.appendChild(li);
   }
 }
@@ -132,7 +146,11 @@ async function ask(question) {
     if (final.qa && final.qa.question && final.qa.question !== question) {
       rewritten.textContent = `(asked as: ${final.qa.question})`;
     }
-    renderSources(sources, final.citations, turn);
+    const details = final.qa || {};
+    if (!details.short_answer && details.short_answer_reason && final.citations.length) {
+      answer.prepend(el("div", "no-short", `(${details.short_answer_reason}; the sentences that may answer:)`));
+    }
+    renderSources(sources, final.citations, turn, details.short_answer);
   }
   messages.push({ role: "assistant", content: text });
 }

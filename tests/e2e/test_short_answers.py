@@ -1,0 +1,104 @@
+"""Short answers end to end: the real `qa ask --json` on the samples and the seed article, the
+HTTP API (/ask and /v1/chat/completions) and the web page in headless Chromium."""
+
+from __future__ import annotations
+
+import re
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import SAMPLES, run_json, run_qa
+from test_web import chat_page, served  # noqa: F401  (the samples behind a real `qa serve`)
+
+
+def _span_in_quote(out: dict) -> tuple[dict, str]:
+    """The short answer and the text of its span, checked to lie inside its citation's quote."""
+    short = out["short_answer"]
+    cite = next(c for c in out["citations"] if c["n"] == short["n"])
+    assert cite["start"] <= short["start"] < short["end"] <= cite["end"]
+    return short, cite["quote"][short["start"] - cite["start"] : short["end"] - cite["start"]]
+
+
+@pytest.mark.parametrize(
+    ("question", "text", "kind"),
+    [
+        ("What percentage did inflation fall to in February?", "2.1 percent", "percent"),
+        ("How many Westmark engineers were detained in Norland?", "three", "number"),
+    ],
+)
+def test_ask_json_leads_with_the_short_answer_and_its_exact_span(sample_index, question, text, kind):
+    out = run_json("ask", question, "--as-of", "2025-03-10", index=sample_index)
+    short, spanned = _span_in_quote(out)
+    assert short["text"] == spanned == text and short["n"] == 1
+    assert short["type"] == kind
+    assert 0 < short["confidence"] <= 1
+    led = re.compile(rf"{re.escape(text)} \((reported|on|in) [^)]+ 2025\) \[1\]: ")  # and the news' date
+    assert led.match(out["answer"]), out["answer"]
+    human = run_qa("ask", question, "--as-of", "2025-03-10", index=sample_index)
+    assert human.returncode == 0 and led.match(human.stdout), human.stdout
+
+
+def test_when_answers_keep_the_dated_lead_and_the_short_answer_is_the_date(sample_index):
+    out = run_json("ask", "When did Varga and Hale last speak?", "--as-of", "2025-03-10", index=sample_index)
+    assert out["answer"].startswith("On Saturday 8 March 2025 [1]:")
+    short, spanned = _span_in_quote(out)
+    assert short["text"] == "8 March 2025" and short["type"] == "date" and spanned == "Saturday"
+
+
+def test_a_question_without_a_short_answer_says_so_and_quotes_sentences(sample_index):
+    out = run_json("ask", "All of these teams played in the cup final except:", "--as-of", "2025-03-10",
+                   index=sample_index, ok=(0, 3))
+    assert out["short_answer"] is None
+    if out["answered"]:
+        assert out["short_answer_reason"]
+        human = run_qa("ask", "All of these teams played in the cup final except:", "--as-of", "2025-03-10",
+                       index=sample_index)
+        assert human.stdout.startswith("(")  # the reason, then the quoted sentences
+
+
+def test_seed_short_answer_is_the_date_of_the_call(seed_index):
+    out = run_json("ask", "When did Putin and Netanyahu last speak?", "--as-of", "2025-11-24", index=seed_index)
+    short, spanned = _span_in_quote(out)
+    assert short["text"] == "15 November 2025" and spanned == "Saturday"
+
+
+@pytest.mark.slow
+def test_http_ask_and_chat_completions_carry_the_short_answer(served):
+    body = {"question": "What percentage did inflation fall to in February?", "as_of": "2025-03-10"}
+    ask = httpx.post(f"{served}/ask", json=body, timeout=120).json()
+    assert _span_in_quote(ask)[1] == "2.1 percent"
+    chat = httpx.post(f"{served}/v1/chat/completions", timeout=120, json={
+        "model": "qa", "as_of": "2025-03-10", "messages": [{"role": "user", "content": body["question"]}]}).json()
+    assert chat["qa"]["short_answer"] == ask["short_answer"]
+    assert chat["choices"][0]["message"]["content"].startswith("2.1 percent [1]\\:")  # markdown, marker colon escaped
+
+
+@pytest.mark.slow
+def test_web_page_highlights_the_span_inside_the_quote(served, tmp_path):
+    with chat_page(f"{served}/?as_of=2025-03-10", "What percentage did inflation fall to in February?") as page:
+        first = page.locator(".turn .sources li").first
+        mark = first.locator("blockquote mark.short")
+        assert mark.inner_text() == "2.1 percent"
+        assert page.locator(".turn .a").first.inner_text().startswith("2.1 percent [1]")
+        page.screenshot(path=str(tmp_path / "short.png"), full_page=True)
+        if Path("/tmp").is_dir():
+            Path("/tmp/qa-short-answer.png").write_bytes((tmp_path / "short.png").read_bytes())
+
+
+@pytest.mark.slow
+def test_eval_reports_short_answer_metrics(tmp_path):
+    """`qa eval` scores short answers (exact match, F1, answered, accuracy when answered) per month."""
+    data = tmp_path / "set"
+    data.mkdir()
+    (data / "articles.jsonl").write_text((SAMPLES / "wire-feed.jsonl").read_text())
+    (data / "questions.jsonl").write_text(json.dumps(
+        {"id": "1", "asked_on": "2025-03-10", "question": "What percentage did inflation fall to in February?",
+         "answer": "2.1 percent"}) + "\n")
+    out = run_json("eval", str(data), index=tmp_path / "index")
+    row = out["by_month"]["2025-03"]
+    assert row["short_exact_match"] == row["short_answered"] == row["short_accuracy_answered"] == 1.0
+    assert row["short_f1"] == 1.0 and out["overall"]["short_exact_match"] == 1.0
