@@ -36,7 +36,7 @@ def print_answer(answer: Answer, out: Console | None = None) -> None:
     out = out or console()
     if answer.answered and answer.short_answer is None and answer.extra.get("short_answer_reason"):
         out.print(f"[dim]({_shown(answer.extra['short_answer_reason'])}; the sentences that may answer:)[/]")
-    out.print(escape(answer.answer), soft_wrap=False)
+    out.print(escape(answer.answer))
     print_sources(answer, out)
 
 
