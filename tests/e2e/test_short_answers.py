@@ -74,7 +74,7 @@ def test_http_ask_and_chat_completions_carry_the_short_answer(served):
     chat = httpx.post(f"{served}/v1/chat/completions", timeout=120, json={
         "model": "qa", "as_of": "2025-03-10", "messages": [{"role": "user", "content": body["question"]}]}).json()
     assert chat["qa"]["short_answer"] == ask["short_answer"]
-    assert chat["choices"][0]["message"]["content"].startswith("2.1 percent [1]\\:")  # markdown, marker colon escaped
+    assert chat["choices"][0]["message"]["content"].startswith("2.1 percent \\(in February 2025\\) [1]\\:")  # markdown escaped
 
 
 @pytest.mark.slow
@@ -83,7 +83,7 @@ def test_web_page_highlights_the_span_inside_the_quote(served, tmp_path):
         first = page.locator(".turn .sources li").first
         mark = first.locator("blockquote mark.short")
         assert mark.inner_text() == "2.1 percent"
-        assert page.locator(".turn .a").first.inner_text().startswith("2.1 percent [1]")
+        assert page.locator(".turn .a").first.inner_text().startswith("2.1 percent (in February 2025) [1]")
         page.screenshot(path=str(tmp_path / "short.png"), full_page=True)
         if Path("/tmp").is_dir():
             Path("/tmp/qa-short-answer.png").write_bytes((tmp_path / "short.png").read_bytes())
