@@ -273,7 +273,10 @@ _EARLIER = re.compile(r"\b(before that|earlier|previous(ly)?|prior|first time)\b
 RECENT_DAYS = 14
 """A "this week"-type cue ("this week", "recently", "yesterday", "on Tuesday", "last week") asks for
 news published in the 14 days up to the question's date."""
-REPORT_LAG_DAYS = 7  # an older period ("in October") is reported on for a week after it ends
+REPORT_LAG_DAYS = {"day": 7, "week": 7, "month": 31, "year": 92}
+"""How long after an older period ends it is still reported on: a day or week for a week, a month
+("in October": October's figures come out in November) for a month, a year ("in 2022": its
+annual statistics come out in the new year) for a quarter."""
 
 _RECENT_CUE = re.compile(r"\b(recent(ly)?|newly|just|this past week|in recent (days|weeks))\b", re.I)
 
@@ -302,11 +305,13 @@ class Window:
         days of its event mentions, ``event_mentions``) is evidence from this window: it reports an
         event inside the window; or it was published inside the window and does not report only
         events that ended before it (this week's article about last year's parade is not news of
-        this week's parade)."""
+        this week's parade) nor, published after the period it asks about, only later events."""
         if any(self.overlaps(a, b) for a, b in events):
             return published is None or published >= self.first
         if events and all(b < self.first for _, b in events):
             return False
+        if events and published is not None and published > self.last and all(a > self.last for a, _ in events):
+            return False  # a later report about later events only (November's news, for "in October")
         return self.holds_day(published)
 
     def admits_chunk(self, published: date | None, events: tuple[date, date] | None) -> bool:
@@ -397,7 +402,7 @@ def evidence_window(question: str, mentions: list[TimeMention], as_of: date) -> 
     - a recent day or week ("this week", "last week", "yesterday", "on Tuesday") or "recently":
       the RECENT_DAYS up to ``as_of``;
     - a month or year ("this month", "in October", "this year", "in 2019"): that period, and
-      reports published up to REPORT_LAG_DAYS after it;
+      reports published up to REPORT_LAG_DAYS (by its longest granularity) after it;
     - an older day or week ("on 3 March 2020"): that day or week, likewise.
     None without a cue; bounds ("before May") are not windows."""
     recent_from = _plus(as_of, -(RECENT_DAYS - 1))
@@ -411,7 +416,8 @@ def evidence_window(question: str, mentions: list[TimeMention], as_of: date) -> 
     if all(m.granularity in ("day", "week") for m in dated) and last >= recent_from:
         return Window(min(first, recent_from), as_of, min(first, recent_from), as_of, recent)
     label = " and ".join(("on " if m.granularity == "day" or m.first == m.last else "in ") + m.label() for m in dated)
-    return Window(first, last, first, min(as_of, _plus(last, REPORT_LAG_DAYS)), label)
+    lag = max(REPORT_LAG_DAYS[m.granularity] for m in dated)
+    return Window(first, last, first, min(as_of, _plus(last, lag)), label)
 
 
 def event_days(text: str, published: date | None) -> tuple[int, int, str]:

@@ -36,9 +36,11 @@ def test_recent_cues_ask_for_the_two_weeks_up_to_the_question(question: str) -> 
     "question, first, last, to, label",
     [
         ("What was the deadliest typhoon this year?", date(2025, 1, 1), AS_OF, AS_OF, "in 2025"),
-        ("Who won the mayoral election in October?", date(2025, 10, 1), date(2025, 10, 31), date(2025, 11, 7), "in October 2025"),
+        ("Who won the mayoral election in October?", date(2025, 10, 1), date(2025, 10, 31), AS_OF, "in October 2025"),
         ("What was announced this month?", date(2025, 11, 1), AS_OF, AS_OF, "in November 2025"),
-        ("Who won the cup in 2019?", date(2019, 1, 1), date(2019, 12, 31), date(2020, 1, 7), "in 2019"),
+        ("Who won the cup in 2019?", date(2019, 1, 1), date(2019, 12, 31), date(2020, 4, 1), "in 2019"),
+        ("How far did the birth rate fall in 2024?", date(2024, 1, 1), date(2024, 12, 31), date(2025, 4, 2), "in 2024"),
+        ("What was the inflation rate in August?", date(2025, 8, 1), date(2025, 8, 31), date(2025, 10, 1), "in August 2025"),
         ("What happened on March 3, 2020?", date(2020, 3, 3), date(2020, 3, 3), date(2020, 3, 10), "on Tuesday 3 March 2020"),
     ],
 )
