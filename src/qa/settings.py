@@ -148,7 +148,9 @@ class RetrievalSettings(_Group):
     window_candidates: int = Field(
         50, ge=0, description="Candidates also taken from inside a question's time window, per engine (0 = none)"
     )
-    window_pool_weight: float = Field(1.0, ge=0, description="Weight of the in-window rankings in the fusion")
+    window_pool_weight: float = Field(
+        0.5, ge=0, description="Weight of the in-window rankings in the fusion (chosen on the development set's Jan–Mar)"
+    )
     recency_boost: float = Field(1.0, ge=0, description="Boost for recent articles, as of the question's date")
     recency_days: float = Field(30.0, ge=0, description="Decay (days) of the recency boost; 0 = off")
     recency_days_latest: float = Field(14.0, ge=0, description="Decay for 'last/latest' questions")
@@ -170,7 +172,7 @@ class AnswerSettings(_Group):
         "are the short-answer candidates; empty = no short answers",
     )
     short_answer_threshold: float = Field(
-        0.6, ge=0, le=1,
+        0.5, ge=0, le=1,
         description="Reader confidence a short answer needs; below it qa answers with quoted sentences only",
     )
     short_answer_sentences: int = Field(
