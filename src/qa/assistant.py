@@ -169,17 +169,15 @@ class Assistant:
         note = ""
         if qtime.evidence is not None:
             note = f"The question asks about news published {qtime.evidence.label}: answer only from passages about that period.\n"
-        return Prepared(question, as_of, passages, for_llm, extractive, note)
+        return Prepared(question, as_of, passages, for_llm, extractive, qtime, note)
 
     def _extractive(self, prep: Any) -> Answer:
         """The extractive answer, led by its short answer when the reader is confident
         (qa.answer.lead; spaCy is loaded on the first question)."""
         from qa.answer.lead import with_short_answer
-        from qa.temporal import question_time
 
         return with_short_answer(
-            prep.extractive(), prep.question, prep.relevant, question_time(prep.question, prep.as_of),
-            self.settings, self._analyzer(),
+            prep.extractive(), prep.question, prep.relevant, prep.qtime, self.settings, self._analyzer()
         )
 
     def _analyzer(self) -> Any:

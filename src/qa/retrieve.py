@@ -89,7 +89,6 @@ class Retriever:
     def __init__(self, reader: IndexReader, settings: Settings):
         self.reader = reader
         self.settings = settings
-        self._sims: np.ndarray | None = None  # the exact search's similarities for the current query
 
     @property
     def encoder(self) -> Any:
@@ -148,12 +147,18 @@ class Retriever:
             lexical = self.reader.lexical
             exact = self.reader.dense if s.dense_search == "exact" else None
             sims = exact.similarities(vector) if exact is not None else None
+            known: dict[str, Candidate] = {}  # HNSW hits come with their text and record
             for kind, pool, weight, n_lex, n_dense in pools:
                 if lexical is not None and s.lexical_weight > 0:
                     lists.append((kind + "lexical", weight * s.lexical_weight, lexical.search(text, n_lex, pool)))
-                hits = exact.top(sims, n_dense, exact.mask(pool)) if exact is not None else self._hnsw(vector, n_dense, pool)
+                if exact is not None:
+                    hits = exact.top(sims, n_dense, exact.mask(pool))
+                else:
+                    found = self.reader.vectors.query(vector, n=n_dense, filters=pool)
+                    known.update((h.chunk_id, Candidate(h.chunk_id, h.text, h.record, h.similarity)) for h in found)
+                    hits = [(h.chunk_id, h.similarity) for h in found]
                 lists.append((kind + "dense", weight * s.dense_weight, hits))
-            cands = self._fetch(vector, sims, lists)
+            cands = self._fetch(vector, sims, lists, known)
         for kind, weight, hits in lists:
             for rank, (cid, score) in enumerate(hits, 1):
                 c = cands.get(cid)
@@ -194,25 +199,26 @@ class Retriever:
         ceiling = (tail[0][0] if tail else 1.0) or 1.0
         return reranked + [(0.999 * floor * score / ceiling, c) for score, c in tail]
 
-    def _hnsw(self, vector: np.ndarray, n: int, filters: SearchFilters) -> list[tuple[str, float]]:
-        """Dense ranking from Chroma's own index (with its metadata filter)."""
-        return [(h.chunk_id, h.similarity) for h in self.reader.vectors.query(vector, n=n, filters=filters)]
-
     def _fetch(
-        self, vector: np.ndarray, sims: np.ndarray | None, lists: list[tuple[str, float, list[tuple[str, float]]]]
+        self,
+        vector: np.ndarray,
+        sims: np.ndarray | None,
+        lists: list[tuple[str, float, list[tuple[str, float]]]],
+        known: dict[str, Candidate],
     ) -> dict[str, Candidate]:
-        """Text, record and cosine similarity of every candidate (dense or lexical), from Chroma:
-        from the exact matrix's similarities when there is one, else from the stored vectors."""
-        ids = list(dict.fromkeys(cid for _, _, hits in lists for cid, _ in hits))
+        """Text, record and cosine similarity of every candidate (dense or lexical) not ``known``
+        already, from Chroma: from the exact matrix's similarities when there is one, else from
+        the stored vectors."""
+        ids = [cid for cid in dict.fromkeys(cid for _, _, hits in lists for cid, _ in hits) if cid not in known]
         if not ids:
-            return {}
+            return known
         if sims is None:
-            return {
+            return known | {
                 cid: Candidate(cid, text, record, float(np.dot(emb, vector)))
                 for cid, text, record, emb in self.reader.vectors.get(ids)
             }
         exact = self.reader.dense
-        cands = {}
+        cands = dict(known)
         for cid, text, record in self.reader.vectors.texts(ids):
             row = exact.row_of(cid)
             cands[cid] = Candidate(cid, text, record, float(sims[row]) if row is not None else 0.0)

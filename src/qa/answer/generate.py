@@ -22,13 +22,16 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qa.answer.verify import SentenceBuffer, Verified, Verifier, annotate_dates, neutralise_markers
 from qa.errors import QAError
 from qa.prompts import load_prompt
 from qa.settings import LLMSettings, Settings
 from qa.types import Answer, Passage
+
+if TYPE_CHECKING:
+    from qa.temporal import QuestionTime
 
 _PASSAGE_TAG = re.compile(r"<(\s*/?\s*passage)", re.I)
 
@@ -62,6 +65,7 @@ class Prepared:
     passages: list[Passage]
     relevant: list[Passage]
     extractive: Callable[[], Answer]
+    qtime: QuestionTime
     time_note: str = ""  # what the question's time cue asks of the passages, for the prompt
 
 
