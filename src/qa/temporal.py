@@ -29,15 +29,17 @@ _WEEKDAY = r"(?P<weekday>monday|tuesday|wednesday|thursday|friday|saturday|sunda
 _DAY = r"(?P<day>[0-3]?\d)(?:st|nd|rd|th)?"
 _YEAR = r"(?P<year>(?:19|20)\d\d)"
 _UNIT = r"(?P<unit>day|week|month|year)s?"
+# "July 4, 1776": a day whose year the pattern does not take is no date of ours (not last year's)
+_NO_OLD_YEAR = r"(?(year)|(?!,?\s+\d{3,4}\b))"
 _NUM_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
               "seven": 7, "eight": 8, "nine": 9, "ten": 10, "several": 3, "a few": 3, "few": 3}
 
 # Ordered: longer, more specific forms first. Each is matched case-insensitively on word bounds.
 _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("iso", re.compile(r"\b(?P<year>(?:19|20)\d\d)-(?P<mon>[01]\d)-(?P<day>[0-3]\d)\b")),
-    ("weekday_date", re.compile(rf"\b{_WEEKDAY},?\s+(?:{_MONTH}\s+{_DAY}|(?P<day2>[0-3]?\d)(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<month2>january|february|march|april|may|june|july|august|september|october|november|december))(?:,?\s+{_YEAR})?\b", re.I)),
-    ("month_day", re.compile(rf"\b{_MONTH}\s+{_DAY}(?:,?\s+{_YEAR})?\b(?!\s*(?:%|percent|million|billion|people))", re.I)),
-    ("day_month", re.compile(rf"\b{_DAY}\s+(?:of\s+)?{_MONTH}(?:,?\s+{_YEAR})?\b", re.I)),
+    ("weekday_date", re.compile(rf"\b{_WEEKDAY},?\s+(?:{_MONTH}\s+{_DAY}|(?P<day2>[0-3]?\d)(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<month2>january|february|march|april|may|june|july|august|september|october|november|december))(?:,?\s+{_YEAR})?\b{_NO_OLD_YEAR}", re.I)),
+    ("month_day", re.compile(rf"\b{_MONTH}\s+{_DAY}(?:,?\s+{_YEAR})?\b(?!\s*(?:%|percent|million|billion|people)){_NO_OLD_YEAR}", re.I)),
+    ("day_month", re.compile(rf"\b{_DAY}\s+(?:of\s+)?{_MONTH}(?:,?\s+{_YEAR})?\b{_NO_OLD_YEAR}", re.I)),
     ("month_year", re.compile(rf"\b{_MONTH},?\s+{_YEAR}\b", re.I)),
     ("ago", re.compile(rf"\b(?P<num>\d+|a few|an?|one|two|three|four|five|six|seven|eight|nine|ten|several|few)\s+{_UNIT}\s+ago\b", re.I)),
     ("rel_unit", re.compile(rf"\b(?P<which>last|this|next|past|previous|coming|earlier this|later this|early this|late last|earlier last)\s+{_UNIT}\b", re.I)),
@@ -112,9 +114,17 @@ def _safe_date(y: int, m: int, d: int) -> date | None:
         return None
 
 
-def _closest_year(anchor: date, month: int, day: int | None, future: bool) -> int:
+def _closest_year(anchor: date, month: int, day: int | None, future: bool, nearest: bool = False) -> int:
     """Year for a month (and day) named without one: the latest on/before the anchor, or the
-    next on/after it when the sentence points forward."""
+    next on/after it when the sentence points forward; in a question (``nearest``), whichever
+    is nearer ("the Super Bowl on February 12" asked on 2 February is this year's)."""
+    if nearest:
+        def distance(y: int) -> int:
+            first, last = month_range(y, month)
+            if day:
+                first = last = _safe_date(y, month, min(day, last.day)) or first
+            return 0 if first <= anchor <= last else min(abs((first - anchor).days), abs((last - anchor).days))
+        return min((anchor.year, anchor.year - 1, anchor.year + 1), key=distance)
     probe = (month, day or 1)
     if future:
         return anchor.year if probe >= (anchor.month, anchor.day if day else 1) else anchor.year + 1
@@ -122,7 +132,9 @@ def _closest_year(anchor: date, month: int, day: int | None, future: bool) -> in
     return anchor.year if probe <= limit else anchor.year - 1
 
 
-def _resolve(kind: str, m: re.Match[str], anchor: date | None, future: bool) -> tuple[date | None, date | None, str]:
+def _resolve(
+    kind: str, m: re.Match[str], anchor: date | None, future: bool, nearest: bool = False
+) -> tuple[date | None, date | None, str]:
     g = {k: v for k, v in m.groupdict().items() if v is not None}
     if kind == "iso":
         d = _safe_date(int(g["year"]), int(g["mon"]), int(g["day"]))
@@ -137,7 +149,7 @@ def _resolve(kind: str, m: re.Match[str], anchor: date | None, future: bool) -> 
         elif anchor is None:
             return None, None, "day"
         else:
-            y = _closest_year(anchor, month, day, future)
+            y = _closest_year(anchor, month, day, future, nearest)
         d = _safe_date(y, month, day)
         return d, d, "day"
     if kind == "month_year":
@@ -178,7 +190,7 @@ def _resolve(kind: str, m: re.Match[str], anchor: date | None, future: bool) -> 
         elif which == "this":
             y = anchor.year
         else:
-            y = _closest_year(anchor, month, None, future)
+            y = _closest_year(anchor, month, None, future, nearest)
         a, b = month_range(y, month)
         return a, b, "month"
     if kind == "ago":
@@ -221,10 +233,11 @@ def _resolve(kind: str, m: re.Match[str], anchor: date | None, future: bool) -> 
     return None, None, "day"
 
 
-def find_time_mentions(text: str, anchor: date | None) -> list[TimeMention]:
+def find_time_mentions(text: str, anchor: date | None, *, question: bool = False) -> list[TimeMention]:
     """Every time expression in ``text`` with the dates it refers to, given the anchor date
     (publication date of the article, or as-of date of a question). Unresolvable ones (no anchor)
-    come back with ``first is None``."""
+    come back with ``first is None``. In an article a bare "February 12" is the latest one (news
+    reports the past); in a ``question`` it is the nearest, before or after."""
     taken: list[tuple[int, int]] = []
     out: list[TimeMention] = []
     for kind, pat in _PATTERNS:
@@ -241,7 +254,7 @@ def find_time_mentions(text: str, anchor: date | None) -> list[TimeMention]:
             sentence_start = max(text.rfind(".", 0, s), text.rfind("\n", 0, s)) + 1
             future = bool(_FUTURE_CUE.search(text, sentence_start, s))
             try:
-                first, last, gran = _resolve(kind, m, anchor, future)
+                first, last, gran = _resolve(kind, m, anchor, future, question)
             except (OverflowError, ValueError):  # beyond the calendar (year 0, 10000): unresolved
                 first, last, gran = None, None, "day"
             taken.append((s, e))
@@ -278,6 +291,11 @@ REPORT_LAG_DAYS = {"day": 7, "week": 7, "month": 31, "year": 92}
 ("in October": October's figures come out in November) for a month, a year ("in 2022": its
 annual statistics come out in the new year) for a quarter."""
 
+BACKGROUND_DAYS = 365
+"""A period a question names that ended longer ago than this is background ("a bridge opened in
+2001", "stepped away in 2018 but retired this week"), not the news it asks about: such a window
+holds nothing in a news index, and qa would reply that nothing from then was indexed."""
+
 _RECENT_CUE = re.compile(r"\b(recent(ly)?|newly|just|this past week|in recent (days|weeks))\b", re.I)
 
 
@@ -313,6 +331,16 @@ class Window:
         if events and published is not None and published > self.last and all(a > self.last for a, _ in events):
             return False  # a later report about later events only (November's news, for "in October")
         return self.holds_day(published)
+
+    def admits_sentence(self, published: date | None, mentions: list[TimeMention]) -> bool:
+        """``admits`` for one sentence, from all its time mentions: a sentence that names a year
+        inside the window ("the birth rate fell 4 percent in 2022", for "in 2022") reports on
+        that period even though a bare year elsewhere is background."""
+        if published is None or published >= self.first:
+            if any(m.granularity == "year" and m.first and m.last and not m.is_bound
+                   and self.first <= m.first and m.last <= self.last for m in mentions):
+                return True
+        return self.admits(published, event_mentions(mentions))
 
     def admits_chunk(self, published: date | None, events: tuple[date, date] | None) -> bool:
         """``admits`` for a whole chunk, whose stored event days are one coarse range over every
@@ -359,7 +387,7 @@ _BOUND = re.compile(r"\b(before|prior to|earlier than|after|since|later than)\s*
 
 
 def question_time(question: str, as_of: date) -> QuestionTime:
-    mentions = tuple(m for m in find_time_mentions(question, as_of) if m.resolved)
+    mentions = tuple(m for m in find_time_mentions(question, as_of, question=True) if m.resolved)
     window_mentions: list[TimeMention] = []
     before = after = None
     for m in mentions:
@@ -403,11 +431,13 @@ def evidence_window(question: str, mentions: list[TimeMention], as_of: date) -> 
       the RECENT_DAYS up to ``as_of``;
     - a month or year ("this month", "in October", "this year", "in 2019"): that period, and
       reports published up to REPORT_LAG_DAYS (by its longest granularity) after it;
-    - an older day or week ("on 3 March 2020"): that day or week, likewise.
-    None without a cue; bounds ("before May") are not windows."""
+    - an older day or week ("on 3 March 2025"): that day or week, likewise.
+    None without a cue; bounds ("before May") are not windows, and nor is a period that ended
+    over BACKGROUND_DAYS before ``as_of`` ("introduced in 2000", "in 2018 … this week")."""
     recent_from = _plus(as_of, -(RECENT_DAYS - 1))
     recent = f"in the two weeks to {format_day(as_of)}"
-    dated = [m for m in mentions if m.first and m.last and m.first <= as_of]
+    horizon = _plus(as_of, -BACKGROUND_DAYS)
+    dated = [m for m in mentions if m.first and m.last and m.first <= as_of and m.last >= horizon]
     if not dated:
         cue = _RECENT_CUE.search(question)
         return Window(recent_from, as_of, recent_from, as_of, recent) if cue else None

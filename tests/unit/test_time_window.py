@@ -38,10 +38,10 @@ def test_recent_cues_ask_for_the_two_weeks_up_to_the_question(question: str) -> 
         ("What was the deadliest typhoon this year?", date(2025, 1, 1), AS_OF, AS_OF, "in 2025"),
         ("Who won the mayoral election in October?", date(2025, 10, 1), date(2025, 10, 31), AS_OF, "in October 2025"),
         ("What was announced this month?", date(2025, 11, 1), AS_OF, AS_OF, "in November 2025"),
-        ("Who won the cup in 2019?", date(2019, 1, 1), date(2019, 12, 31), date(2020, 4, 1), "in 2019"),
+        ("Who won the cup in 2024?", date(2024, 1, 1), date(2024, 12, 31), date(2025, 4, 2), "in 2024"),
         ("How far did the birth rate fall in 2024?", date(2024, 1, 1), date(2024, 12, 31), date(2025, 4, 2), "in 2024"),
         ("What was the inflation rate in August?", date(2025, 8, 1), date(2025, 8, 31), date(2025, 10, 1), "in August 2025"),
-        ("What happened on March 3, 2020?", date(2020, 3, 3), date(2020, 3, 3), date(2020, 3, 10), "on Tuesday 3 March 2020"),
+        ("What happened on March 3, 2025?", date(2025, 3, 3), date(2025, 3, 3), date(2025, 3, 10), "on Monday 3 March 2025"),
     ],
 )
 def test_periods_are_the_period_and_its_reports(question: str, first: date, last: date, to: date, label: str) -> None:
@@ -95,3 +95,74 @@ def test_windows_at_the_ends_of_the_calendar(as_of: date, question: str) -> None
     window = question_time(question, as_of).evidence
     if window is not None:
         assert window.first <= window.last and window.published_from <= window.published_to
+
+
+# ---- dates in questions (seen on the development set's January–March: a question asked on
+# 2 February 2023 about "the Super Bowl on February 12" got a window in February 2022; a date
+# with an old year ("March 15, 1820") resolved to last year; and a background year made qa reply
+# that nothing from that year was indexed)
+
+
+@pytest.mark.parametrize(
+    "question, as_of, expected",
+    [
+        # a date without a year is the nearest such date, before or after the question
+        ("Which teams meet in the Super Bowl on February 12?", date(2023, 2, 2), date(2023, 2, 12)),
+        ("What expires on October 11?", date(2023, 10, 4), date(2023, 10, 11)),
+        ("What happened on December 28?", date(2023, 1, 5), date(2022, 12, 28)),
+        ("What happened on November 10?", AS_OF, date(2025, 11, 10)),
+    ],
+)
+def test_a_question_s_date_without_a_year_is_the_nearest_one(question: str, as_of: date, expected: date) -> None:
+    days = [m.first for m in question_time(question, as_of).mentions]
+    assert days == [expected]
+
+
+@pytest.mark.parametrize(
+    "question, as_of",
+    [
+        ("Which teams meet in the Super Bowl on February 12?", date(2023, 2, 2)),
+        ("What opens to visitors on June 12?", date(2023, 6, 9)),
+        ("How many players were born on August 3?", date(2023, 7, 28)),
+        ("What will the price be in February?", date(2023, 1, 20)),
+    ],
+)
+def test_an_upcoming_date_is_no_window(question: str, as_of: date) -> None:
+    assert window(question, as_of) is None
+
+
+def test_a_date_with_a_year_outside_the_pattern_is_not_this_year_s() -> None:
+    qtime = question_time("On March 15, 1820, which state joined the union?", date(2023, 3, 10))
+    assert all(m.first is None or m.first.year != 2022 for m in qtime.mentions)
+    assert qtime.evidence is None
+
+
+@pytest.mark.parametrize(
+    "question, as_of, label",
+    [
+        ("Which bridge, opened in 2001, closed for repairs?", date(2023, 6, 15), None),
+        ("Which film, first shown in 1954, was restored?", date(2023, 5, 19), None),
+        ("Who won the cup in 2019?", AS_OF, None),
+        ("Who bought shares between Jan. 2010 and Aug. 2014?", date(2023, 6, 16), None),
+        # an old year beside a recent cue: the cue is the window
+        ("She stepped away in 2018 but retired this week. Who is she?", date(2023, 1, 20),
+         "in the two weeks to Friday 20 January 2023"),
+        ("Which network aired footage of the January 6, 2021, attack this week?", date(2023, 3, 9),
+         "in the two weeks to Thursday 9 March 2023"),
+        # within the year before the question, a period still is the news asked about
+        ("How much did the PAC spend in 2022?", date(2023, 2, 24), "in 2022"),
+    ],
+)
+def test_periods_older_than_a_year_are_background(question: str, as_of: date, label: str | None) -> None:
+    w = window(question, as_of)
+    assert (w.label if w else None) == label
+
+
+def test_a_sentence_naming_the_window_s_year_is_evidence_from_it() -> None:
+    """A year window ("in 2022") admits a later report whose sentence names that year."""
+    w = window("How far did the birth rate fall in 2022?", date(2023, 5, 5))
+    later = date(2023, 5, 1)
+    text = "The birth rate fell by 4 percent in 2022, the agency said on Monday."
+    assert w.admits_sentence(later, find_time_mentions(text, later))
+    other = "The agency said on Monday that it would publish more data."
+    assert not w.admits_sentence(later, find_time_mentions(other, later))

@@ -13,7 +13,7 @@ import numpy as np
 
 from qa.answer.verify import neutralise_markers
 from qa.sentences import is_headline_like, is_question, sentence_spans
-from qa.temporal import QuestionTime, TimeMention, answer_event, dates_event, event_mentions, find_time_mentions, format_day
+from qa.temporal import QuestionTime, TimeMention, answer_event, dates_event, find_time_mentions, format_day
 from qa.text import STOPWORDS, content_words
 from qa.types import Answer, Citation, Passage
 
@@ -259,7 +259,7 @@ def extractive_answer(
     cands = candidates(relevant)
     outside: list[Candidate] = []
     if window is not None:
-        inside = [c for c in cands if window.admits(c.passage.published_at, event_mentions(c.mentions))]
+        inside = [c for c in cands if window.admits_sentence(c.passage.published_at, c.mentions)]
         outside, cands = [c for c in cands if c not in inside], inside
     if not cands:
         return nothing_in_window(question, outside, qvec, encoder, qtime, extra, shortlist)
