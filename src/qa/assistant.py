@@ -147,7 +147,7 @@ class Assistant:
         with self.reading() as reader:
             retriever = Retriever(reader, self.settings)
             if passages is None:
-                passages, qvec = retriever.search(question, k or self.settings.k, _with_as_of(filters, as_of), qtime)
+                passages, qvec = retriever.for_answer(question, k or self.settings.k, _with_as_of(filters, as_of), qtime)
             else:
                 qvec = retriever.encoder.encode_query(question)
                 passages = _with_similarity(passages, qvec, retriever.encoder)

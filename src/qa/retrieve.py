@@ -114,9 +114,28 @@ class Retriever:
             from qa.rank import rerank
 
             scored = rerank(text, qtime, scored, s.rank_model)
+        if s.window_lead:
+            scored = window_first(scored, qtime, s.window_lead)
         top = (scored[0][0] if scored else 1.0) or 1.0
         passages = [_passage(c, score / top) for score, c in scored]
         return cap_per_document(passages, s.per_doc_cap, k), vector
+
+    def for_answer(
+        self,
+        query: str,
+        k: int,
+        filters: SearchFilters | None = None,
+        qtime: QuestionTime | None = None,
+    ) -> tuple[list[Passage], np.ndarray]:
+        """The passages to answer from: the top ``k`` and, for a question with an explicit window,
+        also the in-window passages among the next ``k`` — the answer quotes only evidence from
+        the window, and the ranking after its lead is by relevance, whatever the date
+        (``window_first``), so the top ``k`` alone can hold too little of it."""
+        window = qtime is not None and qtime.evidence is not None
+        passages, vector = self.search(query, 2 * k if window else k, filters, qtime)
+        if window:
+            passages = passages[:k] + [p for p in passages[k:] if in_window(p.record, qtime)]
+        return passages, vector
 
     def pool(
         self,
@@ -223,6 +242,26 @@ class Retriever:
             row = exact.row_of(cid)
             cands[cid] = Candidate(cid, text, record, float(sims[row]) if row is not None else 0.0)
         return cands
+
+
+def window_first(
+    scored: list[tuple[float, Candidate]], qtime: QuestionTime | None, n: int
+) -> list[tuple[float, Candidate]]:
+    """For a question with an explicit window ("this week", "in October"), its ``n`` best
+    candidates from inside the window (``in_window``) first, scored as high as the best, then
+    the rest in their order: the window's own best evidence leads whatever older story matches the
+    words better, and the passages after it are still the most relevant ones. Chosen on the
+    development set's January–March over boosting every in-window candidate, which pushed
+    in-window passages without the answer above older ones with it (AnswerRecall@5 0.492 → 0.513,
+    top result in the window 0.971 → 1.0)."""
+    if qtime is None or qtime.evidence is None or not scored:
+        return scored
+    lead = [pair for pair in scored if in_window(pair[1].record, qtime)][:n]
+    if not lead:
+        return scored
+    top = scored[0][0]
+    ids = {id(c) for _, c in lead}
+    return [(max(score, top), c) for score, c in lead] + [pair for pair in scored if id(pair[1]) not in ids]
 
 
 def window_filters(filters: SearchFilters, first: date, last: date) -> SearchFilters:

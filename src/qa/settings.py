@@ -144,7 +144,12 @@ class RetrievalSettings(_Group):
         50, ge=1, description="Candidates each of dense and BM25 give the learned ranker"
     )
     strip_time_words: bool = Field(True, description="Match without the question's time words")
-    window_boost: float = Field(0.5, ge=0, description="Boost for passages inside a question's time window")
+    window_boost: float = Field(
+        0.0, ge=0, description="Boost for passages inside a question's time window (chosen on the development set's Jan–Mar)"
+    )
+    window_lead: int = Field(
+        1, ge=0, description="Passages from inside a question's time window placed first (the window's best; 0 = none)"
+    )
     window_candidates: int = Field(
         50, ge=0, description="Candidates also taken from inside a question's time window, per engine (0 = none)"
     )

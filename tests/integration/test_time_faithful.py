@@ -85,3 +85,37 @@ def test_nothing_from_the_window_is_said_plainly(bot: Assistant) -> None:
 def test_nothing_at_all_from_the_window_and_nothing_relevant(bot: Assistant) -> None:
     answer = bot.ask("Which orchestra premiered a symphony this week?", as_of=date(2025, 12, 20))
     assert not answer.answered and not answer.citations
+
+
+_STRONG_OLD = {
+    "id": "ferry-2022", "title": "Ferry strike halts crossings to Ostberg island", "source": "Harbour Post",
+    "published_at": "2022-03-02",
+    "text": "A ferry strike halted all crossings to Ostberg island on Tuesday. The ferry strike, called by the "
+            "ferry workers' union over pay, stranded hundreds of ferry passengers, the union said.",
+}
+_WEAK_NEW = {
+    "id": "crossings-2025", "title": "Island crossings stop as crews walk out", "source": "Coastal Times",
+    "published_at": "2025-11-11",
+    "text": "Boat crews walked out on Monday, and no boats sailed between the mainland and Ostberg island, "
+            "the operator said. Talks on wages resume next week.",
+}
+
+
+@pytest.mark.parametrize("lead", [1, 0])
+def test_the_windows_best_passage_leads_even_when_older_news_matches_better(tmp_path: Path, lead: int) -> None:
+    """With the fusion and priors giving the window nothing (no pool, no boost, no recency), the
+    window's best passage still leads the ranking (``window_lead``): an explicit "this week" is
+    honoured by the ordering itself, whatever older story matches the words better."""
+    settings = Settings(index=tmp_path / "index", window_boost=0.0, window_pool_weight=0.0, recency_boost=0.0,
+                        window_lead=lead)
+    bot = Assistant(settings)
+    try:
+        bot.ingest([_STRONG_OLD, _WEAK_NEW])
+        question = "Which ferry strike halted crossings to Ostberg island this week?"
+        top = bot.search(question, 2, as_of=AS_OF)
+        assert [p.doc_id for p in top] == (["crossings-2025", "ferry-2022"] if lead else ["ferry-2022", "crossings-2025"])
+        assert top[0].score >= top[1].score  # the order and the scores agree
+        plain = bot.search("Which ferry strike halted crossings to Ostberg island?", 2, as_of=AS_OF)
+        assert plain[0].doc_id == "ferry-2022"  # no window, no lead
+    finally:
+        bot.close()
