@@ -6,7 +6,8 @@
   python bench/window_variants.py score pools.json [--held]
 
 Re-scoring reproduces `Retriever.search`'s fusion (reciprocal ranks of the lexical and dense lists,
-the in-window lists at a weight, the time prior, the window's best first, the per-article cap),
+the in-window lists at a weight, the time prior, the window's best first when relevant enough,
+the per-article cap),
 so a variant costs a second instead of a run. Choose on January–March only.
 """
 
@@ -69,6 +70,7 @@ def dump(args: argparse.Namespace) -> None:
                 "from": window.published_from.toordinal() if window else None,
                 "to": window.published_to.toordinal() if window else None,
                 "cands": [{"doc": c.record.doc_id, "ranks": ranks[cid], "in": bool(in_window(c.record, qtime)),
+                           "similarity": c.similarity,
                            "day": c.record.published_day, "recency": time_prior(c.record, no_window, bot.settings),
                            "hit": first_hit(q["answer"], [c.text]) is not None} for cid, c in cands.items()],
             })
@@ -78,7 +80,7 @@ def dump(args: argparse.Namespace) -> None:
 
 
 def rescore(rows: list[dict[str, Any]], *, pool_weight: float = 0.5, boost: float = 0.0, lead: int = 1,
-            rrf_k: int = 60, cap: int = 3, candidates: int = 50) -> dict[str, tuple[float, float, float]]:
+            floor: float = 0.30, rrf_k: int = 60, cap: int = 3, candidates: int = 50) -> dict[str, tuple[float, float, float]]:
     """(R@1, R@5, cued top result in the window) per part under one variant."""
     t: dict[str, float] = defaultdict(float)
     for q in rows:
@@ -91,7 +93,7 @@ def rescore(rows: list[dict[str, Any]], *, pool_weight: float = 0.5, boost: floa
             scored.append((fused * c["recency"] * (1 + boost if q["window"] and c["in"] else 1), c))
         scored.sort(key=lambda pair: -pair[0])
         if lead and q["window"]:
-            first = [pair for pair in scored if pair[1]["in"]][:lead]
+            first = [pair for pair in scored if pair[1]["in"] and pair[1]["similarity"] >= floor][:lead]
             scored = first + [pair for pair in scored if pair not in first]
         seen: dict[str, int] = defaultdict(int)
         top: list[dict[str, Any]] = []
@@ -116,9 +118,11 @@ VARIANTS = {
     "no window candidates, boost 0.5 (the pre-#17 rule)": dict(pool_weight=0.0, boost=0.5, lead=0),
     "window candidates at weight 0.5, boost 0.5 (previous default)": dict(pool_weight=0.5, boost=0.5, lead=0),
     "window candidates at weight 0.5, boost 0": dict(pool_weight=0.5, boost=0.0, lead=0),
-    "window candidates at weight 1.0, boost 0, window's best first": dict(pool_weight=1.0, boost=0.0, lead=1),
-    "window candidates at weight 0.25, boost 0, window's best first": dict(pool_weight=0.25, boost=0.0, lead=1),
-    "window candidates at weight 0.5, boost 0, window's best first (default)": dict(pool_weight=0.5, boost=0.0, lead=1),
+    "weight 1.0, boost 0, window's best first": dict(pool_weight=1.0, boost=0.0, lead=1),
+    "weight 0.25, boost 0, window's best first": dict(pool_weight=0.25, boost=0.0, lead=1),
+    "weight 0.5, boost 0, window's best first, any similarity": dict(pool_weight=0.5, boost=0.0, lead=1, floor=-1.0),
+    "weight 0.5, boost 0, window's best first if similarity ≥ 0.30 (default)": dict(pool_weight=0.5, boost=0.0, lead=1),
+    "same, similarity ≥ 0.35": dict(pool_weight=0.5, boost=0.0, lead=1, floor=0.35),
     "same, the window's best two first": dict(pool_weight=0.5, boost=0.0, lead=2),
 }
 

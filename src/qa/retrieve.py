@@ -103,11 +103,14 @@ class Retriever:
         k: int | None = None,
         filters: SearchFilters | None = None,
         qtime: QuestionTime | None = None,
+        *,
+        depth: int | None = None,
     ) -> tuple[list[Passage], np.ndarray]:
-        """Ranked passages (best first) and the query vector (reused by the answerer)."""
+        """Ranked passages (best first) and the query vector (reused by the answerer); the
+        candidate pools are as deep as for ``depth`` results (default ``k``)."""
         s = self.settings
         k = k or s.search_k
-        text, scored, vector = self.pool(query, k, filters, qtime)
+        text, scored, vector = self.pool(query, depth or k, filters, qtime)
         if s.reranker:
             scored = self._rerank(text, scored, qtime)
         elif s.learned_ranking:
@@ -115,7 +118,7 @@ class Retriever:
 
             scored = rerank(text, qtime, scored, s.rank_model)
         if s.window_lead:
-            scored = window_first(scored, qtime, s.window_lead)
+            scored = window_first(scored, qtime, s.window_lead, s.min_relevance)
         top = (scored[0][0] if scored else 1.0) or 1.0
         passages = [_passage(c, score / top) for score, c in scored]
         return cap_per_document(passages, s.per_doc_cap, k), vector
@@ -132,7 +135,7 @@ class Retriever:
         the window, and the ranking after its lead is by relevance, whatever the date
         (``window_first``), so the top ``k`` alone can hold too little of it."""
         window = qtime is not None and qtime.evidence is not None
-        passages, vector = self.search(query, 2 * k if window else k, filters, qtime)
+        passages, vector = self.search(query, 2 * k if window else k, filters, qtime, depth=k)
         if window:
             passages = passages[:k] + [p for p in passages[k:] if in_window(p.record, qtime)]
         return passages, vector
@@ -245,18 +248,20 @@ class Retriever:
 
 
 def window_first(
-    scored: list[tuple[float, Candidate]], qtime: QuestionTime | None, n: int
+    scored: list[tuple[float, Candidate]], qtime: QuestionTime | None, n: int, floor: float
 ) -> list[tuple[float, Candidate]]:
     """For a question with an explicit window ("this week", "in October"), its ``n`` best
-    candidates from inside the window (``in_window``) first, scored as high as the best, then
-    the rest in their order: the window's own best evidence leads whatever older story matches the
-    words better, and the passages after it are still the most relevant ones. Chosen on the
-    development set's January–March over boosting every in-window candidate, which pushed
-    in-window passages without the answer above older ones with it (AnswerRecall@5 0.492 → 0.513,
-    top result in the window 0.971 → 1.0)."""
+    candidates from inside the window (``in_window``) that are relevant enough to answer from
+    (cosine similarity ≥ ``floor``, the answer's ``min_relevance``) first, scored as high as the
+    best, then the rest in their order: the window's own evidence leads whatever older story
+    matches the words better, and the passages after it are still the most relevant ones.
+    Chosen on the development set's January–March over boosting every in-window candidate,
+    which pushed in-window passages without the answer above older ones with it (AnswerRecall@5
+    0.492 → 0.513, top result in the window 0.971 → 0.931; without the floor 1.0, but an
+    unrelated story from the window would lead)."""
     if qtime is None or qtime.evidence is None or not scored:
         return scored
-    lead = [pair for pair in scored if in_window(pair[1].record, qtime)][:n]
+    lead = [pair for pair in scored if pair[1].similarity >= floor and in_window(pair[1].record, qtime)][:n]
     if not lead:
         return scored
     top = scored[0][0]

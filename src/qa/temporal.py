@@ -3,7 +3,7 @@ a question ("this week", "last", "when") resolved against an as-of date.
 
 News prose is past-tense reporting: a bare weekday ("on Saturday") is the latest such day on or
 before the publication date, a bare month ("in August") the latest such month; "next"/"will"
-point forward.
+point forward. A question may also mean the next one, when it begins within a month.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ _DAY = r"(?P<day>[0-3]?\d)(?:st|nd|rd|th)?"
 _YEAR = r"(?P<year>(?:19|20)\d\d)"
 _UNIT = r"(?P<unit>day|week|month|year)s?"
 # "July 4, 1776": a day whose year the pattern does not take is no date of ours (not last year's)
-_NO_OLD_YEAR = r"(?(year)|(?!,?\s+\d{3,4}\b))"
+_NO_OLD_YEAR = r"(?(year)|(?!\.?,?\s+1[0-8]\d\d\b))"
 _NUM_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
               "seven": 7, "eight": 8, "nine": 9, "ten": 10, "several": 3, "a few": 3, "few": 3}
 
@@ -44,7 +44,7 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("ago", re.compile(rf"\b(?P<num>\d+|a few|an?|one|two|three|four|five|six|seven|eight|nine|ten|several|few)\s+{_UNIT}\s+ago\b", re.I)),
     ("rel_unit", re.compile(rf"\b(?P<which>last|this|next|past|previous|coming|earlier this|later this|early this|late last|earlier last)\s+{_UNIT}\b", re.I)),
     ("rel_weekday", re.compile(rf"\b(?P<which>last|this|next|this past|this coming|past|on|early|late)?\s*{_WEEKDAY}(?:\s+(?:morning|afternoon|evening|night))?\b", re.I)),
-    ("rel_month", re.compile(rf"\b(?P<which>in|since|until|by|before|after|during|last|this|next|early|late|mid-|mid|from|through|of)\s*{_MONTH}\b(?!\s+[0-3]?\d\b)(?!,?\s+(?:19|20)\d\d)", re.I)),
+    ("rel_month", re.compile(rf"\b(?P<which>in|since|until|by|before|after|during|last|this|next|early|late|mid-|mid|from|through|of)\s*{_MONTH}\b(?!\s+[0-3]?\d\b)(?!,?\s+\d{{4}}\b)", re.I)),
     ("day_word", re.compile(r"\b(?P<word>today|tonight|yesterday|tomorrow|this morning|this afternoon|this evening|last night)\b", re.I)),
     ("year", re.compile(rf"\b(?P<prep>in|since|by|until|during|from|of|early|late|mid-|throughout|before|after)\s+{_YEAR}\b(?!-)", re.I)),
 ]
@@ -114,26 +114,32 @@ def _safe_date(y: int, m: int, d: int) -> date | None:
         return None
 
 
-def _closest_year(anchor: date, month: int, day: int | None, future: bool, nearest: bool = False) -> int:
+def _closest_year(anchor: date, month: int, day: int | None, future: bool, question: bool = False) -> int:
     """Year for a month (and day) named without one: the latest on/before the anchor, or the
-    next on/after it when the sentence points forward; in a question (``nearest``), whichever
-    is nearer ("the Super Bowl on February 12" asked on 2 February is this year's)."""
-    if nearest:
-        def distance(y: int) -> int:
-            first, last = month_range(y, month)
-            if day:
-                first = last = _safe_date(y, month, min(day, last.day)) or first
-            return 0 if first <= anchor <= last else min(abs((first - anchor).days), abs((last - anchor).days))
-        return min((anchor.year, anchor.year - 1, anchor.year + 1), key=distance)
+    next on/after it when the sentence points forward; in a question, also the next one when it
+    begins within QUESTION_AHEAD_DAYS ("the Super Bowl on February 12" asked on 2 February)."""
     probe = (month, day or 1)
     if future:
-        return anchor.year if probe >= (anchor.month, anchor.day if day else 1) else anchor.year + 1
+        year = anchor.year if probe >= (anchor.month, anchor.day if day else 1) else anchor.year + 1
+        return min(year, date.max.year)
     limit = (anchor.month, anchor.day if day else 31)
-    return anchor.year if probe <= limit else anchor.year - 1
+    year = anchor.year if probe <= limit else anchor.year - 1
+    if question:
+        ahead = anchor.year if probe > limit else anchor.year + 1
+        start = (_safe_date(ahead, month, day or 1) or _safe_date(ahead, month, 28)) if ahead <= date.max.year else None
+        if start is not None and 0 < (start - anchor).days <= QUESTION_AHEAD_DAYS:
+            return ahead
+    return max(year, date.min.year)
+
+
+QUESTION_AHEAD_DAYS = 31
+"""A question's "February 12" or "in February" is the next one when it begins within this many
+days ("which teams meet on February 12?" asked on 2 February), else the last one ("who won the
+election on November 5?" asked in May): questions ask about news, mostly past."""
 
 
 def _resolve(
-    kind: str, m: re.Match[str], anchor: date | None, future: bool, nearest: bool = False
+    kind: str, m: re.Match[str], anchor: date | None, future: bool, question: bool = False
 ) -> tuple[date | None, date | None, str]:
     g = {k: v for k, v in m.groupdict().items() if v is not None}
     if kind == "iso":
@@ -149,7 +155,7 @@ def _resolve(
         elif anchor is None:
             return None, None, "day"
         else:
-            y = _closest_year(anchor, month, day, future, nearest)
+            y = _closest_year(anchor, month, day, future, question)
         d = _safe_date(y, month, day)
         return d, d, "day"
     if kind == "month_year":
@@ -190,7 +196,7 @@ def _resolve(
         elif which == "this":
             y = anchor.year
         else:
-            y = _closest_year(anchor, month, None, future, nearest)
+            y = _closest_year(anchor, month, None, future, question)
         a, b = month_range(y, month)
         return a, b, "month"
     if kind == "ago":
@@ -237,7 +243,8 @@ def find_time_mentions(text: str, anchor: date | None, *, question: bool = False
     """Every time expression in ``text`` with the dates it refers to, given the anchor date
     (publication date of the article, or as-of date of a question). Unresolvable ones (no anchor)
     come back with ``first is None``. In an article a bare "February 12" is the latest one (news
-    reports the past); in a ``question`` it is the nearest, before or after."""
+    reports the past); in a ``question`` it may also be the next one (``QUESTION_AHEAD_DAYS``).
+    Likewise for a bare month ("in August")."""
     taken: list[tuple[int, int]] = []
     out: list[TimeMention] = []
     for kind, pat in _PATTERNS:
@@ -334,8 +341,9 @@ class Window:
 
     def admits_sentence(self, published: date | None, mentions: list[TimeMention]) -> bool:
         """``admits`` for one sentence, from all its time mentions: a sentence that names a year
-        inside the window ("the birth rate fell 4 percent in 2022", for "in 2022") reports on
-        that period even though a bare year elsewhere is background."""
+        inside the window ("the birth rate fell 4 percent in 2022, the agency said on Monday",
+        for "in 2022") reports on that period, whatever else it dates, even though a bare year is
+        background elsewhere."""
         if published is None or published >= self.first:
             if any(m.granularity == "year" and m.first and m.last and not m.is_bound
                    and self.first <= m.first and m.last <= self.last for m in mentions):
@@ -425,11 +433,20 @@ def _plus(d: date, days: int) -> date:
         return date.max if days > 0 else date.min
 
 
+def _background(m: TimeMention, horizon: date) -> bool:
+    """An absolute date or period ("in 2001", "January 6, 2021") that ended before ``horizon``;
+    a relative one ("two years ago", "last year") is always asked about."""
+    return bool(m.last and m.last < horizon and any(ch.isdigit() for ch in m.text) and not _RELATIVE.search(m.text))
+
+
+_RELATIVE = re.compile(r"ago", re.I)
+
+
 def evidence_window(question: str, mentions: list[TimeMention], as_of: date) -> Window | None:
     """The window a question's explicit cue restricts its evidence to, as of ``as_of``:
     - a recent day or week ("this week", "last week", "yesterday", "on Tuesday") or "recently":
       the RECENT_DAYS up to ``as_of``;
-    - a month or year ("this month", "in October", "this year", "in 2019"): that period, and
+    - a month or year ("this month", "in October", "this year", "in 2024"): that period, and
       reports published up to REPORT_LAG_DAYS (by its longest granularity) after it;
     - an older day or week ("on 3 March 2025"): that day or week, likewise.
     None without a cue; bounds ("before May") are not windows, and nor is a period that ended
@@ -437,7 +454,7 @@ def evidence_window(question: str, mentions: list[TimeMention], as_of: date) -> 
     recent_from = _plus(as_of, -(RECENT_DAYS - 1))
     recent = f"in the two weeks to {format_day(as_of)}"
     horizon = _plus(as_of, -BACKGROUND_DAYS)
-    dated = [m for m in mentions if m.first and m.last and m.first <= as_of and m.last >= horizon]
+    dated = [m for m in mentions if m.first and m.last and m.first <= as_of and not _background(m, horizon)]
     if not dated:
         cue = _RECENT_CUE.search(question)
         return Window(recent_from, as_of, recent_from, as_of, recent) if cue else None

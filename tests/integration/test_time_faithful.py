@@ -119,3 +119,22 @@ def test_the_windows_best_passage_leads_even_when_older_news_matches_better(tmp_
         assert plain[0].doc_id == "ferry-2022"  # no window, no lead
     finally:
         bot.close()
+
+
+def test_an_unrelated_passage_from_the_window_does_not_lead(tmp_path: Path) -> None:
+    """The window's lead must be relevant enough to answer from (``min_relevance``): with only an
+    unrelated story from this week, the older relevant one stays first — and the answer says
+    nothing from this week answers. (Two articles are in every candidate list, so the fusion's
+    own time terms are off here, as in the test above: only the lead rule could move it.)"""
+    bake_sale = {"id": "bake-sale-2025", "title": "School bake sale raises funds for new library",
+                 "source": "Coastal Times", "published_at": "2025-11-12",
+                 "text": "Parents at Hillside school sold cakes and cookies on Tuesday, raising money for new library books."}
+    bot = Assistant(Settings(index=tmp_path / "index", window_pool_weight=0.0, recency_boost=0.0))
+    try:
+        bot.ingest([_STRONG_OLD, bake_sale])
+        question = "Which ferry strike halted crossings to Ostberg island this week?"
+        assert bot.search(question, 2, as_of=AS_OF)[0].doc_id == "ferry-2022"
+        answer = bot.ask(question, as_of=AS_OF)
+        assert not answer.answered and answer.extra["nothing_in_window"] is True
+    finally:
+        bot.close()

@@ -113,7 +113,7 @@ def test_windows_at_the_ends_of_the_calendar(as_of: date, question: str) -> None
         ("What happened on November 10?", AS_OF, date(2025, 11, 10)),
     ],
 )
-def test_a_question_s_date_without_a_year_is_the_nearest_one(question: str, as_of: date, expected: date) -> None:
+def test_a_question_s_date_without_a_year_is_the_next_within_a_month_else_the_last(question: str, as_of: date, expected: date) -> None:
     days = [m.first for m in question_time(question, as_of).mentions]
     assert days == [expected]
 
@@ -166,3 +166,47 @@ def test_a_sentence_naming_the_window_s_year_is_evidence_from_it() -> None:
     assert w.admits_sentence(later, find_time_mentions(text, later))
     other = "The agency said on Monday that it would publish more data."
     assert not w.admits_sentence(later, find_time_mentions(other, later))
+
+
+# ---- found by a hostile review of the rules above
+
+
+@pytest.mark.parametrize(
+    "question, as_of, expected",
+    [
+        # a question in the past tense about a date months ahead means the last one
+        ("Who won the election on November 5?", date(2025, 5, 10), date(2024, 11, 5)),
+        ("What did the council decide on June 30?", date(2025, 1, 1), date(2024, 6, 30)),
+        # "will" points forward, however close the last one was
+        ("What will open on January 3?", date(2025, 1, 5), date(2026, 1, 3)),
+        # at the ends of the calendar the date still resolves
+        ("What happened on December 31?", date(9999, 12, 31), date(9999, 12, 31)),
+        ("What happened on January 1?", date(1, 1, 1), date(1, 1, 1)),
+    ],
+)
+def test_a_question_s_date_months_ahead_is_the_last_one(question: str, as_of: date, expected: date) -> None:
+    assert [m.first for m in question_time(question, as_of).mentions] == [expected]
+
+
+def test_a_month_months_ahead_is_the_last_one() -> None:
+    w = window("What was the inflation rate in August?", date(2025, 2, 16))
+    assert w is not None and (w.first, w.last) == (date(2024, 8, 1), date(2024, 8, 31))
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("On March 3, 500 people were evacuated.", date(2025, 3, 3)),
+        ("On March 3, 2020, 500 people were evacuated.", date(2020, 3, 3)),
+        ("The treaty of 12 Sept. 1820 was signed.", None),
+        ("What happened in July 1776?", None),
+    ],
+)
+def test_a_count_after_a_date_is_not_a_year(text: str, expected: date | None) -> None:
+    found = [m.first for m in find_time_mentions(text, date(2025, 3, 10))]
+    assert found == ([expected] if expected else [])
+
+
+def test_relative_periods_are_never_background() -> None:
+    w = window("What did the city build two years ago?", date(2025, 4, 15))
+    assert w is not None and w.first == date(2023, 1, 1)
