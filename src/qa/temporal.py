@@ -29,22 +29,23 @@ _WEEKDAY = r"(?P<weekday>monday|tuesday|wednesday|thursday|friday|saturday|sunda
 _DAY = r"(?P<day>[0-3]?\d)(?:st|nd|rd|th)?"
 _YEAR = r"(?P<year>(?:19|20)\d\d)"
 _UNIT = r"(?P<unit>day|week|month|year)s?"
-# "July 4, 1776": a day whose year the pattern does not take is no date of ours (not last year's)
-_NO_OLD_YEAR = r"(?(year)|(?!\.?,?\s+1[0-8]\d\d\b))"
+# "July 4, 1776", "Monday, March 15, 1820": a day with an old year is claimed (so "Monday" is not
+# read as last Monday) but never dated (not last year's July 4)
+_OLD_YEAR = r"(?P<old>1[0-8]\d\d)"
 _NUM_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
               "seven": 7, "eight": 8, "nine": 9, "ten": 10, "several": 3, "a few": 3, "few": 3}
 
 # Ordered: longer, more specific forms first. Each is matched case-insensitively on word bounds.
 _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("iso", re.compile(r"\b(?P<year>(?:19|20)\d\d)-(?P<mon>[01]\d)-(?P<day>[0-3]\d)\b")),
-    ("weekday_date", re.compile(rf"\b{_WEEKDAY},?\s+(?:{_MONTH}\s+{_DAY}|(?P<day2>[0-3]?\d)(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<month2>january|february|march|april|may|june|july|august|september|october|november|december))(?:,?\s+{_YEAR})?\b{_NO_OLD_YEAR}", re.I)),
-    ("month_day", re.compile(rf"\b{_MONTH}\s+{_DAY}(?:,?\s+{_YEAR})?\b(?!\s*(?:%|percent|million|billion|people)){_NO_OLD_YEAR}", re.I)),
-    ("day_month", re.compile(rf"\b{_DAY}\s+(?:of\s+)?{_MONTH}(?:,?\s+{_YEAR})?\b{_NO_OLD_YEAR}", re.I)),
+    ("weekday_date", re.compile(rf"\b{_WEEKDAY},?\s+(?:{_MONTH}\s+{_DAY}|(?P<day2>[0-3]?\d)(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<month2>january|february|march|april|may|june|july|august|september|october|november|december))(?:,?\s+(?:{_YEAR}|{_OLD_YEAR}))?\b", re.I)),
+    ("month_day", re.compile(rf"\b{_MONTH}\s+{_DAY}(?:,?\s+(?:{_YEAR}|{_OLD_YEAR}))?\b(?!\s*(?:%|percent|million|billion|people))", re.I)),
+    ("day_month", re.compile(rf"\b{_DAY}\s+(?:of\s+)?{_MONTH}(?:,?\s+(?:{_YEAR}|{_OLD_YEAR}))?\b", re.I)),
     ("month_year", re.compile(rf"\b{_MONTH},?\s+{_YEAR}\b", re.I)),
     ("ago", re.compile(rf"\b(?P<num>\d+|a few|an?|one|two|three|four|five|six|seven|eight|nine|ten|several|few)\s+{_UNIT}\s+ago\b", re.I)),
     ("rel_unit", re.compile(rf"\b(?P<which>last|this|next|past|previous|coming|earlier this|later this|early this|late last|earlier last)\s+{_UNIT}\b", re.I)),
     ("rel_weekday", re.compile(rf"\b(?P<which>last|this|next|this past|this coming|past|on|early|late)?\s*{_WEEKDAY}(?:\s+(?:morning|afternoon|evening|night))?\b", re.I)),
-    ("rel_month", re.compile(rf"\b(?P<which>in|since|until|by|before|after|during|last|this|next|early|late|mid-|mid|from|through|of)\s*{_MONTH}\b(?!\s+[0-3]?\d\b)(?!,?\s+\d{{4}}\b)", re.I)),
+    ("rel_month", re.compile(rf"\b(?P<which>in|since|until|by|before|after|during|last|this|next|early|late|mid-|mid|from|through|of)\s*{_MONTH}\b(?!\s+[0-3]?\d\b)(?!\.?,?\s+(?:of\s+)?(?:1[0-8]|19|20)\d\d\b)", re.I)),
     ("day_word", re.compile(r"\b(?P<word>today|tonight|yesterday|tomorrow|this morning|this afternoon|this evening|last night)\b", re.I)),
     ("year", re.compile(rf"\b(?P<prep>in|since|by|until|during|from|of|early|late|mid-|throughout|before|after)\s+{_YEAR}\b(?!-)", re.I)),
 ]
@@ -146,6 +147,8 @@ def _resolve(
         d = _safe_date(int(g["year"]), int(g["mon"]), int(g["day"]))
         return d, d, "day"
     if kind in ("weekday_date", "month_day", "day_month"):
+        if "old" in g:
+            return None, None, "day"
         month = MONTHS[(g.get("month") or g.get("month2") or "").lower().rstrip(".")]
         day = int(g.get("day") or g.get("day2") or 0)
         if day < 1 or day > 31:

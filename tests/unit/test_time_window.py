@@ -203,10 +203,26 @@ def test_a_month_months_ahead_is_the_last_one() -> None:
     ],
 )
 def test_a_count_after_a_date_is_not_a_year(text: str, expected: date | None) -> None:
-    found = [m.first for m in find_time_mentions(text, date(2025, 3, 10))]
+    found = [m.first for m in find_time_mentions(text, date(2025, 3, 10)) if m.resolved]
     assert found == ([expected] if expected else [])
 
 
 def test_relative_periods_are_never_background() -> None:
     w = window("What did the city build two years ago?", date(2025, 4, 15))
     assert w is not None and w.first == date(2023, 1, 1)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        # an old date after a weekday is not "last Monday"
+        ("What happened on Monday, March 15, 1820?", []),
+        ("On Tuesday, 4 July 1776, the bells rang.", []),
+        ("What happened in March of 1820?", []),
+        # a count after a month is not a year
+        ("In March, 2500 people marched.", [date(2025, 3, 1)]),
+    ],
+)
+def test_old_dates_are_claimed_but_never_dated(text: str, expected: list[date]) -> None:
+    assert [m.first for m in find_time_mentions(text, date(2025, 6, 15)) if m.resolved] == expected
+    assert question_time(text, date(2025, 6, 15)).evidence is None or expected
