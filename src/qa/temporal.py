@@ -63,6 +63,7 @@ class TimeMention:
     first: date | None
     last: date | None
     granularity: str  # day | week | month | year
+    absolute: bool = False  # the text names its year ("in 2021", "March 3, 2021"), not "2 years ago"
 
     @property
     def resolved(self) -> bool:
@@ -268,7 +269,7 @@ def find_time_mentions(text: str, anchor: date | None, *, question: bool = False
             except (OverflowError, ValueError):  # beyond the calendar (year 0, 10000): unresolved
                 first, last, gran = None, None, "day"
             taken.append((s, e))
-            out.append(TimeMention(s, e, text[s:e], first, last, gran))
+            out.append(TimeMention(s, e, text[s:e], first, last, gran, bool(m.groupdict().get("year"))))
     out.sort(key=lambda t: t.start)
     return out
 
@@ -347,10 +348,10 @@ class Window:
         inside the window ("the birth rate fell 4 percent in 2022, the agency said on Monday",
         for "in 2022") reports on that period, whatever else it dates, even though a bare year is
         background elsewhere."""
-        if published is None or published >= self.first:
-            if any(m.granularity == "year" and m.first and m.last and not m.is_bound
-                   and self.first <= m.first and m.last <= self.last for m in mentions):
-                return True
+        names_year = any(m.granularity == "year" and m.first and m.last and not m.is_bound
+                         and self.first <= m.first and m.last <= self.last for m in mentions)
+        if names_year and (published is None or published >= self.first):
+            return True
         return self.admits(published, event_mentions(mentions))
 
     def admits_chunk(self, published: date | None, events: tuple[date, date] | None) -> bool:
@@ -366,7 +367,7 @@ def dates_event(m: TimeMention) -> bool:
     """Whether a mention dates an event the text reports: resolved, not a bound ("since May"),
     and not a bare year of background ("founded in 2010") — a relative year ("last year") or
     anything finer counts."""
-    return bool(m.first and m.last and not m.is_bound and (m.granularity != "year" or not any(ch.isdigit() for ch in m.text)))
+    return bool(m.first and m.last and not m.is_bound and (m.granularity != "year" or not m.absolute))
 
 
 def event_mentions(mentions: list[TimeMention]) -> list[tuple[date, date]]:
@@ -438,11 +439,8 @@ def _plus(d: date, days: int) -> date:
 
 def _background(m: TimeMention, horizon: date) -> bool:
     """An absolute date or period ("in 2001", "January 6, 2021") that ended before ``horizon``;
-    a relative one ("two years ago", "last year") is always asked about."""
-    return bool(m.last and m.last < horizon and any(ch.isdigit() for ch in m.text) and not _RELATIVE.search(m.text))
-
-
-_RELATIVE = re.compile(r"ago", re.I)
+    a relative one ("2 years ago", "last year") is always asked about."""
+    return bool(m.absolute and m.last and m.last < horizon)
 
 
 def evidence_window(question: str, mentions: list[TimeMention], as_of: date) -> Window | None:

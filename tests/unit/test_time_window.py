@@ -226,3 +226,13 @@ def test_relative_periods_are_never_background() -> None:
 def test_old_dates_are_claimed_but_never_dated(text: str, expected: list[date]) -> None:
     assert [m.first for m in find_time_mentions(text, date(2025, 6, 15)) if m.resolved] == expected
     assert question_time(text, date(2025, 6, 15)).evidence is None or expected
+
+
+def test_a_relative_period_written_in_digits_is_neither_background_nor_a_bare_year() -> None:
+    """"2 years ago" is relative like "two years ago": a window, and an event a sentence dates
+    (only a year the text names, "in 2023", is background)."""
+    w = window("What did the city build 2 years ago?", date(2025, 4, 15))
+    assert w is not None and w.first == date(2023, 1, 1)
+    day = date(2025, 4, 10)
+    assert mentions("The plant closed 2 years ago.", day) == [(date(2023, 1, 1), date(2023, 12, 31))]
+    assert mentions("The plant, opened in 2023, closed.", day) == []
