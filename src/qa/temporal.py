@@ -95,6 +95,26 @@ def format_span(first: date, last: date, granularity: str) -> str:
     return f"{first.day} {calendar.month_name[first.month]} – {format_day(last)}"
 
 
+_POSSESSIVE = re.compile(r"(?:['’]s\b)?")
+
+
+def with_absolute_dates(text: str, mentions: list[TimeMention], skip: TimeMention | None = None) -> str:
+    """``text`` with each resolved date that does not name its year ("3 days ago", "last week",
+    "March 3") followed by its absolute form in parentheses; ``mentions`` are
+    ``find_time_mentions`` of ``text``, ``skip`` one left as written. The one rule for what the
+    reader quotes and what an LLM's claims are checked against."""
+    out, pos = [], 0
+    for m in mentions:
+        if m is skip or not m.resolved or m.absolute or m.label().lower() == m.text.lower():
+            continue
+        end = m.end + len(_POSSESSIVE.match(text, m.end)[0])  # type: ignore[index]  # "last year's" stays one word
+        out.append(text[pos:end])
+        out.append(f" ({m.label()})")
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
 def month_range(year: int, month: int) -> tuple[date, date]:
     return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
 

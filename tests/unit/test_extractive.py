@@ -30,3 +30,22 @@ def test_the_lead_dates_the_news_it_quotes() -> None:
     assert dated_lead(background, qtime)[0] == "Reported Wednesday 12 November 2025"
     (nowhen,) = candidates([passage("Castell Auto recalled about 375,000 SUVs, the company said.", None)])
     assert dated_lead(nowhen, qtime) == ("", None)
+
+
+def test_every_date_that_does_not_name_its_year_is_annotated_the_same_way_for_reader_and_model() -> None:
+    """One rule for which dates get their absolute form: the text does not state its year.
+    '3 days ago' and '2 years ago' were left bare because they hold digits; a date that names its
+    year is never annotated; the answer and what the LLM's claims are checked against agree."""
+    from qa.answer.verify import annotate_dates
+
+    cases = {
+        "The ferry resumed service 3 days ago, officials said.":
+            "The ferry resumed service 3 days ago (Sunday 9 November 2025), officials said.",
+        "The port reopened 2 years ago.": "The port reopened 2 years ago (2023).",
+        "The ferry resumed on March 3, 2025 and again last week.":
+            "The ferry resumed on March 3, 2025 and again last week (3 November – Sunday 9 November 2025).",
+    }
+    for text, expected in cases.items():
+        (c,) = candidates([passage(text)])
+        assert annotate(c) == expected
+        assert annotate_dates(text, PUB) == expected

@@ -13,7 +13,15 @@ import numpy as np
 
 from qa.answer.verify import neutralise_markers
 from qa.sentences import is_headline_like, is_question, sentence_spans
-from qa.temporal import QuestionTime, TimeMention, answer_event, dates_event, find_time_mentions, format_day
+from qa.temporal import (
+    QuestionTime,
+    TimeMention,
+    answer_event,
+    dates_event,
+    find_time_mentions,
+    format_day,
+    with_absolute_dates,
+)
 from qa.text import STOPWORDS, content_words
 from qa.types import Answer, Citation, Passage
 
@@ -171,27 +179,10 @@ def choose(cands: list[Candidate], qtime: QuestionTime, n: int) -> list[Candidat
     return chosen
 
 
-_POSSESSIVE = re.compile(r"(?:['’]s\b)?")
-
-
 def annotate(c: Candidate, skip: TimeMention | None = None) -> str:
-    """The sentence with each relative date followed by its absolute date in parentheses
+    """The sentence with each date that does not name its year followed by its absolute date
     (except ``skip``, already stated in the answer's lead)."""
-    out, pos = [], 0
-    for m in c.mentions:
-        if m is skip:
-            continue
-        if m.resolved and m.label().lower() != m.text.lower() and not _is_absolute(m):
-            end = m.end + len(_POSSESSIVE.match(c.text, m.end)[0])  # "last year's" stays one word
-            out.append(c.text[pos:end])
-            out.append(f" ({m.label()})")
-            pos = end
-    out.append(c.text[pos:])
-    return "".join(out)
-
-
-def _is_absolute(m: TimeMention) -> bool:
-    return any(ch.isdigit() for ch in m.text) and m.granularity != "week"
+    return with_absolute_dates(c.text, c.mentions, skip)
 
 
 def dated_lead(c: Candidate, qtime: QuestionTime) -> tuple[str, TimeMention | None]:

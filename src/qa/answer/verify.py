@@ -33,7 +33,7 @@ from functools import lru_cache
 import snowballstemmer
 
 from qa.sentences import is_question, sentence_spans
-from qa.temporal import find_time_mentions, format_day
+from qa.temporal import find_time_mentions, format_day, with_absolute_dates
 from qa.text import STOPWORDS, content_words
 from qa.types import Citation, Passage
 
@@ -111,15 +111,8 @@ def quotations(sentence: str) -> list[str]:
 
 
 def annotate_dates(text: str, published: date | None) -> str:
-    """Passage text with each resolved relative date followed by its absolute date."""
-    out, pos = [], 0
-    for m in find_time_mentions(text, published):
-        if m.resolved and not any(ch.isdigit() for ch in m.text):
-            out.append(text[pos : m.end])
-            out.append(f" ({m.label()})")
-            pos = m.end
-    out.append(text[pos:])
-    return "".join(out)
+    """Passage text with each date that does not name its year followed by its absolute date."""
+    return with_absolute_dates(text, find_time_mentions(text, published))
 
 
 def evidence(p: Passage) -> str:
