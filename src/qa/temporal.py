@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import calendar
 import re
+from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
@@ -50,7 +51,26 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("year", re.compile(rf"\b(?P<prep>in|since|by|until|during|from|of|early|late|mid-|throughout|before|after)\s+{_YEAR}\b(?!-)", re.I)),
 ]
 
-_FUTURE_CUE = re.compile(r"\b(will|would|shall|is to|are to|set to|scheduled|plans? to|planning to|expected to|due to|upcoming|going to)\b[^.;]*$", re.I)
+_FUTURE_CUE = re.compile(r"\b(will|would|shall|is to|are to|set to|scheduled|plans? to|planning to|expected to|due to|upcoming|going to)\b", re.I)
+_CLAUSE_END = re.compile(r"[.;\n]")
+
+
+class _FutureCues:
+    """Whether a future cue ("will", "is to", "scheduled") comes earlier in the same clause as a
+    position: a date after it points forward. Cue and clause positions are found once, so a
+    text dense with dates costs O(n log n), not a scan back to the clause start per date."""
+
+    def __init__(self, text: str):
+        self.breaks = [m.start() for m in _CLAUSE_END.finditer(text)]
+        cues = [m.span() for m in _FUTURE_CUE.finditer(text)]
+        self.starts = [a for a, _ in cues]
+        self.ends = [b for _, b in cues]
+
+    def before(self, pos: int) -> bool:
+        i = bisect_left(self.breaks, pos)
+        clause_start = self.breaks[i - 1] + 1 if i else 0
+        j = bisect_left(self.starts, clause_start)
+        return j < len(self.starts) and self.ends[j] <= pos
 
 
 @dataclass(frozen=True)
@@ -269,26 +289,25 @@ def find_time_mentions(text: str, anchor: date | None, *, question: bool = False
     come back with ``first is None``. In an article a bare "February 12" is the latest one (news
     reports the past); in a ``question`` it may also be the next one (``QUESTION_AHEAD_DAYS``).
     Likewise for a bare month ("in August")."""
-    taken: list[tuple[int, int]] = []
+    taken = bytearray(len(text))  # 1 where an earlier pattern already took the character
+    cues = _FutureCues(text)
     out: list[TimeMention] = []
     for kind, pat in _PATTERNS:
         for m in pat.finditer(text):
             s, e = m.span()
             while s < e and text[s].isspace():
                 s += 1
-            if any(s < te and e > ts for ts, te in taken):
+            if taken.find(1, s, e) != -1:
                 continue
             if kind == "rel_weekday" and not m.group("weekday"):
                 continue
             if kind == "rel_month" and g_may_verb(m):
                 continue
-            sentence_start = max(text.rfind(".", 0, s), text.rfind("\n", 0, s)) + 1
-            future = bool(_FUTURE_CUE.search(text, sentence_start, s))
             try:
-                first, last, gran = _resolve(kind, m, anchor, future, question)
+                first, last, gran = _resolve(kind, m, anchor, cues.before(s), question)
             except (OverflowError, ValueError):  # beyond the calendar (year 0, 10000): unresolved
                 first, last, gran = None, None, "day"
-            taken.append((s, e))
+            taken[s:e] = b"\x01" * (e - s)
             out.append(TimeMention(s, e, text[s:e], first, last, gran, bool(m.groupdict().get("year"))))
     out.sort(key=lambda t: t.start)
     return out
