@@ -51,6 +51,7 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("year", re.compile(rf"\b(?P<prep>in|since|by|until|during|from|of|early|late|mid-|throughout|before|after)\s+{_YEAR}\b(?!-)", re.I)),
 ]
 
+_RELATIVE_KINDS = frozenset({"ago", "rel_unit", "rel_weekday", "rel_month", "day_word"})
 _FUTURE_CUE = re.compile(r"\b(will|would|shall|is to|are to|set to|scheduled|plans? to|planning to|expected to|due to|upcoming|going to)\b", re.I)
 _CLAUSE_END = re.compile(r"[.;\n]")
 
@@ -84,6 +85,7 @@ class TimeMention:
     last: date | None
     granularity: str  # day | week | month | year
     absolute: bool = False  # the text names its year ("in 2021", "March 3, 2021"), not "2 years ago"
+    relative: bool = False  # counted from the anchor ("3 days ago", "last week", "on Friday"), not a calendar date
 
     @property
     def resolved(self) -> bool:
@@ -119,13 +121,15 @@ _POSSESSIVE = re.compile(r"(?:['’]s\b)?")
 
 
 def with_absolute_dates(text: str, mentions: list[TimeMention], skip: TimeMention | None = None) -> str:
-    """``text`` with each resolved date that does not name its year ("3 days ago", "last week",
-    "March 3") followed by its absolute form in parentheses; ``mentions`` are
-    ``find_time_mentions`` of ``text``, ``skip`` one left as written. The one rule for what the
-    reader quotes and what an LLM's claims are checked against."""
+    """``text`` with each resolved date counted from the anchor ("3 days ago", "last week", "on
+    Friday") followed by its absolute form in parentheses; ``mentions`` are
+    ``find_time_mentions`` of ``text``, ``skip`` one left as written. A calendar date is left as
+    written even without its year: "the September 11 attacks", "Friday, March 3" or "March 3-5"
+    would be misdated by the anchor's year. The one rule for what the reader quotes and what an
+    LLM is shown of a passage."""
     out, pos = [], 0
     for m in mentions:
-        if m is skip or not m.resolved or m.absolute or m.label().lower() == m.text.lower():
+        if m is skip or not m.resolved or not m.relative or m.label().lower() == m.text.lower():
             continue
         end = m.end + len(_POSSESSIVE.match(text, m.end)[0])  # type: ignore[index]  # "last year's" stays one word
         out.append(text[pos:end])
@@ -308,7 +312,8 @@ def find_time_mentions(text: str, anchor: date | None, *, question: bool = False
             except (OverflowError, ValueError):  # beyond the calendar (year 0, 10000): unresolved
                 first, last, gran = None, None, "day"
             taken[s:e] = b"\x01" * (e - s)
-            out.append(TimeMention(s, e, text[s:e], first, last, gran, bool(m.groupdict().get("year"))))
+            out.append(TimeMention(s, e, text[s:e], first, last, gran, bool(m.groupdict().get("year")),
+                                   kind in _RELATIVE_KINDS))
     out.sort(key=lambda t: t.start)
     return out
 

@@ -32,10 +32,11 @@ def test_the_lead_dates_the_news_it_quotes() -> None:
     assert dated_lead(nowhen, qtime) == ("", None)
 
 
-def test_every_date_that_does_not_name_its_year_is_annotated_the_same_way_for_reader_and_model() -> None:
-    """One rule for which dates get their absolute form: the text does not state its year.
-    '3 days ago' and '2 years ago' were left bare because they hold digits; a date that names its
-    year is never annotated; the answer and what the LLM's claims are checked against agree."""
+def test_every_relative_date_is_annotated_the_same_way_for_reader_and_model() -> None:
+    """One rule for which dates get their absolute form: those counted from the publication
+    date. '3 days ago' and '2 years ago' were left bare because they hold digits; a calendar
+    date is left as written, with or without its year (the anchor's year would misdate 'the
+    September 11 attacks' or 'Friday, March 3'); the answer and what the LLM is shown agree."""
     from qa.answer.verify import annotate_dates
 
     cases = {
@@ -44,6 +45,8 @@ def test_every_date_that_does_not_name_its_year_is_annotated_the_same_way_for_re
         "The port reopened 2 years ago.": "The port reopened 2 years ago (2023).",
         "The ferry resumed on March 3, 2025 and again last week.":
             "The ferry resumed on March 3, 2025 and again last week (3 November – Sunday 9 November 2025).",
+        "Victims of the September 11 attacks were remembered on Friday, March 3 and on March 3-5.":
+            "Victims of the September 11 attacks were remembered on Friday, March 3 and on March 3-5.",
     }
     for text, expected in cases.items():
         (c,) = candidates([passage(text)])
