@@ -178,6 +178,21 @@ def _closest_year(anchor: date, month: int, day: int | None, future: bool, quest
     return max(year, date.min.year)
 
 
+WEEKDAY_YEARS = 6
+"""How far "Friday, March 3" written without a year is looked for from the nearest March 3: the
+first year, going back (forward when the sentence points forward), in which it is a Friday."""
+
+
+def _year_of_weekday(year: int, month: int, day: int, weekday: int, step: int) -> int:
+    """``year`` or the nearest year in ``step``'s direction in which the day falls on ``weekday``
+    (within WEEKDAY_YEARS); ``year`` when none does (the text contradicts itself)."""
+    for y in range(year, year + step * (WEEKDAY_YEARS + 1), step):
+        d = _safe_date(y, month, day) if date.min.year <= y <= date.max.year else None
+        if d is not None and d.weekday() == weekday:
+            return y
+    return year
+
+
 QUESTION_AHEAD_DAYS = 31
 """A question's "February 12" or "in February" is the next one when it begins within this many
 days ("which teams meet on February 12?" asked on 2 February), else the last one ("who won the
@@ -204,6 +219,8 @@ def _resolve(
             return None, None, "day"
         else:
             y = _closest_year(anchor, month, day, future, question)
+            if "weekday" in g:
+                y = _year_of_weekday(y, month, day, WEEKDAYS[g["weekday"].lower()], 1 if future else -1)
         d = _safe_date(y, month, day)
         return d, d, "day"
     if kind == "month_year":

@@ -79,3 +79,19 @@ def test_a_future_cue_counts_only_earlier_in_the_same_clause(words: list[str]) -
     for pos in range(len(text) + 1):
         sentence_start = max(text.rfind(".", 0, pos), text.rfind("\n", 0, pos)) + 1
         assert cues.before(pos) == bool(_CUE_THEN_CLAUSE.search(text, sentence_start, pos)), (text, pos)
+
+
+@pytest.mark.parametrize(
+    "text, day",
+    [
+        ("Fans gathered on Friday, March 3 to see it.", date(2023, 3, 3)),  # not 2025's March 3, a Monday
+        ("Fans gathered on Monday, March 3 to see it.", date(2025, 3, 3)),
+        ("The clubs will meet on Tuesday, March 3.", date(2026, 3, 3)),
+        ("On Thursday, 9 October, it rained.", date(2025, 10, 9)),
+        ("On Sunday, 9 October, it rained.", date(2022, 10, 9)),
+    ],
+)
+def test_a_date_with_its_weekday_is_in_a_year_where_the_weekday_fits(text: str, day: date) -> None:
+    """'Friday, March 3' without a year, in an article of November 2025: the nearest March 3
+    that was a Friday, not this year's (a Monday)."""
+    assert [m.first for m in find_time_mentions(text, date(2025, 11, 12))] == [day]
