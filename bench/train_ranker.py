@@ -1,6 +1,6 @@
 """Train qa's learned ranker (qa/rank) on the training set, and measure it.
 
-Four steps, each reproducible from the one before:
+Steps, each reproducible from the one before:
 
   pools   ask every question of a dataset as of its date against a qa index and keep, for each,
           every fused candidate (the top --pool of dense and of BM25) with what retrieval knew of
@@ -17,9 +17,15 @@ Four steps, each reproducible from the one before:
           figures to src/qa/rank/ranker.json
           python bench/train_ranker.py train --train /work/cache/rank/train.pkl.gz \
               --noise /work/cache/rank/train-noise.json
+  ablate  the same cross-validation with groups of features blanked: what each group adds
+          python bench/train_ranker.py ablate --train /work/cache/rank/train.pkl.gz sent_cover,sent_fit
   report  today's fusion, plain BM25 and the shipped ranker on a dataset's pools, per month and
-          per quarter (R@1/5/10, MRR@10 after the per-article cap, as `qa eval` counts)
+          per quarter (R@1/5/10, MRR@10 after the window's lead and the per-article cap, as
+          `qa eval` counts)
           python bench/train_ranker.py report --pools /work/cache/rank/dev.pkl.gz
+  latency warm search p50/p95 on a real index with the ranker on and off, in one run
+          python bench/train_ranker.py latency --dataset ../shared/data/realtimeqa-2023h1 \
+              --index /work/cache/train-index
 
 Labels: a passage is relevant when it contains the normalised gold answer (qa.evaluate's rule).
 Only the training set's pools are used to fit or choose anything in `train`.
@@ -48,13 +54,14 @@ import numpy as np  # noqa: E402
 from qa.evaluate import Question, first_hit, load_questions  # noqa: E402
 from qa.rank.features import FEATURES, Candidate, extract  # noqa: E402
 from qa.rank.model import SHIPPED, LinearModel, base_score, from_lightgbm, model_file, parse  # noqa: E402
-from qa.retrieve import cap_per_document  # noqa: E402
-from qa.temporal import question_time  # noqa: E402
+from qa.retrieve import cap_per_document, window_first  # noqa: E402
+from qa.temporal import QuestionTime, question_time  # noqa: E402
 from qa.text import normalize_answer  # noqa: E402
 from qa.types import ChunkRecord, Passage  # noqa: E402
 
 RRF_K, DENSE_W, LEX_W = 60, 1.0, 1.0  # qa's fusion defaults (RetrievalSettings)
 PER_DOC_CAP = 3
+WINDOW_LEAD, MIN_RELEVANCE = 1, 0.30  # qa's window lead after any ranking (window_lead, min_relevance)
 K = 10
 
 
@@ -132,16 +139,24 @@ def read_pools(path: Path) -> tuple[int, list[Pool]]:
     return data["pool"], [_pool(d) for d in data["pools"]]
 
 
+def _rrf(rank: int, weight: float) -> float:
+    return weight / (RRF_K + rank) if rank else 0.0
+
+
 def narrowed(pool: Pool, depth: int) -> list[Cand]:
-    """The pool qa would have with ``depth`` candidates from each ranking: fused again over the
-    shorter lists, in today's order (fusion × time prior)."""
+    """The pool qa would have with ``depth`` candidates from each whole-index ranking: fused
+    again over the shorter lists plus what the window's own rankings gave, in today's order
+    (fusion × time prior)."""
     out = []
     for c in pool.cands:
         d = c.dense_rank if c.dense_rank and c.dense_rank <= depth else 0
         lx = c.lexical_rank if c.lexical_rank and c.lexical_rank <= depth else 0
-        if not d and not lx:
+        # what the question's window pool (its own rankings, as deep at any depth) gave it
+        window = c.fused - _rrf(c.dense_rank, DENSE_W) - _rrf(c.lexical_rank, LEX_W)
+        window = window if window > 1e-12 else 0.0
+        if not d and not lx and not window:
             continue
-        fused = (DENSE_W / (RRF_K + d) if d else 0.0) + (LEX_W / (RRF_K + lx) if lx else 0.0)
+        fused = _rrf(d, DENSE_W) + _rrf(lx, LEX_W) + window
         out.append(Cand(c.chunk_id, c.text, c.record, c.similarity, fused, c.prior, d, lx,
                         c.lexical_score if lx else 0.0, c.label))
     out.sort(key=lambda c: c.fused * c.prior, reverse=True)
@@ -151,17 +166,21 @@ def narrowed(pool: Pool, depth: int) -> list[Cand]:
 # ------------------------------------------------------------------ metrics
 
 
-def top_k(cands: list[Cand], order: np.ndarray | None = None) -> list[Cand]:
-    """What qa returns: the order given (default: today's), capped per article, first K."""
+def top_k(cands: list[Cand], order: np.ndarray | None = None, qtime: QuestionTime | None = None) -> list[Cand]:
+    """What qa returns: the order given (default: today's), the window's best relevant passage
+    first for a question with a window (``window_first``, as search does after any ranking),
+    capped per article, first K."""
     seq = cands if order is None else [cands[i] for i in order]
+    if qtime is not None and WINDOW_LEAD:
+        seq = [c for _, c in window_first([(0.0, c) for c in seq], qtime, WINDOW_LEAD, MIN_RELEVANCE)]
     by_id = {c.chunk_id: c for c in seq}
     passages = [Passage(c.chunk_id, c.text, c.record, 0.0) for c in seq]
     return [by_id[p.chunk_id] for p in cap_per_document(passages, PER_DOC_CAP, K)]
 
 
-def ranked_hit(cands: list[Cand], order: np.ndarray | None = None) -> int | None:
+def ranked_hit(cands: list[Cand], order: np.ndarray | None = None, qtime: QuestionTime | None = None) -> int | None:
     """1-based rank of the first passage holding the answer in what qa returns."""
-    for r, c in enumerate(top_k(cands, order), 1):
+    for r, c in enumerate(top_k(cands, order, qtime), 1):
         if c.label:
             return r
     return None
@@ -220,20 +239,64 @@ class Design:
     pools: list[Pool]
     cands: list[list[Cand]]
     X: list[np.ndarray]
-    y: list[np.ndarray]
+    y: list[np.ndarray]  # the label measured: holds the gold answer
+    qtimes: list[QuestionTime]
+    fit: list[np.ndarray] | None = None  # the label fitted, when cleaner than ``y`` (--label evidence)
+
+    def fitted(self, i: int) -> np.ndarray:
+        return self.y[i] if self.fit is None else self.fit[i]
 
 
 def design(pools: list[Pool], depth: int) -> Design:
-    cands, X, y = [], [], []
+    cands, X, y, qtimes = [], [], [], []
     t0 = time.perf_counter()
     for p in pools:
         cs = narrowed(p, depth)
         cands.append(cs)
-        X.append(extract(p.text, question_time(p.question, p.asked_on), cs))
+        qtimes.append(question_time(p.question, p.asked_on))
+        X.append(extract(p.text, qtimes[-1], cs))
         y.append(np.array([c.label for c in cs], dtype=np.int32))
     ms = 1000 * (time.perf_counter() - t0) / max(len(pools), 1)
     print(f"  features: {len(pools)} pools, {ms:.1f} ms per pool (extraction + question time)", file=sys.stderr)
-    return Design(pools, cands, X, y)
+    return Design(pools, cands, X, y, qtimes)
+
+
+def evidence_labels(d: Design, dataset: Path, share: float) -> list[np.ndarray]:
+    """A cleaner label to fit (never to measure): the passage holds the gold answer and at least
+    ``share`` of the content words of the question's evidence (the quiz's explanation in
+    questions.jsonl), so "12" or "Delaware" in an unrelated story is no positive."""
+    from qa.rank.features import TermMatcher, question_terms
+
+    evidence = {}
+    for line in (dataset / "questions.jsonl").read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            q = json.loads(line)
+            evidence[q["id"]] = q.get("evidence") or ""
+    out = []
+    for p, cands, y in zip(d.pools, d.cands, d.y):
+        terms = question_terms(evidence.get(p.id, ""))
+        if not terms:
+            out.append(y)
+            continue
+        matcher = TermMatcher(terms)
+        held = [len({t for t, _, _ in matcher.find(c.text.lower())}) / len(terms) if c.label else 0.0 for c in cands]
+        out.append(np.array([int(lab and h >= share) for lab, h in zip(y, held)], dtype=np.int32))
+    return out
+
+
+def label_name(args: argparse.Namespace) -> str:
+    if args.label == "evidence":
+        return f"holds the gold answer and >= {args.evidence_share} of the evidence's content words"
+    return "holds the gold answer"
+
+
+def with_label(d: Design, args: argparse.Namespace) -> None:
+    """Fit the label ``--label`` asks for (measured figures always use the gold label)."""
+    if args.label == "evidence":
+        d.fit = evidence_labels(d, args.dataset, args.evidence_share)
+        kept = sum(int(f.sum()) for f in d.fit)
+        print(f"  label: {kept} of {sum(int(y.sum()) for y in d.y)} gold positives also hold the evidence's words",
+              file=sys.stderr)
 
 
 WINDOW = 1000  # characters per passage-sized window of raw article text (qa's chunk size)
@@ -339,7 +402,7 @@ PARAMS = {
 
 
 def with_positive(d: Design, keep: list[bool] | None = None) -> list[int]:
-    return [i for i, yy in enumerate(d.y) if yy.any() and (keep is None or keep[i])]
+    return [i for i in range(len(d.y)) if d.fitted(i).any() and (keep is None or keep[i])]
 
 
 def fit_trees(d: Design, idx: list[int], rounds: int, params: dict[str, Any], base_weight: float = 0.0):
@@ -348,7 +411,7 @@ def fit_trees(d: Design, idx: list[int], rounds: int, params: dict[str, Any], ba
     import lightgbm as lgb
 
     X = np.concatenate([d.X[i] for i in idx])
-    y = np.concatenate([d.y[i] for i in idx])
+    y = np.concatenate([d.fitted(i) for i in idx])
     group = [len(d.y[i]) for i in idx]
     ds = lgb.Dataset(X, y, group=group, feature_name=list(FEATURES), init_score=base_score(X, base_weight),
                      free_raw_data=False)
@@ -371,7 +434,7 @@ def fit_linear(d: Design, idx: list[int], C: float, base_weight: float = 0.0) ->
     rng = np.random.default_rng(0)
     for i in idx:
         Z = (d.X[i] - mean) / scale
-        pos, neg = np.flatnonzero(d.y[i]), np.flatnonzero(d.y[i] == 0)
+        pos, neg = np.flatnonzero(d.fitted(i)), np.flatnonzero(d.fitted(i) == 0)
         if not len(pos) or not len(neg):
             continue
         neg = rng.choice(neg, size=min(len(neg), 30), replace=False)
@@ -388,12 +451,12 @@ def evaluate(d: Design, idx: list[int], predict) -> tuple[list[int | None], list
     """Ranks of the first hit under today's order and under the model, for the pools in idx."""
     base, learned = [], []
     for i in idx:
-        base.append(ranked_hit(d.cands[i]))
+        base.append(ranked_hit(d.cands[i], qtime=d.qtimes[i]))
         if len(d.cands[i]) == 0:
             learned.append(None)
             continue
         s = predict(d.X[i])
-        learned.append(ranked_hit(d.cands[i], np.argsort(-s, kind="stable")))
+        learned.append(ranked_hit(d.cands[i], np.argsort(-s, kind="stable"), d.qtimes[i]))
     return base, learned
 
 
@@ -444,6 +507,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     depth = args.depth or depth_dumped
     print(f"training set: {len(pools)} questions, pools of the top {depth} dense and BM25", file=sys.stderr)
     d = design(pools, depth)
+    with_label(d, args)
     noise_file = json.loads(args.noise.read_text())
     rates = [noise_file["rates"][p.id] for p in pools]
     noise = noise_figures(list(pools), rates, int(np.mean([len(c) for c in d.cands])), args.chance_threshold)
@@ -480,7 +544,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         "pool_depth": depth,
         "config": cfg,
         "params": {**PARAMS, **cfg.get("params", {})} if kind == "trees" else {"C": cfg["C"]},
-        "label": "passage contains the normalised gold answer (qa.evaluate.first_hit)",
+        "label": "measured: passage contains the normalised gold answer (qa.evaluate.first_hit); fitted: " + label_name(args),
         "label_noise": noise,
         "filtered_chance_prone": bool(args.filter_chance),
         "cross_validation": {"folds": f"{args.folds}, of whole weeks", "rows": cv,
@@ -496,6 +560,58 @@ def cmd_train(args: argparse.Namespace) -> None:
                       "label_noise": {k: v for k, v in noise.items() if k != "examples"}}, indent=1))
 
 
+def cmd_ablate(args: argparse.Namespace) -> None:
+    """Week-grouped cross-validation on the training pools with groups of features blanked
+    (set to 0 for every candidate): what each group adds."""
+    _, pools = read_pools(args.train)
+    d = design(pools, args.depth)
+    with_label(d, args)
+    cfg = json.loads(args.config)
+    rows = {}
+    for group in [""] + args.groups:
+        names = [g for g in group.split(",") if g]
+        cols = [FEATURES.index(n) for n in names]
+        blank = Design(d.pools, d.cands, [x.copy() for x in d.X], d.y, d.qtimes, d.fit)
+        for x in blank.X:
+            x[:, cols] = 0.0
+        row = cross_validate(blank, args.folds, [cfg])[0]
+        rows[group or "all features"] = {"R@1": row["ranker"]["R@1"], "R@5": row["ranker"]["R@5"],
+                                          "fusion R@1": row["fusion"]["R@1"], "fusion R@5": row["fusion"]["R@5"]}
+    print(json.dumps({"config": cfg, "label": label_name(args), "without": rows}, indent=1))
+
+
+def cmd_latency(args: argparse.Namespace) -> None:
+    """Warm ``Retriever.search`` p50/p95 on a real index with the learned ranker on and off, the
+    same questions interleaved in one process (query encoding included)."""
+    import statistics
+
+    from qa.assistant import Assistant
+    from qa.retrieve import Retriever, SearchFilters
+    from qa.settings import Settings
+
+    questions = load_questions(args.dataset / "questions.jsonl", args.queries)
+    variants = {"fusion": Settings(index=args.index, learned_ranking=False),
+                "ranker": Settings(index=args.index, learned_ranking=True)}
+    times: dict[str, list[float]] = {v: [] for v in variants}
+    bot = Assistant(variants["fusion"])
+    with bot.reading() as reader:
+        retrievers = {v: Retriever(reader, s) for v, s in variants.items()}
+        chunks = reader.stats().get("chunks")
+        for q in questions[:5]:  # warm: model, matrix, BM25 searcher
+            for r in retrievers.values():
+                r.search(q.question, K, SearchFilters(as_of=q.asked_on), question_time(q.question, q.asked_on))
+        for q in questions:
+            qtime = question_time(q.question, q.asked_on)
+            for v, r in retrievers.items():
+                t0 = time.perf_counter()
+                r.search(q.question, K, SearchFilters(as_of=q.asked_on), qtime)
+                times[v].append((time.perf_counter() - t0) * 1000)
+    out = {"index": str(args.index), "chunks": chunks, "queries": len(questions)}
+    for v, ts in times.items():
+        out[v] = {"p50_ms": round(statistics.median(ts), 1), "p95_ms": round(float(np.percentile(ts, 95)), 1)}
+    print(json.dumps(out, indent=1))
+
+
 # ------------------------------------------------------------------ report
 
 
@@ -508,8 +624,9 @@ def cmd_report(args: argparse.Namespace) -> None:
     base, learned = evaluate(d, list(range(len(pools))), model.predict)
     bm25 = [first_hit(p.answer, p.bm25) for p in pools]
     in_pool = [1 if any(c.label for c in cs) else None for cs in d.cands]
-    tops_fusion = [top_k(cs) for cs in d.cands]
-    tops_ranker = [top_k(cs, np.argsort(-model.predict(x), kind="stable")) if len(cs) else [] for cs, x in zip(d.cands, d.X)]
+    tops_fusion = [top_k(cs, qtime=qt) for cs, qt in zip(d.cands, d.qtimes)]
+    tops_ranker = [top_k(cs, np.argsort(-model.predict(x), kind="stable"), qt) if len(cs) else []
+                   for cs, x, qt in zip(d.cands, d.X, d.qtimes)]
     result = {
         "time_faithful": {"fusion": time_faithful(pools, tops_fusion), "ranker": time_faithful(pools, tops_ranker)},
         "pools": str(args.pools),
@@ -556,6 +673,16 @@ def main() -> None:
     t.add_argument("--chance-threshold", type=float, default=0.005, help="chance rate that marks a question chance-prone")
     t.add_argument("--filter-chance", action="store_true", help="fit without the chance-prone questions")
     t.add_argument("--out", type=Path, default=SHIPPED)
+    a = sub.add_parser("ablate", help="cross-validate the ranker with groups of features blanked")
+    a.add_argument("--train", type=Path, required=True)
+    a.add_argument("--depth", type=int, default=50)
+    a.add_argument("--folds", type=int, default=4)
+    a.add_argument("--config", default='{"kind": "trees", "rounds": 150}')
+    a.add_argument("groups", nargs="+", help="comma-separated feature names blanked together, e.g. sent_cover,sent_fit")
+    lat = sub.add_parser("latency", help="warm search p50/p95 on an index, learned ranker on and off")
+    lat.add_argument("--dataset", type=Path, required=True)
+    lat.add_argument("--index", type=Path, required=True)
+    lat.add_argument("--queries", type=int, default=200)
     z = sub.add_parser("noise", help="how often a dataset's gold answers occur in unrelated news (label noise)")
     z.add_argument("--dataset", type=Path, required=True)
     z.add_argument("--articles", type=Path, default=None, help="default: DATASET/articles.jsonl(.gz)")
@@ -567,8 +694,13 @@ def main() -> None:
     r.add_argument("--depth", type=int, default=50)
     r.add_argument("--model", type=Path, default=None)
     r.add_argument("--json", action="store_true")
+    for sp in (t, a):
+        sp.add_argument("--label", choices=("gold", "evidence"), default="gold",
+                        help="what to fit: the gold-answer label, or only gold positives sharing the evidence's words")
+        sp.add_argument("--evidence-share", type=float, default=0.2)
+        sp.add_argument("--dataset", type=Path, default=None, help="the training set (its questions' evidence)")
     args = ap.parse_args()
-    {"pools": cmd_pools, "noise": cmd_noise, "train": cmd_train, "report": cmd_report}[args.cmd](args)
+    {"pools": cmd_pools, "noise": cmd_noise, "train": cmd_train, "ablate": cmd_ablate, "latency": cmd_latency, "report": cmd_report}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -131,11 +131,10 @@ class RetrievalSettings(_Group):
     )
     rerank_candidates: int = Field(30, ge=1, description="Fused candidates the reranker re-scores")
     learned_ranking: bool = Field(
-        False,
-        description="Re-order the fused candidates with the shipped learned ranker (qa/rank); "
-        "false = fusion and time prior only. Without a usable model file qa uses the fusion. Off "
-        "until the shipped model is trained on the whole training set and measured on the "
-        "development set (bench/README.md)",
+        True,
+        description="Re-order the fused candidates with the shipped learned ranker (qa/rank), "
+        "trained on the 2024 training set (bench/README.md); false = fusion and time prior only. "
+        "Without a usable model file qa uses the fusion",
     )
     rank_model: Path | None = Field(
         None, description="Learned ranker model file (default: the one shipped in qa/rank/ranker.json)"

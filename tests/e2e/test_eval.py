@@ -34,17 +34,17 @@ def test_eval_reports_recall_mrr_answers_and_ceiling_per_month(tmp_path):
     assert set(out["by_month"]) == {"2025-03", "2025-04"}
     assert out["by_month"]["2025-04"]["ceiling"] == 0.0
     assert out["by_quarter"]["2025-Q1"]["questions"] == 4 and out["by_quarter"]["2025-Q2"]["questions"] == 1
-    assert out["ranking"] == "fusion"  # the learned ranker is off by default
+    assert out["ranking"] == "learned"  # the shipped learned ranker is on by default
 
 
-def test_eval_with_the_learned_ranker_says_so(tmp_path):
+def test_eval_says_which_ranking_ran(tmp_path):
     from conftest import run_qa
 
     dataset = _dataset(tmp_path)
-    res = run_qa("eval", str(dataset), "--k", "5", "--no-answers", "--json", env={"QA_LEARNED_RANKING": "true"})
+    res = run_qa("eval", str(dataset), "--k", "5", "--no-answers", "--json", env={"QA_LEARNED_RANKING": "false"})
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
-    assert out["ranking"] == "learned" and out["overall"]["questions"] == 5
+    assert out["ranking"] == "fusion" and out["overall"]["questions"] == 5
     res = run_qa("eval", str(dataset), "--k", "5", "--no-answers", "--json",
                  env={"QA_LEARNED_RANKING": "true", "QA_RANK_MODEL": str(tmp_path / "absent.json")})
     assert res.returncode == 0 and json.loads(res.stdout)["ranking"] == "fusion"

@@ -1,6 +1,6 @@
 """The learned ranker inside retrieval, on a real index (samples/, real model, on-disk Chroma):
-turned on, the shipped model re-orders the fused pool by its scores, the same way every time;
-turned off (the default for now), or without a model file, qa keeps the fusion's order."""
+on (the default), the shipped model re-orders the fused pool by its scores, the same way every
+time; turned off, or without a model file, qa keeps the fusion's order."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def test_turned_off_retrieval_keeps_the_fusion_order(sample_index: Path) -> None
     for q in QUESTIONS:
         fusion, _ = _fusion_and_model_orders(sample_index, q)
         assert _search(sample_index, q, learned_ranking=False) == fusion, q
-        assert _search(sample_index, q) == fusion, q  # off by default
+        assert _search(sample_index, q) == _search(sample_index, q, learned_ranking=True), q  # on by default
 
 
 def test_without_a_model_file_retrieval_falls_back_to_the_fusion(sample_index: Path, tmp_path: Path) -> None:
@@ -79,8 +79,8 @@ def test_without_a_model_file_retrieval_falls_back_to_the_fusion(sample_index: P
 
 
 def test_the_setting_reaches_retrieval_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    assert Settings(index=tmp_path).learned_ranking is False
-    monkeypatch.setenv("QA_LEARNED_RANKING", "true")
+    assert Settings(index=tmp_path).learned_ranking is True
+    monkeypatch.setenv("QA_LEARNED_RANKING", "false")
     monkeypatch.setenv("QA_RANK_MODEL", str(tmp_path / "m.json"))
     s = Settings(index=tmp_path)
-    assert s.learned_ranking is True and s.rank_model == tmp_path / "m.json"
+    assert s.learned_ranking is False and s.rank_model == tmp_path / "m.json"

@@ -78,6 +78,26 @@ def test_question_words_coverage_title_pairs_and_proximity() -> None:
     assert f[0]["doc_cover"] == pytest.approx(1.0)
 
 
+def test_the_best_sentence_and_whether_it_holds_what_is_asked() -> None:
+    """sent_cover: the question's words gathered in one sentence, not spread over the passage;
+    sent_fit: that sentence holds a name the question does not name (a number for "how many")."""
+    q = "Which company bought the harbour ferry line?"
+    together = Cand("Talbot Marine bought the harbour ferry line last year. Shares rose.", rec("d1"))
+    spread = Cand("The company said little. A harbour was busy. The ferry ran late. A line formed. "
+                  "It bought bread.", rec("d2"))
+    no_name = Cand("Someone bought the harbour ferry line. Nobody knows who.", rec("d3"))
+    f = feats(q, [together, spread, no_name] + [Cand(f"Rain fell {i}.", rec(f"r{i}")) for i in range(4)])
+    assert f[0]["sent_cover"] > f[1]["sent_cover"] and f[0]["sent_cover"] == pytest.approx(f[2]["sent_cover"])
+    assert f[1]["cover"] >= f[0]["cover"]  # the passage as a whole covers as much
+    assert f[0]["sent_fit"] == 1.0 and f[2]["sent_fit"] == 0.0
+
+    counted = feats("How many ferries does the harbour line run?", [
+        Cand("The harbour line runs 12 ferries.", rec("d1")),
+        Cand("The harbour line runs Talbot ferries.", rec("d2")),
+    ])
+    assert counted[0]["sent_fit"] == 1.0 and counted[1]["sent_fit"] == 0.0
+
+
 def test_rare_question_words_weigh_more() -> None:
     q = "storm harbour"
     common = [Cand(f"The storm passed {i}.", rec(f"d{i}")) for i in range(4)]

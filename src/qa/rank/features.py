@@ -46,6 +46,8 @@ FEATURES: tuple[str, ...] = (
     "bigrams",  # share of the question's adjacent word pairs adjacent in the passage
     "proximity",  # most question words in any 80-character window / question words
     "doc_cover",  # share of the question's words in the article's pooled passages and title
+    "sent_cover",  # the best sentence's share of the question's words, weighted by rarity in the pool
+    "sent_fit",  # the best sentence holds something of the asked shape the question does not name
     # time, relative to the question's date and window
     "age",  # log1p(days from publication to the as-of date); -1 when undated
     "age_rel",  # log1p(age − the pool's newest age)
@@ -77,6 +79,9 @@ _TOKEN = re.compile(r"[a-z0-9]+")
 _NAME_OR_NUMBER = re.compile(r"[A-Z0-9][A-Za-z0-9,.]*")  # one simple pass over each text (fastest form)
 _WORD_REST = re.compile(r"[a-z0-9]*")
 _Q_NUMBER = re.compile(r"\bhow (many|much|long|old|far)\b|\bwhat (percentage|percent|number|age|share)\b", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"[.!?][\"'”’)]*\s+")
+_NUMBER = re.compile(r"\d")
+_DATE_WORD = re.compile(r"\b(?:\d{4}|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|mon|tue|wed|thu|fri|sat|sun)[a-z]*\b")
 _Q_WHO = re.compile(r"^\s*(who|whom|whose)\b|\bwhich (person|man|woman|politician|leader|player|actor|singer)\b", re.IGNORECASE)
 
 
@@ -157,6 +162,33 @@ def _adjacent_pairs(hits: list[tuple[int, int, int]], text: str) -> set[tuple[in
     return out
 
 
+def _best_sentence(text: str, hits: list[tuple[int, int, int]], idf: list[float]) -> tuple[int, int, float]:
+    """(start, end, rarity-weighted share of the question's words) of the sentence holding most
+    of them."""
+    ends = [m.end() for m in _SENTENCE_END.finditer(text)] + [len(text)]
+    best, span, start, seen = 0.0, (0, ends[0]), 0, set()
+    place = 0
+    for end in ends:
+        while place < len(hits) and hits[place][1] < end:
+            seen.add(hits[place][0])
+            place += 1
+        weight = sum(idf[t] for t in seen)
+        if weight > best:
+            best, span = weight, (start, end)
+        start, seen = end, set()
+    return span[0], span[1], best
+
+
+def _fits(sentence: str, lowered: str, query_terms: set[str], asks: str) -> bool:
+    """Whether a sentence holds something of the shape the question asks for that the question
+    does not already name: a number for "how many", a date for "when", else a name."""
+    if asks == "number":
+        return bool(_NUMBER.search(sentence))
+    if asks == "when":
+        return bool(_DATE_WORD.search(lowered))
+    return any(w.lower().strip(".,") not in query_terms for w in _NAME_OR_NUMBER.findall(sentence[1:]) if w[0].isupper())
+
+
 def _names(text: str, query_terms: set[str]) -> tuple[set[str], int]:
     """The capitalised words and numbers of a passage that the question does not already name,
     and how many numbers it has."""
@@ -218,6 +250,12 @@ def extract(query: str, qtime: QuestionTime | None, candidates: Sequence[Candida
     if n_pairs:
         f["bigrams"][:] = [len(_adjacent_pairs(h, t)) / n_pairs for h, t in zip(hits, lowered)]
     f["proximity"][:] = [_best_window(h, WINDOW_CHARS) / nq if h else 0.0 for h in hits]
+    asks = "number" if _Q_NUMBER.search(query) else "when" if qtime is not None and qtime.asks_when else "name"
+    for i, (c, h, low) in enumerate(zip(candidates, hits, lowered)):
+        if h:
+            a, b, weight = _best_sentence(low, h, idf)
+            f["sent_cover"][i] = weight / idf_total
+            f["sent_fit"][i] = _fits(c.text[a:b], low[a:b], term_set, asks)
 
     # articles: their candidates, best place, best similarity, words covered
     by_doc: dict[str, list[int]] = defaultdict(list)
