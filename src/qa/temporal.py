@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import calendar
 import re
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
@@ -56,22 +56,33 @@ _FUTURE_CUE = re.compile(r"\b(will|would|shall|is to|are to|set to|scheduled|pla
 _CLAUSE_END = re.compile(r"[.;\n]")
 
 
+_REPORTED = re.compile(
+    r"\b(said|told|announced|added|wrote|reported|stated|confirmed|noted|claimed|revealed|explained)\b", re.I
+)
+
+
 class _FutureCues:
     """Whether a future cue ("will", "is to", "scheduled") comes earlier in the same clause as a
-    position: a date after it points forward. Cue and clause positions are found once, so a
-    text dense with dates costs O(n log n), not a scan back to the clause start per date."""
+    position, with no reporting verb after it: a date after it points forward ("prices will rise
+    on Monday"), unless it dates the report ("prices would rise, the minister said on Monday").
+    Positions are found once, so a text dense with dates costs O(n log n), not a scan back to the
+    clause start per date."""
 
     def __init__(self, text: str):
         self.breaks = [m.start() for m in _CLAUSE_END.finditer(text)]
         cues = [m.span() for m in _FUTURE_CUE.finditer(text)]
         self.starts = [a for a, _ in cues]
         self.ends = [b for _, b in cues]
+        self.reported = [m.end() for m in _REPORTED.finditer(text)]
 
     def before(self, pos: int) -> bool:
         i = bisect_left(self.breaks, pos)
         clause_start = self.breaks[i - 1] + 1 if i else 0
-        j = bisect_left(self.starts, clause_start)
-        return j < len(self.starts) and self.ends[j] <= pos
+        j = bisect_right(self.ends, pos) - 1  # the last cue ending before pos
+        if j < 0 or self.starts[j] < clause_start:
+            return False
+        r = bisect_right(self.reported, pos) - 1  # the last reporting verb ending before pos
+        return r < 0 or self.reported[r] <= self.starts[j]
 
 
 @dataclass(frozen=True)
