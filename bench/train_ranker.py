@@ -55,13 +55,15 @@ from qa.evaluate import Question, first_hit, load_questions  # noqa: E402
 from qa.rank.features import FEATURES, Candidate, extract  # noqa: E402
 from qa.rank.model import SHIPPED, LinearModel, base_score, from_lightgbm, model_file, parse  # noqa: E402
 from qa.retrieve import cap_per_document, window_first  # noqa: E402
+from qa.settings import Settings  # noqa: E402
 from qa.temporal import QuestionTime, question_time  # noqa: E402
 from qa.text import normalize_answer  # noqa: E402
 from qa.types import ChunkRecord, Passage  # noqa: E402
 
-RRF_K, DENSE_W, LEX_W = 60, 1.0, 1.0  # qa's fusion defaults (RetrievalSettings)
-PER_DOC_CAP = 3
-WINDOW_LEAD, MIN_RELEVANCE = 1, 0.30  # qa's window lead after any ranking (window_lead, min_relevance)
+_DEFAULT = {name: field.default for name, field in Settings.model_fields.items()}  # qa's defaults, not the env's
+RRF_K, DENSE_W, LEX_W = _DEFAULT["rrf_k"], _DEFAULT["dense_weight"], _DEFAULT["lexical_weight"]  # fusion
+PER_DOC_CAP = _DEFAULT["per_doc_cap"]
+WINDOW_LEAD, MIN_RELEVANCE = _DEFAULT["window_lead"], _DEFAULT["min_relevance"]  # the lead after any ranking
 K = 10
 
 
@@ -91,7 +93,6 @@ def holds(gold: str, text: str) -> bool:
 def cmd_pools(args: argparse.Namespace) -> None:
     from qa.assistant import Assistant
     from qa.retrieve import Retriever, SearchFilters
-    from qa.settings import Settings
 
     questions = load_questions(args.dataset / "questions.jsonl", args.limit)
     if args.questions_before:
@@ -587,7 +588,6 @@ def cmd_latency(args: argparse.Namespace) -> None:
 
     from qa.assistant import Assistant
     from qa.retrieve import Retriever, SearchFilters
-    from qa.settings import Settings
 
     questions = load_questions(args.dataset / "questions.jsonl", args.queries)
     variants = {"fusion": Settings(index=args.index, learned_ranking=False),

@@ -54,8 +54,6 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
 _RELATIVE_KINDS = frozenset({"ago", "rel_unit", "rel_weekday", "rel_month", "day_word"})
 _FUTURE_CUE = re.compile(r"\b(will|would|shall|is to|are to|set to|scheduled|plans? to|planning to|expected to|due to|upcoming|going to)\b", re.I)
 _CLAUSE_END = re.compile(r"[.;\n]")
-
-
 _REPORTED = re.compile(
     r"\b(said|told|announced|added|wrote|reported|stated|confirmed|noted|claimed|revealed|explained)\b", re.I
 )
@@ -198,7 +196,7 @@ def _year_of_weekday(year: int, month: int, day: int, weekday: int, step: int) -
     """``year`` or the nearest year in ``step``'s direction in which the day falls on ``weekday``
     (within WEEKDAY_YEARS); ``year`` when none does (the text contradicts itself)."""
     for y in range(year, year + step * (WEEKDAY_YEARS + 1), step):
-        d = _safe_date(y, month, day) if date.min.year <= y <= date.max.year else None
+        d = _safe_date(y, month, day)  # None beyond the calendar's years
         if d is not None and d.weekday() == weekday:
             return y
     return year

@@ -211,6 +211,7 @@ def extract(query: str, qtime: QuestionTime | None, candidates: Sequence[Candida
     matcher = TermMatcher(terms)
     term_set = set(terms)
     n_pairs = max(len(terms) - 1, 0)
+    asks_number = bool(_Q_NUMBER.search(query))
 
     # per passage: the question words it holds (and where), its names and numbers
     lowered = [c.text.lower() for c in candidates]
@@ -250,7 +251,7 @@ def extract(query: str, qtime: QuestionTime | None, candidates: Sequence[Candida
     if n_pairs:
         f["bigrams"][:] = [len(_adjacent_pairs(h, t)) / n_pairs for h, t in zip(hits, lowered)]
     f["proximity"][:] = [_best_window(h, WINDOW_CHARS) / nq if h else 0.0 for h in hits]
-    asks = "number" if _Q_NUMBER.search(query) else "when" if qtime is not None and qtime.asks_when else "name"
+    asks = "number" if asks_number else "when" if qtime is not None and qtime.asks_when else "name"
     for i, (c, h, low) in enumerate(zip(candidates, hits, lowered)):
         if h:
             a, b, weight = _best_sentence(low, h, idf)
@@ -321,7 +322,7 @@ def extract(query: str, qtime: QuestionTime | None, candidates: Sequence[Candida
     n_words = np.array([max(t.count(" ") + 1, 1) for t in lowered], dtype=np.float64)
     f["numbers"][:] = np.array(numbers) / n_words
     f["names"][:] = np.array([len(ns) for ns in names]) / n_words
-    f["q_number"][:] = float(bool(_Q_NUMBER.search(query)))
+    f["q_number"][:] = float(asks_number)
     f["q_who"][:] = float(bool(_Q_WHO.search(query)))
     f["q_terms"][:] = math.log1p(len(terms))
     f["length"][:] = [math.log(max(len(c.text), 1)) for c in candidates]
