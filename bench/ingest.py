@@ -7,6 +7,10 @@ On the first N articles of a dataset (default: the development set), in one run:
   reingest   `qa ingest` of the same, unchanged input again
   textbook   RecursiveCharacterTextSplitter(1000, 200) + Chroma.from_documents on the same articles
   half       `qa ingest` of the first N/2 articles (peak memory must not grow with the corpus)
+  qa-onnx    `qa ingest` into a fresh index that already holds the model's ONNX export (what
+             every ingest after an index's first one encodes with)
+  baseline   with --baseline SRC: `qa ingest` end to end with another qa source tree (e.g. a
+             `git worktree` of the previous commit), same articles, same run
 
 Every phase runs in its own process; its peak RSS is reported.
 
@@ -88,8 +92,18 @@ def phase_textbook(articles: Path, folder: Path) -> dict:
     return {"chunks": len(docs), "seconds": secs, "chunks_per_s": len(docs) / secs}
 
 
-def run_phase(name: str, *args: str) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--phase", name, *args], stdout=subprocess.PIPE, text=True, check=True)
+def phase_qa_onnx(articles: Path, index: Path, exported_from: Path) -> dict:
+    """`qa ingest` into a fresh index given the ONNX export another index made (no torch)."""
+    shutil.copytree(exported_from / "models", index / "models")
+    return phase_qa(articles, index)
+
+
+def run_phase(name: str, *args: str, src: Path | None = None) -> dict:
+    import os
+
+    env = {**os.environ, "PYTHONPATH": str(src)} if src else None
+    out = subprocess.run([sys.executable, __file__, "--phase", name, *args], stdout=subprocess.PIPE, text=True,
+                         check=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -97,11 +111,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", type=Path, default=Path("../shared/data/realtimeqa-2023h1"))
     ap.add_argument("--articles", type=int, default=300)
+    ap.add_argument("--baseline", type=Path, help="another qa source tree (…/src) to time `qa ingest` with")
     ap.add_argument("--phase", help=argparse.SUPPRESS)
     ap.add_argument("args", nargs="*", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.phase:
-        fn = {"limit": phase_limit, "qa": phase_qa, "textbook": phase_textbook}[args.phase]
+        fn = {"limit": phase_limit, "qa": phase_qa, "textbook": phase_textbook, "qa-onnx": phase_qa_onnx}[args.phase]
         result = fn(*[Path(a) for a in args.args])
         result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps(result))
@@ -119,15 +134,22 @@ def main() -> None:
         r["limit"] = run_phase("limit", str(work / "index"))
         r["textbook"] = run_phase("textbook", str(full), str(work / "textbook"))
         r["half"] = run_phase("qa", str(half), str(work / "index-half"))
+        r["qa-onnx"] = run_phase("qa-onnx", str(full), str(work / "index-onnx"), str(work / "index"))
+        if args.baseline:
+            r["baseline"] = run_phase("qa", str(full), str(work / "index-baseline"), src=args.baseline)
         print(json.dumps(r), file=sys.stderr)
         lim = r["limit"]["chunks_per_s"]
         print(f"{len(lines)} articles → {r['qa']['documents']} documents, {r['qa']['chunks']} qa chunks; textbook {r['textbook']['chunks']} chunks")
         print(f"{'phase':10} {'seconds':>8} {'chunks/s':>9} {'÷ limit':>8} {'peak RSS MB':>12}")
-        for name in ("limit", "qa", "textbook", "reingest", "half"):
+        for name in ("limit", "qa", "qa-onnx", "baseline", "textbook", "reingest", "half"):
+            if name not in r:
+                continue
             p = r[name]
             print(f"{name:10} {p['seconds']:>8.1f} {p.get('chunks_per_s', 0):>9.1f} {p.get('chunks_per_s', 0) / lim:>8.2f} {p['peak_rss_mb']:>12.0f}")
         print(f"qa ingest / encoder limit: {r['qa']['chunks_per_s'] / lim:.2f}")
-        print(f"qa ingest / textbook build (chunks/s): {r['qa']['chunks_per_s'] / r['textbook']['chunks_per_s']:.2f}")
+        for name in ("qa", "qa-onnx", "baseline"):
+            if name in r:
+                print(f"{name} / textbook build (chunks/s): {r[name]['chunks_per_s'] / r['textbook']['chunks_per_s']:.2f}")
         print(f"first ingest / unchanged re-ingest: {r['qa']['seconds'] / r['reingest']['seconds']:.0f}x")
         print(f"disk: {r['qa']['disk_bytes'] / r['qa']['chunks'] * 1000 / 1e6:.1f} MB per 1,000 chunks")
         print(f"peak RSS, N/2 vs N articles: {r['half']['peak_rss_mb']:.0f} vs {r['qa']['peak_rss_mb']:.0f} MB")

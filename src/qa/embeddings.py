@@ -92,6 +92,7 @@ def _load(location: str, device: str) -> SentenceTransformer:
     quiet_model_logs()
     from sentence_transformers import SentenceTransformer
 
+    _check_device(device)
     try:
         return SentenceTransformer(location, device=device)
     except Exception as e:  # the hub is unreachable here: say what to do instead
@@ -99,6 +100,25 @@ def _load(location: str, device: str) -> SentenceTransformer:
             f"cannot load embedding model {location!r}: {type(e).__name__}: {str(e).splitlines()[0]}"
             " (give a local path, or a model already in the Hugging Face cache)"
         ) from None
+
+
+def _check_device(device: str) -> None:
+    """A GPU device torch cannot use here is the setting's fault, not the model's: say so."""
+    import torch
+
+    kind = device.split(":", 1)[0]
+    usable = {
+        "cpu": lambda: True,
+        "cuda": torch.cuda.is_available,
+        "mps": lambda: bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available(),
+    }.get(kind)
+    if usable is not None and not usable():
+        from qa.errors import UsageError
+
+        raise UsageError(
+            f"device {device!r} (QA_DEVICE) is not usable by torch {torch.__version__} on this "
+            f"machine{'' if kind != 'cuda' else ' (no CUDA build or no GPU)'}; use QA_DEVICE=cpu"
+        )
 
 
 _encoders: dict[tuple[str, str], Encoder] = {}
@@ -118,19 +138,21 @@ def get_encoder(name: str, device: str = "cpu", batch_size: int = 32) -> Encoder
 _query_encoders: dict[tuple[str, str], Any] = {}
 
 
-def get_query_encoder(name: str, index_root: Path, device: str = "cpu", batch_size: int = 32, onnx: bool = True) -> Any:
-    """The encoder for questions and answer sentences: the index's ONNX export when there is one
-    (no torch import), else the sentence-transformers Encoder."""
+def get_index_encoder(name: str, index_root: Path, device: str = "cpu", batch_size: int = 32, onnx: bool = True) -> Any:
+    """The encoder of an index's questions, answer sentences and new chunks: its ONNX export when
+    there is one (no torch import; vectors agree with sentence-transformers to a cosine of 0.99999,
+    so chunks embedded either way sit in one index), else the sentence-transformers Encoder."""
     if onnx and device == "cpu":
-        from qa.onnx_encoder import OnnxEncoder, paths
+        from qa.onnx_encoder import OnnxEncoder, current
 
-        onnx_file, tok_file = paths(index_root, canonical_model_name(name))
-        key = (canonical_model_name(name), str(onnx_file))
+        model = canonical_model_name(name)
+        files = current(index_root, model, model_location(name))
+        key = (model, f"{files[0]}@{files[0].stat().st_mtime_ns}" if files else "")  # a re-export is a new key
         with _encoders_lock:
-            enc = _query_encoders.get(key)
-            if enc is None and onnx_file.exists() and tok_file.exists():
+            enc = _query_encoders.get(key) if files else None
+            if enc is None and files is not None:
                 try:
-                    enc = _query_encoders[key] = OnnxEncoder(canonical_model_name(name), onnx_file, tok_file, batch_size)
+                    enc = _query_encoders[key] = OnnxEncoder(model, files[0], files[1], batch_size)
                 except Exception:  # onnxruntime missing or file unreadable: the torch path works
                     enc = None
         if enc is not None:
@@ -138,14 +160,14 @@ def get_query_encoder(name: str, index_root: Path, device: str = "cpu", batch_si
     return get_encoder(name, device, batch_size)
 
 
-def export_for_queries(name: str, index_root: Path) -> bool:
-    """Export the model to ONNX under the index (once) so later processes can skip torch."""
-    from qa.onnx_encoder import export, paths
+def export_model(name: str, index_root: Path) -> bool:
+    """Export the model to ONNX under the index (once per weights) so later processes skip torch."""
+    from qa.onnx_encoder import current, export
 
-    onnx_file, _ = paths(index_root, canonical_model_name(name))
-    if onnx_file.exists():
+    model, location = canonical_model_name(name), model_location(name)
+    if current(index_root, model, location) is not None:
         return True
-    return export(model_location(name), index_root, canonical_model_name(name))
+    return export(location, index_root, model)
 
 
 def chroma_embedding_function(model: str, device: str = "cpu") -> Any:

@@ -11,10 +11,10 @@ other model, or a missing onnxruntime, keeps using sentence-transformers.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
-import threading
 import warnings
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,36 @@ def paths(index_root: Path, model: str) -> tuple[Path, Path]:
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", model)
     folder = index_root / MODELS_DIR
     return folder / f"{stem}.onnx", folder / f"{stem}.tokenizer.json"
+
+
+def fingerprint(location: str) -> str:
+    """Which weights an export was made from: the model folder's file names, sizes and times
+    (a model retrained in place at the same path gets a new export, not the stale one)."""
+    root = Path(location)
+    h = hashlib.sha256(str(root).encode())
+    if root.is_dir():
+        for f in sorted(root.rglob("*")):
+            if f.is_file():
+                st = f.stat()
+                h.update(f"\0{f.relative_to(root)}\0{st.st_size}\0{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:32]
+
+
+def current(index_root: Path, model: str, location: str) -> tuple[Path, Path] | None:
+    """The export's (onnx, tokenizer) files if they exist and were made from the weights now at
+    ``location``; None otherwise (an export from before fingerprints is re-made once)."""
+    onnx_file, tok_file = paths(index_root, model)
+    try:
+        made_from = _source_file(onnx_file).read_text().strip()
+    except OSError:
+        return None
+    if made_from != fingerprint(location) or not (onnx_file.exists() and tok_file.exists()):
+        return None
+    return onnx_file, tok_file
+
+
+def _source_file(onnx_file: Path) -> Path:
+    return onnx_file.with_name(onnx_file.name + ".source")
 
 
 def exportable(location: str) -> int | None:
@@ -111,41 +141,76 @@ def _export(location: str, onnx_file: Path, tok_file: Path, max_len: int) -> Non
     tok_tmp = tok_file.with_name(f".{tok_file.name}.{os.getpid()}")
     tok_tmp.write_text(json.dumps(tok))
     os.replace(tok_tmp, tok_file)
-    os.replace(tmp, onnx_file)  # last: the .onnx file's presence means both are complete
+    os.replace(tmp, onnx_file)
+    source = _source_file(onnx_file)
+    source_tmp = source.with_name(f".{source.name}.{os.getpid()}")
+    source_tmp.write_text(fingerprint(str(location)) + "\n")
+    os.replace(source_tmp, source)  # last: its presence means the export is complete and whose it is
+
+
+_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def quantize_int8(onnx_file: Path) -> Path:
+    """ONNX Runtime's dynamic INT8 quantisation of an export, written beside it (``*.int8.onnx``)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    out = onnx_file.with_name(onnx_file.stem + ".int8.onnx")
+    tmp = out.with_name(f".{out.name}.{os.getpid()}")
+    quantize_dynamic(str(onnx_file), str(tmp), weight_type=QuantType.QInt8)
+    os.replace(tmp, out)
+    return out
 
 
 class OnnxEncoder:
-    """Same interface as embeddings.Encoder: normalised float32 vectors."""
+    """Same interface as embeddings.Encoder: normalised float32 vectors. Thread-safe without a
+    lock (ONNX Runtime's ``run`` and the tokenizer are), so questions are not queued behind an
+    ingest's batch in the same process."""
 
-    def __init__(self, name: str, onnx_file: Path, tokenizer_file: Path, batch_size: int = 32):
+    def __init__(
+        self, name: str, onnx_file: Path, tokenizer_file: Path, batch_size: int = 32, *, sort_by_length: bool = True
+    ):
         import onnxruntime
         from tokenizers import Tokenizer
 
         self.name = name
         self.batch_size = batch_size
+        self.sort_by_length = sort_by_length
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
         self._session = onnxruntime.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
         self._tokenizer = Tokenizer.from_file(str(tokenizer_file))
-        self._tokenizer.enable_padding()
-        self._lock = threading.Lock()
-        self.dimension = int(self.encode(["x"]).shape[1])
+        self._tokenizer.no_padding()  # batches are padded here, to their own longest text
+        self._pad = self._tokenizer.token_to_id("[PAD]") or 0
+        dim = self._session.get_outputs()[0].shape[-1]  # an int, or a name when the graph leaves it open
+        self.dimension = dim if isinstance(dim, int) else int(self.encode(["x"]).shape[1])
 
     def encode(self, texts: list[str], batch_size: int | None = None) -> np.ndarray:
+        """Normalised vectors in input order. Texts are tokenized once, then batched by token
+        length (as sentence-transformers does): padding a short chunk to a long one is wasted work."""
         if not texts:
             return np.zeros((0, getattr(self, "dimension", 0)), dtype=np.float32)
-        out = []
         step = batch_size or self.batch_size
-        with self._lock:
-            for i in range(0, len(texts), step):
-                enc = self._tokenizer.encode_batch(texts[i : i + step])
-                feeds = {
-                    "input_ids": np.array([e.ids for e in enc], dtype=np.int64),
-                    "attention_mask": np.array([e.attention_mask for e in enc], dtype=np.int64),
-                    "token_type_ids": np.array([e.type_ids for e in enc], dtype=np.int64),
-                }
-                out.append(self._session.run(None, feeds)[0])
-        return np.asarray(np.concatenate(out), dtype=np.float32)
+        encodings = self._tokenizer.encode_batch(texts)
+        lengths = np.array([len(e.ids) for e in encodings])
+        order = np.argsort(-lengths, kind="stable") if self.sort_by_length else np.arange(len(texts))
+        out: np.ndarray | None = None
+        for i in range(0, len(order), step):
+            rows = order[i : i + step]
+            width = int(lengths[rows].max())
+            feeds = {name: np.zeros((len(rows), width), dtype=np.int64) for name in _INPUTS}
+            feeds["input_ids"].fill(self._pad)
+            for k, j in enumerate(rows):
+                e, n = encodings[j], lengths[j]
+                feeds["input_ids"][k, :n] = e.ids
+                feeds["attention_mask"][k, :n] = e.attention_mask
+                feeds["token_type_ids"][k, :n] = e.type_ids
+            vecs = self._session.run(None, feeds)[0]
+            if out is None:
+                out = np.empty((len(texts), vecs.shape[1]), dtype=np.float32)
+            out[rows] = vecs
+        assert out is not None
+        return out
 
     def encode_query(self, text: str) -> np.ndarray:
         return self.encode([text])[0]

@@ -92,10 +92,10 @@ class Retriever:
 
     @property
     def encoder(self) -> Any:
-        from qa.embeddings import get_query_encoder
+        from qa.embeddings import get_index_encoder
 
         s = self.settings
-        return get_query_encoder(self.reader.model, s.resolved_index(), s.device, s.embed_batch_size, s.onnx_queries)
+        return get_index_encoder(self.reader.model, s.resolved_index(), s.device, s.embed_batch_size, s.onnx)
 
     def search(
         self,

@@ -20,7 +20,7 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
 
 class _Group(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="QA_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="QA_", extra="ignore", populate_by_name=True)
 
 
 class StorageSettings(_Group):
@@ -47,8 +47,11 @@ class EmbeddingSettings(_Group):
     )
     device: str = Field("cpu", description="torch device for the encoder")
     embed_batch_size: int = Field(32, ge=1)
-    onnx_queries: bool = Field(
-        True, description="Encode questions with the index's ONNX export of the model (no torch import)"
+    onnx: bool = Field(
+        True,
+        validation_alias=AliasChoices("QA_ONNX", "QA_ONNX_QUERIES"),
+        description="Encode with the index's ONNX export of the model, no torch import: questions, "
+        "and the chunks of every ingest after the one that exported it (device cpu only)",
     )
 
 

@@ -203,3 +203,19 @@ def test_dates_at_the_ends_of_the_calendar_cost_nothing(tmp_path):
         for question in ("What happened next week?", "What happened last month?"):
             res = run_qa("ask", question, "--as-of", as_of, index=index)
             assert res.returncode in (0, 3) and "Traceback" not in res.stderr, res.stderr
+
+
+def test_a_gpu_device_this_machine_lacks_is_a_one_line_usage_error(tmp_path):
+    """QA_DEVICE=cuda without a usable GPU names the setting, not the model; nothing is published."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    article = tmp_path / "a.md"
+    article.write_text("---\ntitle: Ferry line sold\npublished_at: 2025-03-01\n---\n\nBlue Anchor Lines bought the ferry line.\n")
+    index = tmp_path / "index"
+    res = run_qa("ingest", str(article), index=index, env={"QA_DEVICE": "cuda"})
+    assert res.returncode == 2, (res.stdout, res.stderr)
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "QA_DEVICE" in lines[0] and "cuda" in lines[0]
+    assert not (index / "CURRENT").exists()

@@ -55,3 +55,19 @@ def test_cold_ask_reads_a_short_answer_without_torch(sample_index):
     loaded = heavy_imports("ask", "How many Westmark engineers were detained?", "--as-of", "2025-03-10",
                            "--index", str(sample_index), "--json")
     assert "spacy" in loaded and "torch" not in loaded
+
+
+def test_second_ingest_encodes_with_the_export_not_torch(tmp_path):
+    """The first ingest loads torch and exports the model; later ingests encode new chunks with the
+    export (no torch import: a small ingest was ~6 s of imports) and search finds them."""
+    index = tmp_path / "index"
+    first, second = tmp_path / "a.md", tmp_path / "b.md"
+    first.write_text("---\ntitle: Ferry line sold\npublished_at: 2025-03-01\n---\n\nBlue Anchor Lines bought the ferry line.\n")
+    second.write_text("---\ntitle: Dam opened\npublished_at: 2025-03-02\n---\n\nThe Kessel valley dam opened to visitors on Sunday.\n")
+    assert "torch" in heavy_imports("ingest", str(first), "--index", str(index), "--json")
+    loaded = heavy_imports("ingest", str(second), "--index", str(index), "--json")
+    assert "torch" not in loaded and "sentence_transformers" not in loaded
+    assert "chromadb" in loaded  # it did ingest
+    proc = subprocess.run([sys.executable, "-m", "qa", "search", "Kessel valley dam", "--index", str(index), "--json"],
+                          capture_output=True, text=True, timeout=120, check=True)
+    assert json.loads(proc.stdout)["results"][0]["title"] == "Dam opened"

@@ -287,3 +287,40 @@ def test_api_records_get_the_same_checks_and_warnings_as_files(tmp_path):
     warned = {(w.path, w.line, w.warning.split(":")[0]) for w in report.warnings}
     assert ("<api>", 2, "field 'url'") in warned and ("<api>", 2, "field 'published_at'") in warned
     bot.close()
+
+
+@pytest.mark.parametrize("batch", [1, 2, 512])
+def test_same_id_twice_in_one_run_keeps_only_the_last(tmp_path, batch):
+    """A feed dump may hold the same id twice, edited. The second replaces the first whether the
+    first is already written (batch 1, 2) or still buffered (512): Chroma, the exact-search
+    matrix and BM25 hold the second's chunks once, and no others (deletes applied before adds)."""
+    import tantivy
+
+    settings = Settings(index=tmp_path / "index", write_batch_chunks=batch)
+    body = "The Harlow tram line reopened after repairs. " * 40
+    records = [
+        {"id": "tram", "title": "Tram line reopens", "published_at": "2025-03-01", "text": body},
+        {"id": "tram", "title": "Tram line reopens", "published_at": "2025-03-01",
+         "text": body + "Drivers said the first trams ran full on Monday."},
+        {"id": "ferry", "title": "Ferry fares rise", "published_at": "2025-03-01",
+         "text": "Ferry fares on the Solent route rise by four percent from April. " * 30},
+    ]
+    path = tmp_path / "dump.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    report = ingest([str(path)], settings)
+    assert report.failed == 0
+    reader = IndexReader(settings)
+    try:
+        counts = dict(reader.catalog.db.execute("SELECT doc_id, n_chunks FROM documents"))
+        assert set(counts) == {"tram", "ferry"}
+        got = reader.vectors.collection.get(include=["metadatas", "documents"])
+        assert len(got["ids"]) == len(set(got["ids"])) == sum(counts.values())
+        tram = " ".join(d for d, m in zip(got["documents"], got["metadatas"]) if m["doc_id"] == "tram")
+        assert "first trams ran full" in tram
+        dense = [c for c, alive in zip(reader.dense.ids, reader.dense.alive) if alive]
+        assert sorted(dense) == sorted(got["ids"])
+        searcher = reader.lexical.searcher
+        hits = searcher.search(tantivy.Query.all_query(), limit=1000).hits
+        assert sorted(searcher.doc(a)["chunk_id"][0] for _, a in hits) == sorted(got["ids"])
+    finally:
+        reader.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from qa.embeddings import canonical_model_name, get_encoder, get_query_encoder, model_location
+from qa.embeddings import canonical_model_name, get_encoder, get_index_encoder, model_location
 from qa.onnx_encoder import OnnxEncoder, exportable, paths
 from qa.settings import DEFAULT_MODEL
 
@@ -23,9 +23,35 @@ def test_export_matches_sentence_transformers(sample_index):
     onnx_vecs = onnx.encode(SENTENCES, batch_size=2)
     assert onnx_vecs.shape == torch_vecs.shape == (3, 384)
     assert np.all((onnx_vecs * torch_vecs).sum(axis=1) > 0.9999)
-    assert isinstance(get_query_encoder(DEFAULT_MODEL, sample_index), OnnxEncoder)
+    assert isinstance(get_index_encoder(DEFAULT_MODEL, sample_index), OnnxEncoder)
 
 
 def test_only_mean_pooled_models_are_exported(tmp_path):
     assert exportable(model_location(DEFAULT_MODEL)) == 256
     assert exportable(str(tmp_path)) is None  # no modules.json: keep sentence-transformers
+
+
+def test_an_export_is_used_only_for_the_weights_it_was_made_from(tmp_path):
+    """A model retrained in place at the same path must not be encoded with its old export: the
+    export records the weights it came from; stale, it is passed over (torch) and made anew."""
+    import os
+    import shutil
+
+    from qa.embeddings import Encoder, export_model
+    from qa.onnx_encoder import current
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(model_location(DEFAULT_MODEL), model_dir)
+    name = canonical_model_name(str(model_dir))
+    index = tmp_path / "index"
+    assert export_model(str(model_dir), index)
+    assert current(index, name, str(model_dir)) is not None
+    assert isinstance(get_index_encoder(str(model_dir), index), OnnxEncoder)
+
+    config = model_dir / "config.json"
+    st = config.stat()
+    os.utime(config, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))  # "retrained": new weights' time
+    assert current(index, name, str(model_dir)) is None
+    assert isinstance(get_index_encoder(str(model_dir), index), Encoder)
+    assert export_model(str(model_dir), index)  # made anew, for the weights now there
+    assert isinstance(get_index_encoder(str(model_dir), index), OnnxEncoder)

@@ -198,7 +198,8 @@ class IndexMachine(RuleBasedStateMachine):
         # the tiny encoder's vectors carry no meaning: rank by BM25 alone (dense_weight=0), so a
         # phrase finds its chunk first; the dense matrix is still written and checked
         self.settings = Settings(
-            index=self.tmp / "index", model=str(self.encoder), keep_generations=1, dense_weight=0.0
+            index=self.tmp / "index", model=str(self.encoder), keep_generations=1, dense_weight=0.0,
+            write_batch_chunks=3,  # several batches per ingest (a delete of a buffered article flushes first)
         )
         self.assistant = Assistant(self.settings)
         self.files: dict[str, File] = {}  # corpus-relative path → content

@@ -35,6 +35,7 @@ class IndexWriter:
         self.vectors: Any = None
         self.dense: Any = None
         self.lexical: Any = None
+        self._doomed: list[str] = []  # chunk ids to delete from Chroma, in one call (each costs ~0.3 s at 100k)
 
     def __enter__(self) -> IndexWriter:
         if self.existing and self.generations.current() is None:  # before the lock creates the folder
@@ -121,6 +122,7 @@ class IndexWriter:
         self.start()
         chunks = [c for _, cs in items for c in cs]
         records = [record_of(a, c) for a, cs in items for c in cs]
+        self._apply_deletes()  # first: a changed article's new chunks reuse its old chunk ids
         self.vectors.add(chunks, records, embeddings)
         checkpoint("chroma-written")
         self._add_to_search([c.chunk_id for c in chunks], [c.text for c in chunks], records, embeddings)
@@ -136,7 +138,7 @@ class IndexWriter:
         self.lexical.delete_doc(doc_id)
         if key is not None and n:
             ids = [chunk_id(key, i) for i in range(n)]
-            self.vectors.delete(ids)
+            self._doomed += ids
             self.dense.delete(ids)
 
     def commit(self) -> None:
@@ -149,8 +151,14 @@ class IndexWriter:
         self.catalog.set_meta("chunk_overlap_sentences", str(self.settings.chunk_overlap_sentences))
         self._publish()
 
+    def _apply_deletes(self) -> None:
+        if self._doomed:
+            self.vectors.delete(self._doomed)
+            self._doomed = []
+
     def _publish(self) -> None:
         assert self.catalog is not None and self.gen is not None
+        self._apply_deletes()
         self.catalog.commit()
         self.lexical.commit()
         self.dense.commit()
@@ -182,6 +190,7 @@ class IndexWriter:
             )
 
     def _close_target(self) -> None:
+        self._doomed = []
         if self.lexical is not None:
             self.lexical.rollback()  # no-op after commit
             self.lexical = None

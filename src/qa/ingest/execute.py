@@ -17,6 +17,7 @@ from qa.types import Article, Chunk
 
 if TYPE_CHECKING:
     from qa.embeddings import Encoder
+    from qa.onnx_encoder import OnnxEncoder
 
 
 class Executor:
@@ -29,7 +30,7 @@ class Executor:
         self._items: list[tuple[Article, list[Chunk], np.ndarray]] = []
         self._pending: set[str] = set()  # doc_ids in _items
         self._n = 0  # chunks in _items
-        self._encoder: Encoder | None = None
+        self._encoder: Encoder | OnnxEncoder | None = None
 
     @property
     def target(self) -> Catalog:
@@ -49,9 +50,10 @@ class Executor:
         if not self._items:
             return
         if self._encoder is None:
-            from qa.embeddings import get_encoder
+            from qa.embeddings import get_index_encoder
 
-            self._encoder = get_encoder(self.writer.model, self.settings.device, self.settings.embed_batch_size)
+            s = self.settings
+            self._encoder = get_index_encoder(self.writer.model, s.resolved_index(), s.device, s.embed_batch_size, s.onnx)
         texts = [embedding_text(a, c) for a, cs, _ in self._items for c in cs]
         vectors = self._encoder.encode(texts)
         checkpoint("batch-embedded")
@@ -94,10 +96,10 @@ class Executor:
         self.target.drop_sources(doc_id)
 
     # ------------------------------------------------------------ after publishing
-    def export_query_model(self) -> None:
-        """Once the model is loaded anyway (this run embedded something), export it to ONNX so
-        questions can be encoded without importing torch. Best effort: failure changes nothing."""
-        if self.settings.onnx_queries and self._encoder is not None:
-            from qa.embeddings import export_for_queries
+    def export_model(self) -> None:
+        """Once the torch model is loaded anyway (this run embedded with it), export it to ONNX so
+        later questions and ingests skip torch. Best effort: failure changes nothing."""
+        from qa.embeddings import Encoder, export_model
 
-            export_for_queries(self.writer.model, self.settings.resolved_index())
+        if self.settings.onnx and isinstance(self._encoder, Encoder):
+            export_model(self.writer.model, self.settings.resolved_index())

@@ -58,7 +58,7 @@ def ingest(
             executor.flush()
         planner.count_replanned()
         writer.commit()
-        executor.export_query_model()
+        executor.export_model()
     _totals(run_report, settings)
     return run_report
 
@@ -81,7 +81,7 @@ def rebuild(settings: Settings, *, model: str | None = None, progress: Progress 
             executor.put_alias(alias)
         executor.target.copy_sources(base)
         writer.commit()
-        executor.export_query_model()
+        executor.export_model()
     _totals(report, settings)
     return report
 

@@ -1,0 +1,109 @@
+"""A small ingest into a big index: what one `qa ingest` of a few new articles costs, end to end.
+
+Copies the live generation of an existing index (e.g. the 106k-chunk training index) once per
+variant, then times a cold `qa ingest FILE --json` process of the next ``--articles`` articles of a
+dataset, for this checkout's qa and for any other source trees given (``--baseline SRC``: e.g. a
+`git worktree` of the previous commit), in the same run, ``--repeats`` times each (a fresh copy
+every time). Also reports the bare encoding time of the same chunks with the index's ONNX export,
+in process, so "overhead" is what the ingest costs beyond its own encoding.
+
+    python bench/small_ingest.py --index /work/cache/train-index --articles 10 \
+        --baseline /tmp/qa-base/src --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent.parent / "src"
+
+
+def copy_index(index: Path, dst: Path) -> None:
+    """The live generation, CURRENT and the exported model (a copy: the ingest writes a new generation)."""
+    gen = (index / "CURRENT").read_text().strip()
+    dst.mkdir(parents=True)
+    shutil.copytree(index / gen, dst / gen)
+    if (index / "models").is_dir():
+        shutil.copytree(index / "models", dst / "models")
+    (dst / "CURRENT").write_text(gen + "\n")
+
+
+def encode_seconds(articles: Path, index: Path) -> tuple[int, float]:
+    """(chunks, seconds) of encoding exactly the chunks qa embeds for ``articles``, warm."""
+    sys.path.insert(0, str(HERE))
+    from qa.embeddings import canonical_model_name
+    from qa.ingest.chunk import chunk_article, embedding_text
+    from qa.ingest.loaders import load_path
+    from qa.ingest.read import to_article
+    from qa.onnx_encoder import OnnxEncoder, paths
+    from qa.settings import DEFAULT_MODEL, Settings
+
+    s = Settings()
+    texts = []
+    for raw in load_path(articles, max_bytes=s.max_file_bytes):
+        if hasattr(raw, "text"):
+            a = to_article(raw, published_at=None, source=None)
+            texts += [embedding_text(a, c) for c in chunk_article(a, target_chars=s.chunk_chars,
+                                                                  overlap_sentences=s.chunk_overlap_sentences)]
+    onnx_file, tok_file = paths(index, canonical_model_name(DEFAULT_MODEL))
+    enc = OnnxEncoder(DEFAULT_MODEL, onnx_file, tok_file)
+    enc.encode(texts[:8])
+    t = time.perf_counter()
+    enc.encode(texts)
+    return len(texts), time.perf_counter() - t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--index", type=Path, required=True)
+    ap.add_argument("--dataset", type=Path, default=Path("../shared/data/realtimeqa-2023h1"))
+    ap.add_argument("--articles", type=int, default=10)
+    ap.add_argument("--skip", type=int, default=0, help="articles of the dataset to pass over first")
+    ap.add_argument("--baseline", type=Path, action="append", default=[], help="another qa source tree (…/src)")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="qa-small-ingest-"))
+    lines = (args.dataset / "articles.jsonl").read_text().splitlines()[args.skip : args.skip + args.articles]
+    articles = work / "new.jsonl"
+    articles.write_text("\n".join(lines) + "\n")
+    variants = {"this": HERE, **{f"baseline:{p}": p for p in args.baseline}}
+    seconds: dict[str, list[float]] = {name: [] for name in variants}
+    for r in range(args.repeats):
+        for name, src in variants.items():  # interleaved: drift on the machine hits both alike
+            target = work / f"index-{r}-{len(seconds[name])}-{abs(hash(name))}"
+            copy_index(args.index, target)
+            env = {**os.environ, "PYTHONPATH": str(src)}
+            t = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "qa", "ingest", str(articles), "--index", str(target), "--json"],
+                           env=env, check=True, capture_output=True)
+            seconds[name].append(time.perf_counter() - t)
+            shutil.rmtree(target)
+    chunks, enc = encode_seconds(articles, args.index)
+    report = {
+        "index": str(args.index), "articles": args.articles, "chunks": chunks, "encode_s": round(enc, 2),
+        "variants": {n: {"p50_s": round(statistics.median(v), 2), "runs_s": [round(x, 2) for x in v],
+                         "overhead_s": round(statistics.median(v) - enc, 2)} for n, v in seconds.items()},
+    }
+    shutil.rmtree(work, ignore_errors=True)
+    if args.json:
+        json.dump(report, sys.stdout, indent=2)
+        print()
+        return
+    print(f"{args.articles} articles, {chunks} chunks; their encoding alone: {enc:.2f} s")
+    for n, v in report["variants"].items():
+        print(f"{n:<40} p50 {v['p50_s']:>6} s   beyond encoding {v['overhead_s']:>6} s   runs {v['runs_s']}")
+
+
+if __name__ == "__main__":
+    main()
