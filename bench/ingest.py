@@ -112,6 +112,8 @@ def main() -> None:
     ap.add_argument("--dataset", type=Path, default=Path("../shared/data/realtimeqa-2023h1"))
     ap.add_argument("--articles", type=int, default=300)
     ap.add_argument("--baseline", type=Path, help="another qa source tree (…/src) to time `qa ingest` with")
+    ap.add_argument("--only-onnx", action="store_true",
+                    help="only the qa-onnx phase, for this checkout and --baseline (a quick A/B of ingest code)")
     ap.add_argument("--phase", help=argparse.SUPPRESS)
     ap.add_argument("args", nargs="*", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -129,6 +131,17 @@ def main() -> None:
         full.write_text("\n".join(lines) + "\n")
         half.write_text("\n".join(lines[: len(lines) // 2]) + "\n")
         r = {}
+        if args.only_onnx:
+            exported = work / "exported"
+            run_phase("qa", str(half), str(exported))  # any index with the export
+            for rnd in range(2):  # interleaved, twice
+                for name, src in (("qa-onnx", None), ("baseline-onnx", args.baseline)):
+                    if name == "baseline-onnx" and src is None:
+                        continue
+                    got = run_phase("qa-onnx", str(full), str(work / f"{name}-{rnd}"), str(exported), src=src)
+                    r.setdefault(name, []).append(round(got["seconds"], 1))
+            print(json.dumps(r))
+            return
         r["qa"] = run_phase("qa", str(full), str(work / "index"))
         r["reingest"] = run_phase("qa", str(full), str(work / "index"))
         r["limit"] = run_phase("limit", str(work / "index"))
