@@ -138,15 +138,19 @@ def get_encoder(name: str, device: str = "cpu", batch_size: int = 32) -> Encoder
 _query_encoders: dict[tuple[str, str], Any] = {}
 
 
-def get_index_encoder(name: str, index_root: Path, device: str = "cpu", batch_size: int = 32, onnx: bool = True) -> Any:
-    """The encoder of an index's questions, answer sentences and new chunks: its ONNX export when
-    there is one (no torch import; vectors agree with sentence-transformers to a cosine of 0.99999,
-    so chunks embedded either way sit in one index), else the sentence-transformers Encoder."""
+def get_index_encoder(
+    name: str, index_root: Path, device: str = "cpu", batch_size: int = 32, onnx: bool = True, *, chunks: bool = False
+) -> Any:
+    """The encoder of an index's questions and answer sentences (``chunks``: its new chunks): its
+    ONNX export when there is one made from the model's current weights (no torch import; vectors
+    agree with sentence-transformers to a cosine of 0.99999, so chunks embedded either way sit in
+    one index), else the sentence-transformers Encoder. Questions also accept an export an older
+    qa made, which records no weights; chunks do not (the ingest re-exports it)."""
     if onnx and device == "cpu":
         from qa.onnx_encoder import OnnxEncoder, current
 
         model = canonical_model_name(name)
-        files = current(index_root, model, model_location(name))
+        files = current(index_root, model, model_location(name), legacy=not chunks)
         key = (model, f"{files[0]}@{files[0].stat().st_mtime_ns}" if files else "")  # a re-export is a new key
         with _encoders_lock:
             enc = _query_encoders.get(key) if files else None

@@ -44,17 +44,20 @@ def fingerprint(location: str) -> str:
     return h.hexdigest()[:32]
 
 
-def current(index_root: Path, model: str, location: str) -> tuple[Path, Path] | None:
+def current(index_root: Path, model: str, location: str, *, legacy: bool = False) -> tuple[Path, Path] | None:
     """The export's (onnx, tokenizer) files if they exist and were made from the weights now at
-    ``location``; None otherwise (an export from before fingerprints is re-made once)."""
+    ``location``; None otherwise. An export an older qa made records no weights: ``legacy``
+    accepts it (questions, as before), otherwise it is refused (chunks; the ingest re-exports)."""
     onnx_file, tok_file = paths(index_root, model)
+    if not (onnx_file.exists() and tok_file.exists()):
+        return None
     try:
         made_from = _source_file(onnx_file).read_text().strip()
+    except FileNotFoundError:
+        return (onnx_file, tok_file) if legacy else None
     except OSError:
         return None
-    if made_from != fingerprint(location) or not (onnx_file.exists() and tok_file.exists()):
-        return None
-    return onnx_file, tok_file
+    return (onnx_file, tok_file) if made_from == fingerprint(location) else None
 
 
 def _source_file(onnx_file: Path) -> Path:

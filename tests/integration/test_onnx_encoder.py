@@ -55,3 +55,21 @@ def test_an_export_is_used_only_for_the_weights_it_was_made_from(tmp_path):
     assert isinstance(get_index_encoder(str(model_dir), index), Encoder)
     assert export_model(str(model_dir), index)  # made anew, for the weights now there
     assert isinstance(get_index_encoder(str(model_dir), index), OnnxEncoder)
+
+
+def test_an_export_from_an_older_qa_serves_questions_but_not_chunks(tmp_path):
+    """An export an older qa made records no weights: questions keep using it (a cold question
+    stays torch-free after an upgrade), new chunks do not, and the next ingest's export records them."""
+    from qa.embeddings import Encoder, export_model
+    from qa.onnx_encoder import current
+
+    index = tmp_path / "index"
+    assert export_model(DEFAULT_MODEL, index)
+    onnx_file, _ = paths(index, canonical_model_name(DEFAULT_MODEL))
+    source = onnx_file.with_name(onnx_file.name + ".source")
+    source.unlink()  # as an older qa left it
+    assert isinstance(get_index_encoder(DEFAULT_MODEL, index), OnnxEncoder)
+    assert isinstance(get_index_encoder(DEFAULT_MODEL, index, chunks=True), Encoder)
+    assert export_model(DEFAULT_MODEL, index) and source.exists()
+    assert current(index, canonical_model_name(DEFAULT_MODEL), model_location(DEFAULT_MODEL)) is not None
+    assert isinstance(get_index_encoder(DEFAULT_MODEL, index, chunks=True), OnnxEncoder)

@@ -53,7 +53,9 @@ class Executor:
             from qa.embeddings import get_index_encoder
 
             s = self.settings
-            self._encoder = get_index_encoder(self.writer.model, s.resolved_index(), s.device, s.embed_batch_size, s.onnx)
+            self._encoder = get_index_encoder(
+                self.writer.model, s.resolved_index(), s.device, s.embed_batch_size, s.onnx, chunks=True
+            )
         texts = [embedding_text(a, c) for a, cs, _ in self._items for c in cs]
         vectors = self._encoder.encode(texts)
         checkpoint("batch-embedded")
