@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -27,8 +28,9 @@ import time
 from pathlib import Path
 
 
-def chunk_texts(dataset: Path, n_articles: int) -> tuple[list[str], list[str]]:
-    """(texts qa embeds, doc id per text) for the first ``n_articles`` articles, as qa chunks them."""
+def chunk_texts(articles: Path, n_articles: int | None = None) -> list[str]:
+    """The texts qa embeds for the first ``n_articles`` articles (all if None) of a JSONL file,
+    chunked as qa chunks them."""
     from qa.ingest.chunk import chunk_article, embedding_text
     from qa.ingest.loaders import load_path
     from qa.ingest.read import to_article
@@ -36,17 +38,29 @@ def chunk_texts(dataset: Path, n_articles: int) -> tuple[list[str], list[str]]:
 
     s = Settings()
     texts: list[str] = []
-    docs: list[str] = []
-    for raw in load_path(dataset / "articles.jsonl", max_bytes=s.max_file_bytes):
-        if len(set(docs)) >= n_articles:
+    read = 0
+    for raw in load_path(articles, max_bytes=s.max_file_bytes):
+        if n_articles is not None and read >= n_articles:
             break
         if not hasattr(raw, "text"):
             continue
+        read += 1
         article = to_article(raw, published_at=None, source=None)
         for c in chunk_article(article, target_chars=s.chunk_chars, overlap_sentences=s.chunk_overlap_sentences):
             texts.append(embedding_text(article, c))
-            docs.append(article.doc_id)
-    return texts, docs
+    return texts
+
+
+def quantize_int8(onnx_file: Path) -> Path:
+    """ONNX Runtime's dynamic INT8 quantisation of an export, written beside it (``*.int8.onnx``)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    out = onnx_file.with_name(onnx_file.stem + ".int8.onnx")
+    tmp = out.with_name(f".{out.name}.{os.getpid()}")
+    quantize_dynamic(str(onnx_file), str(tmp), weight_type=QuantType.QInt8)
+    os.replace(tmp, out)
+    return out
+
 
 
 def timed(fn, texts: list[str], repeats: int) -> tuple[float, object]:
@@ -72,7 +86,7 @@ def recall(index: Path, out: Path, dataset: Path) -> dict:
     from qa.index.generations import Generations
     from qa.index.records import chunk_id
     from qa.ingest.chunk import chunk_article, embedding_text
-    from qa.onnx_encoder import MODELS_DIR, OnnxEncoder, export, paths, quantize_int8
+    from qa.onnx_encoder import MODELS_DIR, OnnxEncoder, export, paths
     from qa.settings import DEFAULT_MODEL, Settings
 
     s = Settings()
@@ -144,10 +158,10 @@ def main() -> None:
     from sentence_transformers import SentenceTransformer
 
     from qa.embeddings import model_location
-    from qa.onnx_encoder import OnnxEncoder, export, paths, quantize_int8
+    from qa.onnx_encoder import OnnxEncoder, export, paths
     from qa.settings import DEFAULT_MODEL
 
-    texts, _ = chunk_texts(args.dataset, args.articles)
+    texts = chunk_texts(args.dataset / "articles.jsonl", args.articles)
     location = model_location(DEFAULT_MODEL)
     work = Path(tempfile.mkdtemp(prefix="qa-bench-enc-"))
     assert export(location, work, DEFAULT_MODEL)

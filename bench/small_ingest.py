@@ -40,20 +40,13 @@ def copy_index(index: Path, dst: Path) -> None:
 def encode_seconds(articles: Path, index: Path) -> tuple[int, float]:
     """(chunks, seconds) of encoding exactly the chunks qa embeds for ``articles``, warm."""
     sys.path.insert(0, str(HERE))
-    from qa.embeddings import canonical_model_name
-    from qa.ingest.chunk import chunk_article, embedding_text
-    from qa.ingest.loaders import load_path
-    from qa.ingest.read import to_article
-    from qa.onnx_encoder import OnnxEncoder, paths
-    from qa.settings import DEFAULT_MODEL, Settings
+    from encoders import chunk_texts  # bench/encoders.py, beside this script
 
-    s = Settings()
-    texts = []
-    for raw in load_path(articles, max_bytes=s.max_file_bytes):
-        if hasattr(raw, "text"):
-            a = to_article(raw, published_at=None, source=None)
-            texts += [embedding_text(a, c) for c in chunk_article(a, target_chars=s.chunk_chars,
-                                                                  overlap_sentences=s.chunk_overlap_sentences)]
+    from qa.embeddings import canonical_model_name
+    from qa.onnx_encoder import OnnxEncoder, paths
+    from qa.settings import DEFAULT_MODEL
+
+    texts = chunk_texts(articles)
     onnx_file, tok_file = paths(index, canonical_model_name(DEFAULT_MODEL))
     enc = OnnxEncoder(DEFAULT_MODEL, onnx_file, tok_file)
     enc.encode(texts[:8])

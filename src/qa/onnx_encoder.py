@@ -154,17 +154,6 @@ def _export(location: str, onnx_file: Path, tok_file: Path, max_len: int) -> Non
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
-def quantize_int8(onnx_file: Path) -> Path:
-    """ONNX Runtime's dynamic INT8 quantisation of an export, written beside it (``*.int8.onnx``)."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    out = onnx_file.with_name(onnx_file.stem + ".int8.onnx")
-    tmp = out.with_name(f".{out.name}.{os.getpid()}")
-    quantize_dynamic(str(onnx_file), str(tmp), weight_type=QuantType.QInt8)
-    os.replace(tmp, out)
-    return out
-
-
 class OnnxEncoder:
     """Same interface as embeddings.Encoder: normalised float32 vectors. Thread-safe without a
     lock (ONNX Runtime's ``run`` and the tokenizer are), so questions are not queued behind an

@@ -12,6 +12,7 @@ import math
 import re
 from dataclasses import replace
 from datetime import date
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -90,8 +91,9 @@ class Retriever:
         self.reader = reader
         self.settings = settings
 
-    @property
+    @cached_property
     def encoder(self) -> Any:
+        """Resolved once per Retriever (one per question): finding it checks the export's weights."""
         from qa.embeddings import get_index_encoder
 
         s = self.settings
