@@ -39,8 +39,9 @@ def vocabulary(n: int = 20_000) -> list[str]:
     return ["".join(rng.choice(letters, size=int(rng.integers(3, 10)))) for _ in range(n)]
 
 
-def build(index: Path, n_chunks: int, dim: int = 384, batch_docs: int = 400) -> float:
-    """Write n_chunks synthetic chunks; returns chunks/s of the store (no embedding)."""
+def build(index: Path, n_chunks: int, dim: int = 384, batch_docs: int = 400, **settings: object) -> float:
+    """Write n_chunks synthetic chunks (``settings``: e.g. chroma_url); returns chunks/s of the
+    store (no embedding)."""
     from qa.settings import Settings
     from qa.index.records import chunk_id
     from qa.index.writer import IndexWriter
@@ -53,7 +54,7 @@ def build(index: Path, n_chunks: int, dim: int = 384, batch_docs: int = 400) -> 
     start = date(2023, 1, 1)
     t0 = time.perf_counter()
     n_docs = n_chunks // CHUNKS_PER_DOC
-    with IndexWriter(Settings(index=index)) as w:
+    with IndexWriter(Settings(index=index, **settings)) as w:
         for first in range(0, n_docs, batch_docs):
             items = []
             n = 0

@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # imported where used: `qa index stats` and `qa index ls` sta
     from qa.feeds.report import FeedReport, FetchProgress
     from qa.feeds.sources import Source
     from qa.index.catalog import DocumentInfo
+    from qa.index.replica import SyncReport
     from qa.index.reader import IndexReader
     from qa.ingest import IngestReport, Progress
     from qa.retrieve import SearchFilters
@@ -509,6 +510,26 @@ class Assistant:
         from qa.index.writer import remove_documents
 
         return remove_documents(self.settings, list(doc_ids))
+
+    def follow(self, index_id: str) -> SyncReport:
+        """Make this index folder a replica of ``index_id`` on the Chroma server
+        (``settings.chroma_url``) and catch up; again on a replica: catch up (qa.index.replica)."""
+        from qa.index.replica import follow
+
+        return follow(self.settings, index_id)
+
+    def is_replica(self) -> bool:
+        """Whether this index folder follows an index on a Chroma server (`qa index follow`)."""
+        from qa.index.replica import is_replica
+
+        return is_replica(self.settings)
+
+    def catch_up(self) -> SyncReport:
+        """On a replica: catch up with the server's published version (IndexBusyError if another
+        process is doing so); `qa serve` calls this every ``replica_poll_seconds``."""
+        from qa.index.replica import sync
+
+        return sync(self.settings)
 
     def rebuild(self, *, model: str | None = None, progress: Progress | None = None) -> IngestReport:
         """Re-chunk and re-embed every document (with ``model`` instead, if given) into a fresh

@@ -21,6 +21,7 @@ Stages (in the order a write reaches them; ``*`` = reached once per batch or fil
     generation-copying* one more file of the live generation was copied into the new one
     before-publish      the new generation is fsynced and CURRENT.tmp written; CURRENT is old
     after-publish       CURRENT names the new generation; older ones are not removed yet
+    announced           (Chroma server) replicas are told the new version; deleted rows not collected yet
 
 The environment is read once, at import: unset, ``checkpoint`` is a lookup and a return.
 """
@@ -44,6 +45,7 @@ STAGES = (
     "generation-copying",
     "before-publish",
     "after-publish",
+    "announced",
 )
 
 

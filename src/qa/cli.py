@@ -610,6 +610,25 @@ def index_rebuild(
         typer.echo(f"rebuilt: {report.documents} documents, {report.chunks} chunks")
 
 
+@index_app.command("follow")
+def index_follow(
+    index_id: str = typer.Argument(..., help="The followed index's id (`qa index stats --json` on the writer: index_id)"),
+    index: Optional[Path] = IndexOpt,
+    chroma_url: Optional[str] = ChromaOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Make --index a replica of an index on a Chroma server, or bring a replica up to date.
+    `qa serve` on a replica keeps it up to date by itself."""
+    report = _with_assistant(_settings(index, chroma_url=chroma_url), lambda bot: bot.follow(index_id))
+    if as_json:
+        _print_json(report.to_dict())
+    elif report.up_to_date:
+        typer.echo(f"up to date: version {report.version}, {report.documents} documents, {report.chunks} chunks")
+    else:
+        how = "built" if report.full else f"+{report.added_chunks}/-{report.deleted_chunks} chunks"
+        typer.echo(f"version {report.version} ({how}): {report.documents} documents, {report.chunks} chunks in {report.seconds:.1f} s")
+
+
 @index_app.command("rm")
 def index_rm(
     doc_ids: list[str] = typer.Argument(..., help="Document ids (as shown by search --json)"),

@@ -37,8 +37,11 @@ class Article:
 
     @property
     def key(self) -> str:
-        """Short stable key derived from the document identity (used in chunk ids)."""
-        return short_hash(self.doc_id)
+        """The key of this version of the document (its chunk ids start with it): from its id and
+        its content, so a changed article's chunks get new ids and never overwrite the rows an
+        older generation still shows (a shared Chroma server keeps both until no version needs
+        the old ones). An index records each document's key, so older keys still delete."""
+        return short_hash(f"{self.doc_id}\x00{self.hash}")
 
     @property
     def hash(self) -> str:

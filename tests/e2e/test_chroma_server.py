@@ -14,23 +14,6 @@ from conftest import SAMPLES, run_json, run_qa, wait_until_up
 from qa.answer.llms import free_port
 
 
-@pytest.fixture(scope="module")
-def chroma_server(tmp_path_factory):
-    exe = Path(sys.executable).parent / "chroma"
-    if not exe.exists():
-        exe = Path(shutil.which("chroma") or "chroma")
-    port = free_port()
-    data = tmp_path_factory.mktemp("chroma-data")
-    proc = subprocess.Popen([str(exe), "run", "--path", str(data), "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "ANONYMIZED_TELEMETRY": "False"})
-    url = f"http://127.0.0.1:{port}"
-    wait_until_up(f"{url}/api/v2/heartbeat", proc, timeout=60)
-    yield url
-    proc.kill()
-    proc.wait()
-
-
 def test_ingest_search_ask_and_update_through_a_chroma_server(tmp_path, chroma_server):
     index = tmp_path / "ix"
     remote = ["--chroma-url", chroma_server]
@@ -41,7 +24,7 @@ def test_ingest_search_ask_and_update_through_a_chroma_server(tmp_path, chroma_s
     assert hits["results"][0]["doc_id"] == "https://gazette.example/local/riverside-tram-approved"
     ans = run_json("ask", "When did Varga and Hale last speak?", "--as-of", "2025-03-10", *remote, index=index)
     assert "8 March 2025" in ans["answer"] and ans["citations"]
-    # an update is a new generation: a new remote collection, the old ones dropped past keep_generations
+    # an update is a new version in the same shared collection: no copy of it, old rows stamped
     extra = tmp_path / "extra.jsonl"
     extra.write_text('{"id": "new-1", "title": "Ferry strike ends", "text": "The ferry strike ended on Monday after the union accepted a pay offer of 4 percent.", "date": "2025-03-09"}\n')
     for _ in range(2):
@@ -51,8 +34,8 @@ def test_ingest_search_ask_and_update_through_a_chroma_server(tmp_path, chroma_s
 
     client = chromadb.HttpClient(host="127.0.0.1", port=int(chroma_server.rsplit(":", 1)[1]))
     index_id = (index / "INDEX_ID").read_text().strip()
-    mine = [c.name for c in client.list_collections() if index_id in c.name]
-    assert len(mine) == 2  # keep_generations
+    mine = sorted(c.name for c in client.list_collections() if index_id in c.name)
+    assert [n.rsplit("-", 1)[-1] for n in mine] == ["000001", "docs", "versions"]  # one epoch, its documents, the version
     stats = run_json("index", "stats", index=index)
     assert stats["documents"] == 7
     got = run_json("search", "ferry strike pay offer", *remote, index=index)
@@ -63,3 +46,15 @@ def test_unreachable_chroma_server_is_one_line(tmp_path):
     res = run_qa("ingest", str(SAMPLES / "wire-feed.jsonl"), "--chroma-url", f"http://127.0.0.1:{free_port()}", index=tmp_path / "ix")
     assert res.returncode != 0 and "Traceback" not in res.stderr
     assert "Chroma server" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_an_embedded_index_refuses_a_chroma_url(tmp_path, chroma_server):
+    """Its vectors are in its own folder: a server would show nothing of it, and a write there
+    would start the index over, empty. Refused in one line, nothing changed."""
+    index = tmp_path / "ix"
+    run_json("ingest", str(SAMPLES), index=index)
+    for args in (["search", "tram line cost"], ["ingest", str(SAMPLES / "wire-feed.jsonl")]):
+        res = run_qa(*args, "--chroma-url", chroma_server, index=index)
+        assert res.returncode == 2 and "own folder" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert run_json("index", "stats", index=index)["documents"] == 6
+    assert run_json("search", "tram line cost", index=index)["results"]

@@ -469,8 +469,11 @@ class IndexMachine(RuleBasedStateMachine):
         """Chroma, the dense matrix and BM25 hold exactly the chunks of the indexed documents."""
         import tantivy
 
+        from qa.index.shared import live_at
+
         reader = self.assistant.reader
-        got = reader.vectors.collection.get(include=["metadatas"])
+        version = reader.vectors.version  # on a shared Chroma server: the rows this version shows
+        got = reader.vectors.collection.get(include=["metadatas"], where=live_at(version) if version is not None else None)
         chroma = dict(zip(got["ids"], (m["doc_id"] for m in got["metadatas"])))
         assert set(chroma.values()) == set(docs), "Chroma's documents differ from the catalog's"
         counts = dict(reader.catalog.db.execute("SELECT doc_id, n_chunks FROM documents"))
@@ -499,10 +502,67 @@ class IndexMachine(RuleBasedStateMachine):
             assert target in found, f"{rel}: search for its text found {found}, not {target}"
 
 
-def run_machine(encoder: Path, examples: int, steps: int) -> None:
+class SharedIndexMachine(IndexMachine):
+    """The same steps on an index shared through a Chroma server, with two replicas: one catches
+    up after every step (incrementally), one every third step (often from too far behind, so it
+    rebuilds). After each step both hold exactly the writer's documents, texts and chunks."""
+
+    chroma_url: str  # set by the test function
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.settings = self.settings.model_copy(update={"chroma_url": self.chroma_url, "keep_generations": 2})
+        self.assistant.close()
+        from qa.assistant import Assistant
+
+        self.assistant = Assistant(self.settings)
+        self.steps = 0
+
+    @invariant()
+    def replicas_match_the_writer(self) -> None:
+        from qa.index.generations import Generations
+        from qa.index.replica import follow
+
+        self.steps += 1
+        if Generations(self.settings.resolved_index()).current() is None:
+            return
+        index_id = (self.settings.resolved_index() / "INDEX_ID").read_text().strip()
+        want = self.replica_view(self.settings.resolved_index())
+        for name, every in (("steady", 1), ("lagging", 3)):
+            if self.steps % every:
+                continue
+            replica = self.settings.model_copy(update={"index": self.tmp / name})
+            follow(replica, index_id)
+            assert self.replica_view(replica.resolved_index()) == want, f"{name} replica differs from the writer"
+
+    @staticmethod
+    def replica_view(root: Path) -> tuple:
+        """(doc id → text, live dense chunk ids, BM25 chunk ids) of an index folder's published generation."""
+        import tantivy
+
+        from qa.index.catalog import Catalog
+        from qa.index.dense import DenseIndex
+        from qa.index.generations import Generations
+        from qa.index.lexical import LexicalIndex
+
+        gen = Generations(root).current()
+        assert gen is not None
+        cat = Catalog(gen)
+        try:
+            docs = {a.doc_id: a.text for a in cat.articles()}
+        finally:
+            cat.close()
+        dense = DenseIndex(gen)
+        searcher = LexicalIndex(gen).searcher
+        hits = searcher.search(tantivy.Query.all_query(), limit=10_000).hits
+        lexical = sorted(searcher.doc(addr)["chunk_id"][0] for _, addr in hits)
+        return docs, sorted(c for c, alive in zip(dense.ids, dense.alive) if alive), lexical
+
+
+def run_machine(encoder: Path, examples: int, steps: int, machine: type[IndexMachine] = IndexMachine) -> None:
     IndexMachine.encoder = encoder
     run_state_machine_as_test(
-        IndexMachine,
+        machine,
         settings=settings(
             max_examples=examples,
             stateful_step_count=steps,
@@ -518,6 +578,12 @@ def run_machine(encoder: Path, examples: int, steps: int) -> None:
 @pytest.mark.slow
 def test_index_follows_the_reference_model(tiny_encoder: Path) -> None:
     run_machine(tiny_encoder, EXAMPLES, STEPS)
+
+
+@pytest.mark.slow
+def test_a_shared_index_and_its_replicas_follow_the_reference_model(tiny_encoder: Path, chroma_server: str) -> None:
+    SharedIndexMachine.chroma_url = chroma_server
+    run_machine(tiny_encoder, max(4, EXAMPLES // 5), STEPS, SharedIndexMachine)
 
 
 def test_one_story_in_two_files_survives_pruning_one(tiny_encoder: Path) -> None:

@@ -189,6 +189,14 @@ class Catalog:
         for row in cur:
             yield _article(row)
 
+    def articles_with_keys(self) -> Iterator[tuple[Article, int, str]]:
+        """(article, its number of chunks, the key its chunk ids start with)."""
+        cur = self.db.execute(
+            "SELECT doc_id, text, title, url, source, published_at, authors, path, n_chunks, key FROM documents ORDER BY rowid"
+        )
+        for row in cur:
+            yield _article(row[:8]), int(row[8]), str(row[9])
+
     def documents(self) -> list[DocumentInfo]:
         """Every indexed document's id, title, source, date, chunk count, url and path, in ingest order."""
         rows = self.db.execute("SELECT doc_id, title, source, published_at, n_chunks, url, path FROM documents ORDER BY rowid")

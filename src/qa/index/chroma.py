@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,6 +98,10 @@ def http_client(url: str, headers: dict[str, str]) -> Any:
 
 
 class VectorStore:
+    """One generation's chunks: an embedded Chroma folder, or on a Chroma server either the
+    shared collection of an ``epoch`` (qa.index.shared: rows stamped with the ``version`` that
+    wrote or deleted them) or, for a generation written by an older qa, its own collection."""
+
     def __init__(
         self,
         gen: Path,
@@ -107,6 +111,9 @@ class VectorStore:
         device: str = "cpu",
         chroma_url: str | None = None,
         chroma_headers: dict[str, str] | None = None,
+        epoch: str | None = None,
+        version: int | None = None,
+        writable: bool = False,
     ):
         import chromadb
         from chromadb.config import Settings as ChromaSettings
@@ -117,9 +124,15 @@ class VectorStore:
         self.gen = gen
         self.base_name = collection
         self.remote = chroma_url is not None
+        self.shared: Any = None  # qa.index.shared.SharedIndex on a server
+        self.epoch = epoch if self.remote else None
+        self.version = version if self.epoch else None
+        embed = chroma_embedding_function(model, device)
         if chroma_url:
+            from qa.index.shared import SharedIndex
+
             self.client = http_client(chroma_url, chroma_headers or {})
-            collection = remote_collection_name(collection, gen)
+            self.shared = SharedIndex(self.client, remote_collection_prefix(collection, gen.parent))
         else:
             with _open_lock:
                 self.client = chromadb.PersistentClient(
@@ -128,12 +141,15 @@ class VectorStore:
                 )
                 _open_count[str(self.path)] += 1
         self._closed = False
-        self.collection = self.client.get_or_create_collection(
-            collection,
-            embedding_function=chroma_embedding_function(model, device),
-            configuration={"hnsw": {"space": "cosine"}},
-            metadata={"qa:model": model},
-        )
+        if self.epoch is not None:
+            self.collection = self.shared.chunks(self.epoch, create=writable, embedding_function=embed, model=model)
+        else:
+            self.collection = self.client.get_or_create_collection(
+                remote_collection_name(collection, gen) if chroma_url else collection,
+                embedding_function=embed,
+                configuration={"hnsw": {"space": "cosine"}},
+                metadata={"qa:model": model},
+            )
         self.max_batch = int(self.client.get_max_batch_size())
 
     def count(self) -> int:
@@ -147,25 +163,44 @@ class VectorStore:
     ) -> None:
         for i in range(0, len(chunks), self.max_batch):
             part = slice(i, i + self.max_batch)
-            self.collection.add(
-                ids=[c.chunk_id for c in chunks[part]],
+            ids = [c.chunk_id for c in chunks[part]]
+            metadatas = [to_chroma(r) for r in records[part]]
+            if self.version is not None:  # shared: stamped (qa.index.shared.stamped_rows)
+                from qa.index.shared import stamped_rows
+
+                metadatas = stamped_rows(self.collection, ids, metadatas, self.version)
+            (self.collection.upsert if self.version is not None else self.collection.add)(
+                ids=ids,
                 documents=[c.text for c in chunks[part]],
-                metadatas=[to_chroma(r) for r in records[part]],
+                metadatas=metadatas,
                 embeddings=embeddings[part],
             )
 
     def delete(self, ids: Sequence[str]) -> None:
+        """Remove chunks; on a shared server, stamp them deleted by this version (kept versions
+        still show them until they are collected)."""
         for i in range(0, len(ids), self.max_batch):
-            self.collection.delete(ids=list(ids[i : i + self.max_batch]))
+            part = list(ids[i : i + self.max_batch])
+            if self.version is not None:
+                from qa.index.shared import DELETED
+
+                self.collection.update(ids=part, metadatas=[{DELETED: self.version}] * len(part))
+            else:
+                self.collection.delete(ids=part)
 
     def query(self, vector: np.ndarray, n: int, filters: SearchFilters | None = None) -> list[Hit]:
         total = self.count()
         if total == 0:
             return []
+        where = chroma_where(filters)
+        if self.version is not None:
+            from qa.index.shared import live_at
+
+            where = live_at(self.version) if where is None else {"$and": [where, live_at(self.version)]}
         res = self.collection.query(
             query_embeddings=[vector],
             n_results=min(n, total),
-            where=chroma_where(filters),
+            where=where,
             include=["documents", "metadatas", "distances"],
         )
         return [
@@ -198,29 +233,28 @@ class VectorStore:
             yield list(got["ids"]), docs, records, np.asarray(got["embeddings"], dtype=np.float32)
 
     def copy_from(self, other: VectorStore, page: int = 2000) -> None:
-        """Copy every vector of another store (a remote generation starts as its predecessor);
-        metadata as stored, untouched."""
+        """Copy every chunk of another store (a generation an older qa wrote in its own remote
+        collection moves into a shared epoch once), stamped with this store's version."""
+        from qa.index.shared import stamped
+
         for got in other._raw_pages(page):
-            self.collection.add(ids=got["ids"], embeddings=got["embeddings"], documents=got["documents"], metadatas=got["metadatas"])
+            metadatas = [stamped(dict(m or {}), self.version or 0) for m in got["metadatas"]]
+            self.collection.upsert(ids=got["ids"], embeddings=got["embeddings"], documents=got["documents"], metadatas=metadatas)
 
     def _raw_pages(self, page: int) -> Iterator[Any]:
-        total = self.count()
-        for offset in range(0, total, page):
-            got = self.collection.get(limit=page, offset=offset, include=["embeddings", "documents", "metadatas"])
-            if got["ids"]:
-                yield got
+        """This generation's rows (on a shared server: those its version shows)."""
+        where = None
+        if self.version is not None:
+            from qa.index.shared import live_at
 
-    def drop_other_generations(self, keep: Iterable[Path]) -> None:
-        """Delete this index's remote collections but those of the ``keep`` generations."""
-        prefix = remote_collection_prefix(self.base_name, self.gen.parent)
-        wanted = {remote_collection_name(self.base_name, g) for g in keep}
-        for col in self.client.list_collections():
-            name = col if isinstance(col, str) else col.name
-            if name.startswith(prefix) and name not in wanted:
-                try:
-                    self.client.delete_collection(name)
-                except Exception:
-                    pass
+            where = live_at(self.version)
+        offset = 0
+        while True:
+            got = self.collection.get(limit=page, offset=offset, where=where, include=["embeddings", "documents", "metadatas"])
+            if not got["ids"]:
+                return
+            yield got
+            offset += len(got["ids"])
 
     def close(self) -> None:
         """Release Chroma's per-path system so the folder can be copied, renamed or removed —

@@ -60,6 +60,9 @@ class IndexReader:
             )
         self.gen = gen
         self.catalog = Catalog(gen)
+        from qa.index.shared import with_server
+
+        self.settings = with_server(settings, self.catalog)
         self.model = choose_model(settings, self.catalog.get_meta(MODEL_KEY))
         self._vectors: Any = None
         self._lexical: Any = None
@@ -70,7 +73,7 @@ class IndexReader:
         if self._vectors is None:
 
             with self.generations.reading():
-                self._vectors = open_vectors(self.settings, self.gen, self.model)
+                self._vectors = open_vectors(self.settings, self.gen, self.model, self.catalog)
         return self._vectors
 
     @property
@@ -112,6 +115,14 @@ class IndexReader:
                 "size_bytes": folder_size(self.gen),
             }
         )
+        root = self.settings.resolved_index()
+        if (root / "INDEX_ID").exists():  # shared on a Chroma server: what replicas follow (qa index follow)
+            from qa.index.replica import marker
+            from qa.index.shared import VERSION_KEY
+
+            s["index_id"] = (root / "INDEX_ID").read_text().strip()
+            s["shared_version"] = _int(self.catalog.get_meta(VERSION_KEY))
+            s["replica"] = marker(root) is not None
         return s
 
     def close(self) -> None:
@@ -121,9 +132,13 @@ class IndexReader:
         self.catalog.close()
 
 
-def open_vectors(settings: Settings, gen: Path, model: str) -> Any:
+def open_vectors(settings: Settings, gen: Path, model: str, catalog: Catalog, *, writable: bool = False) -> Any:
+    """The Chroma store of generation ``gen``; on a server, the epoch and version its catalog
+    records (none: a generation an older qa wrote in a collection of its own)."""
     from qa.index.chroma import VectorStore
+    from qa.index.shared import EPOCH_KEY, VERSION_KEY
 
+    version = catalog.get_meta(VERSION_KEY)
     return VectorStore(
         gen,
         collection=settings.collection,
@@ -131,6 +146,9 @@ def open_vectors(settings: Settings, gen: Path, model: str) -> Any:
         device=settings.device,
         chroma_url=settings.chroma_url,
         chroma_headers=settings.chroma_headers,
+        epoch=catalog.get_meta(EPOCH_KEY),
+        version=int(version) if version else None,
+        writable=writable,
     )
 
 

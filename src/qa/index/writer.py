@@ -14,6 +14,7 @@ from qa.index.generations import Generations
 from qa.index.lexical import lexical_text
 from qa.index.reader import MODEL_KEY, canonical_model, choose_model, open_vectors
 from qa.index.records import ChunkRecord, chunk_id, record_of
+from qa.index.shared import document_row, with_server
 from qa.settings import Settings
 from qa.types import Article, Chunk
 
@@ -36,8 +37,12 @@ class IndexWriter:
         self.dense: Any = None
         self.lexical: Any = None
         self._doomed: list[str] = []  # chunk ids to delete from Chroma, in one call (each costs ~0.3 s at 100k)
+        self._doomed_docs: list[str] = []  # document keys to stamp deleted on a shared server
 
     def __enter__(self) -> IndexWriter:
+        from qa.index.replica import refuse_writes
+
+        refuse_writes(self.settings)
         if self.existing and self.generations.current() is None:  # before the lock creates the folder
             raise IndexMissingError(f"no index at {self.settings.resolved_index()}")
         self._lock = self.generations.writing(keep=self.settings.keep_generations)
@@ -45,6 +50,10 @@ class IndexWriter:
         try:
             cur = self.generations.current()
             self.base = Catalog(cur) if cur is not None else None
+            if self.base is not None:
+                self.settings = with_server(self.settings, self.base)
+            if cur is not None and self.settings.chroma_url:
+                self._announce(check=True)  # a writer killed between its publish and its announcement
             recorded = self.base.get_meta(MODEL_KEY) if self.base else None
             if self._model_override:
                 self.model = canonical_model(self._model_override)
@@ -94,16 +103,70 @@ class IndexWriter:
         self.gen = self.generations.new_generation(copy_current=copy)
         self.catalog = Catalog(self.gen, writable=True)
         migrations.apply(self.catalog.db, self.gen)
-        self.vectors = open_vectors(self.settings, self.gen, model)
-        base = self.generations.current()
-        if copy and base is not None and self.settings.chroma_url:  # remote: copy the live vectors
-            previous = open_vectors(self.settings, base, model)
-            self.vectors.copy_from(previous)
+        base = self.generations.current() if copy else None
+        legacy = self._share(base) if self.settings.chroma_url else False
+        self.vectors = open_vectors(self.settings, self.gen, model, self.catalog, writable=True)
+        if legacy:  # once: a generation an older qa wrote in a collection of its own joins an epoch
+            assert base is not None and self.base is not None
+            self.vectors.copy_from(open_vectors(self.settings, base, model, self.base))
+            self.vectors.shared.put_documents(
+                self.vectors.epoch, [document_row(a, n, key) for a, n, key in self.catalog.articles_with_keys()], self.vectors.version
+            )
         had_dense, had_lexical = dense.exists(self.gen), lexical.exists(self.gen)
         self.dense = dense.DenseWriter(self.gen)
         self.lexical = lexical.LexicalWriter(self.gen)
         if (not had_dense or not had_lexical) and self.vectors.count():
             self._backfill(dense=not had_dense, lexical=not had_lexical)
+
+    def _share(self, base: Path | None) -> bool:
+        """On a Chroma server: record the epoch and version the new generation writes (a copy
+        stays in its predecessor's epoch, a fresh one starts its own) and discard what a killed
+        writer left there. True when ``base`` is an older qa's own remote collection."""
+        from qa.index.shared import EPOCH_KEY, URL_KEY, VERSION_KEY, open_shared, version_of
+
+        assert self.catalog is not None and self.gen is not None
+        epoch = self.catalog.get_meta(EPOCH_KEY) if base is not None else None  # copied with the catalog
+        self.catalog.set_meta(URL_KEY, self.settings.chroma_url or "")
+        self.catalog.set_meta(EPOCH_KEY, epoch or self.gen.name)
+        self.catalog.set_meta(VERSION_KEY, str(version_of(self.gen)))
+        self.catalog.commit()
+        shared = open_shared(self.settings.chroma_url or "", self.settings.chroma_headers, self.settings.collection, self.generations.root)
+        if epoch is None:
+            shared.clear_epoch(self.gen.name)
+        elif base is not None:
+            shared.discard_unpublished(epoch, version_of(base))
+        return base is not None and epoch is None
+
+    def _announce(self, *, check: bool = False) -> None:
+        """Tell a Chroma server's readers the published version (``check``: only if it lags),
+        then collect the rows no kept generation shows and drop the epochs none uses."""
+        from qa.index.shared import EPOCH_KEY, VERSION_KEY, Version, open_shared, version_of
+
+        kept: dict[Path, tuple[str | None, str | None]] = {}
+        chunking = ("", "", "")
+        for g in self.generations.all():
+            cat = Catalog(g)
+            try:
+                kept[g] = (cat.get_meta(EPOCH_KEY), cat.get_meta(VERSION_KEY))
+                if g == self.generations.current():
+                    chunking = (cat.get_meta(MODEL_KEY) or "", cat.get_meta("chunk_chars") or "", cat.get_meta("chunk_overlap_sentences") or "")
+            finally:
+                cat.close()
+        cur = self.generations.current()
+        if cur is None or kept.get(cur, (None, None))[0] is None:
+            return  # an older qa's generation: nothing stamped to announce
+        shared = open_shared(self.settings.chroma_url or "", self.settings.chroma_headers, self.settings.collection, self.generations.root)
+        epoch = kept[cur][0] or ""
+        version = int(kept[cur][1] or version_of(cur))
+        if check:
+            announced = shared.current()
+            if announced is not None and (announced.version, announced.epoch) == (version, epoch):
+                return
+        floor = min(version_of(g) for g in kept)
+        shared.publish(Version(version, epoch, floor, *chunking))
+        checkpoint("announced")
+        shared.collect(epoch, floor)
+        shared.drop_epochs({e or g.name for g, (e, _) in kept.items()})
 
     @property
     def target(self) -> Catalog:
@@ -122,12 +185,14 @@ class IndexWriter:
         self.start()
         chunks = [c for _, cs in items for c in cs]
         records = [record_of(a, c) for a, cs in items for c in cs]
-        self._apply_deletes()  # first: a changed article's new chunks reuse its old chunk ids
+        self._apply_deletes()  # first: an article changed and changed back in one run has its old chunk ids
         self.vectors.add(chunks, records, embeddings)
         checkpoint("chroma-written")
         self._add_to_search([c.chunk_id for c in chunks], [c.text for c in chunks], records, embeddings)
         for article, cs in items:
             self.target.put(article, len(cs))
+        if self.vectors.shared is not None and self.vectors.epoch is not None:
+            self.vectors.shared.put_documents(self.vectors.epoch, [document_row(a, len(cs)) for a, cs in items], self.vectors.version)
         self.target.commit()
         checkpoint("catalog-committed")
 
@@ -136,6 +201,8 @@ class IndexWriter:
         key = self.target.key_of(doc_id)
         n = self.target.delete(doc_id)
         self.lexical.delete_doc(doc_id)
+        if key is not None:
+            self._doomed_docs.append(key)
         if key is not None and n:
             ids = [chunk_id(key, i) for i in range(n)]
             self._doomed += ids
@@ -155,6 +222,9 @@ class IndexWriter:
         if self._doomed:
             self.vectors.delete(self._doomed)
             self._doomed = []
+        if self._doomed_docs and self.vectors.shared is not None and self.vectors.epoch is not None:
+            self.vectors.shared.delete_documents(self.vectors.epoch, self._doomed_docs, self.vectors.version)
+        self._doomed_docs = []
 
     def _publish(self) -> None:
         assert self.catalog is not None and self.gen is not None
@@ -163,11 +233,10 @@ class IndexWriter:
         self.lexical.commit()
         self.dense.commit()
         gen = self.gen
-        vectors = self.vectors
         self._close_target()
         self.generations.publish(gen, keep=self.settings.keep_generations)
         if self.settings.chroma_url:
-            vectors.drop_other_generations(self.generations.all())
+            self._announce()
 
     def _backfill(self, *, dense: bool, lexical: bool) -> None:
         """Fill what an older generation lacks (exact-search matrix, BM25) from its Chroma store."""
@@ -191,6 +260,7 @@ class IndexWriter:
 
     def _close_target(self) -> None:
         self._doomed = []
+        self._doomed_docs = []
         if self.lexical is not None:
             self.lexical.rollback()  # no-op after commit
             self.lexical = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from qa.index.records import chunk_id
 from qa.sentences import sentence_spans
 from qa.types import Article, Chunk
 
@@ -34,7 +35,7 @@ def chunk_article(article: Article, *, target_chars: int, overlap_sentences: int
     spans = chunk_spans(article.text, target_chars=target_chars, overlap_sentences=overlap_sentences)
     return [
         Chunk(
-            chunk_id=f"{article.key}-{n:05d}",
+            chunk_id=chunk_id(article.key, n),
             doc_id=article.doc_id,
             index=n,
             text=article.text[s:e],

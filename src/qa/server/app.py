@@ -7,6 +7,7 @@ CLI's JSON contracts (`POST /ask`, `POST /search`, `POST /ingest`) and `GET /hea
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 import uuid
@@ -22,7 +23,7 @@ from pydantic import BaseModel, Field
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from qa.assistant import Assistant
-from qa.errors import QAError, UsageError
+from qa.errors import IndexBusyError, QAError, UsageError
 from qa.retrieve import SearchFilters
 from qa.server.openai_chat import (
     MODEL_ID, ChatRequest, chat_backend_name, completion, completion_events, read_messages,
@@ -75,6 +76,26 @@ class IngestRequest(BaseModel):
 # ---------------------------------------------------------------- app
 
 
+def _follow(bot: Assistant, stop: threading.Event) -> None:
+    """On a replica: catch up with the Chroma server every ``replica_poll_seconds``; the
+    assistant switches to each new local generation between requests. A failure is reported
+    once (and again when it changes), never fatal: the replica keeps its last version (its
+    questions still need the server for chunk texts)."""
+    said = ""
+    while not stop.is_set():
+        try:
+            bot.catch_up()
+            said = ""
+        except IndexBusyError:
+            pass  # another process is catching up this folder
+        except Exception as e:  # a server down for a while: keep serving what we have
+            msg = f"qa: replica: {str(e).splitlines()[0][:200] if str(e) else type(e).__name__}"
+            if msg != said:
+                print(msg, file=sys.stderr, flush=True)
+                said = msg
+        stop.wait(bot.settings.replica_poll_seconds)
+
+
 def create_app(settings: Settings, *, bound_host: str = "127.0.0.1", watch: bool = False) -> FastAPI:
     """The app; ``watch``: poll the followed sources (qa sources) in a background thread while
     serving, taking turns with `POST /ingest` on the write lock."""
@@ -89,6 +110,7 @@ def create_app(settings: Settings, *, bound_host: str = "127.0.0.1", watch: bool
         except UsageError as e:
             raise UsageError(f"QA_LLM_CHOICES[{name!r}]: {e}") from None
     bot = Assistant(settings)
+    replica = bot.is_replica()  # a corrupt marker fails here, as one line, not in the lifespan
     write_lock = threading.Lock()
 
     @asynccontextmanager
@@ -101,10 +123,14 @@ def create_app(settings: Settings, *, bound_host: str = "127.0.0.1", watch: bool
         watcher = threading.Thread(target=_watch, args=(bot, stop, write_lock), name="qa-watch", daemon=True)
         if watch:
             watcher.start()
+        follower = threading.Thread(target=_follow, args=(bot, stop), name="qa-follow", daemon=True)
+        if replica:
+            follower.start()
         yield
         stop.set()
-        if watcher.is_alive():
-            watcher.join(timeout=30)
+        for thread in (watcher, follower):
+            if thread.is_alive():
+                thread.join(timeout=30)
         bot.close()
 
     app = FastAPI(title="qa", version="0.1.0", description="Cited, time-aware answers over news articles", lifespan=lifespan)
