@@ -9,6 +9,9 @@ each on its own index on the same server, in the same run:
   ingest    cold `qa ingest FILE --json` processes of ``--articles`` new real articles each
             (``--repeats`` times, different articles each time), wall time, and the same
             articles' bare encoding time with the index's ONNX export (so overhead = wall - encode)
+  warm      (this checkout only) the same ingest through the Python API in a process that has
+            already ingested once (as `qa serve`'s POST /ingest or `qa watch` run it): what the
+            index costs beyond encoding, without process start and imports
   replica   (this checkout only) `qa index follow` of the index from empty, then its incremental
             catch-up after each ingest; the pickup latency of a `qa serve` replica polling every
             2 s (from the writer's exit to the new article in the replica's /search)
@@ -90,6 +93,28 @@ def top_ids(port: int, query: str) -> list[str]:
         return [x["doc_id"] for x in json.loads(r.read())["results"]]
 
 
+def warm_child(index: Path, url: str, files: list[Path]) -> None:
+    """In this process: ingest ``files[0]`` (warm-up), then each other file, timing each; the
+    same articles' encoding timed alone. Prints JSON."""
+    sys.path.insert(0, str(HERE))
+    from small_ingest import encode_seconds
+
+    from qa.assistant import Assistant
+    from qa.settings import Settings
+
+    bot = Assistant(Settings(index=index, chroma_url=url))
+    bot.ingest([files[0]])
+    runs = []
+    for f in files[1:]:
+        t = time.perf_counter()
+        bot.ingest([f])
+        wall = time.perf_counter() - t
+        n, enc = encode_seconds(f, index)
+        runs.append({"wall_s": round(wall, 3), "encode_s": round(enc, 3), "chunks": n})
+    bot.close()
+    print(json.dumps(runs))
+
+
 def search_latency(index: Path, queries: int) -> dict:
     import numpy as np
 
@@ -125,7 +150,12 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=50)
     ap.add_argument("--baseline", type=Path, action="append", default=[], help="another qa source tree (its src/)")
     ap.add_argument("--chroma-url", help="an existing server (default: start one in a temporary folder)")
+    ap.add_argument("--warm-child", nargs="+", help=argparse.SUPPRESS)  # INDEX URL FILE...: the warm run's process
     args = ap.parse_args()
+    if args.warm_child:
+        sys.path.insert(0, str(SRC))
+        warm_child(Path(args.warm_child[0]), args.warm_child[1], [Path(f) for f in args.warm_child[2:]])
+        return
     sys.path.insert(0, str(SRC))
     sys.path.insert(0, str(HERE))
     from small_ingest import encode_seconds
@@ -190,6 +220,12 @@ def main() -> None:
         out["replica_pickup_s"] = {"p50": round(statistics.median(pickups), 2), "max": round(max(pickups), 2), "poll_s": 2.0}
         out["replica_catch_up_s"] = {"p50": round(statistics.median(syncs), 3), "max": round(max(syncs), 3)}
         out["replica_search_warm"] = search_latency(replica, args.queries)
+        base = (1 + args.repeats * len(trees)) * args.articles
+        files = [articles(base + i * args.articles, args.articles, tmp) for i in range(args.repeats + 1)]
+        child = subprocess.run([sys.executable, __file__, "--warm-child", str(index), url, *map(str, files)],
+                               env={**os.environ, "PYTHONPATH": str(SRC)}, capture_output=True, text=True, check=True)
+        warm = json.loads(child.stdout.strip().splitlines()[-1])
+        out["warm_ingest"] = {"runs": warm, "beyond_encoding_p50_s": round(statistics.median(r["wall_s"] - r["encode_s"] for r in warm), 2)}
         for label, v in out["variants"].items():
             walls = [r["wall_s"] for r in v["ingest"]]
             over = [r["wall_s"] - r["encode_s"] for r in v["ingest"]]

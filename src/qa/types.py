@@ -37,11 +37,9 @@ class Article:
 
     @property
     def key(self) -> str:
-        """The key of this version of the document (its chunk ids start with it): from its id and
-        its content, so a changed article's chunks get new ids and never overwrite the rows an
-        older generation still shows (a shared Chroma server keeps both until no version needs
-        the old ones). An index records each document's key, so older keys still delete."""
-        return short_hash(f"{self.doc_id}\x00{self.hash}")
+        """Short stable key derived from the document identity (used in chunk ids). On a shared
+        Chroma server each write gets a key of its own (``qa.index.shared.server_key``)."""
+        return short_hash(self.doc_id)
 
     @property
     def hash(self) -> str:

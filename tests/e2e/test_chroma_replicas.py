@@ -286,3 +286,48 @@ def test_a_changed_article_never_overwrites_what_a_kept_generation_shows(tmp_pat
     finally:
         reader.close()
     assert new.name > old.name
+
+
+def test_a_removed_article_written_again_by_a_killed_run_stays_removed(tmp_path: Path, chroma_server: str) -> None:
+    """Removed at version 2, ingested again (same text) by a run killed before its publish: a
+    replica still at version 1 catches up to 2 without it, and the writer does not show it."""
+    writer, remote = tmp_path / "writer", ["--chroma-url", chroma_server]
+    ferry = _jsonl(tmp_path / "ferry.jsonl", FERRY)
+    run_json("ingest", str(SAMPLES), *remote, index=writer)
+    run_json("ingest", str(ferry), *remote, index=writer)
+    index_id = run_json("index", "stats", index=writer)["index_id"]
+    replica = tmp_path / "replica"
+    run_json("index", "follow", index_id, *remote, index=replica)  # at the version with the ferry story
+    run_json("index", "rm", "ferry-1", *remote, index=writer)
+    _kill_writer_at("before-publish", ferry, writer, chroma_server, tmp_path)
+    step = run_json("index", "follow", index_id, *remote, index=replica)
+    assert not step["full"] and step["documents"] == 6
+    for index in (writer, replica):
+        assert "ferry-1" not in {d["doc_id"] for d in run_json("index", "ls", index=index)["documents"]}
+        assert "ferry-1" not in [r["doc_id"] for r in run_json("search", "ferry strike pay offer", index=index)["results"]]
+
+
+def test_an_empty_rebuild_and_a_second_writer_are_handled(tmp_path: Path, chroma_server: str) -> None:
+    """A rebuild of an index with no document still leaves a working index; a folder that is not
+    a replica is never turned into one; a copy of the writer's folder that writes is refused by
+    the original afterwards (one writer per index)."""
+    writer, remote = tmp_path / "writer", ["--chroma-url", chroma_server]
+    ferry = _jsonl(tmp_path / "ferry.jsonl", FERRY)
+    run_json("ingest", str(ferry), *remote, index=writer)
+    run_json("index", "rm", "ferry-1", *remote, index=writer)
+    run_json("index", "rebuild", *remote, index=writer)
+    assert run_json("ingest", str(ferry), *remote, index=writer)["added"] == 1
+    index_id = run_json("index", "stats", index=writer)["index_id"]
+    res = run_qa("index", "follow", index_id, *remote, index=writer)
+    assert res.returncode == 2 and "writer's index" in res.stderr
+    half = tmp_path / "half"  # a first ingest killed before its publish leaves INDEX_ID only
+    half.mkdir()
+    (half / "INDEX_ID").write_text("0123456789ab\n")
+    res = run_qa("index", "follow", index_id, *remote, index=half)
+    assert res.returncode == 2 and "writer's index" in res.stderr
+    assert (half / "INDEX_ID").read_text() == "0123456789ab\n"
+    copy = tmp_path / "copy"
+    shutil.copytree(writer, copy)
+    run_json("ingest", str(_jsonl(tmp_path / "bridge.jsonl", BRIDGE)), *remote, index=copy)
+    res = run_qa("ingest", str(_jsonl(tmp_path / "quarry.jsonl", QUARRY)), *remote, index=writer)
+    assert res.returncode == 2 and "one writer" in res.stderr and len(res.stderr.strip().splitlines()) == 1

@@ -59,12 +59,14 @@ class Catalog:
     def aliases(self) -> dict[str, str]:
         return {r[0]: r[1] for r in self.db.execute("SELECT alias_id, doc_id FROM aliases")}
 
-    def put(self, article: Article, n_chunks: int) -> None:
+    def put(self, article: Article, n_chunks: int, key: str | None = None) -> None:
+        """Record an indexed document; ``key``: what its chunk ids start with (``article.key``
+        unless a shared server gave this write a key of its own)."""
         self.db.execute(
             "INSERT OR REPLACE INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 article.doc_id,
-                article.key,
+                key or article.key,
                 article.hash,
                 article.text_hash,
                 article.title,

@@ -165,10 +165,10 @@ class VectorStore:
             part = slice(i, i + self.max_batch)
             ids = [c.chunk_id for c in chunks[part]]
             metadatas = [to_chroma(r) for r in records[part]]
-            if self.version is not None:  # shared: stamped (qa.index.shared.stamped_rows)
-                from qa.index.shared import stamped_rows
+            if self.version is not None:  # shared: stamped with the writing version
+                from qa.index.shared import stamped
 
-                metadatas = stamped_rows(self.collection, ids, metadatas, self.version)
+                metadatas = [stamped(m, self.version) for m in metadatas]
             (self.collection.upsert if self.version is not None else self.collection.add)(
                 ids=ids,
                 documents=[c.text for c in chunks[part]],

@@ -50,11 +50,14 @@ class SyncReport:
 def marker(root: Path) -> dict[str, str] | None:
     """What a replica folder follows, or None for a writer's index (or no index)."""
     try:
-        return dict(json.loads((root / MARKER).read_text()))
+        m = json.loads((root / MARKER).read_text())
     except FileNotFoundError:
         return None
-    except (ValueError, TypeError):
-        raise UsageError(f"{root / MARKER}: not a replica marker (JSON with index_id)") from None
+    except (ValueError, OSError):
+        m = None
+    if not isinstance(m, dict) or not isinstance(m.get("index_id"), str) or not isinstance(m.get("chroma_url"), str):
+        raise UsageError(f"{root / MARKER}: not a replica marker (JSON with index_id and chroma_url)")
+    return m
 
 
 def is_replica(settings: Settings) -> bool:
@@ -81,29 +84,30 @@ def refuse_writes(settings: Settings) -> None:
 def follow(settings: Settings, index_id: str) -> SyncReport:
     """Make ``settings.index`` a replica of ``index_id`` on ``settings.chroma_url`` (on an
     existing replica, the recorded server by default) and catch up."""
+    from qa.index.chroma import http_client
+    from qa.index.generations import Generations, atomic_write_text
+    from qa.index.shared import SharedIndex
+
     root = settings.resolved_index()
     if not _ID.match(index_id):
         raise UsageError(f"index id {index_id!r}: expected the id `qa index stats --json` shows as index_id")
     m = marker(root)
-    if m is None and (root / "CURRENT").exists():
-        raise UsageError(f"index {root} is a writer's index, not a replica: follow into an empty folder")
-    if m is not None and m.get("index_id") != index_id:
-        raise UsageError(f"index {root} already follows {m.get('index_id')}, not {index_id}")
+    if m is not None and m["index_id"] != index_id:
+        raise UsageError(f"index {root} already follows {m['index_id']}, not {index_id}")
     url = settings.chroma_url or (m or {}).get("chroma_url")
     if not url:
         raise UsageError("qa index follow needs the Chroma server: --chroma-url URL (or QA_CHROMA_URL)")
     settings = settings.model_copy(update={"chroma_url": url})
-    from qa.index.chroma import http_client
-    from qa.index.generations import atomic_write_text
-    from qa.index.shared import SharedIndex
-
     # before any file is written: the server answers and holds a published version of that index
     if SharedIndex(http_client(url, settings.chroma_headers), f"{settings.collection}-{index_id}-").current() is None:
         raise IndexMissingError(f"no index {index_id} published on {url} (collection name {settings.collection!r})")
-    root.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(root / "INDEX_ID", index_id + "\n")
-    atomic_write_text(root / MARKER, json.dumps({"index_id": index_id, "chroma_url": url}) + "\n")
-    report = sync(settings, wait=True)
+    generations = Generations(root)
+    with generations.writing(wait=True, keep=settings.keep_generations):
+        if marker(root) is None and ((root / "INDEX_ID").exists() or generations.all()):
+            raise UsageError(f"index {root} is a writer's index, not a replica: follow into an empty folder")
+        atomic_write_text(root / "INDEX_ID", index_id + "\n")
+        atomic_write_text(root / MARKER, json.dumps({"index_id": index_id, "chroma_url": url}) + "\n")
+        report = _sync(settings, generations)
     from qa.embeddings import export_model
 
     try:  # questions on this replica encode without torch from the next process on
@@ -117,72 +121,101 @@ ATTEMPTS = 3
 
 
 def sync(settings: Settings, *, wait: bool = False) -> SyncReport:
-    """Bring the replica up to the server's published version: a new local generation with what
-    changed since the replica's version (all of it when there is none, the epoch changed, or the
-    server has collected deletions the replica has not seen). A catch-up the writer overtook
-    while it read (its floor passed the replica's version, or rows vanished between the ids and
-    their fetch) is thrown away and done again from nothing. IndexBusyError if another process
-    is catching up this folder and not ``wait``."""
+    """Bring the replica up to the server's published version (see ``_sync``). IndexBusyError
+    if another process is catching up this folder and not ``wait``."""
     from qa.index.generations import Generations
-    from qa.index.shared import open_shared
 
     settings = reading_settings(settings)
     root = settings.resolved_index()
-    m = marker(root)
-    if m is None:
+    if marker(root) is None:
         raise UsageError(f"index {root} is not a replica: `qa index follow ID --chroma-url URL --index {root}` makes one")
-    started = time.perf_counter()
-    shared = open_shared(settings.chroma_url or "", settings.chroma_headers, settings.collection, root)
     generations = Generations(root)
     with generations.writing(wait=wait, keep=settings.keep_generations):
-        for attempt in range(ATTEMPTS):
-            target = shared.current()
-            if target is None:
-                raise IndexMissingError(f"index {m['index_id']} has published nothing on {settings.chroma_url} yet")
-            epoch, at, counts = _local_state(generations)
-            report = SyncReport(m["index_id"], target.version, target.epoch)
-            if at == target.version and epoch == target.epoch:
-                report.up_to_date = True
-                report.documents, report.chunks = counts
-                break
-            report.full = attempt > 0 or at is None or epoch != target.epoch or not target.floor <= at <= target.version
-            if _catch_up(settings, generations, shared, target, None if report.full else at, report):
-                break
-        else:
-            raise QAError(f"replica {root}: the writer kept publishing faster than a catch-up could read; try again")
-        report.seconds = round(time.perf_counter() - started, 3)
-        return report
+        return _sync(settings, generations)
 
 
-def _local_state(generations: Any) -> tuple[str | None, int | None, tuple[int, int]]:
-    """(epoch, version, (documents, chunks)) of the replica's published generation."""
+def _sync(settings: Settings, generations: Any) -> SyncReport:
+    """Under the folder's write lock: a new local generation with what changed since the
+    replica's version (all of it when there is none, the epoch changed, or the server has
+    collected deletions the replica has not seen). A catch-up the writer overtook while it read
+    (its floor passed the replica's version, the epoch went, or rows vanished between the ids
+    and their fetch) is thrown away and done again from nothing."""
+    from qa.index.shared import URL_KEY, open_shared
+
+    root = generations.root
+    m = marker(root)
+    assert m is not None
+    started = time.perf_counter()
+    shared = open_shared(settings.chroma_url or "", settings.chroma_headers, settings.collection, root)
+    why = ""
+    for attempt in range(ATTEMPTS):
+        target = shared.current()
+        if target is None:
+            raise IndexMissingError(f"index {m['index_id']} has published nothing on {settings.chroma_url} yet")
+        epoch, at, counts, url = _local_state(generations, URL_KEY)
+        report = SyncReport(m["index_id"], target.version, target.epoch)
+        if at == target.version and epoch == target.epoch and url == settings.chroma_url:
+            report.up_to_date = True
+            report.documents, report.chunks = counts
+            break
+        report.full = attempt > 0 or at is None or epoch != target.epoch or not target.floor <= at <= target.version
+        try:
+            why = _catch_up(settings, generations, shared, target, None if report.full else at, report)
+        except QAError:
+            raise
+        except Exception as e:  # the server changed under the read (an epoch dropped): read again
+            after = shared.current()
+            if after is not None and (after.epoch, after.version) == (target.epoch, target.version):
+                raise QAError(f"replica {root}: reading the Chroma server failed: {str(e).splitlines()[0][:200] if str(e) else type(e).__name__}") from None
+            why = "the writer published while the replica read"
+        if not why:
+            break
+    else:
+        raise QAError(f"replica {root}: gave up after {ATTEMPTS} catch-ups ({why}); try again")
+    report.seconds = round(time.perf_counter() - started, 3)
+    return report
+
+
+def _local_state(generations: Any, url_key: str) -> tuple[str | None, int | None, tuple[int, int], str | None]:
+    """(epoch, version, (documents, chunks), server URL) of the replica's published generation."""
     from qa.index.catalog import Catalog
     from qa.index.shared import EPOCH_KEY, VERSION_KEY
 
     cur = generations.current()
     if cur is None:
-        return None, None, (0, 0)
+        return None, None, (0, 0), None
     cat = Catalog(cur)
     try:
         version = cat.get_meta(VERSION_KEY)
-        return cat.get_meta(EPOCH_KEY), int(version) if version else None, cat.counts()
+        return cat.get_meta(EPOCH_KEY), int(version) if version else None, cat.counts(), cat.get_meta(url_key)
     finally:
         cat.close()
 
 
-def _catch_up(settings: Settings, generations: Any, shared: Any, target: Any, since: int | None, report: SyncReport) -> bool:
+def _catch_up(settings: Settings, generations: Any, shared: Any, target: Any, since: int | None, report: SyncReport) -> str:
     """Write the next local generation at ``target``'s version: from the one before it with the
     rows changed after version ``since``, or from nothing (``since`` None), and publish it.
-    False (nothing published) when the writer overtook the read (see ``sync``)."""
+    Returns "" once published, else why it threw the generation away (see ``_sync``)."""
     import shutil
 
-    from qa.index import dense as dense_mod, lexical as lexical_mod, migrations
+    import numpy as np
+
+    from qa.index import dense as dense_mod
+    from qa.index import lexical as lexical_mod
+    from qa.index import migrations
     from qa.index.catalog import Catalog
     from qa.index.lexical import lexical_text
     from qa.index.reader import MODEL_KEY
     from qa.index.records import from_chroma
-    from qa.index.shared import EPOCH_KEY, URL_KEY, VERSION_KEY, added_between, deleted_between, document_of, live_at
-    import numpy as np
+    from qa.index.shared import (
+        EPOCH_KEY,
+        URL_KEY,
+        VERSION_KEY,
+        added_between,
+        deleted_between,
+        document_of,
+        live_at,
+    )
 
     v = target.version
     docs, chunks = shared.docs(target.epoch), shared.chunks(target.epoch)
@@ -208,10 +241,10 @@ def _catch_up(settings: Settings, generations: Any, shared: Any, target: Any, si
         dense.delete(gone + added)  # an id deleted and written again comes back once
         for got in shared.fetch(docs, added_docs, ["documents", "metadatas"]):
             fetched += len(got["ids"])
-            for text, meta in zip(got["documents"], got["metadatas"]):
+            for key, text, meta in zip(got["ids"], got["documents"], got["metadatas"]):
                 article, n = document_of(text or "", meta)
                 lexical.delete_doc(article.doc_id)
-                catalog.put(article, n)
+                catalog.put(article, n, key)
         for got in shared.fetch(chunks, added, ["documents", "metadatas", "embeddings"], page=500):
             fetched += len(got["ids"])
             ids, texts = list(got["ids"]), [t or "" for t in got["documents"]]
@@ -220,16 +253,16 @@ def _catch_up(settings: Settings, generations: Any, shared: Any, target: Any, si
             lexical.add((cid, r.doc_id, r.published_day, r.source, lexical_text(r.title, r.published_iso, t))
                         for cid, r, t in zip(ids, records, texts))
         after = shared.current()
-        overtaken = (
-            fetched != len(gone_docs) + len(added_docs) + len(added)  # rows collected between the ids and their fetch
-            or after is None or after.epoch != target.epoch
-            or after.floor > (since if since is not None else v)  # deletions this read needed may be collected
-        )
-        if overtaken:
+        why = ""
+        if fetched != len(gone_docs) + len(added_docs) + len(added):
+            why = "rows were collected between their ids and their fetch"
+        elif after is None or after.epoch != target.epoch or after.floor > (since if since is not None else v):
+            why = "the writer collected deletions this catch-up needed"
+        if why:
             lexical.rollback()
             catalog.close()
             shutil.rmtree(gen, ignore_errors=True)
-            return False
+            return why
         for key, value in ((MODEL_KEY, target.model), ("chunk_chars", target.chunk_chars),
                            ("chunk_overlap_sentences", target.chunk_overlap_sentences),
                            (EPOCH_KEY, target.epoch), (VERSION_KEY, str(v)), (URL_KEY, settings.chroma_url or "")):
@@ -244,15 +277,17 @@ def _catch_up(settings: Settings, generations: Any, shared: Any, target: Any, si
         if live != report.chunks:  # the catalog and the search indexes must agree before anyone reads them
             catalog.close()
             shutil.rmtree(gen, ignore_errors=True)
-            return False
+            return f"the server's rows disagree with its documents ({live} chunks for {report.chunks})"
     except BaseException:
         if lexical is not None:
             lexical.rollback()
+        catalog.close()
+        shutil.rmtree(gen, ignore_errors=True)  # never left beside the next attempt's generation
         raise
     finally:
         catalog.close()
     generations.publish(gen, keep=settings.keep_generations)
-    return True
+    return ""
 
 
 def _model_of(root: Path) -> str:

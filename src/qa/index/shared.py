@@ -6,9 +6,10 @@ On the server, under the index's prefix (``<collection>-<index id>-``):
     <epoch>-docs     every document (cleaned text and catalog fields), likewise
     versions         one record, ``current``: the published version, its epoch and floor
 
-Rows are never rewritten, only stamped. Ids are content-addressed (``Article.key``), a row
-carries ``qa_v_add`` (the version that wrote it) and ``qa_v_del`` (the version that deleted it,
-``NEVER`` while live), and version V shows the rows with ``qa_v_add <= V < qa_v_del``. So:
+Rows are never rewritten, only stamped. Every write of a document gets ids of its own
+(``server_key``: the document's key and the writing version), a row carries ``qa_v_add`` (the
+version that wrote it) and ``qa_v_del`` (the version that deleted it, ``NEVER`` while live), and
+version V shows the rows with ``qa_v_add <= V < qa_v_del``. So:
 
 - an ingest writes version P+1 beside P with no copy, and readers of P see nothing of it until
   the writer publishes ``current`` (a killed writer's rows are discarded by the next writer);
@@ -28,9 +29,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from qa.types import Article
 
@@ -57,22 +56,22 @@ def added_between(after: int, upto: int) -> dict[str, Any]:
 
 
 def deleted_between(after: int, upto: int) -> dict[str, Any]:
-    return {"$and": [{DELETED: {"$gt": after}}, {DELETED: {"$lte": upto}}]}
+    """Rows live at version ``after`` and deleted by ``upto`` (a row both written and deleted
+    in between was never seen by a reader at ``after``)."""
+    return {"$and": [{ADDED: {"$lte": after}}, {DELETED: {"$gt": after}}, {DELETED: {"$lte": upto}}]}
 
 
 def stamped(metadata: dict[str, Any], version: int) -> dict[str, Any]:
     return {**metadata, ADDED: version, DELETED: NEVER}
 
 
-def stamped_rows(col: Any, ids: Sequence[str], metadatas: Sequence[dict[str, Any]], version: int) -> list[dict[str, Any]]:
-    """The metadata to upsert for rows ``version`` writes. A row the published version (the one
-    before) still shows keeps its ``qa_v_add``: a document changed and changed back within one
-    run is the row it was, so a killed run's discard leaves it as published. Any other row (new,
-    or deleted by a published version) is written by ``version``."""
-    got = col.get(ids=list(ids), include=["metadatas"])
-    kept = {i: int(m[ADDED]) for i, m in zip(got["ids"], got["metadatas"])
-            if m and ADDED in m and int(m.get(DELETED, NEVER)) > version - 1}
-    return [{**m, ADDED: kept.get(i, version), DELETED: NEVER} for i, m in zip(ids, metadatas)]
+def server_key(key: str, version: int) -> str:
+    """The key of a document's rows written by ``version`` (its chunk ids start with it): a
+    document written again, even with the same content, never overwrites rows that a kept
+    version shows, and a killed run's rows are exactly those stamped with its version."""
+    from qa.types import short_hash
+
+    return short_hash(f"{key}@{version}")
 
 
 def version_of(gen: Path) -> int:
@@ -136,10 +135,18 @@ class SharedIndex:
 
     # ------------------------------------------------------------ the published version
     def current(self) -> Version | None:
+        """The published version; None when nothing was ever published (any other failure of
+        the server is an error, not "nothing")."""
+        from chromadb.errors import NotFoundError
+
         try:
             col = self.client.get_collection(self.prefix + VERSIONS, embedding_function=None)
-        except Exception:  # never published
+        except NotFoundError:
             return None
+        except Exception as e:
+            from qa.errors import QAError
+
+            raise QAError(f"Chroma server: {str(e).splitlines()[0][:200] if str(e) else type(e).__name__}") from None
         got = col.get(ids=[CURRENT], include=["metadatas"])
         return Version.of(got["metadatas"][0]) if got["ids"] else None
 
@@ -187,9 +194,8 @@ class SharedIndex:
         """(key, cleaned text, catalog fields) of documents written by ``version``."""
         col = self.docs(epoch, create=True)
         for part in _batches(list(rows), _max_batch(self.client)):
-            ids = [k for k, _, _ in part]
-            col.upsert(ids=ids, documents=[t for _, t, _ in part],
-                       metadatas=stamped_rows(col, ids, [m for _, _, m in part], version), embeddings=[_DOC_VECTOR] * len(part))
+            col.upsert(ids=[k for k, _, _ in part], documents=[t for _, t, _ in part],
+                       metadatas=[stamped(m, version) for _, _, m in part], embeddings=[_DOC_VECTOR] * len(part))
 
     def delete_documents(self, epoch: str, keys: Sequence[str], version: int) -> None:
         col = self.docs(epoch, create=True)

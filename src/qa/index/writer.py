@@ -4,17 +4,18 @@ applies its changes there and publishes it atomically (see generations).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from qa.checkpoints import checkpoint
-from qa.errors import IndexMissingError
+from qa.errors import IndexMissingError, UsageError
 from qa.index.catalog import Catalog
 from qa.index.generations import Generations
 from qa.index.lexical import lexical_text
 from qa.index.reader import MODEL_KEY, canonical_model, choose_model, open_vectors
 from qa.index.records import ChunkRecord, chunk_id, record_of
-from qa.index.shared import document_row, with_server
+from qa.index.shared import document_row, server_key, with_server
 from qa.settings import Settings
 from qa.types import Article, Chunk
 
@@ -135,6 +136,7 @@ class IndexWriter:
             shared.clear_epoch(self.gen.name)
         elif base is not None:
             shared.discard_unpublished(epoch, version_of(base))
+        shared.docs(epoch or self.gen.name, create=True)  # an epoch has both collections, even with no document
         return base is not None and epoch is None
 
     def _announce(self, *, check: bool = False) -> None:
@@ -162,6 +164,11 @@ class IndexWriter:
             announced = shared.current()
             if announced is not None and (announced.version, announced.epoch) == (version, epoch):
                 return
+            if announced is not None and announced.version > version:
+                raise UsageError(
+                    f"the Chroma server holds version {announced.version} of index {self.generations.root}, newer than "
+                    f"its folder's {version}: is another writer using a copy of the folder? An index has one writer"
+                )
         floor = min(version_of(g) for g in kept)
         shared.publish(Version(version, epoch, floor, *chunking))
         checkpoint("announced")
@@ -181,18 +188,25 @@ class IndexWriter:
         embeddings: Any,  # np.ndarray, one row per chunk
     ) -> None:
         """Add articles with their chunks and chunk vectors to the target generation: Chroma,
-        the exact-search matrix, BM25 (whose text the writer derives) and the catalog."""
+        the exact-search matrix, BM25 (whose text the writer derives) and the catalog. On a
+        shared server each document's rows get this write's key (``shared.server_key``)."""
         self.start()
+        keys = [a.key for a, _ in items]
+        if self.vectors.version is not None:
+            keys = [server_key(k, self.vectors.version) for k in keys]
+            items = [(a, [replace(c, chunk_id=chunk_id(k, c.index)) for c in cs]) for (a, cs), k in zip(items, keys)]
         chunks = [c for _, cs in items for c in cs]
         records = [record_of(a, c) for a, cs in items for c in cs]
-        self._apply_deletes()  # first: an article changed and changed back in one run has its old chunk ids
+        self._apply_deletes()  # first: the same document twice in one run reuses its ids
         self.vectors.add(chunks, records, embeddings)
         checkpoint("chroma-written")
         self._add_to_search([c.chunk_id for c in chunks], [c.text for c in chunks], records, embeddings)
-        for article, cs in items:
-            self.target.put(article, len(cs))
+        for (article, cs), key in zip(items, keys):
+            self.target.put(article, len(cs), key)
         if self.vectors.shared is not None and self.vectors.epoch is not None:
-            self.vectors.shared.put_documents(self.vectors.epoch, [document_row(a, len(cs)) for a, cs in items], self.vectors.version)
+            self.vectors.shared.put_documents(
+                self.vectors.epoch, [document_row(a, len(cs), k) for (a, cs), k in zip(items, keys)], self.vectors.version
+            )
         self.target.commit()
         checkpoint("catalog-committed")
 
