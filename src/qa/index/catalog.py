@@ -184,12 +184,8 @@ class Catalog:
         return row[0] if row else None
 
     def articles(self) -> Iterator[Article]:
-        cur = self.db.execute(
-            "SELECT doc_id, text, title, url, source, published_at, authors, path FROM documents "
-            "ORDER BY rowid"
-        )
-        for row in cur:
-            yield _article(row)
+        for article, _, _ in self.articles_with_keys():
+            yield article
 
     def articles_with_keys(self) -> Iterator[tuple[Article, int, str]]:
         """(article, its number of chunks, the key its chunk ids start with)."""

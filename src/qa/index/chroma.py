@@ -63,9 +63,10 @@ def index_id(root: Path) -> str:
     return path.read_text().strip()
 
 
-def remote_collection_prefix(collection: str, root: Path) -> str:
-    """What the names of an index's collections on a Chroma server start with."""
-    return f"{collection}-{index_id(root)}-"
+def remote_collection_prefix(collection: str, root: Path, of: str | None = None) -> str:
+    """What the names of an index's collections on a Chroma server start with: the index
+    folder's id, or ``of`` (the id of the index a replica is about to follow)."""
+    return f"{collection}-{of or index_id(root)}-"
 
 
 def remote_collection_name(collection: str, gen: Path) -> str:

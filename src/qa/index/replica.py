@@ -84,9 +84,8 @@ def refuse_writes(settings: Settings) -> None:
 def follow(settings: Settings, index_id: str) -> SyncReport:
     """Make ``settings.index`` a replica of ``index_id`` on ``settings.chroma_url`` (on an
     existing replica, the recorded server by default) and catch up."""
-    from qa.index.chroma import http_client
     from qa.index.generations import Generations, atomic_write_text
-    from qa.index.shared import SharedIndex
+    from qa.index.shared import open_shared
 
     root = settings.resolved_index()
     if not _ID.match(index_id):
@@ -99,7 +98,7 @@ def follow(settings: Settings, index_id: str) -> SyncReport:
         raise UsageError("qa index follow needs the Chroma server: --chroma-url URL (or QA_CHROMA_URL)")
     settings = settings.model_copy(update={"chroma_url": url})
     # before any file is written: the server answers and holds a published version of that index
-    if SharedIndex(http_client(url, settings.chroma_headers), f"{settings.collection}-{index_id}-").current() is None:
+    if open_shared(settings, of=index_id).current() is None:
         raise IndexMissingError(f"no index {index_id} published on {url} (collection name {settings.collection!r})")
     generations = Generations(root)
     with generations.writing(wait=True, keep=settings.keep_generations):
@@ -146,7 +145,7 @@ def _sync(settings: Settings, generations: Any) -> SyncReport:
     m = marker(root)
     assert m is not None
     started = time.perf_counter()
-    shared = open_shared(settings.chroma_url or "", settings.chroma_headers, settings.collection, root)
+    shared = open_shared(settings)
     why = ""
     for attempt in range(ATTEMPTS):
         target = shared.current()

@@ -249,17 +249,19 @@ def with_server(settings: Settings, catalog: Catalog) -> Settings:
                 "QA_CHROMA_URL (to serve it from a server, ingest its articles into a new index with --chroma-url)"
             )
         return settings  # an older qa's generation on a server, which recorded no URL
-    held = open_shared(given, settings.chroma_headers, settings.collection, gen.parent).current()
+    held = open_shared(settings).current()
     if held is None or held.epoch != catalog.get_meta(EPOCH_KEY):
         raise UsageError(f"index {gen.parent} lives on the Chroma server {recorded}; {given} does not hold it")
     return settings
 
 
-def open_shared(url: str, headers: dict[str, str], collection: str, root: Path) -> SharedIndex:
-    """The shared index of the local folder ``root`` (its INDEX_ID names it) on the server ``url``."""
+def open_shared(settings: Settings, of: str | None = None) -> SharedIndex:
+    """The shared index of the folder ``settings.index`` (its INDEX_ID names it; ``of``: another
+    index's id) on the server ``settings.chroma_url``."""
     from qa.index.chroma import http_client, remote_collection_prefix
 
-    return SharedIndex(http_client(url, headers), remote_collection_prefix(collection, root))
+    return SharedIndex(http_client(settings.chroma_url or "", settings.chroma_headers),
+                       remote_collection_prefix(settings.collection, settings.resolved_index(), of))
 
 
 def document_row(article: Article, n_chunks: int, key: str | None = None) -> tuple[str, str, dict[str, Any]]:

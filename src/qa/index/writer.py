@@ -39,6 +39,7 @@ class IndexWriter:
         self.lexical: Any = None
         self._doomed: list[str] = []  # chunk ids to delete from Chroma, in one call (each costs ~0.3 s at 100k)
         self._doomed_docs: list[str] = []  # document keys to stamp deleted on a shared server
+        self._shared: Any = None  # the index on its Chroma server, opened on first use (_server)
 
     def __enter__(self) -> IndexWriter:
         from qa.index.replica import refuse_writes
@@ -123,7 +124,7 @@ class IndexWriter:
         """On a Chroma server: record the epoch and version the new generation writes (a copy
         stays in its predecessor's epoch, a fresh one starts its own) and discard what a killed
         writer left there. True when ``base`` is an older qa's own remote collection."""
-        from qa.index.shared import EPOCH_KEY, URL_KEY, VERSION_KEY, open_shared, version_of
+        from qa.index.shared import EPOCH_KEY, URL_KEY, VERSION_KEY, version_of
 
         assert self.catalog is not None and self.gen is not None
         epoch = self.catalog.get_meta(EPOCH_KEY) if base is not None else None  # copied with the catalog
@@ -131,7 +132,7 @@ class IndexWriter:
         self.catalog.set_meta(EPOCH_KEY, epoch or self.gen.name)
         self.catalog.set_meta(VERSION_KEY, str(version_of(self.gen)))
         self.catalog.commit()
-        shared = open_shared(self.settings.chroma_url or "", self.settings.chroma_headers, self.settings.collection, self.generations.root)
+        shared = self._server()
         if epoch is None:
             shared.clear_epoch(self.gen.name)
         elif base is not None:
@@ -139,10 +140,18 @@ class IndexWriter:
         shared.docs(epoch or self.gen.name, create=True)  # an epoch has both collections, even with no document
         return base is not None and epoch is None
 
+    def _server(self) -> Any:
+        """The index on its Chroma server (qa.index.shared.SharedIndex), one client per writer."""
+        if self._shared is None:
+            from qa.index.shared import open_shared
+
+            self._shared = open_shared(self.settings)
+        return self._shared
+
     def _announce(self, *, check: bool = False) -> None:
         """Tell a Chroma server's readers the published version (``check``: only if it lags),
         then collect the rows no kept generation shows and drop the epochs none uses."""
-        from qa.index.shared import EPOCH_KEY, VERSION_KEY, Version, open_shared, version_of
+        from qa.index.shared import EPOCH_KEY, VERSION_KEY, Version, version_of
 
         kept: dict[Path, tuple[str | None, str | None]] = {}
         chunking = ("", "", "")
@@ -157,7 +166,7 @@ class IndexWriter:
         cur = self.generations.current()
         if cur is None or kept.get(cur, (None, None))[0] is None:
             return  # an older qa's generation: nothing stamped to announce
-        shared = open_shared(self.settings.chroma_url or "", self.settings.chroma_headers, self.settings.collection, self.generations.root)
+        shared = self._server()
         epoch = kept[cur][0] or ""
         version = int(kept[cur][1] or version_of(cur))
         if check:
