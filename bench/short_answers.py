@@ -21,7 +21,6 @@ import itertools
 import json
 import math
 import pickle
-import re
 import sys
 import time
 from collections import Counter, defaultdict
@@ -29,7 +28,6 @@ from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
-from qa.answer.qtype import question_type
 from qa.answer.short import WEIGHTS, Reading, Weights, read, rerank, winner
 from qa.answer.spans import Analyzer
 from qa.evaluate import exact_match, first_hit, load_questions, token_f1
@@ -177,12 +175,62 @@ def best_threshold(rows: list[dict]) -> float:
     threshold with the best accuracy-weighted EM)."""
     tune = [r for r in rows if r["month"] in TUNE]
     best, best_key = 0.0, (-1.0, -1.0)
-    for t in [i / 100 for i in range(0, 100)]:
+    for t in [i / 100 for i in range(100)]:
         s = summary(tune, t)
         key = (s["em"] if s["accuracy_answered"] >= 0.6 else s["em"] - 1, s["accuracy_answered"])
         if key > best_key:
             best, best_key = t, key
     return best
+
+
+JUDGE_C = 0.5  # inverse L2 strength of the judge's logistic regression (chosen on Jan–Mar: bench/README.md)
+
+
+def judge_design(questions, passages, settings, analyzer, extractive, weights: Weights = WEIGHTS):
+    """Features of every judged candidate (the reader's, without the judge) and its label: is its
+    text the gold answer (SQuAD-normalised exact match), as ``qa eval`` counts it."""
+    import numpy as np
+
+    from qa.answer.judge import TOP, features
+
+    plain = settings.model_copy(update={"short_answer_judge": False})
+    rows, labels, per_question = [], [], []
+    for q in questions:
+        qtime = question_time(q.question, q.asked_on)
+        quoted = extractive.get(q.id, {"quoted": []})["quoted"]
+        reading = read(q.question, passages.get(q.id, []), qtime, plain, analyzer, quoted=quoted, weights=weights)
+        X = features(reading)
+        ys = [exact_match(c.shown(reading.qtype.kind), q.answer) for c in reading.candidates[:TOP]]
+        rows.append(X)
+        labels.extend(ys)
+        per_question.append(any(ys))
+    X = np.vstack([x for x in rows if len(x)])
+    return X, np.asarray(labels, dtype=np.float64), per_question
+
+
+def train_judge(questions, passages, settings, analyzer, extractive, out: Path, dataset: Path,
+                weights: Weights = WEIGHTS) -> None:
+    """Fit the short-answer judge on this (training) set and write its model file."""
+    from sklearn.linear_model import LogisticRegression
+
+    from qa.answer.judge import JUDGE
+    from qa.modelfile import LinearModel
+
+    X, y, per_question = judge_design(questions, passages, settings, analyzer, extractive, weights)
+    mean, scale = X.mean(axis=0), X.std(axis=0)
+    scale[scale == 0] = 1.0
+    fit = LogisticRegression(C=JUDGE_C, max_iter=5000).fit((X - mean) / scale, y)
+    model = LinearModel(mean.tolist(), scale.tolist(), fit.coef_[0].tolist(), float(fit.intercept_[0]))
+    training = {
+        "dataset": dataset.name, "questions": len(questions), "candidates": len(y),
+        "positives": int(y.sum()), "gold_among_candidates": round(sum(per_question) / len(questions), 3),
+        "model": f"logistic regression, C={JUDGE_C}, standardised features",
+        "command": "python bench/short_answers.py --dataset ../shared/data/realtimeqa-2024 --index TRAIN_INDEX "
+                   "--passages P --analyses A --train-judge src/qa/answer/judge.json",
+    }
+    out.write_text(json.dumps(JUDGE.dump("linear", model, training), indent=1) + "\n", encoding="utf-8")
+    print(json.dumps(training))
+    print(f"wrote {out} ({out.stat().st_size // 1024} KB)")
 
 
 def timing(questions, passages, settings, extractive) -> None:
@@ -224,6 +272,11 @@ def main() -> None:
     ap.add_argument("--grid-json", help='weights to try, JSON {"name": [values]}')
     ap.add_argument("--dump", type=Path, help="write per-question rows (JSONL)")
     ap.add_argument("--only-tune", action="store_true", help="read only Jan–Mar questions")
+    ap.add_argument("--weights", help='reader weights to change, JSON {"name": value} (qa.answer.short.Weights)')
+    ap.add_argument("--no-judge", action="store_true", help="the reader's votes alone (short_answer_judge off)")
+    ap.add_argument("--judge", type=Path, help="judge model file to use (default: the shipped one)")
+    ap.add_argument("--train-judge", type=Path, metavar="OUT",
+                    help="fit the short-answer judge on this dataset (the 2024 training set only) and write it to OUT")
     args = ap.parse_args()
 
     questions = load_questions(args.dataset / "questions.jsonl")
@@ -237,7 +290,11 @@ def main() -> None:
         args.passages.parent.mkdir(parents=True, exist_ok=True)
         args.passages.write_bytes(pickle.dumps(passages))
         print(f"passages cached in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-    overrides = {"short_answer_sentences": args.sentences} if args.sentences else {}
+    overrides: dict = {"short_answer_sentences": args.sentences} if args.sentences else {}
+    if args.no_judge:
+        overrides["short_answer_judge"] = False
+    if args.judge:
+        overrides["short_answer_judge_model"] = args.judge
     settings = Settings(**overrides)
     ext_path = args.passages.with_suffix(".extractive.pkl")
     if ext_path.exists():
@@ -251,8 +308,13 @@ def main() -> None:
     if args.timing:
         timing(questions[: args.timing], passages, settings, extractive)
         return
+    if args.train_judge:
+        train_judge(questions, passages, settings, analyzer, extractive, args.train_judge, args.dataset,
+                    replace(WEIGHTS, **json.loads(args.weights)) if args.weights else WEIGHTS)
+        return
     t0 = time.perf_counter()
-    rows = run(questions, passages, settings, analyzer, WEIGHTS, extractive)
+    weights = replace(WEIGHTS, **json.loads(args.weights)) if args.weights else WEIGHTS
+    rows = run(questions, passages, settings, analyzer, weights, extractive)
     print(f"read {len(rows)} questions in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     args.analyses.write_bytes(pickle.dumps(dict(analyzer._cache)))
     threshold = args.threshold if args.threshold is not None else best_threshold(rows)
@@ -260,8 +322,7 @@ def main() -> None:
     report(rows, threshold)
     if args.dump:
         with open(args.dump, "w") as f:
-            for r in rows:
-                f.write(json.dumps(r, ensure_ascii=False) + "\n")
+            f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
     if args.grid:
         tune_q = [q for q in questions if q.month in TUNE]
         grid = json.loads(args.grid_json) if args.grid_json else {

@@ -75,8 +75,8 @@ def run_qa(*args: str, index: Path | None = None, stdin: str | None = None, time
 
 
 def run_json(*args: str, index: Path | None = None, stdin: str | None = None, ok: tuple[int, ...] = (0,),
-             cwd: Path | None = None) -> dict:
-    res = run_qa(*args, "--json", index=index, stdin=stdin, cwd=cwd)
+             cwd: Path | None = None, env: dict[str, str] | None = None) -> dict:
+    res = run_qa(*args, "--json", index=index, stdin=stdin, cwd=cwd, env=env)
     assert res.returncode in ok, f"exit {res.returncode}\nstdout: {res.stdout}\nstderr: {res.stderr}"
     return json.loads(res.stdout)
 

@@ -179,9 +179,20 @@ class AnswerSettings(_Group):
         description="spaCy pipeline (installed package name or folder) whose entities and noun chunks "
         "are the short-answer candidates; empty = no short answers",
     )
-    short_answer_threshold: float = Field(
-        0.5, ge=0, le=1,
-        description="Reader confidence a short answer needs; below it qa answers with quoted sentences only",
+    short_answer_threshold: float | None = Field(
+        None, ge=0, le=1,
+        description="Confidence a short answer needs; below it qa answers with quoted sentences only. "
+        "Default: 0.29 for the judge's probability that the winner is the answer, 0.5 for the reader's "
+        "vote share (without the judge, and for the date of a 'when' question); both chosen on the "
+        "development set's Jan–Mar",
+    )
+    short_answer_judge: bool = Field(
+        True,
+        description="Order the short-answer candidates and give their confidence with the shipped judge "
+        "(qa/answer/judge.json, trained on the 2024 training set; bench/README.md); false = the reader's votes",
+    )
+    short_answer_judge_model: Path | None = Field(
+        None, description="Short-answer judge model file (default: the one shipped in qa/answer/judge.json)"
     )
     short_answer_sentences: int = Field(
         6, ge=1, le=200, description="Sentences of the best passages the short-answer reader analyses, besides those the extractive answer quotes"

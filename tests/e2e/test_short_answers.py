@@ -12,7 +12,11 @@ import httpx
 import pytest
 
 from conftest import SAMPLES, run_json, run_qa
+from qa.answer.judge import JUDGED_THRESHOLD
 from test_web import chat_page, served  # noqa: F401  (the samples behind a real `qa serve`)
+
+
+ANY_CONFIDENCE = {"QA_SHORT_ANSWER_THRESHOLD": "0"}
 
 
 def _span_in_quote(out: dict) -> tuple[dict, str]:
@@ -31,15 +35,28 @@ def _span_in_quote(out: dict) -> tuple[dict, str]:
     ],
 )
 def test_ask_json_leads_with_the_short_answer_and_its_exact_span(sample_index, question, text, kind):
-    out = run_json("ask", question, "--as-of", "2025-03-10", index=sample_index)
+    """Wiring and format, whatever the judge's confidence (threshold 0: the reader's winner leads)."""
+    out = run_json("ask", question, "--as-of", "2025-03-10", index=sample_index, env=ANY_CONFIDENCE)
     short, spanned = _span_in_quote(out)
     assert short["text"] == spanned == text and short["n"] == 1
     assert short["type"] == kind
     assert 0 < short["confidence"] <= 1
     led = re.compile(rf"{re.escape(text)} \((reported|on|in) [^)]+ 2025\) \[1\]: ")  # and the news' date
     assert led.match(out["answer"]), out["answer"]
-    human = run_qa("ask", question, "--as-of", "2025-03-10", index=sample_index)
+    human = run_qa("ask", question, "--as-of", "2025-03-10", index=sample_index, env=ANY_CONFIDENCE)
     assert human.returncode == 0 and led.match(human.stdout), human.stdout
+
+
+def test_at_the_default_threshold_a_short_answer_leads_only_when_the_judge_is_confident(sample_index):
+    question = "How many Westmark engineers were detained in Norland?"
+    out = run_json("ask", question, "--as-of", "2025-03-10", index=sample_index)
+    short, spanned = _span_in_quote(out)
+    assert short["text"] == spanned == "three"
+    assert short["confidence"] >= JUDGED_THRESHOLD
+    strict = run_json("ask", question, "--as-of", "2025-03-10", index=sample_index,
+                      env={"QA_SHORT_ANSWER_THRESHOLD": str(min(1.0, short["confidence"] + 0.01))})
+    assert strict["short_answer"] is None and strict["short_answer_reason"] == "no confident short answer"
+    assert strict["citations"] and "three Westmark engineers" in strict["answer"]  # the sentences stand
 
 
 def test_when_answers_keep_the_dated_lead_and_the_short_answer_is_the_date(sample_index):
@@ -68,22 +85,22 @@ def test_seed_short_answer_is_the_date_of_the_call(seed_index):
 
 @pytest.mark.slow
 def test_http_ask_and_chat_completions_carry_the_short_answer(served):
-    body = {"question": "What percentage did inflation fall to in February?", "as_of": "2025-03-10"}
+    body = {"question": "How many Westmark engineers were detained in Norland?", "as_of": "2025-03-10"}
     ask = httpx.post(f"{served}/ask", json=body, timeout=120).json()
-    assert _span_in_quote(ask)[1] == "2.1 percent"
+    assert _span_in_quote(ask)[1] == "three"
     chat = httpx.post(f"{served}/v1/chat/completions", timeout=120, json={
         "model": "qa", "as_of": "2025-03-10", "messages": [{"role": "user", "content": body["question"]}]}).json()
     assert chat["qa"]["short_answer"] == ask["short_answer"]
-    assert chat["choices"][0]["message"]["content"].startswith("2.1 percent \\(in February 2025\\) [1]\\:")  # markdown escaped
+    assert chat["choices"][0]["message"]["content"].startswith("three \\(reported Saturday 8 March 2025\\) [1]\\:")  # markdown escaped
 
 
 @pytest.mark.slow
 def test_web_page_highlights_the_span_inside_the_quote(served, tmp_path):
-    with chat_page(f"{served}/?as_of=2025-03-10", "What percentage did inflation fall to in February?") as page:
+    with chat_page(f"{served}/?as_of=2025-03-10", "How many Westmark engineers were detained in Norland?") as page:
         first = page.locator(".turn .sources li").first
         mark = first.locator("blockquote mark.short")
-        assert mark.inner_text() == "2.1 percent"
-        assert page.locator(".turn .a").first.inner_text().startswith("2.1 percent (in February 2025) [1]")
+        assert mark.inner_text() == "three"
+        assert page.locator(".turn .a").first.inner_text().startswith("three (reported Saturday 8 March 2025) [1]")
         page.screenshot(path=str(tmp_path / "short.png"), full_page=True)
         if Path("/tmp").is_dir():
             Path("/tmp/qa-short-answer.png").write_bytes((tmp_path / "short.png").read_bytes())
@@ -98,7 +115,7 @@ def test_eval_reports_short_answer_metrics(tmp_path):
     (data / "questions.jsonl").write_text(json.dumps(
         {"id": "1", "asked_on": "2025-03-10", "question": "What percentage did inflation fall to in February?",
          "answer": "2.1 percent"}) + "\n")
-    out = run_json("eval", str(data), index=tmp_path / "index")
+    out = run_json("eval", str(data), index=tmp_path / "index", env=ANY_CONFIDENCE)  # the scoring's wiring
     row = out["by_month"]["2025-03"]
     assert row["short_exact_match"] == row["short_answered"] == row["short_accuracy_answered"] == 1.0
     assert row["short_f1"] == 1.0 and out["overall"]["short_exact_match"] == 1.0

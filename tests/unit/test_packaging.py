@@ -33,4 +33,4 @@ def test_wheel_contains_prompts_and_web_page(tmp_path: Path) -> None:
     for name in NAMES:
         assert f"qa/_prompts/{name}.md" in names
     assert {"qa/web/index.html", "qa/web/chat.js", "qa/web/chat.css"} <= names
-    assert "qa/rank/ranker.json" in names
+    assert "qa/rank/ranker.json" in names and "qa/answer/judge.json" in names

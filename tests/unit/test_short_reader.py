@@ -30,8 +30,13 @@ def passage(doc: str, text: str, *, day: date = date(2025, 6, 18), offset: int =
     return Passage(f"{doc}-0", text, rec, score, 0.6)
 
 
+VOTES = Settings(short_answer_judge=False)  # the reader's own rules (the judge: test_short_judge.py)
+
+
 def reading(question: str, passages: list[Passage], analyzer: Analyzer, **settings):
-    return read(question, passages, question_time(question, AS_OF), Settings(**settings), analyzer)
+    """The reader's votes alone, unless a test turns the judge on."""
+    return read(question, passages, question_time(question, AS_OF),
+                Settings(**{"short_answer_judge": False, **settings}), analyzer)
 
 
 def test_the_entity_the_question_names_never_wins_however_often_it_appears(analyzer):
@@ -45,7 +50,8 @@ def test_the_entity_the_question_names_never_wins_however_often_it_appears(analy
     r = reading(q, passages, analyzer)
     keys = [c.key for c in r.candidates]
     assert "marta quist" not in keys
-    assert r.candidates[0].key == "harbour city fc"
+    # the club wins; its forms share their votes (tiling "shorter"), so the core may lead
+    assert r.candidates[0].key in ("harbour city fc", "harbour city")
 
 
 def test_votes_from_independent_articles_beat_one_article(analyzer):
@@ -131,7 +137,7 @@ def test_the_answer_leads_with_the_short_answer_and_cites_the_sentence_that_says
         passage("x", "Marta Quist trained alone on Monday. Her agent declined to comment."),
         passage("y", "The league confirmed the move on Tuesday. Marta Quist joined Harbour City FC on a three-year deal."),
     ]
-    ans = with_short_answer(_extractive(q, passages), q, passages, question_time(q, AS_OF), Settings(), analyzer)
+    ans = with_short_answer(_extractive(q, passages), q, passages, question_time(q, AS_OF), VOTES, analyzer)
     short = ans.short_answer
     assert short is not None and short.text == "Harbour City FC" and short.n == 1
     first = ans.citations[0]

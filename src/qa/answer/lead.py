@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from qa.answer.extractive import Candidate, annotate, sentence_date
+from qa.answer.judge import threshold
 from qa.answer.qtype import question_type
 from qa.answer.short import Reading, Winner, read, winner
 from qa.answer.spans import Analyzer, date_label, date_span
@@ -54,8 +55,8 @@ def with_short_answer(
     quoted = [(c.doc_id, c.start, c.end) for c in answer.citations]
     reading = read(question, relevant, qtime, settings, analyzer, qtype=qtype, quoted=quoted)
     if qtime.asks_when:
-        return _dated(answer, reading, qtime, settings.short_answer_threshold)
-    best = winner(reading, settings.short_answer_threshold)
+        return _dated(answer, reading, qtime, threshold(settings, judged=False))
+    best = winner(reading, threshold(settings, reading.judged))
     if best is None:
         return _without(answer, NOT_CONFIDENT)
     return _led(answer, best, settings.answer_sentences, qtime)
@@ -80,8 +81,9 @@ def _dated(answer: Answer, reading: Reading, qtime: QuestionTime, threshold: flo
     label = date_label(mention.first, mention.last, mention.granularity)
     key = normalize_answer(label)
     # the lead's date against the reader's best-supported date: which of several dates a "last"
-    # or "before that" question wants is the lead's rule (qa.temporal), not a vote
-    top = reading.candidates[0].score if reading.candidates else 0.0
+    # or "before that" question wants is the lead's rule (qa.temporal), not a vote, nor the
+    # judge's pick among the dates (its probabilities are not what this threshold was chosen on)
+    top = max((c.score for c in reading.candidates), default=0.0)
     votes = next((c.score for c in reading.candidates if c.key == key), 0.0)
     confidence = min(1.0, votes / top) if top > 0 else 0.0
     if confidence < threshold:

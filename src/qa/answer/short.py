@@ -24,12 +24,13 @@ import snowballstemmer
 from qa.answer.qtype import QuestionType, question_type, singular
 from qa.answer.spans import NOUN_PHRASE, NUMERIC_CORE, Analyzer, Span, pattern_spans
 from qa.sentences import is_headline_like, is_question, sentence_spans
+from qa.temporal import find_time_mentions
 from qa.text import STOPWORDS, normalize_answer
 from qa.types import Passage
 
 if TYPE_CHECKING:
     from qa.settings import Settings
-    from qa.temporal import QuestionTime
+    from qa.temporal import QuestionTime, Window
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class Weights:
     quoted: float = 1.0  # boost of a sentence the extractive answer quotes (its first: full, then less)
     named_penalty: float = 0.8  # share of the candidate's words the question names, times this
     max_words: int = 8
-    tiling: str = "longer"  # "longer": a candidate inside a longer one gives it its votes; "shorter": takes a share of its
+    tiling: str = "shorter"  # "shorter": a candidate inside longer ones also gets a share of their votes (both forms stay, the judge picks); "longer": gives them its votes
     tile_share: float = 0.5  # with "shorter": the share of a longer candidate's votes its parts get
 
 
@@ -71,7 +72,7 @@ _NEAR = {
     "event": {"ORG", "WORK_OF_ART", "FAC"},
     "group": {"ORG"},
 }
-_NUMERIC = frozenset({"CARDINAL", "QUANTITY", "MONEY", "PERCENT", "ORDINAL", "DATE", "TIME"})
+NUMERIC_LABELS = frozenset({"CARDINAL", "QUANTITY", "MONEY", "PERCENT", "ORDINAL", "DATE", "TIME"})
 _JUNK = frozenset(
     "he she it they them we us you i him her his hers its their this that these those who which what "
     "one ones people thing things way ways time times year years day days week weeks month months "
@@ -120,6 +121,14 @@ class Occurrence:
     span: Span  # offsets in the sentence
     text: str
     score: float
+    # what the score was made of (the judge's features, qa.answer.judge)
+    fit: float = 0.0  # type fit
+    close: float = 0.0  # closeness to the question's words
+    overlap: float = 0.0  # the sentence's share of the question's words
+    quoted: float = 0.0  # the extractive answer's boost of its sentence (0: not quoted)
+    quoted_rank: int = -1  # which of the quoted sentences it is in (0: the first; -1: none)
+    prior: float = 1.0  # its passage's time prior
+    named: float = 0.0  # share of its words the question names
 
 
 @dataclass
@@ -128,11 +137,18 @@ class Candidate:
     occurrences: list[Occurrence] = field(default_factory=list)
     score: float = 0.0
     absorbed: list[Occurrence] = field(default_factory=list)  # of shorter candidates merged in
+    probability: float = 0.0  # the judge's, when it judged the reading
 
     @property
     def best(self) -> Occurrence:
         """Its best occurrence (its own, never one of a shorter candidate merged into it)."""
         return max(self.occurrences, key=lambda o: o.score)
+
+    def shown(self, kind: str) -> str:
+        """What a short answer of this kind shows: the best occurrence's text, or for a date the
+        date it resolves to."""
+        occ = self.best
+        return occ.span.head if kind == "date" and occ.span.head else occ.text
 
 
 @dataclass
@@ -141,9 +157,12 @@ class Reading:
 
     qtype: QuestionType
     candidates: list[Candidate]
+    judged: bool = False  # ordered by the judge (qa.answer.judge), each with its probability
 
     @property
     def confidence(self) -> float:
+        if self.judged:
+            return self.candidates[0].probability if self.candidates else 0.0
         return confidence(self.candidates)
 
 
@@ -174,7 +193,9 @@ def _question_terms(question: str) -> set[str]:
     return set(_stems(words))
 
 
-def _sentences(passages: list[Passage], terms: set[str]) -> list[_Sentence]:
+def _sentences(passages: list[Passage], terms: set[str], window: Window | None = None) -> list[_Sentence]:
+    """The sentences worth reading; with a time cue only those its window admits as evidence (the
+    rule the quoted sentences obey: ``Window.admits_sentence``)."""
     seen: set[tuple[str, int]] = set()
     out: list[_Sentence] = []
     for rank, p in enumerate(passages):
@@ -182,6 +203,8 @@ def _sentences(passages: list[Passage], terms: set[str]) -> list[_Sentence]:
             key = (p.doc_id, p.start + s)
             text = p.text[s:e]
             if key in seen or e - s < 15 or is_question(text) or is_headline_like(text):
+                continue
+            if window is not None and not window.admits_sentence(p.published_at, find_time_mentions(text, p.published_at)):
                 continue
             seen.add(key)
             words = [(m.start(), m.end()) for m in _WORD.finditer(text)]
@@ -199,13 +222,18 @@ def select_sentences(sentences: list[_Sentence], limit: int, rank_scale: float) 
     return ranked[:limit]
 
 
+def heads_match(qtype: QuestionType, span: Span) -> bool:
+    """A noun chunk whose head is the question's head noun ("which seed" → "the oldest seeds")."""
+    return bool(qtype.head) and span.label == NOUN_PHRASE and singular(span.head) == qtype.head
+
+
 def _type_fit(qtype: QuestionType, span: Span, sentence: str, w: Weights) -> float:
     if qtype.kind == "thing":
         if span.label == NOUN_PHRASE:
-            if qtype.head and singular(span.head) == qtype.head:
+            if heads_match(qtype, span):
                 return w.head_match
             return w.thing_np
-        if span.label in _NUMERIC:
+        if span.label in NUMERIC_LABELS:
             return w.type_mismatch
         return w.thing_entity
     if span.label in qtype.labels:
@@ -284,12 +312,14 @@ def read(
     w = weights
     terms = _question_terms(question)
     qwords = _question_words(question)
-    sentences = _sentences(passages, terms)
-    boost = {}
+    sentences = _sentences(passages, terms, qtime.evidence)
+    boost: dict[int, float] = {}
+    quote_rank: dict[int, int] = {}
     for i, (doc, qs, qe) in enumerate(quoted):
         for sent in sentences:
             if sent.passage.doc_id == doc and sent.start < qe and qs < sent.end:
                 boost.setdefault(id(sent), w.quoted / (1 + i))
+                quote_rank.setdefault(id(sent), i)
     chosen = [s for s in sentences if id(s) in boost]
     chosen += select_sentences([s for s in sentences if id(s) not in boost], settings.short_answer_sentences, w.rank_scale)
     analyses = analyzer.analyse([s.text for s in chosen])
@@ -323,9 +353,16 @@ def read(
                 continue
             cand = cands.setdefault(key, Candidate(key))
             shown = Span(shaped[0], shaped[1], span.label, span.head)
-            cand.occurrences.append(Occurrence(sent.passage, sent.rank, (sent.start, sent.end), shown, text, score))
+            cand.occurrences.append(Occurrence(
+                sent.passage, sent.rank, (sent.start, sent.end), shown, text, score,
+                fit, close, sent.overlap, boost.get(id(sent), 0.0), quote_rank.get(id(sent), -1),
+                prior[id(sent.passage)], named))
     ranked = _merge(_total(list(cands.values()), w)) if w.tiling == "longer" else _share(_total(list(cands.values()), w), w.tile_share)
-    return Reading(qtype, ranked)
+    reading = Reading(qtype, ranked)
+    from qa.answer.judge import judge, model_for
+
+    model = model_for(settings)
+    return judge(reading, model) if model is not None else reading
 
 
 def _closeness(sent: _Sentence, span: Span, w: Weights) -> float:
@@ -365,11 +402,17 @@ def _merge(cands: list[Candidate]) -> list[Candidate]:
     return sorted(out, key=lambda c: c.score, reverse=True)
 
 
+def _has_digit(key: str) -> bool:
+    return any(ch.isdigit() for ch in key)
+
+
 def _share(cands: list[Candidate], share: float) -> list[Candidate]:
     """Tiling the other way: a candidate inside longer ones ("Twitter" in "Twitter Inc") also
     gets ``share`` of their votes, so the common core of several forms can win."""
-    own = {c.key: c.score for c in cands}
+    own = {c.key: c.score for c in cands if not _has_digit(c.key)}
     for c in cands:
+        if _has_digit(c.key):
+            continue  # "2 percent" is not a form of "2.1 percent" (normalised "2 1 percent")
         words = set(c.key.split())
         c.score += share * sum(s for k, s in own.items() if k != c.key and words < set(k.split()))
     return sorted(cands, key=lambda c: c.score, reverse=True)
@@ -380,12 +423,12 @@ def winner(reading: Reading, threshold: float) -> Winner | None:
     if not reading.candidates:
         return None
     conf = reading.confidence
-    if conf < threshold:
+    if not conf >= threshold:  # also a NaN confidence: never an answer
         return None
     best = reading.candidates[0]
     occ = best.best
     start = occ.sentence[0] + occ.span.start
-    text = occ.span.head if reading.qtype.kind == "date" and occ.span.head else occ.text
+    text = best.shown(reading.qtype.kind)
     return Winner(text, reading.qtype.kind, conf, occ.passage, start, start + len(occ.text),
                        occ.sentence, best.key)
 
