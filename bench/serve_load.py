@@ -4,6 +4,8 @@ Only 127.0.0.1; the request loop is bounded in time and count and stops by itsel
 requests/s, p50/p95/p99 latency and the error count (which must be 0).
 
     python bench/serve_load.py --index .bench-cache/qa-index --clients 4 --seconds 30
+    python bench/serve_load.py --index DEV_INDEX --clients 1 --ingest-articles 0 --seconds 60 \
+        --questions ../shared/data/realtimeqa-2023h1/questions.jsonl [--env QA_SHORT_ANSWER_JUDGE=false]
 """
 
 from __future__ import annotations
@@ -50,10 +52,18 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=8765)
     ap.add_argument("--endpoint", choices=["ask", "chat"], default="ask")
     ap.add_argument("--ingest-articles", type=int, default=200, help="articles ingested during the run")
+    ap.add_argument("--questions", type=Path,
+                    help="ask a dataset's questions (questions.jsonl: question, asked_on) in order, each as of its "
+                         "date, instead of the six fixed ones (so the reader meets sentences it has not read)")
+    ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="a setting for the server")
     args = ap.parse_args()
 
+    asks = [{"question": q} for q in QUESTIONS]
+    if args.questions:
+        rows = [json.loads(line) for line in args.questions.read_text(encoding="utf-8").splitlines() if line.strip()]
+        asks = [{"question": r["question"], "as_of": r["asked_on"]} for r in rows]
     qa = Path(sys.executable).parent / "qa"
-    env = {**os.environ, "QA_RATE_LIMIT_PER_MINUTE": "1000000"}
+    env = {**os.environ, "QA_RATE_LIMIT_PER_MINUTE": "1000000", **dict(kv.split("=", 1) for kv in args.env)}
     server = subprocess.Popen([str(qa), "serve", "--index", str(args.index), "--port", str(args.port)],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{args.port}"
@@ -68,14 +78,16 @@ def main() -> None:
             with httpx.Client(base_url=url, timeout=60) as c:
                 n = 0
                 while time.time() < stop and len(latencies) < MAX_REQUESTS:
-                    q = QUESTIONS[(i + n) % len(QUESTIONS)]
+                    body = asks[(i + n) % len(asks)]
                     n += 1
                     t = time.perf_counter()
                     try:
                         if args.endpoint == "ask":
-                            r = c.post("/ask", json={"question": q})
+                            r = c.post("/ask", json=body)
                         else:
-                            r = c.post("/v1/chat/completions", json={"model": "qa", "messages": [{"role": "user", "content": q}]})
+                            r = c.post("/v1/chat/completions", json={
+                                "model": "qa", "messages": [{"role": "user", "content": body["question"]}],
+                                **({"as_of": body["as_of"]} if "as_of" in body else {})})
                         ok = r.status_code == 200
                     except httpx.HTTPError as e:
                         ok, r = False, e
@@ -120,7 +132,8 @@ def main() -> None:
         except OSError:
             pass
         print(json.dumps({
-            "endpoint": args.endpoint, "server_peak_rss_mb": peak_rss_mb, "clients": args.clients, "seconds": round(elapsed, 1),
+            "endpoint": args.endpoint, "questions": str(args.questions or "six fixed"), "env": args.env,
+            "server_peak_rss_mb": peak_rss_mb, "clients": args.clients, "seconds": round(elapsed, 1),
             "requests": len(lat), "requests_per_s": round(len(lat) / elapsed, 2),
             "p50_ms": round(1000 * statistics.median(lat), 1), "p95_ms": pct(0.95), "p99_ms": pct(0.99),
             "errors": len(errors), "ingest_during_run": {k: ingest_result.get(k) for k in ("status", "seconds", "added")},

@@ -331,3 +331,36 @@ def test_an_empty_rebuild_and_a_second_writer_are_handled(tmp_path: Path, chroma
     run_json("ingest", str(_jsonl(tmp_path / "bridge.jsonl", BRIDGE)), *remote, index=copy)
     res = run_qa("ingest", str(_jsonl(tmp_path / "quarry.jsonl", QUARRY)), *remote, index=writer)
     assert res.returncode == 2 and "one writer" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_a_moved_server_is_recorded_and_a_corrupt_marker_is_a_one_line_error(tmp_path: Path, chroma_server: str) -> None:
+    """Two fixes the review found, tested: following again at the server's new address records it
+    (the next catch-up reads from there), and a damaged REPLICA marker is a one-line usage error
+    naming the file, for every command, not a traceback."""
+    writer, replica = tmp_path / "writer", tmp_path / "replica"
+    run_json("ingest", str(_jsonl(tmp_path / "a.jsonl", FERRY)), "--chroma-url", chroma_server, index=writer)
+    index_id = run_json("index", "stats", index=writer)["index_id"]
+    run_json("index", "follow", index_id, "--chroma-url", chroma_server, index=replica)
+    assert run_json("index", "stats", index=replica)["chroma_url"] == chroma_server
+    moved = chroma_server.replace("127.0.0.1", "localhost")
+    assert moved != chroma_server
+    again = run_json("index", "follow", index_id, "--chroma-url", moved, index=replica)
+    assert again["documents"] == 1
+    stats = run_json("index", "stats", index=replica)
+    assert stats["chroma_url"] == moved and stats["replica"] is True
+    assert json.loads((replica / "REPLICA").read_text())["chroma_url"] == moved
+    # later catch-ups use the recorded address without being told
+    run_json("ingest", str(_jsonl(tmp_path / "b.jsonl", BRIDGE)), index=writer)
+    assert run_json("index", "follow", index_id, index=replica)["documents"] == 2
+
+    (replica / "REPLICA").write_text("{not json")
+    # reading needs no marker (the index records its server) ...
+    assert run_json("search", "ferry strike", index=replica)["results"][0]["doc_id"] == "ferry-1"
+    # ... but whatever asks what the folder follows, or would write to it, says what is wrong
+    for args in (("index", "stats"), ("index", "follow", index_id), ("ingest", str(tmp_path / "a.jsonl")),
+                 ("serve", "--port", str(free_port()))):
+        res = run_qa(*args, index=replica)
+        lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+        assert res.returncode == 2, (args, res.returncode, res.stderr)
+        assert len(lines) == 1 and "REPLICA" in lines[0] and "not a replica marker" in lines[0], res.stderr
+        assert "Traceback" not in res.stderr

@@ -118,10 +118,11 @@ class IndexReader:
         root = self.settings.resolved_index()
         if (root / "INDEX_ID").exists():  # shared on a Chroma server: what replicas follow (qa index follow)
             from qa.index.replica import marker
-            from qa.index.shared import VERSION_KEY
+            from qa.index.shared import URL_KEY, VERSION_KEY
 
             s["index_id"] = (root / "INDEX_ID").read_text().strip()
             s["shared_version"] = _int(self.catalog.get_meta(VERSION_KEY))
+            s["chroma_url"] = self.catalog.get_meta(URL_KEY)  # the server this version was written to / read from
             s["replica"] = marker(root) is not None
         return s
 
