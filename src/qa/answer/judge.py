@@ -126,7 +126,8 @@ def _is_outlet(key: str, source: str) -> bool:
 
 
 def probabilities(model: Model, X: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-model.predict(X)))
+    """The logistic of the model's score (as tanh: no overflow for scores far from 0)."""
+    return 0.5 * (1.0 + np.tanh(0.5 * model.predict(X)))
 
 
 def judge(reading: Reading, model: Model) -> Reading:
