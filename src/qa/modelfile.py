@@ -81,8 +81,17 @@ class TreeEnsemble(_Based):
             raise ValueError(f"a split on a feature it does not have (of {n_features})")
         if not (np.isfinite(self.threshold).all() and np.isfinite(self.value).all()):
             raise ValueError("not finite")
-        if not 0 <= self.depth <= 64:
-            raise ValueError("tree depth out of range")
+        leaf = self.feature == -1
+        own = np.arange(nodes)
+        if not ((self.left[leaf] == own[leaf]).all() and (self.right[leaf] == own[leaf]).all()):
+            raise ValueError("a leaf with children")
+        frontier, levels = set(self.roots.tolist()), 0
+        while frontier := {c for n in frontier if not leaf[n] for c in (int(self.left[n]), int(self.right[n]))}:
+            levels += 1
+            if levels > 64:
+                raise ValueError("trees deeper than 64 levels (or a cycle)")
+        if self.depth < levels:
+            raise ValueError(f"depth {self.depth} but trees {levels} levels deep")
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=np.float64)
@@ -191,7 +200,8 @@ class ModelFile:
                 "model": model.to_dict(), "training": training}
 
     def parse(self, data: Any) -> Model:
-        """The model in a parsed model file; ValueError when it is not one qa can use."""
+        """The model in a parsed model file; ValueError (or another error ``load`` catches) when
+        it is not one qa can use."""
         if not isinstance(data, dict) or data.get("format") != self.format or data.get("version") != self.version:
             raise ValueError(f"not a {self.format} v{self.version} file")
         if list(data.get("features", [])) != list(self.features):
@@ -226,6 +236,6 @@ def _load(kind: ModelFile, path: str | None) -> Model | None:
         if path:
             log.warning("%s %s: no such file; %s", kind.what, where, kind.fallback)
         return None
-    except (OSError, ValueError, KeyError, TypeError, IndexError) as e:
+    except (OSError, ValueError, KeyError, TypeError, IndexError, ArithmeticError, RecursionError) as e:
         log.warning("%s %s: %s; %s", kind.what, where, e, kind.fallback)
         return None

@@ -335,7 +335,7 @@ def test_an_empty_rebuild_and_a_second_writer_are_handled(tmp_path: Path, chroma
 
 def test_a_moved_server_is_recorded_and_a_corrupt_marker_is_a_one_line_error(tmp_path: Path, chroma_server: str) -> None:
     """Two fixes the review found, tested: following again at the server's new address records it
-    (the next catch-up reads from there), and a damaged REPLICA marker is a one-line usage error
+    (marker and catalog, kept by later catch-ups), and a damaged REPLICA marker is a one-line usage error
     naming the file, for every command, not a traceback."""
     writer, replica = tmp_path / "writer", tmp_path / "replica"
     run_json("ingest", str(_jsonl(tmp_path / "a.jsonl", FERRY)), "--chroma-url", chroma_server, index=writer)
@@ -349,9 +349,10 @@ def test_a_moved_server_is_recorded_and_a_corrupt_marker_is_a_one_line_error(tmp
     stats = run_json("index", "stats", index=replica)
     assert stats["chroma_url"] == moved and stats["replica"] is True
     assert json.loads((replica / "REPLICA").read_text())["chroma_url"] == moved
-    # later catch-ups use the recorded address without being told
+    # a later catch-up without --chroma-url keeps the recorded address
     run_json("ingest", str(_jsonl(tmp_path / "b.jsonl", BRIDGE)), index=writer)
     assert run_json("index", "follow", index_id, index=replica)["documents"] == 2
+    assert run_json("index", "stats", index=replica)["chroma_url"] == moved
 
     (replica / "REPLICA").write_text("{not json")
     # reading needs no marker (the index records its server) ...

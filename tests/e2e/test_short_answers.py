@@ -47,7 +47,7 @@ def test_ask_json_leads_with_the_short_answer_and_its_exact_span(sample_index, q
     assert human.returncode == 0 and led.match(human.stdout), human.stdout
 
 
-def test_at_the_default_threshold_a_short_answer_leads_only_when_the_judge_is_confident(sample_index):
+def test_at_the_default_threshold_a_short_answer_leads_only_when_confident(sample_index):
     question = "How many Westmark engineers were detained in Norland?"
     out = run_json("ask", question, "--as-of", "2025-03-10", index=sample_index)
     short, spanned = _span_in_quote(out)

@@ -33,7 +33,7 @@ def _set(path: str, value):
 
 BAD_JUDGES = {
     "coef one short": (_judge_with(lambda d: d["model"]["coef"].pop()), "coef has shape"),
-    "NaN coefficient": (_judge_with(lambda d: d["model"]["coef"].__setitem__(0, float("nan"))).replace("NaN", "NaN"), "not finite"),
+    "NaN coefficient": (_judge_with(lambda d: d["model"]["coef"].__setitem__(0, float("nan"))), "not finite"),
     "zero scale": (_judge_with(lambda d: d["model"]["scale"].__setitem__(0, 0.0)), "scale must be positive"),
     "scalar coef": (_judge_with(_set("coef", 1.0)), "coef has shape"),
     "a list, not a file": ("[1, 2, 3]", "not a qa-short-answer-judge"),
@@ -43,6 +43,18 @@ BAD_JUDGES = {
         _judge_with(lambda d: d.update(kind="trees", model={
             "roots": [0], "feature": [99, -1, -1], "threshold": [0.5, 0, 0], "left": [1, 1, 2],
             "right": [2, 1, 2], "value": [0, -1, 1], "depth": 1})), "a split on a feature"),
+    "trees with an infinite depth": (
+        _judge_with(lambda d: d.update(kind="trees", model={
+            "roots": [0], "feature": [-1], "threshold": [0.0], "left": [0], "right": [0], "value": [0.0],
+            "depth": float("inf")})), "infinity"),
+    "trees deeper than they say": (
+        _judge_with(lambda d: d.update(kind="trees", model={
+            "roots": [0], "feature": [0, 1, -1, -1, -1], "threshold": [0.5, 0.5, 0, 0, 0], "left": [1, 3, 2, 3, 4],
+            "right": [2, 4, 2, 3, 4], "value": [0, 0, 1, -1, 2], "depth": 1})), "depth 1 but trees 2 levels deep"),
+    "a root index too large to be an index": (
+        _judge_with(lambda d: d.update(kind="trees", model={
+            "roots": [1e30], "feature": [-1], "threshold": [0.0], "left": [0], "right": [0], "value": [0.0],
+            "depth": 0})), "int"),
     "trees pointing outside their nodes": (
         _judge_with(lambda d: d.update(kind="trees", model={
             "roots": [0], "feature": [0, -1, -1], "threshold": [0.5, 0, 0], "left": [1, 1, 7],

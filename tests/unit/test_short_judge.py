@@ -17,6 +17,7 @@ from qa.answer.judge import (
     TOP,
     VOTES_THRESHOLD,
     features,
+    judge,
     model_for,
     threshold,
 )
@@ -110,8 +111,8 @@ def test_the_name_the_question_asks_about_is_never_a_candidate_judged_or_not(ana
     q = "Which club did striker Marta Quist join this week?"
     ps = [passage("a", "Marta Quist has joined Harbour City FC. Marta Quist said she was delighted."),
           passage("b", "Fans of Marta Quist gathered outside. Marta Quist waved.")]
-    for judge in (True, False):
-        r = read(q, ps, question_time(q, AS_OF), Settings(short_answer_judge=judge), analyzer)
+    for judged in (True, False):
+        r = read(q, ps, question_time(q, AS_OF), Settings(short_answer_judge=judged), analyzer)
         assert "marta quist" not in [c.key for c in r.candidates]
 
 
@@ -154,8 +155,8 @@ def test_the_threshold_is_the_setting_or_the_default_for_that_confidence():
     assert threshold(Settings(short_answer_threshold=0.8), judged=False) == 0.8
 
 
-@pytest.mark.parametrize("judge", [True, False])
-def test_with_a_time_cue_no_candidate_comes_from_a_sentence_about_another_time(analyzer, judge):
+@pytest.mark.parametrize("judged", [True, False])
+def test_with_a_time_cue_no_candidate_comes_from_a_sentence_about_another_time(analyzer, judged):
     """The window's rule for evidence (``Window.admits_sentence``, as the quoted sentences obey it)
     holds for the short answer's sentence too: this week's story about last year's parade does not
     answer "this week" — judged or voted."""
@@ -171,7 +172,22 @@ def test_with_a_time_cue_no_candidate_comes_from_a_sentence_about_another_time(a
                                "owners still talk about the crowds."),
           story("now", "Crowds in the thousands packed the waterfront in Harbor City on Monday as the Herons "
                        "celebrated their championship.")]
-    r = read(q, ps, question_time(q, as_of), Settings(short_answer_judge=judge), analyzer)
+    r = read(q, ps, question_time(q, as_of), Settings(short_answer_judge=judged), analyzer)
     docs = {o.passage.doc_id for c in r.candidates for o in c.occurrences}
     assert docs == {"now"}
     assert r.candidates[0].key == "harbor city"
+
+
+def test_the_judge_reorders_only_its_first_candidates_and_keeps_the_rest_in_order():
+    q = "Which club did Marta Quist join?"
+    p = PASSAGES[0]
+    cands = [Candidate(f"club {chr(97 + i)}", [Occurrence(p, i % 3, (0, len(p.text)), Span(0, 5, "ORG"), f"Club {chr(97 + i)}",
+                                                          1.0 / (1 + i), fit=1.0, close=0.5, overlap=0.5)],
+                       score=1.0 / (1 + i)) for i in range(TOP + 5)]
+    model = JUDGE.load()
+    assert model is not None
+    r = judge(Reading(question_type(q), cands), model)
+    assert r.judged and len(r.candidates) == TOP + 5
+    assert {c.key for c in r.candidates[:TOP]} == {c.key for c in cands[:TOP]}
+    assert r.candidates[TOP:] == cands[TOP:]  # unjudged: after the judged, in the reader's order
+    assert all(c.probability == 0.0 for c in r.candidates[TOP:])

@@ -12,7 +12,7 @@ probability: the candidates are re-ordered by it and the winner's probability is
 the ``short_answer_threshold`` setting is compared with.
 
 Without a usable model file (or with ``short_answer_judge`` off) the reader's own vote share is
-the confidence, as before.
+the confidence, against its own default threshold (``threshold``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from qa.answer.short import NUMERIC_LABELS, WEIGHTS, Reading, heads_match
+from qa.answer.short import NUMERIC_LABELS, WEIGHTS, Reading, form_words, heads_match
 from qa.answer.spans import NOUN_PHRASE
 from qa.modelfile import Model, ModelFile
 
@@ -61,8 +61,7 @@ def features(reading: Reading, top: int = TOP) -> np.ndarray:
     best = scores[0] or 1.0
     same_doc = WEIGHTS.same_doc
     group = _KIND_GROUP.get(reading.qtype.kind, 1)
-    # other forms of a name: "Harvard" in "Harvard University" (never numbers: "2 percent" is not "2.1 percent")
-    forms = [None if any(ch.isdigit() for ch in c.key) else frozenset(c.key.split()) for c in reading.candidates[:50]]
+    forms = [form_words(c.key) for c in reading.candidates[:50]]  # "Harvard" in "Harvard University"
     labels = [c.best.span.label for c in reading.candidates[:50]]
     rows = []
     for i, c in enumerate(cands):

@@ -387,13 +387,20 @@ def _total(cands: list[Candidate], w: Weights) -> list[Candidate]:
     return sorted(cands, key=lambda c: c.score, reverse=True)
 
 
+def form_words(key: str) -> frozenset[str] | None:
+    """A candidate's words as a form of a name, for tiling ("Harvard" is a form of "Harvard
+    University"); None for anything with a digit: "2 percent" is not a form of "2.1 percent"
+    (normalised "2 1 percent"), nor "Apollo 11" of "Apollo 11 mission"'s numbers."""
+    return None if any(ch.isdigit() for ch in key) else frozenset(key.split())
+
+
 def _merge(cands: list[Candidate]) -> list[Candidate]:
     """AskMSR tiling: a candidate whose words are all in a longer one ("Biden", "Joe Biden") gives
     it its votes."""
     out: list[Candidate] = []
     for c in sorted(cands, key=lambda c: len(c.key.split()), reverse=True):
-        words = set(c.key.split())
-        host = next((o for o in out if words < set(o.key.split()) and len(o.key.split()) <= len(words) + 2), None)
+        words = form_words(c.key)
+        host = next((o for o in out if words and (ow := form_words(o.key)) and words < ow and len(ow) <= len(words) + 2), None)
         if host is not None:
             host.absorbed.extend(c.occurrences)
             host.score += c.score
@@ -402,19 +409,14 @@ def _merge(cands: list[Candidate]) -> list[Candidate]:
     return sorted(out, key=lambda c: c.score, reverse=True)
 
 
-def _has_digit(key: str) -> bool:
-    return any(ch.isdigit() for ch in key)
-
-
 def _share(cands: list[Candidate], share: float) -> list[Candidate]:
     """Tiling the other way: a candidate inside longer ones ("Twitter" in "Twitter Inc") also
     gets ``share`` of their votes, so the common core of several forms can win."""
-    own = {c.key: c.score for c in cands if not _has_digit(c.key)}
+    own = [(f, c.score) for c in cands if (f := form_words(c.key))]
     for c in cands:
-        if _has_digit(c.key):
-            continue  # "2 percent" is not a form of "2.1 percent" (normalised "2 1 percent")
-        words = set(c.key.split())
-        c.score += share * sum(s for k, s in own.items() if k != c.key and words < set(k.split()))
+        words = form_words(c.key)
+        if words:
+            c.score += share * sum(s for f, s in own if words < f)
     return sorted(cands, key=lambda c: c.score, reverse=True)
 
 
