@@ -308,12 +308,11 @@ def main() -> None:
     if args.timing:
         timing(questions[: args.timing], passages, settings, extractive)
         return
+    weights = replace(WEIGHTS, **json.loads(args.weights)) if args.weights else WEIGHTS
     if args.train_judge:
-        train_judge(questions, passages, settings, analyzer, extractive, args.train_judge, args.dataset,
-                    replace(WEIGHTS, **json.loads(args.weights)) if args.weights else WEIGHTS)
+        train_judge(questions, passages, settings, analyzer, extractive, args.train_judge, args.dataset, weights)
         return
     t0 = time.perf_counter()
-    weights = replace(WEIGHTS, **json.loads(args.weights)) if args.weights else WEIGHTS
     rows = run(questions, passages, settings, analyzer, weights, extractive)
     print(f"read {len(rows)} questions in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     args.analyses.write_bytes(pickle.dumps(dict(analyzer._cache)))

@@ -248,3 +248,12 @@ def build_tiny_encoder(folder: Path, seed: int = 0) -> Path:
 def tiny_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Path of the tiny encoder (select it with ``Settings(model=str(path))``)."""
     return build_tiny_encoder(tmp_path_factory.mktemp("tiny-encoder") / "model")
+
+
+@pytest.fixture(scope="session")
+def analyzer():
+    """The short-answer reader's spaCy analyser (the configured pipeline), loaded once."""
+    from qa.answer.spans import Analyzer
+    from qa.settings import Settings
+
+    return Analyzer(Settings().short_answer_pipeline)

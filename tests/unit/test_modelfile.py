@@ -9,14 +9,13 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from test_short_reader import passage
 
 from qa.answer.judge import JUDGE
 from qa.answer.short import read
-from qa.answer.spans import Analyzer
 from qa.rank.model import RANKER
 from qa.settings import Settings
 from qa.temporal import question_time
-from qa.types import ChunkRecord, Passage
 
 
 def _judge_with(change) -> str:
@@ -63,19 +62,15 @@ BAD_JUDGES = {
 
 
 @pytest.mark.parametrize("name", list(BAD_JUDGES))
-def test_a_malformed_judge_is_no_model_and_the_reader_votes(name, tmp_path: Path, caplog):
+def test_a_malformed_judge_is_no_model_and_the_reader_votes(name, tmp_path: Path, caplog, analyzer):
     content, why = BAD_JUDGES[name]
     path = tmp_path / f"judge-{abs(hash(name))}.json"
     path.write_text(content, encoding="utf-8")
     with caplog.at_level(logging.WARNING, logger="qa.answer"):
         assert JUDGE.load(str(path)) is None
     assert why in caplog.text and str(path) in caplog.text and "using the reader's votes" in caplog.text
-    day = date(2025, 6, 18)
-    text = "Three engineers were detained in Norland, officials said."
-    p = Passage("a-0", text, ChunkRecord("a", 0, 0, len(text), title="A", published_at=day,
-                                         published_day=day.toordinal()), 1.0, 0.6)
+    p = passage("a", "Three engineers were detained in Norland, officials said.")
     q = "How many engineers were detained in Norland?"
-    analyzer = Analyzer(Settings().short_answer_pipeline)
     r = read(q, [p], question_time(q, date(2025, 6, 20)), Settings(short_answer_judge_model=path), analyzer)
     assert not r.judged and r.candidates  # the question is still read, by the votes
 

@@ -9,6 +9,7 @@ from datetime import date
 
 import numpy as np
 import pytest
+from test_short_reader import passage
 
 from qa.answer.judge import (
     FEATURES,
@@ -23,23 +24,13 @@ from qa.answer.judge import (
 )
 from qa.answer.qtype import question_type
 from qa.answer.short import Candidate, Occurrence, Reading, confidence, read, winner
-from qa.answer.spans import Analyzer, Span
+from qa.answer.spans import Span
 from qa.settings import Settings
 from qa.temporal import question_time
-from qa.types import ChunkRecord, Passage
 
 AS_OF = date(2025, 6, 20)
 
 
-@pytest.fixture(scope="module")
-def analyzer() -> Analyzer:
-    return Analyzer(Settings().short_answer_pipeline)
-
-
-def passage(doc: str, text: str) -> Passage:
-    day = date(2025, 6, 18)
-    rec = ChunkRecord(doc, 0, 0, len(text), title=f"Story {doc}", published_at=day, published_day=day.toordinal())
-    return Passage(f"{doc}-0", text, rec, 1.0, 0.6)
 
 
 QUESTION = "How many engineers were detained in Norland?"
@@ -50,7 +41,7 @@ PASSAGES = [
 ]
 
 
-def judged(analyzer: Analyzer, **settings):
+def judged(analyzer, **settings):
     return read(QUESTION, PASSAGES, question_time(QUESTION, AS_OF), Settings(**settings), analyzer)
 
 
@@ -163,15 +154,10 @@ def test_with_a_time_cue_no_candidate_comes_from_a_sentence_about_another_time(a
     q = "Thousands of people attended a victory parade this week in which city?"
     as_of = date(2025, 11, 13)
     day = date(2025, 11, 10)
-
-    def story(doc: str, text: str) -> Passage:
-        rec = ChunkRecord(doc, 0, 0, len(text), title=doc, published_at=day, published_day=day.toordinal())
-        return Passage(f"{doc}-0", text, rec, 1.0, 0.6)
-
-    ps = [story("anniversary", "Thousands of people attended last year's victory parade in Lakeside, and shop "
-                               "owners still talk about the crowds."),
-          story("now", "Crowds in the thousands packed the waterfront in Harbor City on Monday as the Herons "
-                       "celebrated their championship.")]
+    ps = [passage("anniversary", "Thousands of people attended last year's victory parade in Lakeside, and shop "
+                                 "owners still talk about the crowds.", day=day),
+          passage("now", "Crowds in the thousands packed the waterfront in Harbor City on Monday as the Herons "
+                         "celebrated their championship.", day=day)]
     r = read(q, ps, question_time(q, as_of), Settings(short_answer_judge=judged), analyzer)
     docs = {o.passage.doc_id for c in r.candidates for o in c.occurrences}
     assert docs == {"now"}

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from datetime import date
 
-import pytest
-
 from qa.answer.extractive import NOT_FOUND
 from qa.answer.lead import NOT_CONFIDENT, NOT_SHORT, with_short_answer
 from qa.answer.qtype import question_type
@@ -17,11 +15,6 @@ from qa.temporal import question_time
 from qa.types import Answer, ChunkRecord, Citation, Passage
 
 AS_OF = date(2025, 6, 20)
-
-
-@pytest.fixture(scope="module")
-def analyzer() -> Analyzer:
-    return Analyzer(Settings().short_answer_pipeline)
 
 
 def passage(doc: str, text: str, *, day: date = date(2025, 6, 18), offset: int = 0, score: float = 1.0) -> Passage:
