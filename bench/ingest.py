@@ -12,6 +12,8 @@ On the first N articles of a dataset (default: the development set), in one run:
   baseline   with --baseline SRC: `qa ingest` end to end with another qa source tree (e.g. a
              `git worktree` of the previous commit), same articles, same run
 
+--only-first: just the first ingests (qa, --baseline, textbook), interleaved twice.
+
 Every phase runs in its own process; its peak RSS is reported.
 
     python bench/ingest.py --dataset ../shared/data/realtimeqa-2023h1 --articles 300
@@ -114,6 +116,9 @@ def main() -> None:
     ap.add_argument("--baseline", type=Path, help="another qa source tree (…/src) to time `qa ingest` with")
     ap.add_argument("--only-onnx", action="store_true",
                     help="only the qa-onnx phase, for this checkout and --baseline (a quick A/B of ingest code)")
+    ap.add_argument("--only-first", action="store_true",
+                    help="only first ingests into fresh indexes: this checkout, --baseline and the textbook build, "
+                         "interleaved twice (chunks/s against the textbook's)")
     ap.add_argument("--phase", help=argparse.SUPPRESS)
     ap.add_argument("args", nargs="*", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -141,6 +146,18 @@ def main() -> None:
                     got = run_phase("qa-onnx", str(full), str(work / f"{name}-{rnd}"), str(exported), src=src)
                     r.setdefault(name, []).append(round(got["seconds"], 1))
             print(json.dumps(r))
+            return
+        if args.only_first:
+            for rnd in range(2):  # interleaved, twice
+                for name, phase, src in (("qa", "qa", None), ("baseline", "qa", args.baseline), ("textbook", "textbook", None)):
+                    if name == "baseline" and src is None:
+                        continue
+                    got = run_phase(phase, str(full), str(work / f"{name}-{rnd}"), src=src)
+                    r.setdefault(name, []).append({k: round(got[k], 2) for k in ("seconds", "chunks_per_s")})
+            for name in r:
+                ratios = [a["chunks_per_s"] / t["chunks_per_s"] for a, t in zip(r[name], r["textbook"])]
+                print(f"{name:9} seconds {[a['seconds'] for a in r[name]]}  chunks/s {[a['chunks_per_s'] for a in r[name]]}"
+                      f"  ÷ textbook {[round(x, 3) for x in ratios]}")
             return
         r["qa"] = run_phase("qa", str(full), str(work / "index"))
         r["reingest"] = run_phase("qa", str(full), str(work / "index"))

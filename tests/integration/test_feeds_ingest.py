@@ -20,7 +20,7 @@ FAST = {"fetch_delay": 0.0, "fetch_timeout": 1.0, "fetch_backoff": 0.05, "fetch_
         "fetch_max_retry_after": 2.0, "fetch_max_bytes": 1_000_000}
 FEEDS = ["/feeds/world.rss", "/feeds/politics.atom", "/sitemaps/news.xml", "/feeds/science.rdf"]
 CONTRACT = {"added", "updated", "unchanged", "skipped", "failed", "duplicates", "removed", "documents", "chunks",
-            "dates_filled", "dates_overridden", "fetched", "not_modified", "feeds", "errors", "warnings"}
+            "dates_filled", "dates_overridden", "encoder", "fetched", "not_modified", "feeds", "errors", "warnings"}
 
 
 @pytest.fixture

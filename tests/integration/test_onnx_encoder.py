@@ -73,3 +73,29 @@ def test_an_export_from_an_older_qa_serves_questions_but_not_chunks(tmp_path):
     assert export_model(DEFAULT_MODEL, index) and source.exists()
     assert current(index, canonical_model_name(DEFAULT_MODEL), model_location(DEFAULT_MODEL)) is not None
     assert isinstance(get_index_encoder(DEFAULT_MODEL, index, chunks=True), OnnxEncoder)
+
+
+def test_a_first_ingest_exports_before_it_encodes(tmp_path):
+    """A fresh index's first ingest makes the export before embedding and encodes its chunks with
+    it (ONNX is ~1.1x torch here; the export costs ~2 s, made at the end before), and says so."""
+    from qa.ingest import ingest
+    from qa.settings import Settings
+
+    doc = tmp_path / "a.txt"
+    doc.write_text("Harbour works finish early\n\nThe harbour reopened on Monday after repairs to its north quay.\n")
+    settings = Settings(index=tmp_path / "index")
+    report = ingest([str(doc)], settings)
+    assert report.added == 1 and report.encoder == "onnx"
+    assert paths(tmp_path / "index", canonical_model_name(DEFAULT_MODEL))[0].exists()
+    assert ingest([str(doc)], settings).encoder == ""  # nothing embedded
+
+
+def test_without_onnx_an_ingest_encodes_with_sentence_transformers_and_exports_nothing(tmp_path):
+    from qa.ingest import ingest
+    from qa.settings import Settings
+
+    doc = tmp_path / "a.txt"
+    doc.write_text("Harbour works finish early\n\nThe harbour reopened on Monday after repairs to its north quay.\n")
+    report = ingest([str(doc)], Settings(index=tmp_path / "index", onnx=False))
+    assert report.encoder == "sentence-transformers"
+    assert not paths(tmp_path / "index", canonical_model_name(DEFAULT_MODEL))[0].exists()

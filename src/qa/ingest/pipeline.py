@@ -58,6 +58,7 @@ def ingest(
             executor.flush()
         planner.count_replanned()
         writer.commit()
+        run_report.encoder = executor.encoder
         executor.export_model()
     _totals(run_report, settings)
     return run_report
@@ -81,6 +82,7 @@ def rebuild(settings: Settings, *, model: str | None = None, progress: Progress 
             executor.put_alias(alias)
         executor.target.copy_sources(base)
         writer.commit()
+        report.encoder = executor.encoder
         executor.export_model()
     _totals(report, settings)
     return report

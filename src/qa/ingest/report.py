@@ -32,6 +32,7 @@ class IngestReport:
     chunks: int = 0
     dates_filled: int = 0  # articles without a date given --published-at's
     dates_overridden: int = 0  # articles whose own date --override-published-at replaced
+    encoder: str = ""  # what embedded this run's chunks: "onnx" (the index's export), "sentence-transformers", "" (none)
     errors: list[InputError] = field(default_factory=list)
     warnings: list[InputWarning] = field(default_factory=list)
 
