@@ -235,7 +235,7 @@ def extractive_answer(
     *,
     qtime: QuestionTime,
     max_sentences: int = 3,
-    shortlist: int = 10,
+    shortlist: int,
 ) -> Answer:
     """The answer from ``relevant`` (``is_relevant``'s passages, best first) for ``question``,
     whose time intent is ``qtime`` (as of ``qtime.as_of``). With an explicit window ("this week",
@@ -296,7 +296,7 @@ def nothing_in_window(
     encoder: Any,
     qtime: QuestionTime,
     extra: dict[str, Any],
-    shortlist: int = 10,
+    shortlist: int,
 ) -> Answer:
     """No relevant evidence from the question's window: say so plainly, and show the most recent
     relevant sentence qa has (of those nearly as good as the best), with its date — never as the
