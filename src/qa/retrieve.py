@@ -231,8 +231,8 @@ class Retriever:
         known: dict[str, Candidate],
     ) -> dict[str, Candidate]:
         """Text, record and cosine similarity of every candidate (dense or lexical) not ``known``
-        already, from Chroma: from the exact matrix's similarities when there is one, else from
-        the stored vectors."""
+        already: with the exact matrix, from its parts (Chroma only for an older qa's parts) and
+        its similarities; else from Chroma and the stored vectors."""
         ids = [cid for cid in dict.fromkeys(cid for _, _, hits in lists for cid, _ in hits) if cid not in known]
         if not ids:
             return known
@@ -243,7 +243,10 @@ class Retriever:
             }
         exact = self.reader.dense
         cands = dict(known)
-        for cid, text, record in self.reader.vectors.texts(ids):
+        local = exact.texts(ids)
+        missing = [cid for cid in ids if cid not in local]
+        rows = [(cid, text, record) for cid, (text, record) in local.items()]
+        for cid, text, record in rows + (self.reader.vectors.texts(missing) if missing else []):
             row = exact.row_of(cid)
             cands[cid] = Candidate(cid, text, record, float(sims[row]) if row is not None else 0.0)
         return cands

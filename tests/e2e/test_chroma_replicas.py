@@ -365,3 +365,37 @@ def test_a_moved_server_is_recorded_and_a_corrupt_marker_is_a_one_line_error(tmp
         assert res.returncode == 2, (args, res.returncode, res.stderr)
         assert len(lines) == 1 and "REPLICA" in lines[0] and "not a replica marker" in lines[0], res.stderr
         assert "Traceback" not in res.stderr
+
+
+def test_a_replica_answers_from_its_own_files_while_the_server_is_down(tmp_path: Path) -> None:
+    """A replica keeps each chunk's text with its search indexes: its questions never read the
+    server, so they are answered while it is down (catching up waits for it). A replica an older
+    qa built (no texts kept) is rebuilt by its next catch-up, even when up to date."""
+    from qa.index import dense
+    from qa.index.generations import Generations
+
+    exe = Path(shutil.which("chroma") or Path(os.sys.executable).parent / "chroma")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([str(exe), "run", "--path", str(tmp_path / "chroma"), "--host", "127.0.0.1", "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "ANONYMIZED_TELEMETRY": "False"})
+    try:
+        wait_until_up(f"{url}/api/v2/heartbeat", server, timeout=60)
+        writer, replica = tmp_path / "writer", tmp_path / "replica"
+        run_json("ingest", str(_jsonl(tmp_path / "a.jsonl", FERRY, BRIDGE)), "--chroma-url", url, index=writer)
+        index_id = run_json("index", "stats", index=writer)["index_id"]
+        run_json("index", "follow", index_id, "--chroma-url", url, index=replica)
+        gen = Generations(replica).current()
+        assert gen is not None and dense.has_rows(gen)
+        for f in (gen / dense.DENSE_DIR).glob("*.rows.*"):  # as an older qa's replica
+            f.unlink()
+        run_json("index", "follow", index_id, index=replica)  # up to date, but rebuilt with the texts
+        gen = Generations(replica).current()
+        assert gen is not None and dense.has_rows(gen)
+    finally:
+        server.kill()
+        server.wait()
+    found = run_json("search", "When did the ferry strike end?", index=replica)["results"]
+    assert found[0]["doc_id"] == "ferry-1" and "pay offer" in found[0]["text"]
+    res = run_qa("index", "follow", index_id, index=replica)
+    assert res.returncode != 0 and len(res.stderr.strip().splitlines()) == 1

@@ -469,11 +469,12 @@ class IndexMachine(RuleBasedStateMachine):
         """Chroma, the dense matrix and BM25 hold exactly the chunks of the indexed documents."""
         import tantivy
 
+        from qa.index.records import from_chroma
         from qa.index.shared import live_at
 
         reader = self.assistant.reader
         version = reader.vectors.version  # on a shared Chroma server: the rows this version shows
-        got = reader.vectors.collection.get(include=["metadatas"], where=live_at(version) if version is not None else None)
+        got = reader.vectors.collection.get(include=["documents", "metadatas"], where=live_at(version) if version is not None else None)
         chroma = dict(zip(got["ids"], (m["doc_id"] for m in got["metadatas"])))
         assert set(chroma.values()) == set(docs), "Chroma's documents differ from the catalog's"
         counts = dict(reader.catalog.db.execute("SELECT doc_id, n_chunks FROM documents"))
@@ -482,6 +483,8 @@ class IndexMachine(RuleBasedStateMachine):
             assert held == n, f"{doc_id}: Chroma holds {held} chunks, the catalog says {n}"
         dense = {c for c, alive in zip(reader.dense.ids, reader.dense.alive) if alive}
         assert dense == set(chroma), "the dense matrix's chunks differ from Chroma's"
+        stored = {cid: (text, from_chroma(meta)) for cid, text, meta in zip(got["ids"], got["documents"], got["metadatas"])}
+        assert reader.dense.texts(list(chroma)) == stored, "the texts and records searches read differ from Chroma's"
         searcher = reader.lexical.searcher
         hits = searcher.search(tantivy.Query.all_query(), limit=10_000).hits
         lexical = [searcher.doc(addr)["chunk_id"][0] for _, addr in hits]

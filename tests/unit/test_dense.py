@@ -12,6 +12,7 @@ import pytest
 from qa.index import dense
 from qa.index.filters import SearchFilters
 from qa.index.generations import Generations
+from qa.index.records import ChunkRecord
 
 
 def unit_rows(n: int, dim: int = 16, seed: int = 0) -> np.ndarray:
@@ -94,3 +95,40 @@ def test_generation_copy_shares_parts_and_keeps_the_old_one_intact(tmp_path: Pat
     assert len(old) == 30 and len(new) == 31
     assert len(list((g2 / dense.DENSE_DIR).glob("*.vec.npy"))) <= 2
     assert old.search(vecs[5], 1)[0][0][0] == "a0-5"
+
+
+def record(cid: str, day: int = 100) -> ChunkRecord:
+    return ChunkRecord(doc_id=f"doc-{cid}", chunk_index=0, start=0, end=len(cid), title=f"Title «{cid}»",
+                       source="wire", published_day=day, event_dates="2025-03-02")
+
+
+def test_parts_keep_each_rows_text_and_record_through_deletes_and_merges(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A search reads its candidates' texts and records from the parts (not Chroma): they follow
+    every add, delete, re-add and merge, deleted rows are never returned, and a part written
+    without them (an older qa's) is left to the caller."""
+    monkeypatch.setattr(dense, "PART_ROWS", 4)
+    monkeypatch.setattr(dense, "MAX_PARTS", 2)
+    vecs = unit_rows(12)
+    ids = [f"c{i}" for i in range(12)]
+    w = dense.DenseWriter(tmp_path)
+    w.add(ids, vecs, [100] * 12, ["wire"] * 12, [(f"text of {c} — ünïcode\nline", record(c)) for c in ids])
+    w.commit()
+    assert dense.has_rows(tmp_path)
+    w = dense.DenseWriter(tmp_path)
+    w.delete(["c1", "c5", "c6"])
+    w.add(["c5"], vecs[5:6], [7], ["wire"], [("c5 written again", record("c5", 7))])
+    w.commit()  # more parts than MAX_PARTS: merged, deleted rows dropped
+    idx = dense.DenseIndex(tmp_path)
+    got = idx.texts(ids + ["nowhere"])
+    assert set(got) == set(ids) - {"c1", "c6"}
+    assert got["c0"] == ("text of c0 — ünïcode\nline", record("c0"))
+    assert got["c5"] == ("c5 written again", record("c5", 7))
+    idx.close()
+
+    monkeypatch.setattr(dense, "MAX_PARTS", 12)  # no merge: a part merged with one that keeps no rows keeps none
+    w = dense.DenseWriter(tmp_path)
+    w.add(["old"], unit_rows(1, seed=4), [100], ["wire"])  # no rows given: this part keeps none
+    w.commit()
+    assert not dense.has_rows(tmp_path)
+    idx = dense.DenseIndex(tmp_path)
+    assert "old" not in idx.texts(["old", "c0"]) and "c0" in idx.texts(["c0"])

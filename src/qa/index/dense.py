@@ -3,6 +3,9 @@
 Chroma stays the store of record (texts, metadata, vectors); this is the search path. Chroma's
 HNSW cannot apply the as-of filter cheaply (its ``where`` costs ~200 ms at 50k chunks), while a
 matrix-vector product over every chunk takes ~7 ms at 100k and ~75 ms at 1M on two cores.
+A part also keeps each row's text and record, so a search reads its candidates here too: Chroma's
+``get`` of ~150 ids took ~35 ms of a warm question, these files ~2 ms, and a replica's questions
+no longer need its Chroma server.
 
     gen/dense/
       manifest.json     {"dim": 384, "parts": [...], "deleted": {"part": [rows]}}  (per generation)
@@ -10,6 +13,8 @@ matrix-vector product over every chunk takes ~7 ms at 100k and ~75 ms at 1M on t
       <part>.ids.json   chunk id per row
       <part>.days.npy   published day (ordinal, UNDATED = -1) per row
       <part>.src.json   source per row
+      <part>.rows.jsonl [text, record (as Chroma metadata)] per row, one JSON array a line
+      <part>.rows.npy   int64 byte offset of each line, and the file's end
 
 Parts are immutable, so a new generation hard-links them instead of copying; a generation adds
 new parts and marks deleted rows in its own manifest. Small parts are merged when they pile up.
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import uuid
 from dataclasses import dataclass
 from functools import lru_cache
@@ -28,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from qa.index.filters import SearchFilters
-from qa.index.records import UNDATED
+from qa.index.records import UNDATED, ChunkRecord, from_chroma, to_chroma
 
 DENSE_DIR = "dense"
 MANIFEST = "manifest.json"
@@ -53,6 +59,27 @@ def _one_blas_thread() -> Any:
 
 def exists(gen: Path) -> bool:
     return (gen / DENSE_DIR / MANIFEST).exists()
+
+
+def remove(gen: Path) -> None:
+    """Drop a generation's dense folder (its links only: other generations keep their parts)."""
+    import shutil
+
+    shutil.rmtree(gen / DENSE_DIR, ignore_errors=True)
+
+
+def has_rows(gen: Path) -> bool:
+    """Whether every part keeps its rows' texts and records (an older qa's parts do not)."""
+    folder = gen / DENSE_DIR
+    try:
+        parts = json.loads((folder / MANIFEST).read_text()).get("parts", [])
+    except (OSError, ValueError):
+        return False
+    return all((folder / f"{name}{_ROWS_INDEX}").exists() for name in parts)
+
+
+_ROWS, _ROWS_INDEX = ".rows.jsonl", ".rows.npy"  # the index is written last: its presence means complete
+_SUFFIXES = (".vec.npy", ".ids.json", ".days.npy", ".src.json", _ROWS, _ROWS_INDEX)
 
 
 def is_immutable(relative: str) -> bool:
@@ -101,8 +128,17 @@ class DenseWriter:
         self._buf_days: list[int] = []
         self._buf_src: list[str] = []
         self._buf_vec: list[np.ndarray] = []
+        self._buf_rows: list[tuple[str, ChunkRecord]] | None = []  # None once a row came without its text
 
-    def add(self, ids: list[str], vectors: np.ndarray, days: list[int], sources: list[str]) -> None:
+    def add(
+        self,
+        ids: list[str],
+        vectors: np.ndarray,
+        days: list[int],
+        sources: list[str],
+        rows: list[tuple[str, ChunkRecord]] | None = None,
+    ) -> None:
+        """Rows to search; ``rows``: their (text, record), which a search then reads from here."""
         if not ids:
             return
         self.dim = self.dim or int(vectors.shape[1])
@@ -110,6 +146,11 @@ class DenseWriter:
         self._buf_days += days
         self._buf_src += sources
         self._buf_vec.append(np.asarray(vectors, dtype=np.float32))
+        if rows is None or self._buf_rows is None:
+            self._buf_rows = None
+        else:
+            assert len(rows) == len(ids)
+            self._buf_rows += rows
         if len(self._buf_ids) >= PART_ROWS:
             self._flush()
 
@@ -127,6 +168,8 @@ class DenseWriter:
             self._buf_days = [self._buf_days[i] for i in keep]
             self._buf_src = [self._buf_src[i] for i in keep]
             self._buf_vec = [vec]
+            if self._buf_rows is not None:
+                self._buf_rows = [self._buf_rows[i] for i in keep]
 
     def commit(self) -> None:
         """Write the buffered rows, merge small parts if there are many, then the manifest."""
@@ -157,18 +200,24 @@ class DenseWriter:
     def _flush(self) -> None:
         if not self._buf_ids:
             return
-        name = self._write_part(self._buf_ids, np.concatenate(self._buf_vec), self._buf_days, self._buf_src)
+        lines = None if self._buf_rows is None else [_row_line(t, r) for t, r in self._buf_rows]
+        name = self._write_part(self._buf_ids, np.concatenate(self._buf_vec), self._buf_days, self._buf_src, lines)
         if self._rows is not None:
             for row, cid in enumerate(self._buf_ids):
                 self._rows[cid] = (name, row)
-        self._buf_ids, self._buf_days, self._buf_src, self._buf_vec = [], [], [], []
+        self._buf_ids, self._buf_days, self._buf_src, self._buf_vec, self._buf_rows = [], [], [], [], []
 
-    def _write_part(self, ids: list[str], vectors: np.ndarray, days: list[int] | np.ndarray, sources: list[str]) -> str:
+    def _write_part(
+        self, ids: list[str], vectors: np.ndarray, days: list[int] | np.ndarray, sources: list[str], lines: list[bytes] | None
+    ) -> str:
         name = f"p-{uuid.uuid4().hex[:12]}"
         np.save(self.folder / f"{name}.vec.npy", np.ascontiguousarray(vectors, dtype=np.float32))
         np.save(self.folder / f"{name}.days.npy", np.asarray(days, dtype=np.int32))
         (self.folder / f"{name}.src.json").write_text(json.dumps(sources))
         (self.folder / f"{name}.ids.json").write_text(json.dumps(ids))
+        if lines is not None:
+            (self.folder / f"{name}{_ROWS}").write_bytes(b"".join(lines))
+            np.save(self.folder / f"{name}{_ROWS_INDEX}", np.cumsum([0] + [len(b) for b in lines], dtype=np.int64))
         self.parts.append(name)
         return name
 
@@ -190,6 +239,7 @@ class DenseWriter:
         days: list[np.ndarray] = []
         sources: list[str] = []
         vectors: list[np.ndarray] = []
+        lines: list[bytes] | None = []  # rows only if every merged part has them
         for name in chosen:
             part = _load_part(self.folder, name)
             alive = np.ones(len(part.ids), dtype=bool)
@@ -198,13 +248,28 @@ class DenseWriter:
             sources += [s for s, a in zip(part.sources, alive) if a]
             days.append(part.days[alive])
             vectors.append(np.asarray(part.vectors[alive]))
+            part_lines = _read_lines(self.folder, name)
+            lines = None if lines is None or part_lines is None else lines + [b for b, a in zip(part_lines, alive) if a]
         self.parts = [p for p in self.parts if p not in chosen]
         for name in chosen:  # this generation's links only; older generations keep theirs
-            for suffix in (".vec.npy", ".ids.json", ".days.npy", ".src.json"):
+            for suffix in _SUFFIXES:
                 (self.folder / f"{name}{suffix}").unlink(missing_ok=True)
         if ids:
-            self._write_part(ids, np.concatenate(vectors), np.concatenate(days), sources)
+            self._write_part(ids, np.concatenate(vectors), np.concatenate(days), sources, lines)
         self._rows = None
+
+
+def _row_line(text: str, record: ChunkRecord) -> bytes:
+    return (json.dumps([text, to_chroma(record)], ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def _read_lines(folder: Path, name: str) -> list[bytes] | None:
+    """A part's row lines, or None when it keeps none."""
+    if not (folder / f"{name}{_ROWS_INDEX}").exists():
+        return None
+    offsets = np.load(folder / f"{name}{_ROWS_INDEX}")
+    data = (folder / f"{name}{_ROWS}").read_bytes()
+    return [data[a:b] for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist())]
 
 
 class DenseIndex:
@@ -214,6 +279,11 @@ class DenseIndex:
         folder = gen / DENSE_DIR
         manifest = json.loads((folder / MANIFEST).read_text())
         parts = [_load_part(folder, name) for name in manifest.get("parts", [])]
+        self._folder = folder
+        self._part_names = [p.name for p in parts]
+        self._starts = np.cumsum([0] + [len(p.ids) for p in parts], dtype=np.int64)  # each part's first global row
+        self._row_files: dict[str, tuple[np.ndarray, Any] | None] = {}
+        self._row_files_lock = threading.Lock()
         self.ids: list[str] = [c for p in parts for c in p.ids]
         self._matrices = [p.vectors for p in parts]  # memory-mapped: opening reads no vectors
         self.days = np.concatenate([p.days for p in parts]) if parts else np.zeros(0, np.int32)
@@ -281,3 +351,37 @@ class DenseIndex:
         if self._rows is None:
             self._rows = {c: i for i, c in enumerate(self.ids) if self.alive[i]}
         return self._rows.get(chunk_id)
+
+    def texts(self, ids: list[str]) -> dict[str, tuple[str, ChunkRecord]]:
+        """(text, record) of the live chunks among ``ids`` whose part keeps its rows; the others
+        (an older qa's parts) are read from Chroma by the caller."""
+        out: dict[str, tuple[str, ChunkRecord]] = {}
+        for cid in ids:
+            row = self.row_of(cid)
+            if row is None:
+                continue
+            k = int(np.searchsorted(self._starts, row, side="right")) - 1
+            found = self._row_file(self._part_names[k])
+            if found is None:
+                continue
+            offsets, f = found
+            local = row - int(self._starts[k])
+            start, end = int(offsets[local]), int(offsets[local + 1])
+            text, meta = json.loads(os.pread(f.fileno(), end - start, start))
+            out[cid] = (text, from_chroma(meta))
+        return out
+
+    def _row_file(self, name: str) -> tuple[np.ndarray, Any] | None:
+        with self._row_files_lock:
+            if name not in self._row_files:
+                index = self._folder / f"{name}{_ROWS_INDEX}"
+                rows = open(self._folder / f"{name}{_ROWS}", "rb") if index.exists() else None  # noqa: SIM115 (kept open; closed by close())
+                self._row_files[name] = (np.load(index), rows) if rows is not None else None
+            return self._row_files[name]
+
+    def close(self) -> None:
+        with self._row_files_lock:
+            for found in self._row_files.values():
+                if found is not None:
+                    found[1].close()
+            self._row_files = {}

@@ -130,6 +130,9 @@ class IndexReader:
         if self._vectors is not None:
             self._vectors.close()
             self._vectors = None
+        if self._dense:
+            self._dense.close()
+            self._dense = None
         self.catalog.close()
 
 

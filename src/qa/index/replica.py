@@ -153,11 +153,14 @@ def _sync(settings: Settings, generations: Any) -> SyncReport:
             raise IndexMissingError(f"index {m['index_id']} has published nothing on {settings.chroma_url} yet")
         epoch, at, counts, url = _local_state(generations, URL_KEY)
         report = SyncReport(m["index_id"], target.version, target.epoch)
-        if at == target.version and epoch == target.epoch and url == settings.chroma_url:
+        if at == target.version and epoch == target.epoch and url == settings.chroma_url and _keeps_rows(generations):
             report.up_to_date = True
             report.documents, report.chunks = counts
             break
-        report.full = attempt > 0 or at is None or epoch != target.epoch or not target.floor <= at <= target.version
+        report.full = (
+            attempt > 0 or at is None or epoch != target.epoch or not target.floor <= at <= target.version
+            or not _keeps_rows(generations)  # an older qa's replica: its questions read texts from the server
+        )
         try:
             why = _catch_up(settings, generations, shared, target, None if report.full else at, report)
         except QAError:
@@ -173,6 +176,13 @@ def _sync(settings: Settings, generations: Any) -> SyncReport:
         raise QAError(f"replica {root}: gave up after {ATTEMPTS} catch-ups ({why}); try again")
     report.seconds = round(time.perf_counter() - started, 3)
     return report
+
+
+def _keeps_rows(generations: Any) -> bool:
+    from qa.index import dense
+
+    cur = generations.current()
+    return cur is not None and dense.has_rows(cur)
 
 
 def _local_state(generations: Any, url_key: str) -> tuple[str | None, int | None, tuple[int, int], str | None]:
@@ -248,7 +258,8 @@ def _catch_up(settings: Settings, generations: Any, shared: Any, target: Any, si
             fetched += len(got["ids"])
             ids, texts = list(got["ids"]), [t or "" for t in got["documents"]]
             records = [from_chroma(meta) for meta in got["metadatas"]]
-            dense.add(ids, np.asarray(got["embeddings"], dtype=np.float32), [r.published_day for r in records], [r.source for r in records])
+            dense.add(ids, np.asarray(got["embeddings"], dtype=np.float32), [r.published_day for r in records],
+                      [r.source for r in records], list(zip(texts, records)))
             lexical.add((cid, r.doc_id, r.published_day, r.source, lexical_text(r.title, r.published_iso, t))
                         for cid, r, t in zip(ids, records, texts))
         after = shared.current()

@@ -114,7 +114,9 @@ class IndexWriter:
             self.vectors.shared.put_documents(
                 self.vectors.epoch, [document_row(a, n, key) for a, n, key in self.catalog.articles_with_keys()], self.vectors.version
             )
-        had_dense, had_lexical = dense.exists(self.gen), lexical.exists(self.gen)
+        had_dense, had_lexical = dense.has_rows(self.gen), lexical.exists(self.gen)
+        if not had_dense:  # none, or an older qa's parts without their rows: made anew from Chroma
+            dense.remove(self.gen)
         self.dense = dense.DenseWriter(self.gen)
         self.lexical = lexical.LexicalWriter(self.gen)
         if (not had_dense or not had_lexical) and self.vectors.count():
@@ -274,7 +276,7 @@ class IndexWriter:
         days = [r.published_day for r in records]
         sources = [r.source for r in records]
         if vectors is not None:
-            self.dense.add(ids, vectors, days, sources)
+            self.dense.add(ids, vectors, days, sources, list(zip(texts, records)))
         if lexical:
             self.lexical.add(
                 (cid, r.doc_id, r.published_day, r.source, lexical_text(r.title, r.published_iso, text))
@@ -297,11 +299,11 @@ class IndexWriter:
 
 
 def _needs_upgrade(gen: Path, catalog: Catalog) -> bool:
-    """Whether a generation was written by an older qa: migrations it has not recorded, or no
-    exact-search matrix or BM25 index."""
+    """Whether a generation was written by an older qa: migrations it has not recorded, no BM25
+    index, or no exact-search matrix with its rows' texts."""
     from qa.index import dense, lexical, migrations
 
-    return bool(migrations.pending(catalog.db)) or not (dense.exists(gen) and lexical.exists(gen))
+    return bool(migrations.pending(catalog.db)) or not (dense.has_rows(gen) and lexical.exists(gen))
 
 
 def remove_documents(settings: Settings, doc_ids: list[str]) -> tuple[list[str], list[str]]:

@@ -79,8 +79,8 @@ class IngestRequest(BaseModel):
 def _follow(bot: Assistant, stop: threading.Event) -> None:
     """On a replica: catch up with the Chroma server every ``replica_poll_seconds``; the
     assistant switches to each new local generation between requests. A failure is reported
-    once (and again when it changes), never fatal: the replica keeps its last version (its
-    questions still need the server for chunk texts)."""
+    once (and again when it changes), never fatal: the replica keeps serving its last version
+    from its own files."""
     said = ""
     while not stop.is_set():
         try:
