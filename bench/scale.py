@@ -149,6 +149,7 @@ def components(folder: Path, n_chunks: int, queries: int, dim: int = 384) -> dic
 
     from qa.index import dense, lexical
     from qa.index.filters import SearchFilters
+    from qa.index.records import ChunkRecord
 
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -165,7 +166,7 @@ def components(folder: Path, n_chunks: int, queries: int, dim: int = 384) -> dic
         days = (738_521 + rng.integers(0, 365, size=n)).tolist()
         vec = rng.normal(size=(n, dim)).astype(np.float32)
         vec /= np.linalg.norm(vec, axis=1, keepdims=True)
-        dw.add(ids, vec, days, ["wire"] * n)
+        dw.add(ids, vec, days, ["wire"] * n, [(f"text of {cid}", ChunkRecord(cid, 0, 0, 0, published_day=d)) for cid, d in zip(ids, days)])
         words = rng.choice(vocab, size=(n, WORDS // 4), p=zipf)
         lw.add((cid, f"d{(first + i) // CHUNKS_PER_DOC}", d, "wire", " ".join(ws)) for i, (cid, d, ws) in enumerate(zip(ids, days, words)))
         print(f"  {first + n:,} chunks", file=sys.stderr, end="\r")
@@ -181,11 +182,12 @@ def components(folder: Path, n_chunks: int, queries: int, dim: int = 384) -> dic
     for q, v in zip(qs, qv):
         t = time.perf_counter(); di.search(v, 50, di.mask(as_of_filter)); d_times.append((time.perf_counter() - t) * 1000)
         t = time.perf_counter(); li.search(q, 50, as_of_filter); l_times.append((time.perf_counter() - t) * 1000)
+    as_of = 738_521 + 240  # the new rows' day (the filter's as-of day); was undefined here, a NameError
     t = time.perf_counter()
     dw2, lw2 = dense.DenseWriter(folder), lexical.LexicalWriter(folder)
     ids = [f"new{i}" for i in range(100)]
     vec = rng.normal(size=(100, dim)).astype(np.float32)
-    dw2.add(ids, vec, [as_of] * 100, ["wire"] * 100)
+    dw2.add(ids, vec, [as_of] * 100, ["wire"] * 100, [(f"text of {cid}", ChunkRecord(cid, 0, 0, 0, published_day=as_of)) for cid in ids])
     lw2.add((cid, "dnew", as_of, "wire", "harbour ferry storm") for cid in ids)
     dw2.commit()
     lw2.commit()

@@ -1,8 +1,8 @@
 """A torch-free encoder for questions and answer sentences: the index's model exported to ONNX.
 
 Importing sentence-transformers costs ~5 s on 2 cores (torch, transformers, scikit-learn), which
-was most of a cold `qa ask`. Ingest has the model loaded anyway, so it exports it once to
-``index/models/`` and later processes encode with onnxruntime (already installed with Chroma,
+was most of a cold `qa ask`. An index's first ingest exports the model once to
+``index/models/`` before its first batch, and it and later processes encode with onnxruntime (already installed with Chroma,
 0.15 s to import) and the model's own fast tokenizer. Embeddings agree with sentence-transformers
 to a cosine of 0.99999 (a test checks it). Only models that are exactly Transformer → mean
 Pooling (→ Normalize) are exported — all-MiniLM-L6-v2 and most sentence-transformers models; any
@@ -87,15 +87,24 @@ def export(location: str, index_root: Path, model: str) -> bool:
     if max_len is None:
         return False
     onnx_file, tok_file = paths(index_root, model)
+    _remove_partial(onnx_file, tok_file)  # a killed export's (the writer lock keeps exports one at a time)
     try:
         with warnings.catch_warnings():  # the tracer's warnings are about other models' code paths
             warnings.simplefilter("ignore")
             _export(location, onnx_file, tok_file, max_len)
         return True
-    except Exception:
-        for leftover in onnx_file.parent.glob(f".{onnx_file.name}.*"):
-            leftover.unlink(missing_ok=True)
+    except BaseException as e:
+        _remove_partial(onnx_file, tok_file)
+        if not isinstance(e, Exception):
+            raise  # Ctrl-C: cleaned up, then stop
         return False
+
+
+def _remove_partial(onnx_file: Path, tok_file: Path) -> None:
+    """The temporary files of an export that did not finish (``.NAME.PID``)."""
+    for f in (onnx_file, tok_file, _source_file(onnx_file)):
+        for leftover in f.parent.glob(f".{f.name}.*"):
+            leftover.unlink(missing_ok=True)
 
 
 def _export(location: str, onnx_file: Path, tok_file: Path, max_len: int) -> None:

@@ -243,10 +243,9 @@ class Retriever:
             }
         exact = self.reader.dense
         cands = dict(known)
-        local = exact.texts(ids)
-        missing = [cid for cid in ids if cid not in local]
+        local, elsewhere = exact.texts(ids)
         rows = [(cid, text, record) for cid, (text, record) in local.items()]
-        for cid, text, record in rows + (self.reader.vectors.texts(missing) if missing else []):
+        for cid, text, record in rows + (self.reader.vectors.texts(elsewhere) if elsewhere else []):
             row = exact.row_of(cid)
             cands[cid] = Candidate(cid, text, record, float(sims[row]) if row is not None else 0.0)
         return cands

@@ -52,7 +52,7 @@ class EmbeddingSettings(_Group):
         True,
         validation_alias=AliasChoices("QA_ONNX", "QA_ONNX_QUERIES"),
         description="Encode with the index's ONNX export of the model, no torch import: questions, "
-        "and the chunks of every ingest after the one that exported it (device cpu only)",
+        "and the chunks of every ingest (the first one exports it before its first batch; device cpu only)",
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from qa.embeddings import canonical_model_name, get_encoder, get_index_encoder, model_location
@@ -99,3 +101,41 @@ def test_without_onnx_an_ingest_encodes_with_sentence_transformers_and_exports_n
     report = ingest([str(doc)], Settings(index=tmp_path / "index", onnx=False))
     assert report.encoder == "sentence-transformers"
     assert not paths(tmp_path / "index", canonical_model_name(DEFAULT_MODEL))[0].exists()
+
+
+def test_a_failed_export_leaves_nothing_and_is_not_retried_and_a_killed_ones_files_go(tmp_path, monkeypatch):
+    """An export that fails (weights unreadable) leaves no partial file and is not attempted
+    again by the process for the same weights (an ingest tries before its first batch and after
+    the run); new weights are tried. The temporary files a killed export left are removed by the
+    next one."""
+    import shutil
+
+    import qa.onnx_encoder
+    from qa.embeddings import export_model
+
+    attempts = []
+    real_export = qa.onnx_encoder.export
+    monkeypatch.setattr(qa.onnx_encoder, "export", lambda *a: attempts.append(a) or real_export(*a))
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(model_location(DEFAULT_MODEL), model_dir)
+    for weights in model_dir.glob("*.safetensors"):
+        weights.write_bytes(b"not weights")
+    index = tmp_path / "index"
+    assert exportable(str(model_dir)) is not None
+    assert export_model(str(model_dir), index) is False
+    onnx_file, _ = paths(index, canonical_model_name(str(model_dir)))
+    assert not any(p.name.startswith(".") for p in onnx_file.parent.glob("*")) if onnx_file.parent.exists() else True
+    assert export_model(str(model_dir), index) is False and len(attempts) == 1  # not tried again
+    for weights in model_dir.glob("*.safetensors"):  # repaired: new weights are tried
+        shutil.copyfile(Path(model_location(DEFAULT_MODEL)) / weights.name, weights)
+    assert export_model(str(model_dir), index) is True and len(attempts) == 2
+
+    good = tmp_path / "good-index"
+    onnx_file, tok_file = paths(good, canonical_model_name(DEFAULT_MODEL))
+    onnx_file.parent.mkdir(parents=True)
+    killed = [onnx_file.with_name(f".{onnx_file.name}.99999"), tok_file.with_name(f".{tok_file.name}.99999")]
+    for f in killed:
+        f.write_bytes(b"half")
+    assert export_model(DEFAULT_MODEL, good)
+    assert not any(f.exists() for f in killed) and onnx_file.exists()

@@ -484,7 +484,7 @@ class IndexMachine(RuleBasedStateMachine):
         dense = {c for c, alive in zip(reader.dense.ids, reader.dense.alive) if alive}
         assert dense == set(chroma), "the dense matrix's chunks differ from Chroma's"
         stored = {cid: (text, from_chroma(meta)) for cid, text, meta in zip(got["ids"], got["documents"], got["metadatas"])}
-        assert reader.dense.texts(list(chroma)) == stored, "the texts and records searches read differ from Chroma's"
+        assert reader.dense.texts(list(chroma)) == (stored, []), "the texts and records searches read differ from Chroma's"
         searcher = reader.lexical.searcher
         hits = searcher.search(tantivy.Query.all_query(), limit=10_000).hits
         lexical = [searcher.doc(addr)["chunk_id"][0] for _, addr in hits]

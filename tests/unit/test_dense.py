@@ -15,6 +15,10 @@ from qa.index.generations import Generations
 from qa.index.records import ChunkRecord
 
 
+def texts(ids: list[str]) -> list[tuple[str, ChunkRecord]]:
+    return [(f"text of {c}", ChunkRecord(doc_id=f"doc-{c}", chunk_index=0, start=0, end=len(c))) for c in ids]
+
+
 def unit_rows(n: int, dim: int = 16, seed: int = 0) -> np.ndarray:
     v = np.random.default_rng(seed).normal(size=(n, dim)).astype(np.float32)
     return v / np.linalg.norm(v, axis=1, keepdims=True)
@@ -22,7 +26,7 @@ def unit_rows(n: int, dim: int = 16, seed: int = 0) -> np.ndarray:
 
 def write(gen: Path, ids: list[str], vectors: np.ndarray, days: list[int] | None = None, sources: list[str] | None = None) -> None:
     w = dense.DenseWriter(gen)
-    w.add(ids, vectors, days or [100] * len(ids), sources or ["wire"] * len(ids))
+    w.add(ids, vectors, days or [100] * len(ids), sources or ["wire"] * len(ids), texts(ids))
     w.commit()
 
 
@@ -32,7 +36,7 @@ def test_search_matches_brute_force_across_parts(tmp_path: Path, monkeypatch: py
     ids = [f"c{i}" for i in range(50)]
     w = dense.DenseWriter(tmp_path)
     for i in range(0, 50, 5):
-        w.add(ids[i : i + 5], vecs[i : i + 5], [i] * 5, ["a"] * 5)
+        w.add(ids[i : i + 5], vecs[i : i + 5], [i] * 5, ["a"] * 5, texts(ids[i : i + 5]))
     w.commit()
     idx = dense.DenseIndex(tmp_path)
     assert len(idx) == 50
@@ -65,7 +69,7 @@ def test_deleted_rows_disappear_and_merge_compacts(tmp_path: Path) -> None:
     write(tmp_path, ids, vecs)
     w = dense.DenseWriter(tmp_path)
     w.delete(ids[:8])  # 40% deleted: compaction rewrites the part without them
-    w.add(["c0"], vecs[:1], [5], ["a"])  # the same id re-added (a changed article) is a new row
+    w.add(["c0"], vecs[:1], [5], ["a"], texts(["c0"]))  # the same id re-added (a changed article) is a new row
     w.commit()
     idx = dense.DenseIndex(tmp_path)
     assert len(idx) == 13
@@ -119,16 +123,33 @@ def test_parts_keep_each_rows_text_and_record_through_deletes_and_merges(tmp_pat
     w.add(["c5"], vecs[5:6], [7], ["wire"], [("c5 written again", record("c5", 7))])
     w.commit()  # more parts than MAX_PARTS: merged, deleted rows dropped
     idx = dense.DenseIndex(tmp_path)
-    got = idx.texts(ids + ["nowhere"])
-    assert set(got) == set(ids) - {"c1", "c6"}
+    got, elsewhere = idx.texts(ids + ["nowhere"])
+    assert set(got) == set(ids) - {"c1", "c6"} and elsewhere == []
     assert got["c0"] == ("text of c0 — ünïcode\nline", record("c0"))
     assert got["c5"] == ("c5 written again", record("c5", 7))
     idx.close()
 
     monkeypatch.setattr(dense, "MAX_PARTS", 12)  # no merge: a part merged with one that keeps no rows keeps none
     w = dense.DenseWriter(tmp_path)
-    w.add(["old"], unit_rows(1, seed=4), [100], ["wire"])  # no rows given: this part keeps none
+    w.add(["old"], unit_rows(1, seed=4), [100], ["wire"], None)  # as an older qa wrote it: no rows
     w.commit()
     assert not dense.has_rows(tmp_path)
     idx = dense.DenseIndex(tmp_path)
-    assert "old" not in idx.texts(["old", "c0"]) and "c0" in idx.texts(["c0"])
+    got, elsewhere = idx.texts(["old", "c0", "c1"])
+    assert set(got) == {"c0"} and elsewhere == ["old"]  # c1 is deleted: neither
+    idx.close()
+    with pytest.raises(RuntimeError):
+        idx.texts(["c0"])
+
+
+def test_damaged_rows_files_count_as_none_and_are_never_read(tmp_path: Path) -> None:
+    """A part whose rows file is shorter than its offsets say (a partial copy) keeps no rows:
+    has_rows is false (the writer rebuilds the matrix from Chroma) and searches read Chroma."""
+    ids = ["a", "b"]
+    write(tmp_path, ids, unit_rows(2))
+    assert dense.has_rows(tmp_path)
+    lines = next((tmp_path / dense.DENSE_DIR).glob("*.rows.jsonl"))
+    lines.write_bytes(lines.read_bytes()[:-5])
+    assert not dense.has_rows(tmp_path)
+    got, elsewhere = dense.DenseIndex(tmp_path).texts(ids)
+    assert got == {} and elsewhere == ids

@@ -49,7 +49,7 @@ def vectors() -> np.ndarray:
 
 def test_dense_mask(tmp_path: Path, vectors: np.ndarray) -> None:
     w = dense.DenseWriter(tmp_path)
-    w.add([r[0] for r in ROWS], vectors, [r[1] for r in ROWS], [r[2] for r in ROWS])
+    w.add([r[0] for r in ROWS], vectors, [r[1] for r in ROWS], [r[2] for r in ROWS], None)
     w.commit()
     idx = dense.DenseIndex(tmp_path)
     for f in FILTERS:

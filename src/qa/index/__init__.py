@@ -6,7 +6,8 @@ migrations   the ordered upgrades of a generation written by an older qa (applie
 records      what each chunk carries (ChunkRecord, UNDATED, chunk ids)
 filters      which chunks a search may return (SearchFilters), translated by each engine
 chroma       the Chroma collection: the store of record for chunk texts, records, vectors
-dense        exact dense search over a memory-mapped copy of the vectors
+dense        exact dense search over a memory-mapped copy of the vectors, with each chunk's text and
+             record (what searches read)
 lexical      BM25 search (tantivy)
 reader       IndexReader: one published generation opened for reading
 writer       IndexWriter: the one writer, building and publishing the next generation

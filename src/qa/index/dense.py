@@ -26,6 +26,7 @@ import json
 import os
 import threading
 import uuid
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -75,10 +76,27 @@ def has_rows(gen: Path) -> bool:
         parts = json.loads((folder / MANIFEST).read_text()).get("parts", [])
     except (OSError, ValueError):
         return False
-    return all((folder / f"{name}{_ROWS_INDEX}").exists() for name in parts)
+    return all(_row_offsets(folder, name) is not None for name in parts)
 
 
-_ROWS, _ROWS_INDEX = ".rows.jsonl", ".rows.npy"  # the index is written last: its presence means complete
+_ROWS, _ROWS_INDEX = ".rows.jsonl", ".rows.npy"
+
+
+def _row_offsets(folder: Path, name: str, n_rows: int | None = None) -> np.ndarray | None:
+    """A part's row offsets if it keeps whole rows (both files, the lines' file as long as the
+    offsets say, one line per row when ``n_rows`` is known); None for a part an older qa wrote,
+    or one whose rows files are damaged (the writer then rebuilds the matrix from Chroma, as for
+    an older qa's)."""
+    try:
+        offsets = np.load(folder / f"{name}{_ROWS_INDEX}")
+        size = os.path.getsize(folder / f"{name}{_ROWS}")
+    except (OSError, ValueError):
+        return None
+    if offsets.ndim != 1 or len(offsets) < 1 or int(offsets[-1]) != size:
+        return None
+    if n_rows is not None and len(offsets) != n_rows + 1:
+        return None
+    return offsets
 _SUFFIXES = (".vec.npy", ".ids.json", ".days.npy", ".src.json", _ROWS, _ROWS_INDEX)
 
 
@@ -136,9 +154,10 @@ class DenseWriter:
         vectors: np.ndarray,
         days: list[int],
         sources: list[str],
-        rows: list[tuple[str, ChunkRecord]] | None = None,
+        rows: list[tuple[str, ChunkRecord]] | None,
     ) -> None:
-        """Rows to search; ``rows``: their (text, record), which a search then reads from here."""
+        """Rows to search with their (text, record), which a search reads from here (None only
+        for a test of an older qa's parts: a part with any row without them keeps none)."""
         if not ids:
             return
         self.dim = self.dim or int(vectors.shape[1])
@@ -208,16 +227,23 @@ class DenseWriter:
         self._buf_ids, self._buf_days, self._buf_src, self._buf_vec, self._buf_rows = [], [], [], [], []
 
     def _write_part(
-        self, ids: list[str], vectors: np.ndarray, days: list[int] | np.ndarray, sources: list[str], lines: list[bytes] | None
+        self, ids: list[str], vectors: np.ndarray, days: list[int] | np.ndarray, sources: list[str], lines: Iterable[bytes] | None
     ) -> str:
+        """A new part's files (the manifest written at commit is what makes it part of the index)."""
         name = f"p-{uuid.uuid4().hex[:12]}"
         np.save(self.folder / f"{name}.vec.npy", np.ascontiguousarray(vectors, dtype=np.float32))
         np.save(self.folder / f"{name}.days.npy", np.asarray(days, dtype=np.int32))
         (self.folder / f"{name}.src.json").write_text(json.dumps(sources))
         (self.folder / f"{name}.ids.json").write_text(json.dumps(ids))
         if lines is not None:
-            (self.folder / f"{name}{_ROWS}").write_bytes(b"".join(lines))
-            np.save(self.folder / f"{name}{_ROWS_INDEX}", np.cumsum([0] + [len(b) for b in lines], dtype=np.int64))
+            lengths = [0]
+            with open(self.folder / f"{name}{_ROWS}", "wb") as f:
+                for line in lines:
+                    f.write(line)
+                    lengths.append(len(line))
+            if len(lengths) != len(ids) + 1:
+                raise ValueError(f"dense part {name}: {len(lengths) - 1} rows for {len(ids)} ids")
+            np.save(self.folder / f"{name}{_ROWS_INDEX}", np.cumsum(lengths, dtype=np.int64))
         self.parts.append(name)
         return name
 
@@ -239,7 +265,7 @@ class DenseWriter:
         days: list[np.ndarray] = []
         sources: list[str] = []
         vectors: list[np.ndarray] = []
-        lines: list[bytes] | None = []  # rows only if every merged part has them
+        kept: list[tuple[str, np.ndarray, np.ndarray]] = []  # (part, its row offsets, its live rows)
         for name in chosen:
             part = _load_part(self.folder, name)
             alive = np.ones(len(part.ids), dtype=bool)
@@ -248,14 +274,16 @@ class DenseWriter:
             sources += [s for s, a in zip(part.sources, alive) if a]
             days.append(part.days[alive])
             vectors.append(np.asarray(part.vectors[alive]))
-            part_lines = _read_lines(self.folder, name)
-            lines = None if lines is None or part_lines is None else lines + [b for b, a in zip(part_lines, alive) if a]
+            offsets = _row_offsets(self.folder, name, len(part.ids))
+            if offsets is not None:
+                kept.append((name, offsets, np.flatnonzero(alive)))
+        lines = _live_lines(self.folder, kept) if len(kept) == len(chosen) else None  # rows only if every part has them
+        if ids:
+            self._write_part(ids, np.concatenate(vectors), np.concatenate(days), sources, lines)  # reads the old parts' rows
         self.parts = [p for p in self.parts if p not in chosen]
         for name in chosen:  # this generation's links only; older generations keep theirs
             for suffix in _SUFFIXES:
                 (self.folder / f"{name}{suffix}").unlink(missing_ok=True)
-        if ids:
-            self._write_part(ids, np.concatenate(vectors), np.concatenate(days), sources, lines)
         self._rows = None
 
 
@@ -263,13 +291,14 @@ def _row_line(text: str, record: ChunkRecord) -> bytes:
     return (json.dumps([text, to_chroma(record)], ensure_ascii=False) + "\n").encode("utf-8")
 
 
-def _read_lines(folder: Path, name: str) -> list[bytes] | None:
-    """A part's row lines, or None when it keeps none."""
-    if not (folder / f"{name}{_ROWS_INDEX}").exists():
-        return None
-    offsets = np.load(folder / f"{name}{_ROWS_INDEX}")
-    data = (folder / f"{name}{_ROWS}").read_bytes()
-    return [data[a:b] for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist())]
+def _live_lines(folder: Path, parts: list[tuple[str, np.ndarray, np.ndarray]]) -> Iterator[bytes]:
+    """The row lines of each part's live rows, in order, read one at a time (a merge of the
+    largest part at 1M chunks would otherwise hold ~1.4 GB of text)."""
+    for name, offsets, rows in parts:
+        with open(folder / f"{name}{_ROWS}", "rb") as f:
+            for row in rows.tolist():
+                start, end = int(offsets[row]), int(offsets[row + 1])
+                yield os.pread(f.fileno(), end - start, start)
 
 
 class DenseIndex:
@@ -282,8 +311,11 @@ class DenseIndex:
         self._folder = folder
         self._part_names = [p.name for p in parts]
         self._starts = np.cumsum([0] + [len(p.ids) for p in parts], dtype=np.int64)  # each part's first global row
-        self._row_files: dict[str, tuple[np.ndarray, Any] | None] = {}
+        # each part's rows, opened now: the caller holds the generation's read lock, and an open
+        # file stays readable after a later publish removes an old generation
+        self._row_files: dict[str, tuple[np.ndarray, Any] | None] = {p.name: _open_rows(folder, p.name, len(p.ids)) for p in parts}
         self._row_files_lock = threading.Lock()
+        self._closed = False
         self.ids: list[str] = [c for p in parts for c in p.ids]
         self._matrices = [p.vectors for p in parts]  # memory-mapped: opening reads no vectors
         self.days = np.concatenate([p.days for p in parts]) if parts else np.zeros(0, np.int32)
@@ -352,36 +384,42 @@ class DenseIndex:
             self._rows = {c: i for i, c in enumerate(self.ids) if self.alive[i]}
         return self._rows.get(chunk_id)
 
-    def texts(self, ids: list[str]) -> dict[str, tuple[str, ChunkRecord]]:
-        """(text, record) of the live chunks among ``ids`` whose part keeps its rows; the others
-        (an older qa's parts) are read from Chroma by the caller."""
+    def texts(self, ids: list[str]) -> tuple[dict[str, tuple[str, ChunkRecord]], list[str]]:
+        """(text, record) of the live chunks among ``ids`` whose part keeps its rows, and the live
+        ids whose part keeps none (an older qa's: the caller reads those from Chroma). Ids not
+        live here are in neither."""
         out: dict[str, tuple[str, ChunkRecord]] = {}
-        for cid in ids:
-            row = self.row_of(cid)
-            if row is None:
-                continue
-            k = int(np.searchsorted(self._starts, row, side="right")) - 1
-            found = self._row_file(self._part_names[k])
-            if found is None:
-                continue
-            offsets, f = found
-            local = row - int(self._starts[k])
-            start, end = int(offsets[local]), int(offsets[local + 1])
-            text, meta = json.loads(os.pread(f.fileno(), end - start, start))
-            out[cid] = (text, from_chroma(meta))
-        return out
-
-    def _row_file(self, name: str) -> tuple[np.ndarray, Any] | None:
+        elsewhere: list[str] = []
         with self._row_files_lock:
-            if name not in self._row_files:
-                index = self._folder / f"{name}{_ROWS_INDEX}"
-                rows = open(self._folder / f"{name}{_ROWS}", "rb") if index.exists() else None  # noqa: SIM115 (kept open; closed by close())
-                self._row_files[name] = (np.load(index), rows) if rows is not None else None
-            return self._row_files[name]
+            if self._closed:
+                raise RuntimeError("the dense index was closed")
+            for cid in ids:
+                row = self.row_of(cid)
+                if row is None:
+                    continue
+                k = int(np.searchsorted(self._starts, row, side="right")) - 1
+                found = self._row_files[self._part_names[k]]
+                if found is None:
+                    elsewhere.append(cid)
+                    continue
+                offsets, f = found
+                local = row - int(self._starts[k])
+                start, end = int(offsets[local]), int(offsets[local + 1])
+                text, meta = json.loads(os.pread(f.fileno(), end - start, start))
+                out[cid] = (text, from_chroma(meta))
+        return out, elsewhere
 
     def close(self) -> None:
         with self._row_files_lock:
+            self._closed = True
             for found in self._row_files.values():
                 if found is not None:
                     found[1].close()
             self._row_files = {}
+
+
+def _open_rows(folder: Path, name: str, n_rows: int) -> tuple[np.ndarray, Any] | None:
+    offsets = _row_offsets(folder, name, n_rows)
+    if offsets is None:
+        return None
+    return offsets, open(folder / f"{name}{_ROWS}", "rb")  # kept open; DenseIndex.close closes it

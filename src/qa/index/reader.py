@@ -130,7 +130,7 @@ class IndexReader:
         if self._vectors is not None:
             self._vectors.close()
             self._vectors = None
-        if self._dense:
+        if self._dense is not None and self._dense is not False:
             self._dense.close()
             self._dense = None
         self.catalog.close()

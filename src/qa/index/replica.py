@@ -107,12 +107,12 @@ def follow(settings: Settings, index_id: str) -> SyncReport:
         atomic_write_text(root / "INDEX_ID", index_id + "\n")
         atomic_write_text(root / MARKER, json.dumps({"index_id": index_id, "chroma_url": url}) + "\n")
         report = _sync(settings, generations)
-    from qa.embeddings import export_model
+        from qa.embeddings import export_model
 
-    try:  # questions on this replica encode without torch from the next process on
-        export_model(_model_of(root), root)
-    except Exception:  # no export: questions use sentence-transformers, as before any ingest
-        pass
+        try:  # questions on this replica encode without torch from the next process on (exports are made under the lock)
+            export_model(_model_of(root), root)
+        except Exception:  # no export: questions use sentence-transformers, as before any ingest
+            pass
     return report
 
 

@@ -50,13 +50,11 @@ class Executor:
         if not self._items:
             return
         if self._encoder is None:
-            from qa.embeddings import export_model, get_index_encoder
+            from qa.embeddings import get_index_encoder
 
             s = self.settings
-            if s.onnx and s.device == "cpu":  # export first (~2 s, once per index): ONNX encodes ~1.1x torch
-                export_model(self.writer.model, s.resolved_index())
             self._encoder = get_index_encoder(
-                self.writer.model, s.resolved_index(), s.device, s.embed_batch_size, s.onnx, chunks=True
+                self.writer.model, s.resolved_index(), s.device, s.embed_batch_size, s.onnx, chunks=True, export=True
             )
         texts = [embedding_text(a, c) for a, cs, _ in self._items for c in cs]
         vectors = self._encoder.encode(texts)
@@ -110,9 +108,9 @@ class Executor:
 
     # ------------------------------------------------------------ after publishing
     def export_model(self) -> None:
-        """Once the torch model is loaded anyway (this run embedded with it: the export made before
-        the first batch failed or was stale), export it to ONNX so later questions and ingests
-        skip torch. Best effort: failure changes nothing."""
+        """Once the torch model is loaded anyway (this run embedded with it: on another device than
+        the CPU, or the export before the first batch failed, which is not tried again), export it
+        to ONNX so later questions and ingests skip torch. Best effort: failure changes nothing."""
         from qa.embeddings import Encoder, export_model
 
         if self.settings.onnx and isinstance(self._encoder, Encoder):
