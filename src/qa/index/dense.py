@@ -97,6 +97,8 @@ def _row_offsets(folder: Path, name: str, n_rows: int | None = None) -> np.ndarr
     if n_rows is not None and len(offsets) != n_rows + 1:
         return None
     return offsets
+
+
 _SUFFIXES = (".vec.npy", ".ids.json", ".days.npy", ".src.json", _ROWS, _ROWS_INDEX)
 
 
