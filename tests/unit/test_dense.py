@@ -131,8 +131,11 @@ def test_parts_keep_each_rows_text_and_record_through_deletes_and_merges(tmp_pat
 
     monkeypatch.setattr(dense, "MAX_PARTS", 12)  # no merge: a part merged with one that keeps no rows keeps none
     w = dense.DenseWriter(tmp_path)
-    w.add(["old"], unit_rows(1, seed=4), [100], ["wire"], None)  # as an older qa wrote it: no rows
+    w.add(["old"], unit_rows(1, seed=4), [100], ["wire"], texts(["old"]))
     w.commit()
+    newest = w.parts[-1]  # as an older qa wrote it: no rows files
+    for suffix in (".rows.jsonl", ".rows.npy"):
+        (tmp_path / dense.DENSE_DIR / f"{newest}{suffix}").unlink()
     assert not dense.has_rows(tmp_path)
     idx = dense.DenseIndex(tmp_path)
     got, elsewhere = idx.texts(["old", "c0", "c1"])
@@ -153,3 +156,20 @@ def test_damaged_rows_files_count_as_none_and_are_never_read(tmp_path: Path) -> 
     assert not dense.has_rows(tmp_path)
     got, elsewhere = dense.DenseIndex(tmp_path).texts(ids)
     assert got == {} and elsewhere == ids
+
+
+def test_a_part_whose_offsets_disagree_with_its_ids_keeps_no_rows_for_writer_and_reader(tmp_path: Path) -> None:
+    """One rule for "a part keeps whole rows": offsets for fewer rows than the part has (the
+    lines' file still as long as they say) count as none for the writer's has_rows exactly as for
+    the reader, so the writer rebuilds the matrix instead of leaving searches on Chroma forever."""
+    ids = ["a", "b"]
+    write(tmp_path, ids, unit_rows(2))
+    folder = tmp_path / dense.DENSE_DIR
+    lines = next(folder.glob("*.rows.jsonl"))
+    first = lines.read_bytes().split(b"\n")[0] + b"\n"
+    lines.write_bytes(first)
+    offsets = next(folder.glob("*.rows.npy"))
+    np.save(offsets, np.array([0, len(first)], dtype=np.int64))
+    got, elsewhere = dense.DenseIndex(tmp_path).texts(ids)
+    assert got == {} and elsewhere == ids  # the reader: no rows
+    assert not dense.has_rows(tmp_path)  # the writer: the same

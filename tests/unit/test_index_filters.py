@@ -13,7 +13,7 @@ import pytest
 from qa.index import dense, lexical
 from qa.index.chroma import chroma_where
 from qa.index.filters import SearchFilters
-from qa.index.records import UNDATED
+from qa.index.records import UNDATED, ChunkRecord
 
 ROWS = [  # (chunk id, published day, source)
     ("undated-a", UNDATED, "a"),
@@ -49,7 +49,7 @@ def vectors() -> np.ndarray:
 
 def test_dense_mask(tmp_path: Path, vectors: np.ndarray) -> None:
     w = dense.DenseWriter(tmp_path)
-    w.add([r[0] for r in ROWS], vectors, [r[1] for r in ROWS], [r[2] for r in ROWS], None)
+    w.add([r[0] for r in ROWS], vectors, [r[1] for r in ROWS], [r[2] for r in ROWS], [("", ChunkRecord(doc_id=r[0], chunk_index=0, start=0, end=0)) for r in ROWS])
     w.commit()
     idx = dense.DenseIndex(tmp_path)
     for f in FILTERS:

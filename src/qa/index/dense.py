@@ -76,7 +76,15 @@ def has_rows(gen: Path) -> bool:
         parts = json.loads((folder / MANIFEST).read_text()).get("parts", [])
     except (OSError, ValueError):
         return False
-    return all(_row_offsets(folder, name) is not None for name in parts)
+    try:
+        return all(_row_offsets(folder, name, _part_rows(folder, name)) is not None for name in parts)
+    except (OSError, ValueError):
+        return False
+
+
+def _part_rows(folder: Path, name: str) -> int:
+    """How many rows a part has (its vectors' shape; reads no vectors)."""
+    return int(np.load(folder / f"{name}.vec.npy", mmap_mode="r").shape[0])
 
 
 _ROWS, _ROWS_INDEX = ".rows.jsonl", ".rows.npy"
@@ -148,7 +156,7 @@ class DenseWriter:
         self._buf_days: list[int] = []
         self._buf_src: list[str] = []
         self._buf_vec: list[np.ndarray] = []
-        self._buf_rows: list[tuple[str, ChunkRecord]] | None = []  # None once a row came without its text
+        self._buf_rows: list[tuple[str, ChunkRecord]] = []
 
     def add(
         self,
@@ -156,10 +164,9 @@ class DenseWriter:
         vectors: np.ndarray,
         days: list[int],
         sources: list[str],
-        rows: list[tuple[str, ChunkRecord]] | None,
+        rows: list[tuple[str, ChunkRecord]],
     ) -> None:
-        """Rows to search with their (text, record), which a search reads from here (None only
-        for a test of an older qa's parts: a part with any row without them keeps none)."""
+        """Rows to search with their (text, record), which a search reads from here."""
         if not ids:
             return
         self.dim = self.dim or int(vectors.shape[1])
@@ -167,11 +174,9 @@ class DenseWriter:
         self._buf_days += days
         self._buf_src += sources
         self._buf_vec.append(np.asarray(vectors, dtype=np.float32))
-        if rows is None or self._buf_rows is None:
-            self._buf_rows = None
-        else:
-            assert len(rows) == len(ids)
-            self._buf_rows += rows
+        if len(rows) != len(ids):
+            raise ValueError(f"dense rows: {len(rows)} (text, record) pairs for {len(ids)} ids")
+        self._buf_rows += rows
         if len(self._buf_ids) >= PART_ROWS:
             self._flush()
 
@@ -189,8 +194,7 @@ class DenseWriter:
             self._buf_days = [self._buf_days[i] for i in keep]
             self._buf_src = [self._buf_src[i] for i in keep]
             self._buf_vec = [vec]
-            if self._buf_rows is not None:
-                self._buf_rows = [self._buf_rows[i] for i in keep]
+            self._buf_rows = [self._buf_rows[i] for i in keep]
 
     def commit(self) -> None:
         """Write the buffered rows, merge small parts if there are many, then the manifest."""
@@ -221,7 +225,7 @@ class DenseWriter:
     def _flush(self) -> None:
         if not self._buf_ids:
             return
-        lines = None if self._buf_rows is None else [_row_line(t, r) for t, r in self._buf_rows]
+        lines = [_row_line(t, r) for t, r in self._buf_rows]
         name = self._write_part(self._buf_ids, np.concatenate(self._buf_vec), self._buf_days, self._buf_src, lines)
         if self._rows is not None:
             for row, cid in enumerate(self._buf_ids):
@@ -310,12 +314,10 @@ class DenseIndex:
         folder = gen / DENSE_DIR
         manifest = json.loads((folder / MANIFEST).read_text())
         parts = [_load_part(folder, name) for name in manifest.get("parts", [])]
-        self._folder = folder
-        self._part_names = [p.name for p in parts]
         self._starts = np.cumsum([0] + [len(p.ids) for p in parts], dtype=np.int64)  # each part's first global row
         # each part's rows, opened now: the caller holds the generation's read lock, and an open
         # file stays readable after a later publish removes an old generation
-        self._row_files: dict[str, tuple[np.ndarray, Any] | None] = {p.name: _open_rows(folder, p.name, len(p.ids)) for p in parts}
+        self._row_files: list[tuple[np.ndarray, Any] | None] = [_open_rows(folder, p.name, len(p.ids)) for p in parts]
         self._row_files_lock = threading.Lock()
         self._closed = False
         self.ids: list[str] = [c for p in parts for c in p.ids]
@@ -400,7 +402,7 @@ class DenseIndex:
                 if row is None:
                     continue
                 k = int(np.searchsorted(self._starts, row, side="right")) - 1
-                found = self._row_files[self._part_names[k]]
+                found = self._row_files[k]
                 if found is None:
                     elsewhere.append(cid)
                     continue
@@ -414,10 +416,10 @@ class DenseIndex:
     def close(self) -> None:
         with self._row_files_lock:
             self._closed = True
-            for found in self._row_files.values():
+            for found in self._row_files:
                 if found is not None:
                     found[1].close()
-            self._row_files = {}
+            self._row_files = []
 
 
 def _open_rows(folder: Path, name: str, n_rows: int) -> tuple[np.ndarray, Any] | None:

@@ -153,13 +153,13 @@ def _sync(settings: Settings, generations: Any) -> SyncReport:
             raise IndexMissingError(f"index {m['index_id']} has published nothing on {settings.chroma_url} yet")
         epoch, at, counts, url = _local_state(generations, URL_KEY)
         report = SyncReport(m["index_id"], target.version, target.epoch)
-        if at == target.version and epoch == target.epoch and url == settings.chroma_url and _keeps_rows(generations):
+        keeps_rows = _keeps_rows(generations)  # not: an older qa's replica, whose questions read texts from the server
+        if at == target.version and epoch == target.epoch and url == settings.chroma_url and keeps_rows:
             report.up_to_date = True
             report.documents, report.chunks = counts
             break
         report.full = (
-            attempt > 0 or at is None or epoch != target.epoch or not target.floor <= at <= target.version
-            or not _keeps_rows(generations)  # an older qa's replica: its questions read texts from the server
+            attempt > 0 or at is None or epoch != target.epoch or not target.floor <= at <= target.version or not keeps_rows
         )
         try:
             why = _catch_up(settings, generations, shared, target, None if report.full else at, report)

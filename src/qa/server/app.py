@@ -80,20 +80,34 @@ def _follow(bot: Assistant, stop: threading.Event) -> None:
     """On a replica: catch up with the Chroma server every ``replica_poll_seconds``; the
     assistant switches to each new local generation between requests. A failure is reported
     once (and again when it changes), never fatal: the replica keeps serving its last version
-    from its own files."""
+    from its own files. Failures in a row space the attempts out (``follow_wait``), so a catch-up
+    that keeps failing (a full rebuild reads the whole index) does not load the server every poll."""
     said = ""
+    failures = 0
     while not stop.is_set():
         try:
             bot.catch_up()
-            said = ""
+            said, failures = "", 0
         except IndexBusyError:
             pass  # another process is catching up this folder
         except Exception as e:  # a server down for a while: keep serving what we have
+            failures += 1
             msg = f"qa: replica: {str(e).splitlines()[0][:200] if str(e) else type(e).__name__}"
             if msg != said:
                 print(msg, file=sys.stderr, flush=True)
                 said = msg
-        stop.wait(bot.settings.replica_poll_seconds)
+        stop.wait(follow_wait(bot.settings.replica_poll_seconds, failures))
+
+
+FOLLOW_WAIT_MAX = 60.0  # seconds between attempts after many failures (a recovered server is seen within it)
+
+
+def follow_wait(poll: float, failures: int) -> float:
+    """Seconds before a replica's next catch-up: the poll interval, doubled for each failure in a
+    row after the first, at most FOLLOW_WAIT_MAX (or the poll interval, if that is longer)."""
+    if failures <= 1:
+        return poll
+    return max(poll, min(poll * 2.0 ** min(failures - 1, 30), FOLLOW_WAIT_MAX))
 
 
 def create_app(settings: Settings, *, bound_host: str = "127.0.0.1", watch: bool = False) -> FastAPI:
