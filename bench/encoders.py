@@ -6,13 +6,16 @@ On qa's own chunk texts of the first N articles of a dataset, in one process and
   onnx         qa's ONNX export (mean pooling and normalisation in the graph), batches in input order
   onnx-sorted  the same, batches of similar length (sentence-transformers sorts by length too)
   int8         the export after ONNX Runtime's dynamic INT8 quantisation, length-sorted batches
+  previous     with --previous-export FILE: another export of the same model (e.g. one an older
+               qa made in an index's models/ folder), length-sorted batches
 
 For each: chunks/s (median of --repeats), and cosine to the torch vectors (mean and minimum).
 `recall` re-encodes every chunk of an existing index with the INT8 variant into a copy (its
 exact-search matrix, and the export questions are encoded with), then runs `qa eval --no-answers`
 on both: the whole retrieval (fusion and learned ranker), per part of the development set.
 
-    python bench/encoders.py --dataset ../shared/data/realtimeqa-2023h1 --articles 300
+    python bench/encoders.py --dataset ../shared/data/realtimeqa-2023h1 --articles 300 \
+        [--previous-export OLD_INDEX/models/sentence-transformers_all-MiniLM-L6-v2.onnx]
     python bench/encoders.py recall --index DEV_INDEX --out /tmp/int8-index
 """
 
@@ -151,6 +154,7 @@ def main() -> None:
     ap.add_argument("--dataset", type=Path, default=Path("../shared/data/realtimeqa-2023h1"))
     ap.add_argument("--articles", type=int, default=200)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--previous-export", type=Path, default=None, help="another ONNX export of the model to compare")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
@@ -178,6 +182,8 @@ def main() -> None:
         "onnx-sorted": fp32_sorted.encode,
         "int8": int8.encode,
     }
+    if args.previous_export:
+        variants["previous"] = OnnxEncoder(DEFAULT_MODEL, args.previous_export, tok_file).encode
     for fn in variants.values():  # warm every variant once
         fn(texts[:64])
     rows = {}

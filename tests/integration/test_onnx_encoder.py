@@ -139,3 +139,31 @@ def test_a_failed_export_leaves_nothing_and_is_not_retried_and_a_killed_ones_fil
         f.write_bytes(b"half")
     assert export_model(DEFAULT_MODEL, good)
     assert not any(f.exists() for f in killed) and onnx_file.exists()
+
+
+def test_an_export_of_an_older_graph_encodes_until_the_next_writer_makes_it_anew(tmp_path):
+    """Exports record the graph's format beside the weights. One of an older format (the traced
+    SDPA attention, whose per-layer NaN guards made it ~1.4x slower on 2 cores) still encodes
+    questions and chunks, its vectors being the same; the next writer's export replaces it."""
+    import onnx
+
+    from qa.embeddings import export_model
+    from qa.onnx_encoder import EXPORT_FORMAT, current, fingerprint
+
+    index = tmp_path / "index"
+    model, location = canonical_model_name(DEFAULT_MODEL), model_location(DEFAULT_MODEL)
+    assert export_model(DEFAULT_MODEL, index)
+    onnx_file, _ = paths(index, model)
+    ops = {n.op_type for n in onnx.load(str(onnx_file), load_external_data=False).graph.node}
+    assert "IsNaN" not in ops  # eager attention: no guard over every attention matrix
+    source = onnx_file.with_name(onnx_file.name + ".source")
+    assert source.read_text().split() == [fingerprint(location), str(EXPORT_FORMAT)]
+
+    source.write_text(fingerprint(location) + "\n")  # as the previous qa recorded it: weights only
+    made = onnx_file.stat().st_mtime_ns
+    assert current(index, model, location) is not None  # same weights: encodes questions and chunks
+    assert isinstance(get_index_encoder(DEFAULT_MODEL, index, chunks=True), OnnxEncoder)
+    assert current(index, model, location, latest=True) is None
+    assert export_model(DEFAULT_MODEL, index)  # a writer: made anew
+    assert onnx_file.stat().st_mtime_ns != made
+    assert source.read_text().split() == [fingerprint(location), str(EXPORT_FORMAT)]
