@@ -7,6 +7,7 @@ fetched from a model hub. Any other sentence-transformers model is selected by n
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -172,7 +173,7 @@ def get_index_encoder(
 def export_model(name: str, index_root: Path) -> bool:
     """Export the model to ONNX under the index (once per weights and graph format) so later
     processes skip torch. A model that failed to export is not tried again by this process."""
-    from qa.onnx_encoder import current, export, fingerprint
+    from qa.onnx_encoder import current, export, fingerprint, record_failed_upgrade
 
     model, location = canonical_model_name(name), model_location(name)
     if current(index_root, model, location, latest=True) is not None:
@@ -183,6 +184,14 @@ def export_model(name: str, index_root: Path) -> bool:
     done = export(location, index_root, model)
     if not done:
         _failed_exports.add(key)
+        older = current(index_root, model, location)
+        if older is not None:  # an older graph of the same weights still encodes: keep it, and say so once
+            try:
+                record_failed_upgrade(older[0])
+            except OSError:
+                pass
+            print(f"qa: warning: the ONNX export under {index_root} could not be made anew in today's faster "
+                  "format; the older one keeps encoding", file=sys.stderr)
     return done
 
 

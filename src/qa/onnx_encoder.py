@@ -22,10 +22,12 @@ from typing import Any
 import numpy as np
 
 MODELS_DIR = "models"
-# The graph's format, recorded beside the weights it was made from. 1: traced with PyTorch's SDPA
-# attention, whose guards against fully masked rows (IsNaN/Where over every attention matrix of
-# every layer) made it ~1.4x slower here; 2: traced with eager attention. Both give the same
-# vectors (cosine 0.99999), so an older format keeps encoding until a writer makes it anew.
+# The graph's format, recorded in ``<model>.onnx.graph`` beside the export. 1 (or no record): traced
+# with PyTorch's SDPA attention, whose guards against fully masked rows (IsNaN/Where over every
+# attention matrix of every layer) made it 1.6x slower here; 2: traced with eager attention. Both
+# give the same vectors (cosine 0.99999), so an older format keeps encoding until a writer makes it
+# anew. The record is a file of its own: an older qa reads ``.source`` as the weights' fingerprint
+# only, and keeps using a newer export instead of making its own again.
 EXPORT_FORMAT = 2
 
 
@@ -55,20 +57,57 @@ def current(
     """The export's (onnx, tokenizer) files if they exist and were made from the weights now at
     ``location``; None otherwise. An export an older qa made records no weights: ``legacy``
     accepts it (questions, as before), otherwise it is refused (chunks; the ingest re-exports).
-    ``latest`` (a writer deciding whether to export): also in today's graph format."""
+    ``latest`` (a writer deciding whether to export): also in today's graph format, or one that a
+    writer already failed to make anew (``record_failed_upgrade``: not tried at every ingest)."""
     onnx_file, tok_file = paths(index_root, model)
     if not (onnx_file.exists() and tok_file.exists()):
         return None
     try:
-        made_from = _source_file(onnx_file).read_text().split()
+        made_from = _source_file(onnx_file).read_text().strip()
     except FileNotFoundError:
         return (onnx_file, tok_file) if legacy and not latest else None
     except (OSError, UnicodeDecodeError):
         return None
-    if not made_from or made_from[0] != fingerprint(location):
+    if made_from != fingerprint(location):
         return None
-    graph = made_from[1] if len(made_from) > 1 else "1"
-    return None if latest and graph != str(EXPORT_FORMAT) else (onnx_file, tok_file)
+    if latest and max(_graph_record(onnx_file)) < EXPORT_FORMAT:
+        return None
+    return onnx_file, tok_file
+
+
+def graph_format(onnx_file: Path) -> int:
+    """The export's graph format (1 when unrecorded, or recorded for another file than this one)."""
+    return _graph_record(onnx_file)[0]
+
+
+def record_failed_upgrade(onnx_file: Path) -> None:
+    """Remember that making this export anew in today's format failed, so that later writers keep
+    the older export instead of loading torch to fail again (a new export clears it)."""
+    _write_graph(onnx_file, graph_format(onnx_file), tried=EXPORT_FORMAT)
+
+
+def _graph_record(onnx_file: Path) -> tuple[int, int]:
+    """(format, the format a failed upgrade tried) of the export, if recorded for this very file."""
+    try:
+        rec = json.loads(_graph_file(onnx_file).read_text())
+        st = onnx_file.stat()
+        if rec.get("onnx") != [st.st_size, st.st_mtime_ns]:
+            return 1, 0
+        return int(rec.get("format", 1)), int(rec.get("tried", 0))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return 1, 0
+
+
+def _write_graph(onnx_file: Path, fmt: int, *, tried: int = 0) -> None:
+    st = onnx_file.stat()
+    graph = _graph_file(onnx_file)
+    tmp = graph.with_name(f".{graph.name}.{os.getpid()}")
+    tmp.write_text(json.dumps({"format": fmt, "tried": tried, "onnx": [st.st_size, st.st_mtime_ns]}) + "\n")
+    os.replace(tmp, graph)
+
+
+def _graph_file(onnx_file: Path) -> Path:
+    return onnx_file.with_name(onnx_file.name + ".graph")
 
 
 def _source_file(onnx_file: Path) -> Path:
@@ -113,7 +152,7 @@ def export(location: str, index_root: Path, model: str) -> bool:
 
 def _remove_partial(onnx_file: Path, tok_file: Path) -> None:
     """The temporary files of an export that did not finish (``.NAME.PID``)."""
-    for f in (onnx_file, tok_file, _source_file(onnx_file)):
+    for f in (onnx_file, tok_file, _source_file(onnx_file), _graph_file(onnx_file)):
         for leftover in f.parent.glob(f".{f.name}.*"):
             leftover.unlink(missing_ok=True)
 
@@ -140,10 +179,8 @@ def _export(location: str, onnx_file: Path, tok_file: Path, max_len: int) -> Non
             mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             return torch.nn.functional.normalize(mean, dim=-1)
 
-    try:  # eager attention traces to plain MatMul/Softmax (EXPORT_FORMAT)
-        inner = AutoModel.from_pretrained(location, attn_implementation="eager")
-    except (ValueError, TypeError):  # a model class without the choice: its default
-        inner = AutoModel.from_pretrained(location)
+    inner = AutoModel.from_pretrained(location, attn_implementation="eager")  # plain MatMul/Softmax (EXPORT_FORMAT)
+    traced = EXPORT_FORMAT if getattr(inner.config, "_attn_implementation", "eager") == "eager" else 1
     net = MeanPooled(inner.eval())
     example = torch.ones((2, 8), dtype=torch.long)
     onnx_file.parent.mkdir(parents=True, exist_ok=True)
@@ -169,9 +206,10 @@ def _export(location: str, onnx_file: Path, tok_file: Path, max_len: int) -> Non
     tok_tmp.write_text(json.dumps(tok))
     os.replace(tok_tmp, tok_file)
     os.replace(tmp, onnx_file)
+    _write_graph(onnx_file, traced)
     source = _source_file(onnx_file)
     source_tmp = source.with_name(f".{source.name}.{os.getpid()}")
-    source_tmp.write_text(f"{fingerprint(str(location))} {EXPORT_FORMAT}\n")
+    source_tmp.write_text(fingerprint(str(location)) + "\n")
     os.replace(source_tmp, source)  # last: its presence means the export is complete and whose it is
 
 

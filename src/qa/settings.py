@@ -32,7 +32,7 @@ class StorageSettings(_Group):
 
     chroma_url: str | None = Field(None, description="Chroma server (http://host:port) instead of the embedded store")
     chroma_headers: dict[str, str] = Field(default_factory=dict, description='HTTP headers for the Chroma server, JSON: {"Authorization": "Bearer …"}')
-    replica_poll_seconds: float = Field(2.0, gt=0, le=3600, description="How often `qa serve` on a replica (qa index follow) checks the Chroma server for a new version")
+    replica_poll_seconds: float = Field(2.0, gt=0, le=3600, description="How often `qa serve` on a replica (qa index follow) checks the Chroma server for a new version (after failures in a row: doubled each time, up to 60 s)")
 
     def resolved_index(self) -> Path:
         return self.index.expanduser().resolve()

@@ -142,13 +142,15 @@ def test_a_failed_export_leaves_nothing_and_is_not_retried_and_a_killed_ones_fil
 
 
 def test_an_export_of_an_older_graph_encodes_until_the_next_writer_makes_it_anew(tmp_path):
-    """Exports record the graph's format beside the weights. One of an older format (the traced
-    SDPA attention, whose per-layer NaN guards made it ~1.4x slower on 2 cores) still encodes
-    questions and chunks, its vectors being the same; the next writer's export replaces it."""
+    """Exports record their graph format beside them. One of an older format (the traced SDPA
+    attention, whose per-layer NaN guards made it 1.6x slower on 2 cores) still encodes questions
+    and chunks, its vectors being the same; the next writer's export replaces it, once. The
+    weights' record stays what an older qa reads (the fingerprint alone), so an older qa keeps
+    using a newer export instead of making its own again."""
     import onnx
 
     from qa.embeddings import export_model
-    from qa.onnx_encoder import EXPORT_FORMAT, current, fingerprint
+    from qa.onnx_encoder import EXPORT_FORMAT, current, fingerprint, graph_format
 
     index = tmp_path / "index"
     model, location = canonical_model_name(DEFAULT_MODEL), model_location(DEFAULT_MODEL)
@@ -156,14 +158,44 @@ def test_an_export_of_an_older_graph_encodes_until_the_next_writer_makes_it_anew
     onnx_file, _ = paths(index, model)
     ops = {n.op_type for n in onnx.load(str(onnx_file), load_external_data=False).graph.node}
     assert "IsNaN" not in ops  # eager attention: no guard over every attention matrix
+    assert graph_format(onnx_file) == EXPORT_FORMAT
     source = onnx_file.with_name(onnx_file.name + ".source")
-    assert source.read_text().split() == [fingerprint(location), str(EXPORT_FORMAT)]
+    assert source.read_text().strip() == fingerprint(location)  # an older qa's whole rule
 
-    source.write_text(fingerprint(location) + "\n")  # as the previous qa recorded it: weights only
+    onnx_file.with_name(onnx_file.name + ".graph").unlink()  # as the previous qa left its export
     made = onnx_file.stat().st_mtime_ns
+    assert graph_format(onnx_file) == 1
     assert current(index, model, location) is not None  # same weights: encodes questions and chunks
     assert isinstance(get_index_encoder(DEFAULT_MODEL, index, chunks=True), OnnxEncoder)
     assert current(index, model, location, latest=True) is None
     assert export_model(DEFAULT_MODEL, index)  # a writer: made anew
-    assert onnx_file.stat().st_mtime_ns != made
-    assert source.read_text().split() == [fingerprint(location), str(EXPORT_FORMAT)]
+    assert onnx_file.stat().st_mtime_ns != made and graph_format(onnx_file) == EXPORT_FORMAT
+    assert current(index, model, location, latest=True) is not None  # and not again
+
+
+def test_a_failed_upgrade_keeps_the_older_export_and_later_writers_do_not_retry_it(tmp_path, monkeypatch, capsys):
+    """Making an older-format export anew can fail (no exporter in a later torch, a read-only
+    folder): the older one keeps encoding, the user is told once, and later writers (processes)
+    do not load torch to fail again at every ingest."""
+    import qa.embeddings
+    import qa.onnx_encoder
+    from qa.embeddings import export_model
+
+    index = tmp_path / "index"
+    assert export_model(DEFAULT_MODEL, index)
+    onnx_file, _ = paths(index, canonical_model_name(DEFAULT_MODEL))
+    onnx_file.with_name(onnx_file.name + ".graph").unlink()  # the previous qa's export
+    attempts = []
+
+    def no_exporter(*args):
+        attempts.append(args)
+        raise RuntimeError("this torch has no TorchScript exporter")
+
+    monkeypatch.setattr(qa.onnx_encoder, "_export", no_exporter)
+    assert export_model(DEFAULT_MODEL, index) is False
+    assert "could not be made anew" in capsys.readouterr().err
+    assert isinstance(get_index_encoder(DEFAULT_MODEL, index, chunks=True), OnnxEncoder)  # the older one encodes
+    qa.embeddings._failed_exports.clear()  # a later process
+    assert export_model(DEFAULT_MODEL, index) is True and len(attempts) == 1
+    assert isinstance(get_index_encoder(DEFAULT_MODEL, index, chunks=True, export=True), OnnxEncoder)
+    assert len(attempts) == 1

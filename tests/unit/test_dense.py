@@ -129,7 +129,7 @@ def test_parts_keep_each_rows_text_and_record_through_deletes_and_merges(tmp_pat
     assert got["c5"] == ("c5 written again", record("c5", 7))
     idx.close()
 
-    monkeypatch.setattr(dense, "MAX_PARTS", 12)  # no merge: a part merged with one that keeps no rows keeps none
+    monkeypatch.setattr(dense, "MAX_PARTS", 12)  # no merge: one part of an older qa's among parts with rows
     w = dense.DenseWriter(tmp_path)
     w.add(["old"], unit_rows(1, seed=4), [100], ["wire"], texts(["old"]))
     w.commit()
@@ -173,3 +173,12 @@ def test_a_part_whose_offsets_disagree_with_its_ids_keeps_no_rows_for_writer_and
     got, elsewhere = dense.DenseIndex(tmp_path).texts(ids)
     assert got == {} and elsewhere == ids  # the reader: no rows
     assert not dense.has_rows(tmp_path)  # the writer: the same
+
+
+def test_rows_of_mismatched_lengths_are_refused_before_anything_is_buffered(tmp_path: Path) -> None:
+    w = dense.DenseWriter(tmp_path)
+    with pytest.raises(ValueError, match="2 ids"):
+        w.add(["a", "b"], unit_rows(2), [100, 100], ["wire", "wire"], texts(["a"]))
+    w.commit()
+    folder = tmp_path / dense.DENSE_DIR
+    assert sorted(p.name for p in folder.iterdir()) == [dense.MANIFEST]  # no part written

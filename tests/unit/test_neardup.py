@@ -56,3 +56,16 @@ def test_the_index_finds_an_edited_copy_but_not_another_story_and_forgets_remove
     index.add("original", signature(STORY))
     index.add("original", signature(other))  # re-added with new text: the old bands go
     assert index.find("copy", signature(edited)) is None
+
+
+def test_of_equally_similar_copies_the_smallest_id_is_found_and_bad_signatures_are_refused() -> None:
+    import pytest
+
+    sig = signature(STORY)
+    index = NearDuplicateIndex([("c", sig), ("a", sig), ("b", sig)])
+    assert index.find("new", sig) == "a"
+    assert index.find("a", sig) == "b"
+    with pytest.raises(ValueError, match="shape"):
+        index.add("short", sig[:10])
+    with pytest.raises(ValueError, match="shape"):
+        index.find("short", sig[:10])

@@ -77,14 +77,9 @@ def has_rows(gen: Path) -> bool:
     except (OSError, ValueError):
         return False
     try:
-        return all(_row_offsets(folder, name, _part_rows(folder, name)) is not None for name in parts)
+        return all(_row_offsets(folder, name, len(json.loads((folder / f"{name}.ids.json").read_text()))) is not None for name in parts)
     except (OSError, ValueError):
         return False
-
-
-def _part_rows(folder: Path, name: str) -> int:
-    """How many rows a part has (its vectors' shape; reads no vectors)."""
-    return int(np.load(folder / f"{name}.vec.npy", mmap_mode="r").shape[0])
 
 
 _ROWS, _ROWS_INDEX = ".rows.jsonl", ".rows.npy"
@@ -96,7 +91,7 @@ def _row_offsets(folder: Path, name: str, n_rows: int | None = None) -> np.ndarr
     or one whose rows files are damaged (the writer then rebuilds the matrix from Chroma, as for
     an older qa's)."""
     try:
-        offsets = np.load(folder / f"{name}{_ROWS_INDEX}")
+        offsets = np.load(folder / f"{name}{_ROWS_INDEX}", mmap_mode="r")
         size = os.path.getsize(folder / f"{name}{_ROWS}")
     except (OSError, ValueError):
         return None
@@ -169,13 +164,15 @@ class DenseWriter:
         """Rows to search with their (text, record), which a search reads from here."""
         if not ids:
             return
+        if not len(ids) == len(vectors) == len(days) == len(sources) == len(rows):
+            raise ValueError(
+                f"dense rows: {len(ids)} ids, {len(vectors)} vectors, {len(days)} days, {len(sources)} sources, {len(rows)} texts"
+            )
         self.dim = self.dim or int(vectors.shape[1])
         self._buf_ids += ids
         self._buf_days += days
         self._buf_src += sources
         self._buf_vec.append(np.asarray(vectors, dtype=np.float32))
-        if len(rows) != len(ids):
-            raise ValueError(f"dense rows: {len(rows)} (text, record) pairs for {len(ids)} ids")
         self._buf_rows += rows
         if len(self._buf_ids) >= PART_ROWS:
             self._flush()
@@ -233,7 +230,7 @@ class DenseWriter:
         self._buf_ids, self._buf_days, self._buf_src, self._buf_vec, self._buf_rows = [], [], [], [], []
 
     def _write_part(
-        self, ids: list[str], vectors: np.ndarray, days: list[int] | np.ndarray, sources: list[str], lines: Iterable[bytes] | None
+        self, ids: list[str], vectors: np.ndarray, days: list[int] | np.ndarray, sources: list[str], lines: Iterable[bytes]
     ) -> str:
         """A new part's files (the manifest written at commit is what makes it part of the index)."""
         name = f"p-{uuid.uuid4().hex[:12]}"
@@ -241,15 +238,14 @@ class DenseWriter:
         np.save(self.folder / f"{name}.days.npy", np.asarray(days, dtype=np.int32))
         (self.folder / f"{name}.src.json").write_text(json.dumps(sources))
         (self.folder / f"{name}.ids.json").write_text(json.dumps(ids))
-        if lines is not None:
-            lengths = [0]
-            with open(self.folder / f"{name}{_ROWS}", "wb") as f:
-                for line in lines:
-                    f.write(line)
-                    lengths.append(len(line))
-            if len(lengths) != len(ids) + 1:
-                raise ValueError(f"dense part {name}: {len(lengths) - 1} rows for {len(ids)} ids")
-            np.save(self.folder / f"{name}{_ROWS_INDEX}", np.cumsum(lengths, dtype=np.int64))
+        lengths = [0]
+        with open(self.folder / f"{name}{_ROWS}", "wb") as f:
+            for line in lines:
+                f.write(line)
+                lengths.append(len(line))
+        if len(lengths) != len(ids) + 1:
+            raise ValueError(f"dense part {name}: {len(lengths) - 1} rows for {len(ids)} ids")
+        np.save(self.folder / f"{name}{_ROWS_INDEX}", np.cumsum(lengths, dtype=np.int64))
         self.parts.append(name)
         return name
 
@@ -281,11 +277,11 @@ class DenseWriter:
             days.append(part.days[alive])
             vectors.append(np.asarray(part.vectors[alive]))
             offsets = _row_offsets(self.folder, name, len(part.ids))
-            if offsets is not None:
-                kept.append((name, offsets, np.flatnonzero(alive)))
-        lines = _live_lines(self.folder, kept) if len(kept) == len(chosen) else None  # rows only if every part has them
-        if ids:
-            self._write_part(ids, np.concatenate(vectors), np.concatenate(days), sources, lines)  # reads the old parts' rows
+            if offsets is None:  # a writer opens only folders whose parts all keep them (has_rows)
+                raise ValueError(f"dense part {name} in {self.folder} lost its rows files")
+            kept.append((name, offsets, np.flatnonzero(alive)))
+        if ids:  # reads the old parts' rows
+            self._write_part(ids, np.concatenate(vectors), np.concatenate(days), sources, _live_lines(self.folder, kept))
         self.parts = [p for p in self.parts if p not in chosen]
         for name in chosen:  # this generation's links only; older generations keep theirs
             for suffix in _SUFFIXES:

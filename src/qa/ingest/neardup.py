@@ -21,6 +21,7 @@ THRESHOLD = 0.8
 SHINGLE = 5
 SEED = 1
 BANDS, ROWS = 16, 4  # a pair at Jaccard 0.8 shares a band with p > 0.999; candidates are then checked
+assert BANDS * ROWS == NUM_PERM
 _WORD = re.compile(r"\w+")
 _U32 = np.uint32
 
@@ -67,7 +68,8 @@ class NearDuplicateIndex:
             self.add(doc_id, sig)
 
     def find(self, doc_id: str, sig: np.ndarray) -> str | None:
-        """The most similar other document at or above the threshold, if any."""
+        """The most similar other document at or above the threshold, if any (of equally similar
+        ones, the smallest id: the same answer in every run)."""
         candidates: set[str] = set()
         for band, key in zip(self._bands, _band_keys(sig)):
             candidates |= band.get(key, set())
@@ -76,14 +78,14 @@ class NearDuplicateIndex:
             if other == doc_id:
                 continue
             j = float(np.mean(self._sigs[other] == sig))
-            if j >= best_j:
+            if j > best_j or (best is None and j >= best_j):
                 best, best_j = other, j
         return best
 
     def add(self, doc_id: str, sig: np.ndarray) -> None:
         if doc_id in self._sigs:
             self.remove(doc_id)
-        sig = np.asarray(sig, dtype=_U32)
+        sig = _checked(sig)
         self._sigs[doc_id] = sig
         for band, key in zip(self._bands, _band_keys(sig)):
             band[key].add(doc_id)
@@ -100,6 +102,13 @@ class NearDuplicateIndex:
                     del band[key]
 
 
-def _band_keys(sig: np.ndarray) -> list[bytes]:
+def _checked(sig: np.ndarray) -> np.ndarray:
     raw = np.asarray(sig, dtype=_U32)
+    if raw.shape != (NUM_PERM,):
+        raise ValueError(f"a near-duplicate signature has shape {raw.shape}, not ({NUM_PERM},)")
+    return raw
+
+
+def _band_keys(sig: np.ndarray) -> list[bytes]:
+    raw = _checked(sig)
     return [raw[i * ROWS : (i + 1) * ROWS].tobytes() for i in range(BANDS)]
