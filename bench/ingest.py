@@ -12,7 +12,9 @@ On the first N articles of a dataset (default: the development set), in one run:
   baseline   with --baseline SRC: `qa ingest` end to end with another qa source tree (e.g. a
              `git worktree` of the previous commit), same articles, same run
 
---only-first: just the first ingests (qa, --baseline, textbook), interleaved twice.
+--only-first: just the first ingests into fresh indexes, interleaved twice: qa on a machine where
+qa never ran (it makes the model's ONNX export), qa-cached on one where it did (the export is
+copied from the machine-wide cache, QA_MODEL_CACHE), --baseline, textbook.
 
 Every phase runs in its own process; its peak RSS is reported.
 
@@ -100,10 +102,17 @@ def phase_qa_onnx(articles: Path, index: Path, exported_from: Path) -> dict:
     return phase_qa(articles, index)
 
 
-def run_phase(name: str, *args: str, src: Path | None = None) -> dict:
+_SCRATCH: list[Path] = []  # the run's work folder (main), where the phases' empty caches go
+
+
+def run_phase(name: str, *args: str, src: Path | None = None, cache: Path | None = None) -> dict:
+    """One phase in its own process. ``cache``: the machine-wide export cache it sees (default: a
+    new empty one, as on a machine where qa never ran; never the user's own)."""
     import os
 
-    env = {**os.environ, "PYTHONPATH": str(src)} if src else None
+    env = {**os.environ, "QA_MODEL_CACHE": str(cache or tempfile.mkdtemp(prefix="cache-", dir=_SCRATCH[0]))}
+    if src:
+        env["PYTHONPATH"] = str(src)
     out = subprocess.run([sys.executable, __file__, "--phase", name, *args], stdout=subprocess.PIPE, text=True,
                          check=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -130,6 +139,7 @@ def main() -> None:
         return
 
     work = Path(tempfile.mkdtemp(prefix="qa-bench-ingest-"))
+    _SCRATCH.append(work)
     try:
         lines = (args.dataset / "articles.jsonl").read_text().splitlines()[: args.articles]
         full, half = work / "articles.jsonl", work / "half.jsonl"
@@ -148,11 +158,17 @@ def main() -> None:
             print(json.dumps(r))
             return
         if args.only_first:
+            warm = work / "cache-warm"  # a machine where qa made an export once already
+            one = work / "one.jsonl"
+            one.write_text(lines[0] + "\n")
+            run_phase("qa", str(one), str(work / "primer"), cache=warm)
             for rnd in range(2):  # interleaved, twice
-                for name, phase, src in (("qa", "qa", None), ("baseline", "qa", args.baseline), ("textbook", "textbook", None)):
+                for name, phase, src, cache in (("qa", "qa", None, None), ("qa-cached", "qa", None, warm),
+                                                ("baseline", "qa", args.baseline, None),
+                                                ("textbook", "textbook", None, None)):
                     if name == "baseline" and src is None:
                         continue
-                    got = run_phase(phase, str(full), str(work / f"{name}-{rnd}"), src=src)
+                    got = run_phase(phase, str(full), str(work / f"{name}-{rnd}"), src=src, cache=cache)
                     r.setdefault(name, []).append({k: round(got[k], 2) for k in ("seconds", "chunks_per_s")})
             for name in r:
                 ratios = [a["chunks_per_s"] / t["chunks_per_s"] for a, t in zip(r[name], r["textbook"])]

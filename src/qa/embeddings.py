@@ -141,20 +141,21 @@ _query_encoders: dict[tuple[str, str], Any] = {}
 
 def get_index_encoder(
     name: str, index_root: Path, device: str = "cpu", batch_size: int = 32, onnx: bool = True, *, chunks: bool = False,
-    export: bool = False,
+    export: bool = False, cache: Path | None = None,
 ) -> Any:
     """The encoder of an index's questions and answer sentences (``chunks``: its new chunks): its
     ONNX export when there is one made from the model's current weights (no torch import; vectors
     agree with sentence-transformers to a cosine of 0.99999, so chunks embedded either way sit in
     one index), else the sentence-transformers Encoder. Questions also accept an export an older
     qa made, which records no weights; chunks do not. ``export`` (a writer, under the write lock):
-    make the export first when there is none or it is of an older graph format (~2 s; ONNX
-    then encodes ~1.5x torch's chunks/s)."""
+    make the export first when there is none or it is of an older graph format (8-10 s with the
+    torch import, or a copy from the machine-wide ``cache``; ONNX then encodes ~1.5x torch's
+    chunks/s)."""
     if onnx and device == "cpu":
         from qa.onnx_encoder import OnnxEncoder, current
 
         if export:
-            export_model(name, index_root)
+            export_model(name, index_root, cache)
         model = canonical_model_name(name)
         files = current(index_root, model, model_location(name), legacy=not chunks)
         key = (model, f"{files[0]}@{files[0].stat().st_mtime_ns}" if files else "")  # a re-export is a new key
@@ -170,9 +171,10 @@ def get_index_encoder(
     return get_encoder(name, device, batch_size)
 
 
-def export_model(name: str, index_root: Path) -> bool:
+def export_model(name: str, index_root: Path, cache: Path | None = None) -> bool:
     """Export the model to ONNX under the index (once per weights and graph format) so later
-    processes skip torch. A model that failed to export is not tried again by this process."""
+    processes skip torch; from the machine-wide ``cache`` when another index made it already. A
+    model that failed to export is not tried again by this process."""
     from qa.onnx_encoder import current, export, fingerprint, record_failed_upgrade
 
     model, location = canonical_model_name(name), model_location(name)
@@ -181,7 +183,7 @@ def export_model(name: str, index_root: Path) -> bool:
     key = (str(index_root), model, fingerprint(location))
     if key in _failed_exports:
         return False
-    done = export(location, index_root, model)
+    done = export(location, index_root, model, cache)
     if not done:
         _failed_exports.add(key)
         older = current(index_root, model, location)

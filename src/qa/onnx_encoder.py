@@ -101,7 +101,7 @@ def _graph_record(onnx_file: Path) -> tuple[int, int]:
 def _write_graph(onnx_file: Path, fmt: int, *, tried: int = 0) -> None:
     st = onnx_file.stat()
     graph = _graph_file(onnx_file)
-    tmp = graph.with_name(f".{graph.name}.{os.getpid()}")
+    tmp = _temporary(graph)
     tmp.write_text(json.dumps({"format": fmt, "tried": tried, "onnx": [st.st_size, st.st_mtime_ns]}) + "\n")
     os.replace(tmp, graph)
 
@@ -131,23 +131,54 @@ def exportable(location: str) -> int | None:
         return None
 
 
-def export(location: str, index_root: Path, model: str) -> bool:
-    """Write the ONNX file and tokenizer for ``model`` (atomically); False if it cannot be done."""
+def export(location: str, index_root: Path, model: str, cache: Path | None = None) -> bool:
+    """Write the ONNX file and tokenizer for ``model`` (atomically); False if it cannot be done.
+    With a machine-wide ``cache`` (``qa.export_cache``), an export made for another index is
+    copied instead of made anew, and a new one is kept there for the next index."""
+    from qa import export_cache
+
     max_len = exportable(location)
     if max_len is None:
         return False
     onnx_file, tok_file = paths(index_root, model)
     _remove_partial(onnx_file, tok_file)  # a killed export's (the writer lock keeps exports one at a time)
+    onnx_file.parent.mkdir(parents=True, exist_ok=True)
+    made_from, stem = fingerprint(location), onnx_file.name.removesuffix(".onnx")
+    onnx_tmp, tok_tmp = _temporary(onnx_file), _temporary(tok_file)
     try:
+        if cache is not None and export_cache.fetch(cache, stem, made_from, EXPORT_FORMAT, onnx_tmp, tok_tmp):
+            _install(onnx_file, tok_file, EXPORT_FORMAT, made_from)
+            return True
         with warnings.catch_warnings():  # the tracer's warnings are about other models' code paths
             warnings.simplefilter("ignore")
-            _export(location, onnx_file, tok_file, max_len)
-        return True
+            fmt = _export(location, onnx_tmp, tok_tmp, max_len)
+        _install(onnx_file, tok_file, fmt, made_from)
     except BaseException as e:
         _remove_partial(onnx_file, tok_file)
         if not isinstance(e, Exception):
             raise  # Ctrl-C: cleaned up, then stop
         return False
+    if cache is not None and fmt == EXPORT_FORMAT:
+        export_cache.store(cache, stem, made_from, fmt, onnx_file, tok_file)
+    return True
+
+
+def _temporary(final: Path) -> Path:
+    """Where a file is written before it is renamed to ``final`` (``_remove_partial`` knows them)."""
+    return final.with_name(f".{final.name}.{os.getpid()}")
+
+
+def _install(onnx_file: Path, tok_file: Path, fmt: int, made_from: str) -> None:
+    """Rename a complete export's temporary files into place: the tokenizer, the graph and its
+    format, then the weights' fingerprint last (its presence means the export is complete and whose
+    it is)."""
+    os.replace(_temporary(tok_file), tok_file)
+    os.replace(_temporary(onnx_file), onnx_file)
+    _write_graph(onnx_file, fmt)
+    source = _source_file(onnx_file)
+    source_tmp = _temporary(source)
+    source_tmp.write_text(made_from + "\n")
+    os.replace(source_tmp, source)
 
 
 def _remove_partial(onnx_file: Path, tok_file: Path) -> None:
@@ -157,8 +188,8 @@ def _remove_partial(onnx_file: Path, tok_file: Path) -> None:
             leftover.unlink(missing_ok=True)
 
 
-def _export(location: str, onnx_file: Path, tok_file: Path, max_len: int) -> None:
-    """Trace the model with mean pooling and normalisation into one ONNX graph."""
+def _export(location: str, onnx_to: Path, tok_to: Path, max_len: int) -> int:
+    """Trace the model with mean pooling and normalisation into one ONNX graph; its graph format."""
     import torch
     from transformers import AutoModel
     from transformers.utils import logging as hf_logging
@@ -183,12 +214,10 @@ def _export(location: str, onnx_file: Path, tok_file: Path, max_len: int) -> Non
     traced = EXPORT_FORMAT if getattr(inner.config, "_attn_implementation", "eager") == "eager" else 1
     net = MeanPooled(inner.eval())
     example = torch.ones((2, 8), dtype=torch.long)
-    onnx_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = onnx_file.with_name(f".{onnx_file.name}.{os.getpid()}")
     torch.onnx.export(
         net,
         (example, example, torch.zeros_like(example)),
-        str(tmp),
+        str(onnx_to),
         dynamo=False,
         input_names=["input_ids", "attention_mask", "token_type_ids"],
         output_names=["embedding"],
@@ -202,15 +231,8 @@ def _export(location: str, onnx_file: Path, tok_file: Path, max_len: int) -> Non
     )
     tok = json.loads((Path(location) / "tokenizer.json").read_text())
     tok["truncation"] = {"direction": "Right", "max_length": max_len, "strategy": "LongestFirst", "stride": 0}
-    tok_tmp = tok_file.with_name(f".{tok_file.name}.{os.getpid()}")
-    tok_tmp.write_text(json.dumps(tok))
-    os.replace(tok_tmp, tok_file)
-    os.replace(tmp, onnx_file)
-    _write_graph(onnx_file, traced)
-    source = _source_file(onnx_file)
-    source_tmp = source.with_name(f".{source.name}.{os.getpid()}")
-    source_tmp.write_text(fingerprint(str(location)) + "\n")
-    os.replace(source_tmp, source)  # last: its presence means the export is complete and whose it is
+    tok_to.write_text(json.dumps(tok))
+    return traced
 
 
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")

@@ -9,6 +9,7 @@ which knobs it reads; env names stay flat (``QA_<FIELD>``) whatever the group.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Literal
@@ -17,6 +18,9 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+# The longest wait between a replica's catch-up attempts after failures in a row (a recovered Chroma
+# server is seen within it).
+REPLICA_WAIT_MAX_SECONDS = 60.0
 
 
 class _Group(BaseSettings):
@@ -32,7 +36,7 @@ class StorageSettings(_Group):
 
     chroma_url: str | None = Field(None, description="Chroma server (http://host:port) instead of the embedded store")
     chroma_headers: dict[str, str] = Field(default_factory=dict, description='HTTP headers for the Chroma server, JSON: {"Authorization": "Bearer …"}')
-    replica_poll_seconds: float = Field(2.0, gt=0, le=3600, description="How often `qa serve` on a replica (qa index follow) checks the Chroma server for a new version (after failures in a row: doubled each time, up to 60 s)")
+    replica_poll_seconds: float = Field(2.0, gt=0, le=3600, description=f"How often `qa serve` on a replica (qa index follow) checks the Chroma server for a new version (after failures in a row: doubled each time, up to {REPLICA_WAIT_MAX_SECONDS:.0f} s)")
 
     def resolved_index(self) -> Path:
         return self.index.expanduser().resolve()
@@ -54,6 +58,15 @@ class EmbeddingSettings(_Group):
         description="Encode with the index's ONNX export of the model, no torch import: questions, "
         "and the chunks of every ingest (the first one exports it before its first batch; device cpu only)",
     )
+    model_cache: str = Field(
+        default_factory=lambda: str(Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache") / "qa" / "models"),
+        description="Folder (one only you can write to) keeping the model's ONNX export for every index on this "
+        "machine, so that only the first index's first ingest makes it (8-10 s); empty: no cache",
+    )
+
+    def resolved_model_cache(self) -> Path | None:
+        """The machine-wide export cache (``qa.export_cache``), or None when turned off."""
+        return Path(self.model_cache).expanduser() if self.model_cache.strip() else None
 
 
 class IngestSettings(_Group):

@@ -110,7 +110,7 @@ def follow(settings: Settings, index_id: str) -> SyncReport:
         from qa.embeddings import export_model
 
         try:  # questions on this replica encode without torch from the next process on (exports are made under the lock)
-            export_model(_model_of(root), root)
+            export_model(_model_of(root), root, settings.resolved_model_cache())
         except Exception:  # no export: questions use sentence-transformers, as before any ingest
             pass
     return report

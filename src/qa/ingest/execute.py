@@ -54,7 +54,8 @@ class Executor:
 
             s = self.settings
             self._encoder = get_index_encoder(
-                self.writer.model, s.resolved_index(), s.device, s.embed_batch_size, s.onnx, chunks=True, export=True
+                self.writer.model, s.resolved_index(), s.device, s.embed_batch_size, s.onnx, chunks=True, export=True,
+                cache=s.resolved_model_cache(),
             )
         texts = [embedding_text(a, c) for a, cs, _ in self._items for c in cs]
         vectors = self._encoder.encode(texts)
@@ -114,4 +115,4 @@ class Executor:
         from qa.embeddings import Encoder, export_model
 
         if self.settings.onnx and isinstance(self._encoder, Encoder):
-            export_model(self.writer.model, self.settings.resolved_index())
+            export_model(self.writer.model, self.settings.resolved_index(), self.settings.resolved_model_cache())

@@ -70,6 +70,7 @@ class NearDuplicateIndex:
     def find(self, doc_id: str, sig: np.ndarray) -> str | None:
         """The most similar other document at or above the threshold, if any (of equally similar
         ones, the smallest id: the same answer in every run)."""
+        sig = _checked(sig)
         candidates: set[str] = set()
         for band, key in zip(self._bands, _band_keys(sig)):
             candidates |= band.get(key, set())
@@ -109,6 +110,6 @@ def _checked(sig: np.ndarray) -> np.ndarray:
     return raw
 
 
-def _band_keys(sig: np.ndarray) -> list[bytes]:
-    raw = _checked(sig)
+def _band_keys(raw: np.ndarray) -> list[bytes]:
+    """The LSH bucket of a checked signature (``_checked``) in each band."""
     return [raw[i * ROWS : (i + 1) * ROWS].tobytes() for i in range(BANDS)]

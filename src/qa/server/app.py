@@ -32,7 +32,7 @@ from qa.server.security import (
     BodyLimit, BodyTooLarge, RateLimiter, allowed_hosts, backend_for, is_loopback, key_ok,
     public_details, rate_bucket, too_large,
 )
-from qa.settings import Settings
+from qa.settings import REPLICA_WAIT_MAX_SECONDS, Settings
 
 WEB = Path(__file__).resolve().parent.parent / "web"
 
@@ -99,15 +99,12 @@ def _follow(bot: Assistant, stop: threading.Event) -> None:
         stop.wait(follow_wait(bot.settings.replica_poll_seconds, failures))
 
 
-FOLLOW_WAIT_MAX = 60.0  # seconds between attempts after many failures (a recovered server is seen within it)
-
-
 def follow_wait(poll: float, failures: int) -> float:
     """Seconds before a replica's next catch-up: the poll interval, doubled for each failure in a
-    row after the first, at most FOLLOW_WAIT_MAX (or the poll interval, if that is longer)."""
+    row after the first, at most REPLICA_WAIT_MAX_SECONDS (or the poll interval, if that is longer)."""
     if failures <= 1:
         return poll
-    return max(poll, min(poll * 2.0 ** min(failures - 1, 30), FOLLOW_WAIT_MAX))
+    return max(poll, min(poll * 2.0 ** min(failures - 1, 30), REPLICA_WAIT_MAX_SECONDS))
 
 
 def create_app(settings: Settings, *, bound_host: str = "127.0.0.1", watch: bool = False) -> FastAPI:
