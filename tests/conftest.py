@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -19,18 +20,14 @@ DEVSET = SHARED / "data" / "realtimeqa-2023h1"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-# One machine-wide ONNX export cache for the whole run (qa.export_cache), never the user's own: the
-# first fresh index exports the model, every later one copies it (subprocesses inherit it).
-_MODEL_CACHE = None
-if "QA_MODEL_CACHE" not in os.environ:
-    import tempfile
-
-    _MODEL_CACHE = os.environ["QA_MODEL_CACHE"] = tempfile.mkdtemp(prefix="qa-test-model-cache-")
+# One machine-wide ONNX export cache for the whole run (qa.export_cache), never the user's own even
+# when QA_MODEL_CACHE is set: the first fresh index exports the model, every later one copies it
+# (subprocesses inherit it). Removed at the end of the run.
+_MODEL_CACHE = os.environ["QA_MODEL_CACHE"] = tempfile.mkdtemp(prefix="qa-test-model-cache-")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if _MODEL_CACHE is not None:
-        shutil.rmtree(_MODEL_CACHE, ignore_errors=True)
+    shutil.rmtree(_MODEL_CACHE, ignore_errors=True)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

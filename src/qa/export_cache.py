@@ -2,12 +2,18 @@
 
 Making the export imports torch and transformers and traces the model: 8-10 s on 2 cores, most of
 a small first ingest (and of every test that makes a fresh index). An export depends only on the
-model's weights (``onnx_encoder.fingerprint``) and qa's graph format, so one made for any index
-serves every other. Each index still gets its own copy: an index folder stays self-contained, and
-deleting the cache changes nothing but the next first ingest's time. An entry is checked against
-the sha256 recorded when it was stored; a damaged or partial one is removed and the export made
-anew. Entries are stored whole (written aside, then renamed into place), so a killed store leaves
-no entry that a reader could take for complete.
+model's weights (``onnx_encoder.fingerprint``) and qa's graph format (``EXPORT_FORMAT``, raised
+whenever the export code writes something else), so one made for any index serves every other.
+Each index still gets its own copy: an index folder stays self-contained, and deleting the cache
+changes nothing but the next first ingest's time.
+
+- An entry is stored whole (written aside, then renamed into place) and checked against the
+  sha256 recorded with it; a damaged or partial one is removed and the export made anew. The hash
+  guards against corruption, not against someone who can write the cache: so a cache folder that
+  is a symlink, not the user's own, or writable by others is not used at all (one warning).
+- qa removes only what it names itself (``NAME-<fingerprint>-f<format>``, and the temporary
+  folders of stores that were killed), never anything else in the folder.
+- Every failure of the cache is a miss: the export is then made as without one.
 """
 
 from __future__ import annotations
@@ -15,7 +21,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
+import stat
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,6 +35,15 @@ TOKENIZER = "tokenizer.json"
 KEEP_PER_MODEL = 2  # entries of one model (other weights, other formats); least recently used go first
 STALE_SECONDS = 3600  # a store's temporary folder older than this was left by a killed process
 
+_ENTRY = r"[A-Za-z0-9_.-]+-[0-9a-f]{32}-f\d+"
+_ENTRY_RE = re.compile(r"(?P<stem>[A-Za-z0-9_.-]+)-[0-9a-f]{32}-f\d+")
+_LEFTOVER_RE = re.compile(rf"\.{_ENTRY}\.[A-Za-z0-9_]+|\.discarded\.{_ENTRY}\.\d+")  # mkdtemp's, _discard's
+_warned: set[Path] = set()
+
+
+class _WriteError(OSError):
+    """Writing the copy failed (the destination's disk or folder): no fault of the entry."""
+
 
 def entry(cache: Path, stem: str, fingerprint: str, fmt: int) -> Path:
     """The folder of one model's export, made from these weights in this graph format."""
@@ -34,11 +52,11 @@ def entry(cache: Path, stem: str, fingerprint: str, fmt: int) -> Path:
 
 def fetch(cache: Path, stem: str, fingerprint: str, fmt: int, onnx_to: Path, tokenizer_to: Path) -> bool:
     """Copy the cached export to ``onnx_to`` and ``tokenizer_to`` if there is a sound one; False
-    otherwise (nothing written). An entry whose files do not match its record is removed."""
+    otherwise (nothing left written). An entry whose files do not match its record is removed."""
     folder = entry(cache, stem, fingerprint, fmt)
-    if not folder.is_dir():
-        return False
-    try:  # a store renames a whole folder into place, record included: anything missing is damage
+    try:
+        if not folder.is_dir() or not _trusted(cache) or not _trusted(folder):
+            return False
         meta = json.loads((folder / META).read_text())
         sound = (
             isinstance(meta, dict)
@@ -47,12 +65,15 @@ def fetch(cache: Path, stem: str, fingerprint: str, fmt: int, onnx_to: Path, tok
             and _copy(folder / ONNX, onnx_to) == meta.get("onnx_sha256")
             and _copy(folder / TOKENIZER, tokenizer_to) == meta.get("tokenizer_sha256")
         )
-    except (OSError, ValueError):
+    except _WriteError:  # the index's side failed: the entry is fine
+        _unlink(onnx_to, tokenizer_to)
+        return False
+    except (OSError, ValueError, RecursionError):  # a store renames a whole folder in, record included
         sound = False
     if not sound:
-        onnx_to.unlink(missing_ok=True)
-        tokenizer_to.unlink(missing_ok=True)
+        _unlink(onnx_to, tokenizer_to)
         _discard(folder)
+        _prune(cache, stem)
         return False
     try:
         os.utime(folder / META)  # recently used: kept by _prune
@@ -65,11 +86,11 @@ def store(cache: Path, stem: str, fingerprint: str, fmt: int, onnx_file: Path, t
     """Keep a copy of an index's fresh export. Best effort: a cache that cannot be written (read-only
     home, full disk) only means the next index exports again."""
     final = entry(cache, stem, fingerprint, fmt)
-    if final.exists():
-        return
     tmp: Path | None = None
     try:
-        cache.mkdir(parents=True, exist_ok=True)
+        cache.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if final.exists() or not _trusted(cache):
+            return
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=cache))
         meta = {
             "fingerprint": fingerprint,
@@ -84,21 +105,53 @@ def store(cache: Path, stem: str, fingerprint: str, fmt: int, onnx_file: Path, t
         except OSError:  # another process stored the same export first
             pass
         _prune(cache, stem)
-    except OSError:
+    except (OSError, ValueError):
         pass
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _trusted(path: Path) -> bool:
+    """Whether ``path`` is a real folder of this user's that nobody else can write to. Other users'
+    entries could hand out any graph with a matching hash, so an untrusted cache is not used."""
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode):
+        return False
+    if hasattr(os, "getuid") and (st.st_uid != os.getuid() or st.st_mode & 0o022):
+        if path not in _warned:
+            _warned.add(path)
+            print(f"qa: warning: the model cache {path} is not only yours (owner or permissions); it is not used "
+                  "(QA_MODEL_CACHE)", file=sys.stderr)
+        return False
+    return True
+
+
 def _copy(src: Path, dst: Path) -> str:
-    """Copy ``src`` to ``dst``; the sha256 of what was copied."""
+    """Copy ``src`` to ``dst``; the sha256 of what was copied. Errors on the ``dst`` side are
+    ``_WriteError``s."""
     digest = hashlib.sha256()
-    with open(src, "rb") as fin, open(dst, "wb") as fout:
-        while block := fin.read(1 << 20):
-            digest.update(block)
-            fout.write(block)
+    with open(src, "rb") as fin:
+        try:
+            fout = open(dst, "wb")  # noqa: SIM115 (closed below; its errors are told apart)
+        except OSError as e:
+            raise _WriteError(*e.args) from e
+        with fout:
+            while block := fin.read(1 << 20):
+                digest.update(block)
+                try:
+                    fout.write(block)
+                except OSError as e:
+                    raise _WriteError(*e.args) from e
     return digest.hexdigest()
+
+
+def _unlink(*files: Path) -> None:
+    for f in files:
+        try:
+            f.unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
 def _discard(folder: Path) -> None:
@@ -112,16 +165,20 @@ def _discard(folder: Path) -> None:
 
 
 def _prune(cache: Path, stem: str) -> None:
-    """Keep the ``KEEP_PER_MODEL`` most recently used entries of a model, and remove temporary
-    folders that killed stores left behind."""
+    """Keep the ``KEEP_PER_MODEL`` most recently used entries of a model, and remove the temporary
+    folders that killed stores left behind. Nothing that qa did not name is touched."""
     mine: list[tuple[float, Path]] = []
     now = time.time()
-    for folder in cache.iterdir():
+    try:
+        folders = list(cache.iterdir())
+    except OSError:
+        return
+    for folder in folders:
         try:
-            if folder.name.startswith("."):
-                if now - folder.stat().st_mtime > STALE_SECONDS:
+            if _LEFTOVER_RE.fullmatch(folder.name):
+                if now - folder.lstat().st_mtime > STALE_SECONDS:
                     shutil.rmtree(folder, ignore_errors=True)
-            elif folder.name.rsplit("-", 2)[0] == stem:
+            elif (m := _ENTRY_RE.fullmatch(folder.name)) and m["stem"] == stem and folder.is_dir():
                 try:
                     used = (folder / META).stat().st_mtime
                 except FileNotFoundError:  # damaged: first to go

@@ -27,7 +27,9 @@ MODELS_DIR = "models"
 # attention matrix of every layer) made it 1.6x slower here; 2: traced with eager attention. Both
 # give the same vectors (cosine 0.99999), so an older format keeps encoding until a writer makes it
 # anew. The record is a file of its own: an older qa reads ``.source`` as the weights' fingerprint
-# only, and keeps using a newer export instead of making its own again.
+# only, and keeps using a newer export instead of making its own again. Raise it whenever ``_export``
+# writes something else: the machine-wide cache (``qa.export_cache``) hands out exports by weights and
+# format alone.
 EXPORT_FORMAT = 2
 
 
@@ -142,11 +144,11 @@ def export(location: str, index_root: Path, model: str, cache: Path | None = Non
         return False
     onnx_file, tok_file = paths(index_root, model)
     _remove_partial(onnx_file, tok_file)  # a killed export's (the writer lock keeps exports one at a time)
-    onnx_file.parent.mkdir(parents=True, exist_ok=True)
     made_from, stem = fingerprint(location), onnx_file.name.removesuffix(".onnx")
     onnx_tmp, tok_tmp = _temporary(onnx_file), _temporary(tok_file)
     try:
-        if cache is not None and export_cache.fetch(cache, stem, made_from, EXPORT_FORMAT, onnx_tmp, tok_tmp):
+        onnx_file.parent.mkdir(parents=True, exist_ok=True)
+        if cache is not None and _fetch(cache, stem, made_from, onnx_tmp, tok_tmp):
             _install(onnx_file, tok_file, EXPORT_FORMAT, made_from)
             return True
         with warnings.catch_warnings():  # the tracer's warnings are about other models' code paths
@@ -159,8 +161,22 @@ def export(location: str, index_root: Path, model: str, cache: Path | None = Non
             raise  # Ctrl-C: cleaned up, then stop
         return False
     if cache is not None and fmt == EXPORT_FORMAT:
-        export_cache.store(cache, stem, made_from, fmt, onnx_file, tok_file)
+        try:
+            export_cache.store(cache, stem, made_from, fmt, onnx_file, tok_file)
+        except Exception:  # the cache is best effort: this index has its export
+            pass
     return True
+
+
+def _fetch(cache: Path, stem: str, made_from: str, onnx_tmp: Path, tok_tmp: Path) -> bool:
+    """The machine-wide cache's export of these weights in today's format, if it has a sound one.
+    Whatever goes wrong with the cache is a miss, never a failed export."""
+    from qa import export_cache
+
+    try:
+        return export_cache.fetch(cache, stem, made_from, EXPORT_FORMAT, onnx_tmp, tok_tmp)
+    except Exception:
+        return False
 
 
 def _temporary(final: Path) -> Path:

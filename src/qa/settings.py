@@ -23,6 +23,12 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 REPLICA_WAIT_MAX_SECONDS = 60.0
 
 
+def _user_cache_home() -> Path:
+    """$XDG_CACHE_HOME when it is an absolute path (the XDG rule), else ~/.cache."""
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    return Path(xdg) if os.path.isabs(xdg) else Path("~/.cache").expanduser()
+
+
 class _Group(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="QA_", extra="ignore", populate_by_name=True)
 
@@ -59,14 +65,14 @@ class EmbeddingSettings(_Group):
         "and the chunks of every ingest (the first one exports it before its first batch; device cpu only)",
     )
     model_cache: str = Field(
-        default_factory=lambda: str(Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache") / "qa" / "models"),
+        default_factory=lambda: str(_user_cache_home() / "qa" / "models"),
         description="Folder (one only you can write to) keeping the model's ONNX export for every index on this "
         "machine, so that only the first index's first ingest makes it (8-10 s); empty: no cache",
     )
 
     def resolved_model_cache(self) -> Path | None:
         """The machine-wide export cache (``qa.export_cache``), or None when turned off."""
-        return Path(self.model_cache).expanduser() if self.model_cache.strip() else None
+        return Path(self.model_cache).expanduser().resolve() if self.model_cache.strip() else None
 
 
 class IngestSettings(_Group):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -22,8 +23,9 @@ print(json.dumps(sorted(m for m in %r if m in sys.modules)), file=sys.stderr)
 """
 
 
-def heavy_imports(*args: str) -> list[str]:
-    proc = subprocess.run([sys.executable, "-c", PROBE % HEAVY, *args], capture_output=True, text=True, timeout=120)
+def heavy_imports(*args: str, env: dict[str, str] | None = None) -> list[str]:
+    proc = subprocess.run([sys.executable, "-c", PROBE % HEAVY, *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **(env or {})}, check=False)
     return json.loads(proc.stderr.strip().splitlines()[-1])
 
 
@@ -65,7 +67,8 @@ def test_second_ingest_encodes_with_the_export_not_torch(tmp_path):
     first, second = tmp_path / "a.md", tmp_path / "b.md"
     first.write_text("---\ntitle: Ferry line sold\npublished_at: 2025-03-01\n---\n\nBlue Anchor Lines bought the ferry line.\n")
     second.write_text("---\ntitle: Dam opened\npublished_at: 2025-03-02\n---\n\nThe Kessel valley dam opened to visitors on Sunday.\n")
-    assert "torch" in heavy_imports("ingest", str(first), "--index", str(index), "--json")
+    empty_cache = {"QA_MODEL_CACHE": str(tmp_path / "model-cache")}  # a machine where qa never ran
+    assert "torch" in heavy_imports("ingest", str(first), "--index", str(index), "--json", env=empty_cache)
     loaded = heavy_imports("ingest", str(second), "--index", str(index), "--json")
     assert "torch" not in loaded and "sentence_transformers" not in loaded
     assert "chromadb" in loaded  # it did ingest
