@@ -175,10 +175,13 @@ def export_model(name: str, index_root: Path, cache: Path | None = None) -> bool
     """Export the model to ONNX under the index (once per weights and graph format) so later
     processes skip torch; from the machine-wide ``cache`` when another index made it already. A
     model that failed to export is not tried again by this process."""
-    from qa.onnx_encoder import current, export, fingerprint, record_failed_upgrade
+    from qa.onnx_encoder import EXPORT_FORMAT, current, export, fingerprint, graph_format, record_failed_upgrade
 
     model, location = canonical_model_name(name), model_location(name)
-    if current(index_root, model, location, latest=True) is not None:
+    files = current(index_root, model, location, latest=True)
+    if files is not None:
+        if cache is not None and graph_format(files[0]) < EXPORT_FORMAT:  # its upgrade failed here: a copy may not
+            export(location, index_root, model, cache, trace=False)
         return True
     key = (str(index_root), model, fingerprint(location))
     if key in _failed_exports:

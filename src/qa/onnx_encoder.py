@@ -60,7 +60,8 @@ def current(
     ``location``; None otherwise. An export an older qa made records no weights: ``legacy``
     accepts it (questions, as before), otherwise it is refused (chunks; the ingest re-exports).
     ``latest`` (a writer deciding whether to export): also in today's graph format, or one that a
-    writer already failed to make anew (``record_failed_upgrade``: not tried at every ingest)."""
+    writer already failed to make anew with the torch installed now (``record_failed_upgrade``:
+    not tried at every ingest, tried again once torch changes)."""
     onnx_file, tok_file = paths(index_root, model)
     if not (onnx_file.exists() and tok_file.exists()):
         return None
@@ -83,19 +84,22 @@ def graph_format(onnx_file: Path) -> int:
 
 
 def record_failed_upgrade(onnx_file: Path) -> None:
-    """Remember that making this export anew in today's format failed, so that later writers keep
-    the older export instead of loading torch to fail again (a new export clears it)."""
+    """Remember that making this export anew in today's format failed with the torch installed
+    now, so that later writers keep the older export instead of loading torch to fail again (a
+    new export, or another torch version, clears it)."""
     _write_graph(onnx_file, graph_format(onnx_file), tried=EXPORT_FORMAT)
 
 
 def _graph_record(onnx_file: Path) -> tuple[int, int]:
-    """(format, the format a failed upgrade tried) of the export, if recorded for this very file."""
+    """(format, the format a failed upgrade tried with today's torch) of the export, if recorded
+    for this very file."""
     try:
         rec = json.loads(_graph_file(onnx_file).read_text())
         st = onnx_file.stat()
         if rec.get("onnx") != [st.st_size, st.st_mtime_ns]:
             return 1, 0
-        return int(rec.get("format", 1)), int(rec.get("tried", 0))
+        tried = int(rec.get("tried", 0)) if rec.get("torch") == _torch_version() else 0
+        return int(rec.get("format", 1)), tried
     except (OSError, ValueError, TypeError, AttributeError):
         return 1, 0
 
@@ -104,8 +108,19 @@ def _write_graph(onnx_file: Path, fmt: int, *, tried: int = 0) -> None:
     st = onnx_file.stat()
     graph = _graph_file(onnx_file)
     tmp = _temporary(graph)
-    tmp.write_text(json.dumps({"format": fmt, "tried": tried, "onnx": [st.st_size, st.st_mtime_ns]}) + "\n")
+    record = {"format": fmt, "tried": tried, "torch": _torch_version(), "onnx": [st.st_size, st.st_mtime_ns]}
+    tmp.write_text(json.dumps(record) + "\n")
     os.replace(tmp, graph)
+
+
+def _torch_version() -> str:
+    """The installed torch's version, read from its metadata (no torch import); "" without torch."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("torch")
+    except PackageNotFoundError:
+        return ""
 
 
 def _graph_file(onnx_file: Path) -> Path:
@@ -133,10 +148,11 @@ def exportable(location: str) -> int | None:
         return None
 
 
-def export(location: str, index_root: Path, model: str, cache: Path | None = None) -> bool:
+def export(location: str, index_root: Path, model: str, cache: Path | None = None, *, trace: bool = True) -> bool:
     """Write the ONNX file and tokenizer for ``model`` (atomically); False if it cannot be done.
     With a machine-wide ``cache`` (``qa.export_cache``), an export made for another index is
-    copied instead of made anew, and a new one is kept there for the next index."""
+    copied instead of made anew, and a new one is kept there for the next index. Without
+    ``trace``, only a copy from the cache is tried (no torch import)."""
     from qa import export_cache
 
     max_len = exportable(location)
@@ -151,6 +167,8 @@ def export(location: str, index_root: Path, model: str, cache: Path | None = Non
         if cache is not None and _fetch(cache, stem, made_from, onnx_tmp, tok_tmp):
             _install(onnx_file, tok_file, EXPORT_FORMAT, made_from)
             return True
+        if not trace:
+            return False
         with warnings.catch_warnings():  # the tracer's warnings are about other models' code paths
             warnings.simplefilter("ignore")
             fmt = _export(location, onnx_tmp, tok_tmp, max_len)

@@ -199,3 +199,45 @@ def test_a_failed_upgrade_keeps_the_older_export_and_later_writers_do_not_retry_
     assert export_model(DEFAULT_MODEL, index) is True and len(attempts) == 1
     assert isinstance(get_index_encoder(DEFAULT_MODEL, index, chunks=True, export=True), OnnxEncoder)
     assert len(attempts) == 1
+
+
+def test_a_failed_upgrade_is_tried_again_under_another_torch_and_taken_from_the_machine_cache(tmp_path, monkeypatch):
+    """A failed upgrade is recorded for the torch that failed: another torch version tries again
+    (its exporter may work). And an export of today's format in the machine-wide cache replaces
+    the older one without tracing anything."""
+    import json
+
+    import qa.embeddings
+    import qa.onnx_encoder
+    from qa.embeddings import export_model
+    from qa.onnx_encoder import EXPORT_FORMAT, graph_format
+
+    cache = tmp_path / "cache"
+    assert export_model(DEFAULT_MODEL, tmp_path / "other-index", cache)  # fills the machine cache
+    cache_entries = sorted(p.name for p in cache.iterdir())
+    index = tmp_path / "index"
+    assert export_model(DEFAULT_MODEL, index)
+    onnx_file, _ = paths(index, canonical_model_name(DEFAULT_MODEL))
+    graph = onnx_file.with_name(onnx_file.name + ".graph")
+    graph.unlink()  # the previous qa's export
+    attempts = []
+
+    def no_exporter(*args):
+        attempts.append(args)
+        raise RuntimeError("this torch has no TorchScript exporter")
+
+    monkeypatch.setattr(qa.onnx_encoder, "_export", no_exporter)
+    assert export_model(DEFAULT_MODEL, index) is False and len(attempts) == 1
+    qa.embeddings._failed_exports.clear()  # a later process, same torch: not tried
+    assert export_model(DEFAULT_MODEL, index) is True and len(attempts) == 1
+    record = json.loads(graph.read_text())
+    graph.write_text(json.dumps({**record, "torch": "0.0.0-another"}))  # recorded under another torch
+    qa.embeddings._failed_exports.clear()
+    assert export_model(DEFAULT_MODEL, index) is False and len(attempts) == 2  # tried again
+    assert graph_format(onnx_file) == 1
+
+    qa.embeddings._failed_exports.clear()
+    assert export_model(DEFAULT_MODEL, index, cache) is True  # the cache's copy, no trace
+    assert len(attempts) == 2 and graph_format(onnx_file) == EXPORT_FORMAT
+    assert sorted(p.name for p in cache.iterdir()) == cache_entries
+    assert isinstance(get_index_encoder(DEFAULT_MODEL, index, chunks=True), OnnxEncoder)
