@@ -175,7 +175,14 @@ def export_model(name: str, index_root: Path, cache: Path | None = None) -> bool
     """Export the model to ONNX under the index (once per weights and graph format) so later
     processes skip torch; from the machine-wide ``cache`` when another index made it already. A
     model that failed to export is not tried again by this process."""
-    from qa.onnx_encoder import EXPORT_FORMAT, current, export, fingerprint, graph_format, record_failed_upgrade
+    from qa.onnx_encoder import (
+        EXPORT_FORMAT,
+        current,
+        export,
+        fingerprint,
+        graph_format,
+        record_failed_upgrade,
+    )
 
     model, location = canonical_model_name(name), model_location(name)
     files = current(index_root, model, location, latest=True)
