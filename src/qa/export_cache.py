@@ -37,7 +37,7 @@ STALE_SECONDS = 3600  # a store's temporary folder older than this was left by a
 
 _ENTRY = r"[A-Za-z0-9_.-]+-[0-9a-f]{32}-f\d+"
 _ENTRY_RE = re.compile(r"(?P<stem>[A-Za-z0-9_.-]+)-[0-9a-f]{32}-f\d+")
-_LEFTOVER_RE = re.compile(rf"\.{_ENTRY}\.[A-Za-z0-9_]+|\.discarded\.{_ENTRY}\.\d+")  # mkdtemp's, _discard's
+_LEFTOVER_RE = re.compile(rf"\.{_ENTRY}\.[a-z0-9_]{{8}}|\.discarded\.{_ENTRY}\.\d+")  # mkdtemp's, _discard's
 _warned: set[Path] = set()
 
 
@@ -55,7 +55,10 @@ def fetch(cache: Path, stem: str, fingerprint: str, fmt: int, onnx_to: Path, tok
     otherwise (nothing left written). An entry whose files do not match its record is removed."""
     folder = entry(cache, stem, fingerprint, fmt)
     try:
-        if not folder.is_dir() or not _trusted(cache) or not _trusted(folder):
+        if not os.path.lexists(folder) or not _trusted(cache):
+            return False
+        if not _trusted(folder, warn=False):  # not ours, in our own folder: never used, made anew
+            _discard(folder)
             return False
         meta = json.loads((folder / META).read_text())
         sound = (
@@ -112,19 +115,20 @@ def store(cache: Path, stem: str, fingerprint: str, fmt: int, onnx_file: Path, t
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _trusted(path: Path) -> bool:
-    """Whether ``path`` is a real folder of this user's that nobody else can write to. Other users'
-    entries could hand out any graph with a matching hash, so an untrusted cache is not used."""
+def _trusted(path: Path, *, warn: bool = True) -> bool:
+    """Whether ``path`` is a real folder (no symlink) of this user's that nobody else can write to.
+    Other users' entries could hand out any graph with a matching hash, so an untrusted cache is
+    not used (said once per process)."""
     st = os.lstat(path)
-    if not stat.S_ISDIR(st.st_mode):
-        return False
-    if hasattr(os, "getuid") and (st.st_uid != os.getuid() or st.st_mode & 0o022):
-        if path not in _warned:
-            _warned.add(path)
-            print(f"qa: warning: the model cache {path} is not only yours (owner or permissions); it is not used "
-                  "(QA_MODEL_CACHE)", file=sys.stderr)
-        return False
-    return True
+    mine = not hasattr(os, "geteuid") or (st.st_uid == os.geteuid() and not st.st_mode & 0o022)
+    if stat.S_ISDIR(st.st_mode) and mine:
+        return True
+    if warn and path not in _warned:
+        _warned.add(path)
+        print(f"qa: warning: the model cache {path} is a symlink, not a folder, or not only yours (owner or "
+              f"permissions: `chmod go-w {path}`), so it is not used; QA_MODEL_CACHE names another folder, "
+              "empty turns the cache off", file=sys.stderr)
+    return False
 
 
 def _copy(src: Path, dst: Path) -> str:
@@ -133,16 +137,21 @@ def _copy(src: Path, dst: Path) -> str:
     digest = hashlib.sha256()
     with open(src, "rb") as fin:
         try:
-            fout = open(dst, "wb")  # noqa: SIM115 (closed below; its errors are told apart)
+            fout = open(dst, "wb")  # noqa: SIM115 (closed below: a full disk may say so only then)
         except OSError as e:
             raise _WriteError(*e.args) from e
-        with fout:
+        try:
             while block := fin.read(1 << 20):
                 digest.update(block)
                 try:
                     fout.write(block)
                 except OSError as e:
                     raise _WriteError(*e.args) from e
+        finally:
+            try:
+                fout.close()
+            except OSError as e:
+                raise _WriteError(*e.args) from e
     return digest.hexdigest()
 
 
@@ -159,6 +168,9 @@ def _discard(folder: Path) -> None:
     aside = folder.with_name(f".discarded.{folder.name}.{os.getpid()}")
     try:
         os.rename(folder, aside)
+        if aside.is_symlink() or not aside.is_dir():
+            aside.unlink()
+            return
     except OSError:
         return
     shutil.rmtree(aside, ignore_errors=True)

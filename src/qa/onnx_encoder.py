@@ -165,8 +165,10 @@ def export(location: str, index_root: Path, model: str, cache: Path | None = Non
     try:
         onnx_file.parent.mkdir(parents=True, exist_ok=True)
         if cache is not None and _fetch(cache, stem, made_from, onnx_tmp, tok_tmp):
-            _install(onnx_file, tok_file, EXPORT_FORMAT, made_from)
-            return True
+            if _loads(onnx_tmp):
+                _install(onnx_file, tok_file, EXPORT_FORMAT, made_from)
+                return True
+            _remove_partial(onnx_file, tok_file)  # made by an environment whose graph this onnxruntime cannot run
         if not trace:
             return False
         with warnings.catch_warnings():  # the tracer's warnings are about other models' code paths
@@ -193,6 +195,17 @@ def _fetch(cache: Path, stem: str, made_from: str, onnx_tmp: Path, tok_tmp: Path
 
     try:
         return export_cache.fetch(cache, stem, made_from, EXPORT_FORMAT, onnx_tmp, tok_tmp)
+    except Exception:
+        return False
+
+
+def _loads(onnx_file: Path) -> bool:
+    """Whether this onnxruntime can run the graph (a copy another environment made; ~0.25 s)."""
+    try:
+        import onnxruntime
+
+        onnxruntime.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
+        return True
     except Exception:
         return False
 

@@ -23,10 +23,15 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 REPLICA_WAIT_MAX_SECONDS = 60.0
 
 
-def _user_cache_home() -> Path:
-    """$XDG_CACHE_HOME when it is an absolute path (the XDG rule), else ~/.cache."""
+def _default_model_cache() -> str:
+    """$XDG_CACHE_HOME/qa/models when that is an absolute path (the XDG rule), else
+    ~/.cache/qa/models; "" (no cache) for a user without a home folder."""
     xdg = os.environ.get("XDG_CACHE_HOME", "")
-    return Path(xdg) if os.path.isabs(xdg) else Path("~/.cache").expanduser()
+    try:
+        home = Path(xdg) if os.path.isabs(xdg) else Path("~/.cache").expanduser()
+    except RuntimeError:  # no HOME and no passwd entry (a container run as a bare uid)
+        return ""
+    return str(home / "qa" / "models")
 
 
 class _Group(BaseSettings):
@@ -65,14 +70,19 @@ class EmbeddingSettings(_Group):
         "and the chunks of every ingest (the first one exports it before its first batch; device cpu only)",
     )
     model_cache: str = Field(
-        default_factory=lambda: str(_user_cache_home() / "qa" / "models"),
+        default_factory=_default_model_cache,
         description="Folder (one only you can write to) keeping the model's ONNX export for every index on this "
         "machine, so that only the first index's first ingest makes it (8-10 s); empty: no cache",
     )
 
     def resolved_model_cache(self) -> Path | None:
         """The machine-wide export cache (``qa.export_cache``), or None when turned off."""
-        return Path(self.model_cache).expanduser().resolve() if self.model_cache.strip() else None
+        if not self.model_cache.strip():
+            return None
+        try:  # absolute, so every process means one folder; not resolved, so a symlink is seen (and refused)
+            return Path(self.model_cache).expanduser().absolute()
+        except RuntimeError:  # "~" without a home folder
+            return None
 
 
 class IngestSettings(_Group):

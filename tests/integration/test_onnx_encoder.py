@@ -115,7 +115,7 @@ def test_a_failed_export_leaves_nothing_and_is_not_retried_and_a_killed_ones_fil
 
     attempts = []
     real_export = qa.onnx_encoder.export
-    monkeypatch.setattr(qa.onnx_encoder, "export", lambda *a: attempts.append(a) or real_export(*a))
+    monkeypatch.setattr(qa.onnx_encoder, "export", lambda *a, **k: attempts.append(a) or real_export(*a, **k))
 
     model_dir = tmp_path / "model"
     shutil.copytree(model_location(DEFAULT_MODEL), model_dir)
@@ -216,7 +216,7 @@ def test_a_failed_upgrade_is_tried_again_under_another_torch_and_taken_from_the_
     assert export_model(DEFAULT_MODEL, tmp_path / "other-index", cache)  # fills the machine cache
     cache_entries = sorted(p.name for p in cache.iterdir())
     index = tmp_path / "index"
-    assert export_model(DEFAULT_MODEL, index)
+    assert export_model(DEFAULT_MODEL, index, cache)  # copied
     onnx_file, _ = paths(index, canonical_model_name(DEFAULT_MODEL))
     graph = onnx_file.with_name(onnx_file.name + ".graph")
     graph.unlink()  # the previous qa's export
@@ -241,3 +241,32 @@ def test_a_failed_upgrade_is_tried_again_under_another_torch_and_taken_from_the_
     assert len(attempts) == 2 and graph_format(onnx_file) == EXPORT_FORMAT
     assert sorted(p.name for p in cache.iterdir()) == cache_entries
     assert isinstance(get_index_encoder(DEFAULT_MODEL, index, chunks=True), OnnxEncoder)
+
+
+def test_a_cached_export_this_onnxruntime_cannot_run_is_not_installed(tmp_path):
+    """An entry whose bytes match its record but that this onnxruntime cannot load (made in
+    another environment, for a model given by path) is not copied in: the export is made here."""
+    import hashlib
+    import json
+
+    from qa import export_cache
+    from qa.embeddings import export_model
+    from qa.onnx_encoder import EXPORT_FORMAT, fingerprint, graph_format
+
+    cache = tmp_path / "cache"
+    model = canonical_model_name(DEFAULT_MODEL)
+    onnx_file, tok_file = paths(tmp_path / "index", model)
+    entry = export_cache.entry(cache, onnx_file.name.removesuffix(".onnx"), fingerprint(model_location(DEFAULT_MODEL)),
+                               EXPORT_FORMAT)
+    entry.mkdir(parents=True, mode=0o700)
+    cache.chmod(0o700)
+    graph, tokenizer = b"an opset from the future", (Path(model_location(DEFAULT_MODEL)) / "tokenizer.json").read_bytes()
+    (entry / export_cache.ONNX).write_bytes(graph)
+    (entry / export_cache.TOKENIZER).write_bytes(tokenizer)
+    (entry / export_cache.META).write_text(json.dumps({
+        "fingerprint": fingerprint(model_location(DEFAULT_MODEL)), "format": EXPORT_FORMAT,
+        "onnx_sha256": hashlib.sha256(graph).hexdigest(), "tokenizer_sha256": hashlib.sha256(tokenizer).hexdigest(),
+    }))
+    assert export_model(DEFAULT_MODEL, tmp_path / "index", cache)
+    assert onnx_file.read_bytes() != graph and graph_format(onnx_file) == EXPORT_FORMAT
+    assert isinstance(get_index_encoder(DEFAULT_MODEL, tmp_path / "index", chunks=True), OnnxEncoder)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from qa import export_cache
 from qa.settings import Settings
 
@@ -95,11 +97,11 @@ def test_nothing_qa_did_not_name_is_ever_removed_from_the_cache_folder(tmp_path)
     onnx, tok = _export(tmp_path / "index-a", b"g")
     for fp in (FP1, FP2, FP3):
         export_cache.store(cache, "m", fp, 2, onnx, tok)
-    assert not export_cache.fetch(cache, "m", FP4, 2, tmp_path / "o", tmp_path / "t")  # a miss prunes too
+    assert not export_cache.fetch(cache, "m", FP4, 2, tmp_path / "o", tmp_path / "t")
     assert all((folder / "keep").read_text() == "mine" for folder in theirs)
 
 
-def test_a_cache_folder_others_can_write_is_not_used(tmp_path, capsys):
+def test_a_cache_folder_others_can_write_is_not_used(tmp_path, capsys, monkeypatch):
     """The sha256 guards against damage, not against another user planting a graph with its own
     hash: a cache that is not only the user's is neither read nor written (one warning)."""
     cache = tmp_path / "shared"
@@ -115,7 +117,35 @@ def test_a_cache_folder_others_can_write_is_not_used(tmp_path, capsys):
     cache.chmod(0o700)
     link = tmp_path / "link"
     link.symlink_to(cache)
+    monkeypatch.setenv("QA_MODEL_CACHE", str(link))
+    assert Settings().resolved_model_cache() == link  # not resolved: the symlink is seen
     assert not export_cache.fetch(link, "m", FP1, 2, tmp_path / "o3", tmp_path / "t3")
+    monkeypatch.setattr(os, "geteuid", lambda: os.stat(cache).st_uid + 1)  # as another user sees it
+    assert not export_cache.fetch(cache, "m", FP1, 2, tmp_path / "o4", tmp_path / "t4")
+    assert export_cache.entry(cache, "m", FP1, 2).is_dir()  # another user's cache is left alone
+
+
+def test_an_entry_others_could_have_written_in_ones_own_cache_is_removed_and_stored_anew(tmp_path):
+    cache = tmp_path / "cache"
+    onnx, tok = _export(tmp_path / "index-a", b"g" * 100)
+    export_cache.store(cache, "m", FP1, 2, onnx, tok)
+    entry = export_cache.entry(cache, "m", FP1, 2)
+    entry.chmod(0o777)
+    assert not export_cache.fetch(cache, "m", FP1, 2, tmp_path / "o", tmp_path / "t")
+    assert not entry.exists()
+    export_cache.store(cache, "m", FP1, 2, onnx, tok)
+    assert export_cache.fetch(cache, "m", FP1, 2, tmp_path / "o", tmp_path / "t")
+
+
+def test_a_disk_that_fills_up_only_when_the_copy_is_closed_is_a_write_error(tmp_path):
+    """Buffered writes may report a full disk (or NFS its quota) only at close: still the copy's
+    fault, so the sound entry it was read from stays."""
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full here")
+    small = tmp_path / "small"
+    small.write_bytes(b"x" * 10)
+    with pytest.raises(export_cache._WriteError):
+        export_cache._copy(small, Path("/dev/full"))
 
 
 def test_a_copy_that_cannot_be_written_leaves_a_sound_entry_in_place(tmp_path):
@@ -152,3 +182,21 @@ def test_the_cache_setting_defaults_to_the_users_cache_folder_and_can_be_turned_
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("QA_MODEL_CACHE", "rel/cache")  # one cache whatever the working directory later
     assert Settings().resolved_model_cache() == tmp_path / "rel" / "cache"
+
+
+def test_a_user_without_a_home_folder_gets_no_cache_not_a_crash(tmp_path):
+    """A container run as a bare uid has no HOME and no passwd entry: every qa command still
+    starts (Settings), without a cache."""
+    import subprocess
+    import sys
+
+    if not hasattr(os, "setuid") or os.geteuid() != 0:
+        pytest.skip("needs root, to become a uid without a passwd entry")
+    probe = ("import os; from qa.settings import Settings; "  # imported first: the stdlib is root's here
+             "os.setgid(54321); os.setuid(54321); os.environ.pop('HOME', None); "
+             "print(repr(Settings().resolved_model_cache()))")
+    env = {k: v for k, v in os.environ.items() if k not in ("HOME", "XDG_CACHE_HOME", "QA_MODEL_CACHE")}
+    res = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=tmp_path,
+                         timeout=60, check=False)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "None"
