@@ -255,7 +255,7 @@ def test_a_cached_export_this_onnxruntime_cannot_run_is_not_installed(tmp_path):
 
     cache = tmp_path / "cache"
     model = canonical_model_name(DEFAULT_MODEL)
-    onnx_file, tok_file = paths(tmp_path / "index", model)
+    onnx_file, _ = paths(tmp_path / "index", model)
     entry = export_cache.entry(cache, onnx_file.name.removesuffix(".onnx"), fingerprint(model_location(DEFAULT_MODEL)),
                                EXPORT_FORMAT)
     entry.mkdir(parents=True, mode=0o700)
