@@ -35,9 +35,9 @@ TOKENIZER = "tokenizer.json"
 KEEP_PER_MODEL = 2  # entries of one model (other weights, other formats); least recently used go first
 STALE_SECONDS = 3600  # a store's temporary folder older than this was left by a killed process
 
-_ENTRY = r"[A-Za-z0-9_.-]+-[0-9a-f]{32}-f\d+"
-_ENTRY_RE = re.compile(r"(?P<stem>[A-Za-z0-9_.-]+)-[0-9a-f]{32}-f\d+")
-_LEFTOVER_RE = re.compile(rf"\.{_ENTRY}\.[a-z0-9_]{{8}}|\.discarded\.{_ENTRY}\.\d+")  # mkdtemp's, _discard's
+_STEM, _KEY = r"[A-Za-z0-9_.-]+", r"-[0-9a-f]{32}-f\d+"  # entry(): the model's stem, its fingerprint and format
+_ENTRY_RE = re.compile(rf"(?P<stem>{_STEM}){_KEY}")
+_LEFTOVER_RE = re.compile(rf"\.{_STEM}{_KEY}\.[a-z0-9_]{{8}}|\.discarded\.{_STEM}{_KEY}\.\d+")  # mkdtemp's, _discard's
 _warned: set[Path] = set()
 
 
@@ -52,7 +52,16 @@ def entry(cache: Path, stem: str, fingerprint: str, fmt: int) -> Path:
 
 def fetch(cache: Path, stem: str, fingerprint: str, fmt: int, onnx_to: Path, tokenizer_to: Path) -> bool:
     """Copy the cached export to ``onnx_to`` and ``tokenizer_to`` if there is a sound one; False
-    otherwise (nothing left written). An entry whose files do not match its record is removed."""
+    otherwise (nothing left written, never an error). An entry whose files do not match its record
+    is removed."""
+    try:
+        return _fetch(cache, stem, fingerprint, fmt, onnx_to, tokenizer_to)
+    except Exception:  # whatever else goes wrong with the cache is a miss, never a failed export
+        _unlink(onnx_to, tokenizer_to)
+        return False
+
+
+def _fetch(cache: Path, stem: str, fingerprint: str, fmt: int, onnx_to: Path, tokenizer_to: Path) -> bool:
     folder = entry(cache, stem, fingerprint, fmt)
     try:
         if not os.path.lexists(folder) or not _trusted(cache):
@@ -86,8 +95,8 @@ def fetch(cache: Path, stem: str, fingerprint: str, fmt: int, onnx_to: Path, tok
 
 
 def store(cache: Path, stem: str, fingerprint: str, fmt: int, onnx_file: Path, tokenizer_file: Path) -> None:
-    """Keep a copy of an index's fresh export. Best effort: a cache that cannot be written (read-only
-    home, full disk) only means the next index exports again."""
+    """Keep a copy of an index's fresh export. Best effort, never an error: a cache that cannot be
+    written (read-only home, full disk) only means the next index exports again."""
     final = entry(cache, stem, fingerprint, fmt)
     tmp: Path | None = None
     try:
@@ -108,7 +117,7 @@ def store(cache: Path, stem: str, fingerprint: str, fmt: int, onnx_file: Path, t
         except OSError:  # another process stored the same export first
             pass
         _prune(cache, stem)
-    except (OSError, ValueError):
+    except Exception:  # noqa: BLE001 (the index has its export; the cache is only a shortcut)
         pass
     finally:
         if tmp is not None:

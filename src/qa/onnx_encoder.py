@@ -164,7 +164,7 @@ def export(location: str, index_root: Path, model: str, cache: Path | None = Non
     onnx_tmp, tok_tmp = _temporary(onnx_file), _temporary(tok_file)
     try:
         onnx_file.parent.mkdir(parents=True, exist_ok=True)
-        if cache is not None and _fetch(cache, stem, made_from, onnx_tmp, tok_tmp):
+        if cache is not None and export_cache.fetch(cache, stem, made_from, EXPORT_FORMAT, onnx_tmp, tok_tmp):
             if _loads(onnx_tmp):
                 _install(onnx_file, tok_file, EXPORT_FORMAT, made_from)
                 return True
@@ -181,22 +181,8 @@ def export(location: str, index_root: Path, model: str, cache: Path | None = Non
             raise  # Ctrl-C: cleaned up, then stop
         return False
     if cache is not None and fmt == EXPORT_FORMAT:
-        try:
-            export_cache.store(cache, stem, made_from, fmt, onnx_file, tok_file)
-        except Exception:  # the cache is best effort: this index has its export
-            pass
+        export_cache.store(cache, stem, made_from, fmt, onnx_file, tok_file)
     return True
-
-
-def _fetch(cache: Path, stem: str, made_from: str, onnx_tmp: Path, tok_tmp: Path) -> bool:
-    """The machine-wide cache's export of these weights in today's format, if it has a sound one.
-    Whatever goes wrong with the cache is a miss, never a failed export."""
-    from qa import export_cache
-
-    try:
-        return export_cache.fetch(cache, stem, made_from, EXPORT_FORMAT, onnx_tmp, tok_tmp)
-    except Exception:
-        return False
 
 
 def _loads(onnx_file: Path) -> bool:
