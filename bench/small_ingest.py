@@ -8,7 +8,11 @@ every time). Also reports the bare encoding time of the same chunks with the ind
 in process, so "overhead" is what the ingest costs beyond its own encoding.
 
     python bench/small_ingest.py --index /work/cache/train-index --articles 10 \
-        --baseline /tmp/qa-base/src --repeats 3
+        --baseline /tmp/qa-base/src --repeats 3 [--warm 4] [--baseline-index OLDER_LAYOUT_INDEX]
+
+``--warm N`` also times N ingests in a row in one process (imports paid), each beyond its own
+encoding. ``--baseline-index``: the baselines ingest into this index instead (an index in the
+layout they write, e.g. an older qa's single Chroma store).
 """
 
 from __future__ import annotations
@@ -28,12 +32,14 @@ HERE = Path(__file__).resolve().parent.parent / "src"
 
 
 def copy_index(index: Path, dst: Path) -> None:
-    """The live generation, CURRENT and the exported model (a copy: the ingest writes a new generation)."""
+    """The live generation, CURRENT, the exported model and Chroma's parts (a copy: the ingest
+    writes a new generation)."""
     gen = (index / "CURRENT").read_text().strip()
     dst.mkdir(parents=True)
     shutil.copytree(index / gen, dst / gen)
-    if (index / "models").is_dir():
-        shutil.copytree(index / "models", dst / "models")
+    for shared in ("models", "chroma-parts"):  # the export; Chroma's parts (shared by generations)
+        if (index / shared).is_dir():
+            shutil.copytree(index / shared, dst / shared)
     (dst / "CURRENT").write_text(gen + "\n")
 
 
@@ -55,38 +61,80 @@ def encode_seconds(articles: Path, index: Path) -> tuple[int, float]:
     return len(texts), time.perf_counter() - t
 
 
+WARM_CHILD = """
+import json, sys, time
+from pathlib import Path
+import qa.onnx_encoder as oe
+from qa.assistant import Assistant
+from qa.settings import Settings
+spent = []
+encode = oe.OnnxEncoder.encode
+def timed(self, *a, **kw):
+    t = time.perf_counter(); out = encode(self, *a, **kw); spent.append(time.perf_counter() - t); return out
+oe.OnnxEncoder.encode = timed
+bot = Assistant(Settings(index=Path(sys.argv[1])))
+for f in sys.argv[2:]:
+    spent.clear(); t = time.perf_counter(); bot.ingest([f]); wall = time.perf_counter() - t
+    print(json.dumps({"wall": wall, "encode": sum(spent)}), flush=True)
+bot.close()
+"""
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--index", type=Path, required=True)
+    ap.add_argument("--baseline-index", type=Path, help="the index the baselines ingest into (default --index): "
+                    "e.g. the same index in the layout the baseline writes")
     ap.add_argument("--dataset", type=Path, default=Path("../shared/data/realtimeqa-2023h1"))
     ap.add_argument("--articles", type=int, default=10)
     ap.add_argument("--skip", type=int, default=0, help="articles of the dataset to pass over first")
     ap.add_argument("--baseline", type=Path, action="append", default=[], help="another qa source tree (…/src)")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--warm", type=int, default=0, help="also: this many ingests in a row in one warm process "
+                    "(as `qa serve`'s POST /ingest and `qa watch` run them), each timed beyond its own encoding")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="qa-small-ingest-"))
-    lines = (args.dataset / "articles.jsonl").read_text().splitlines()[args.skip : args.skip + args.articles]
+    every = (args.dataset / "articles.jsonl").read_text().splitlines()
+    lines = every[args.skip : args.skip + args.articles]
     articles = work / "new.jsonl"
     articles.write_text("\n".join(lines) + "\n")
+    batches = []
+    for k in range(args.warm):
+        batch = work / f"warm-{k}.jsonl"
+        first = args.skip + args.articles * (k + 1)
+        batch.write_text("\n".join(every[first : first + args.articles]) + "\n")
+        batches.append(str(batch))
     variants = {"this": HERE, **{f"baseline:{p}": p for p in args.baseline}}
+    index_of = {name: args.index if name == "this" else (args.baseline_index or args.index) for name in variants}
     seconds: dict[str, list[float]] = {name: [] for name in variants}
+    warm: dict[str, list[list[float]]] = {name: [] for name in variants}  # beyond encoding, per run of the warm process
     for r in range(args.repeats):
         for name, src in variants.items():  # interleaved: drift on the machine hits both alike
             target = work / f"index-{r}-{len(seconds[name])}-{abs(hash(name))}"
-            copy_index(args.index, target)
+            copy_index(index_of[name], target)
             env = {**os.environ, "PYTHONPATH": str(src)}
             t = time.perf_counter()
             subprocess.run([sys.executable, "-m", "qa", "ingest", str(articles), "--index", str(target), "--json"],
                            env=env, check=True, capture_output=True)
             seconds[name].append(time.perf_counter() - t)
             shutil.rmtree(target)
+            if batches:
+                copy_index(index_of[name], target)
+                out = subprocess.run([sys.executable, "-c", WARM_CHILD, str(target), *batches],
+                                     env=env, check=True, capture_output=True, text=True).stdout
+                warm[name].append([round(d["wall"] - d["encode"], 2) for d in map(json.loads, out.splitlines())])
+                shutil.rmtree(target)
     chunks, enc = encode_seconds(articles, args.index)
     report = {
         "index": str(args.index), "articles": args.articles, "chunks": chunks, "encode_s": round(enc, 2),
         "variants": {n: {"p50_s": round(statistics.median(v), 2), "runs_s": [round(x, 2) for x in v],
-                         "overhead_s": round(statistics.median(v) - enc, 2)} for n, v in seconds.items()},
+                         "overhead_s": round(statistics.median(v) - enc, 2),
+                         **({"warm_beyond_encoding_s": warm[n],
+                             "warm_p50_after_first_s": round(statistics.median(x for run in warm[n] for x in run[1:]), 2)}
+                            if batches and args.warm > 1 else {})}
+                     for n, v in seconds.items()},
     }
     shutil.rmtree(work, ignore_errors=True)
     if args.json:
@@ -96,6 +144,8 @@ def main() -> None:
     print(f"{args.articles} articles, {chunks} chunks; their encoding alone: {enc:.2f} s")
     for n, v in report["variants"].items():
         print(f"{n:<40} p50 {v['p50_s']:>6} s   beyond encoding {v['overhead_s']:>6} s   runs {v['runs_s']}")
+        if "warm_beyond_encoding_s" in v:
+            print(f"{'':<40} warm process, beyond encoding: {v['warm_beyond_encoding_s']} (p50 after the first {v['warm_p50_after_first_s']} s)")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ def _copy_samples(tmp_path: Path) -> Path:
 def _chunk_ids(settings: Settings) -> set[str]:
     r = IndexReader(settings)
     try:
-        return set(r.vectors.collection.get(include=[])["ids"])
+        return set(r.vectors.live())
     finally:
         r.close()
 
@@ -51,8 +51,7 @@ def test_changed_document_replaces_its_old_chunks(tmp_path, settings):
     report = ingest([str(src)], settings)
     assert (report.updated, report.unchanged, report.added) == (1, 5, 0)
     reader = IndexReader(settings)
-    got = reader.vectors.collection.get(where={"doc_id": str(txt.resolve())}, include=["documents"])
-    joined = " ".join(got["documents"])
+    joined = " ".join(text for text, record in reader.vectors.live().values() if record.doc_id == str(txt.resolve()))
     assert "café on the top floor" in joined
     assert reader.catalog.stats()["chunks"] == len(_chunk_ids(settings))
     assert len(_chunk_ids(settings)) >= len(before)
@@ -68,8 +67,8 @@ def test_prune_removes_documents_whose_files_are_gone(tmp_path, settings):
     assert pruned.removed == 1 and pruned.documents == 5
     ids = _chunk_ids(settings)
     reader = IndexReader(settings)
-    metas = reader.vectors.collection.get(include=["metadatas"])["metadatas"]
-    assert ids and not any("gazette.example" in m["url"] for m in metas)
+    records = [record for _, record in reader.vectors.live().values()]
+    assert ids and not any("gazette.example" in r.url for r in records)
 
 
 def test_exact_duplicate_under_another_id_is_stored_once(tmp_path, settings):
@@ -116,7 +115,7 @@ def test_remove_documents(tmp_path, settings):
     assert removed == ["wire-2025-0306-rates"] and missing == ["nope"]
     reader = IndexReader(settings)
     assert reader.catalog.stats()["documents"] == 2
-    assert not reader.vectors.collection.get(where={"doc_id": "wire-2025-0306-rates"})["ids"]
+    assert not [r for _, r in reader.vectors.live().values() if r.doc_id == "wire-2025-0306-rates"]
 
 
 def test_published_at_and_source_overrides(tmp_path, settings):
@@ -153,7 +152,7 @@ def test_near_duplicate_wire_story_is_kept_once_and_linked(tmp_path, settings):
     assert reader.catalog.aliases() == {"site-b": "site-a"}
     row = reader.catalog.db.execute("SELECT url FROM aliases WHERE alias_id='site-b'").fetchone()
     assert row[0] == "https://b.example/copy"
-    assert not reader.vectors.collection.get(where={"doc_id": "site-b"})["ids"]
+    assert not [r for _, r in reader.vectors.live().values() if r.doc_id == "site-b"]
 
 
 def test_pruning_a_story_indexes_its_surviving_duplicate(tmp_path, settings):
@@ -313,14 +312,14 @@ def test_same_id_twice_in_one_run_keeps_only_the_last(tmp_path, batch):
     try:
         counts = dict(reader.catalog.db.execute("SELECT doc_id, n_chunks FROM documents"))
         assert set(counts) == {"tram", "ferry"}
-        got = reader.vectors.collection.get(include=["metadatas", "documents"])
-        assert len(got["ids"]) == len(set(got["ids"])) == sum(counts.values())
-        tram = " ".join(d for d, m in zip(got["documents"], got["metadatas"]) if m["doc_id"] == "tram")
+        got = reader.vectors.live()
+        assert len(got) == reader.vectors.count() == sum(counts.values())
+        tram = " ".join(text for text, r in got.values() if r.doc_id == "tram")
         assert "first trams ran full" in tram
         dense = [c for c, alive in zip(reader.dense.ids, reader.dense.alive) if alive]
-        assert sorted(dense) == sorted(got["ids"])
+        assert sorted(dense) == sorted(got)
         searcher = reader.lexical.searcher
         hits = searcher.search(tantivy.Query.all_query(), limit=1000).hits
-        assert sorted(searcher.doc(a)["chunk_id"][0] for _, a in hits) == sorted(got["ids"])
+        assert sorted(searcher.doc(a)["chunk_id"][0] for _, a in hits) == sorted(got)
     finally:
         reader.close()

@@ -1,6 +1,6 @@
-"""The store of record: one Chroma collection per generation (an embedded folder, or a
-collection on a Chroma server) holding each chunk's text, record and vector; also Chroma's own
-HNSW search, with the filters translated into a ``where``."""
+"""The store of record: Chroma collections holding each chunk's text, record and vector (an
+embedded index keeps them in parts, ``chroma_parts``; on a Chroma server, ``shared``); also
+Chroma's own HNSW search, with the filters translated into a ``where``."""
 
 from __future__ import annotations
 
@@ -99,7 +99,8 @@ def http_client(url: str, headers: dict[str, str]) -> Any:
 
 
 class VectorStore:
-    """One generation's chunks: an embedded Chroma folder, or on a Chroma server either the
+    """One Chroma collection: an embedded Chroma folder (``folder``, by default the generation's
+    ``chroma/``; one part of an embedded index, see chroma_parts), or on a Chroma server either the
     shared collection of an ``epoch`` (qa.index.shared: rows stamped with the ``version`` that
     wrote or deleted them) or, for a generation written by an older qa, its own collection."""
 
@@ -115,13 +116,14 @@ class VectorStore:
         epoch: str | None = None,
         version: int | None = None,
         writable: bool = False,
+        folder: Path | None = None,
     ):
         import chromadb
         from chromadb.config import Settings as ChromaSettings
 
         from qa.embeddings import chroma_embedding_function
 
-        self.path = gen / CHROMA_DIR
+        self.path = folder or gen / CHROMA_DIR
         self.gen = gen
         self.base_name = collection
         self.remote = chroma_url is not None
@@ -154,7 +156,13 @@ class VectorStore:
         self.max_batch = int(self.client.get_max_batch_size())
 
     def count(self) -> int:
-        return int(self.collection.count())
+        """The chunks this store shows (on a shared server: those its version shows, not every
+        row the collection holds)."""
+        if self.version is None:
+            return int(self.collection.count())
+        from qa.index.shared import live_at
+
+        return len(self.collection.get(where=live_at(self.version), include=[])["ids"])
 
     def add(
         self,
@@ -162,17 +170,19 @@ class VectorStore:
         records: Sequence[ChunkRecord],
         embeddings: np.ndarray,
     ) -> None:
-        for i in range(0, len(chunks), self.max_batch):
+        self.add_rows([c.chunk_id for c in chunks], [c.text for c in chunks], records, embeddings)
+
+    def add_rows(self, ids: Sequence[str], texts: Sequence[str], records: Sequence[ChunkRecord], embeddings: np.ndarray) -> None:
+        for i in range(0, len(ids), self.max_batch):
             part = slice(i, i + self.max_batch)
-            ids = [c.chunk_id for c in chunks[part]]
             metadatas = [to_chroma(r) for r in records[part]]
             if self.version is not None:  # shared: stamped with the writing version
                 from qa.index.shared import stamped
 
                 metadatas = [stamped(m, self.version) for m in metadatas]
             (self.collection.upsert if self.version is not None else self.collection.add)(
-                ids=ids,
-                documents=[c.text for c in chunks[part]],
+                ids=list(ids[part]),
+                documents=list(texts[part]),
                 metadatas=metadatas,
                 embeddings=embeddings[part],
             )
@@ -190,7 +200,7 @@ class VectorStore:
                 self.collection.delete(ids=part)
 
     def query(self, vector: np.ndarray, n: int, filters: SearchFilters | None = None) -> list[Hit]:
-        total = self.count()
+        total = int(self.collection.count())  # every row: a bound for n_results
         if total == 0:
             return []
         where = chroma_where(filters)
@@ -226,6 +236,21 @@ class VectorStore:
         res = self.collection.get(ids=list(dict.fromkeys(ids)), include=["documents", "metadatas"])
         return [(cid, doc or "", from_chroma(meta)) for cid, doc, meta in zip(res["ids"], res["documents"], res["metadatas"])]
 
+    def ids(self, page: int = 10_000) -> list[str]:
+        """Every chunk id this store shows."""
+        out: list[str] = []
+        for got in self._raw_pages(page, include=[]):
+            out += got["ids"]
+        return out
+
+    def live(self) -> dict[str, tuple[str, ChunkRecord]]:
+        """Every chunk this store shows: id → (text, record)."""
+        return {cid: (text, record) for ids, texts, records, _ in self.pages() for cid, text, record in zip(ids, texts, records)}
+
+    def commit(self, rows: Any = None) -> None:
+        """Nothing to do: a server's rows are written as they come (see chroma_parts for the
+        embedded store's)."""
+
     def pages(self, page: int = 2000) -> Iterator[tuple[list[str], list[str], list[ChunkRecord], np.ndarray]]:
         """Every chunk, a page at a time: (ids, texts, records, embeddings)."""
         for got in self._raw_pages(page):
@@ -242,7 +267,7 @@ class VectorStore:
             metadatas = [stamped(dict(m or {}), self.version or 0) for m in got["metadatas"]]
             self.collection.upsert(ids=got["ids"], embeddings=got["embeddings"], documents=got["documents"], metadatas=metadatas)
 
-    def _raw_pages(self, page: int) -> Iterator[Any]:
+    def _raw_pages(self, page: int, include: list[str] | None = None) -> Iterator[Any]:
         """This generation's rows (on a shared server: those its version shows)."""
         where = None
         if self.version is not None:
@@ -251,7 +276,9 @@ class VectorStore:
             where = live_at(self.version)
         offset = 0
         while True:
-            got = self.collection.get(limit=page, offset=offset, where=where, include=["embeddings", "documents", "metadatas"])
+            got = self.collection.get(
+                limit=page, offset=offset, where=where, include=include if include is not None else ["embeddings", "documents", "metadatas"]
+            )
             if not got["ids"]:
                 return
             yield got

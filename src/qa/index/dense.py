@@ -204,6 +204,30 @@ class DenseWriter:
             },
         )
 
+    def rows(self, ids: list[str]) -> tuple[list[str], list[str], list[ChunkRecord], np.ndarray]:
+        """(ids, texts, records, vectors) of the live committed chunks among ``ids``, in their
+        order (the Chroma parts are merged from these; see chroma_parts)."""
+        found = self._row_map()
+        by_part: dict[str, list[tuple[int, str]]] = {}
+        for cid in ids:
+            where = found.get(cid)
+            if where is not None:
+                by_part.setdefault(where[0], []).append((where[1], cid))
+        out: dict[str, tuple[str, ChunkRecord, np.ndarray]] = {}
+        for name, rows in by_part.items():
+            part = _load_part(self.folder, name)
+            offsets = _row_offsets(self.folder, name, len(part.ids))
+            if offsets is None:
+                raise ValueError(f"dense part {name} in {self.folder} lost its rows files")
+            with open(self.folder / f"{name}{_ROWS}", "rb") as f:
+                for row, cid in rows:
+                    start, end = int(offsets[row]), int(offsets[row + 1])
+                    text, meta = json.loads(os.pread(f.fileno(), end - start, start))
+                    out[cid] = (text, from_chroma(meta), np.asarray(part.vectors[row], dtype=np.float32))
+        kept = [cid for cid in ids if cid in out]
+        vectors = np.stack([out[c][2] for c in kept]) if kept else np.zeros((0, self.dim or 0), np.float32)
+        return kept, [out[c][0] for c in kept], [out[c][1] for c in kept], vectors
+
     # ------------------------------------------------------------ internals
     def _row_map(self) -> dict[str, tuple[str, int]]:
         if self._rows is None:

@@ -2,7 +2,9 @@
 
     index/
       CURRENT          name of the live generation ("gen-000007"), replaced atomically
-      gen-000007/      a complete index: Chroma store, catalog, lexical index
+      gen-000007/      a complete index: catalog, lexical index, dense parts (hard links shared
+                       with its predecessor) and the list of the Chroma parts it shows
+      chroma-parts/    Chroma's parts, each written once, shared by the generations listing it
       .write.lock      held (exclusively) by the one writer
       .read.lock       shared by readers while they touch a generation, exclusive during a copy
 
@@ -145,7 +147,8 @@ def _flock(path: Path, mode: int, *, create: bool) -> Iterator[None]:
 
 
 def _copy_tree(src: Path, dst: Path) -> None:
-    """Copy a generation; SQLite files through the backup API so the copy is consistent."""
+    """Copy a generation: the dense parts (never written again) are hard-linked, SQLite files
+    copied consistently (see _sqlite_backup). Chroma's parts are not in it (chroma_parts)."""
 
     from qa.index import dense, lexical
 

@@ -105,6 +105,8 @@ class IndexReader:
             yield
 
     def stats(self) -> dict[str, Any]:
+        from qa.index.chroma_parts import parts_size
+
         s = self.catalog.stats()
         s.update(
             {
@@ -112,7 +114,7 @@ class IndexReader:
                 "generation": self.gen.name,
                 "model": self.model,
                 "chunk_chars": _int(self.catalog.get_meta("chunk_chars")),
-                "size_bytes": folder_size(self.gen),
+                "size_bytes": folder_size(self.gen) + parts_size(self.gen),
             }
         )
         root = self.settings.resolved_index()
@@ -137,11 +139,16 @@ class IndexReader:
 
 
 def open_vectors(settings: Settings, gen: Path, model: str, catalog: Catalog, *, writable: bool = False) -> Any:
-    """The Chroma store of generation ``gen``; on a server, the epoch and version its catalog
-    records (none: a generation an older qa wrote in a collection of its own)."""
+    """The Chroma store of generation ``gen``: its parts in its own folder (chroma_parts); on a
+    server, the epoch and version its catalog records (none: a generation an older qa wrote in a
+    collection of its own)."""
     from qa.index.chroma import VectorStore
     from qa.index.shared import EPOCH_KEY, VERSION_KEY
 
+    if not settings.chroma_url:
+        from qa.index.chroma_parts import PartedStore
+
+        return PartedStore(gen, collection=settings.collection, model=model, device=settings.device, writable=writable)
     version = catalog.get_meta(VERSION_KEY)
     return VectorStore(
         gen,

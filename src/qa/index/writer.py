@@ -257,11 +257,17 @@ class IndexWriter:
         self.catalog.commit()
         self.lexical.commit()
         self.dense.commit()
+        self.vectors.commit(rows=self.dense.rows)  # an embedded store merges its parts from the dense rows
         gen = self.gen
         self._close_target()
         self.generations.publish(gen, keep=self.settings.keep_generations)
         if self.settings.chroma_url:
             self._announce()
+        else:
+            from qa.index.chroma_parts import remove_unlisted
+
+            remove_unlisted(self.generations.root)  # a killed writer's parts, and removed generations'
+
 
     def _backfill(self, *, dense: bool, lexical: bool) -> None:
         """Fill what an older generation lacks (exact-search matrix, BM25) from its Chroma store."""
