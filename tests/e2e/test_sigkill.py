@@ -21,6 +21,7 @@ import pytest
 
 from conftest import qa_executable, run_json, synthetic_feed
 from qa.assistant import Assistant
+from qa.index import chroma_parts
 from qa.index.catalog import Catalog
 from qa.checkpoints import MARKER, PAUSE_AT, PAUSE_SECONDS, STAGES
 from qa.index.generations import Generations
@@ -111,7 +112,7 @@ def _assert_whole(index: Path, ids: set[str] | frozenset[str]) -> None:
     try:
         chunks = reader.stats()["chunks"]
         counts = {
-            "chroma": reader.vectors.count(), "dense": len(reader.dense), "bm25": len(reader.lexical)
+            "chroma": len(reader.vectors.live()), "dense": len(reader.dense), "bm25": len(reader.lexical)
         }
     finally:
         reader.close()
@@ -136,6 +137,9 @@ def _assert_next_ingest_recovers(index: Path, base: Base, before: frozenset[str]
     assert len(gens.all()) <= Settings().keep_generations, [g.name for g in gens.all()]
     assert gens.all()[-1] == gens.current(), "an unpublished generation was left behind"
     assert not list(index.glob(".CURRENT.*"))
+    listed = {p for g in gens.all() for p in chroma_parts.parts_of(g)}
+    stored = {p.name.removesuffix(".ids.json") for p in (index / chroma_parts.PARTS_DIR).iterdir()}
+    assert stored == listed, "a killed writer's Chroma part was left behind"
 
 
 # (command, stage[:N], documents expected right after the kill: "old" or "new")

@@ -186,6 +186,13 @@ class IndexWriter:
         shared.collect(epoch, floor)
         shared.drop_epochs({e or g.name for g, (e, _) in kept.items()})
 
+    def prepare(self) -> None:
+        """Called before the first batch is encoded: what the first write will need is loaded
+        meanwhile (chromadb's import, on a thread)."""
+        from qa.index.chroma import import_in_background
+
+        import_in_background()
+
     @property
     def target(self) -> Catalog:
         """The catalog of the generation being written (created on first use)."""

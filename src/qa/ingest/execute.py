@@ -52,6 +52,7 @@ class Executor:
         if self._encoder is None:
             from qa.embeddings import get_index_encoder
 
+            self.writer.prepare()
             s = self.settings
             self._encoder = get_index_encoder(
                 self.writer.model, s.resolved_index(), s.device, s.embed_batch_size, s.onnx, chunks=True, export=True,
