@@ -55,6 +55,7 @@ MANIFEST = "qa-parts.json"  # in each generation's chroma/
 ROOT = "root"  # an older qa's single store, at the generation's chroma/ itself
 FANOUT = 4  # this many parts of one size tier are merged into one
 REWRITE_DELETED = 0.5  # a part is written again once more than this share of it is deleted
+MERGE_BATCH = 5000  # rows read from the dense parts and written to Chroma at a time by a merge
 
 # (ids, texts, records, vectors) of live chunks, by id: the dense parts' copy of them
 RowSource = Callable[[list[str]], tuple[list[str], list[str], list[ChunkRecord], np.ndarray]]
@@ -142,13 +143,20 @@ class PartedStore:
         return sum(self._size(p) for p in self._all())
 
     def query(self, vector: np.ndarray, n: int, filters: SearchFilters | None = None) -> list[Hit]:
-        """Each part's best ``n`` live hits (a part is asked for as many more as it has deleted
-        rows), merged by similarity."""
+        """Each part's best ``n`` live hits, merged by similarity. A part with deleted rows is
+        asked for twice as many, then more while deleted rows crowd out live ones (at most
+        ``n`` + its deleted rows)."""
         hits: list[Hit] = []
         for part in self._all():
             dead = self.deleted.get(part, set())
-            found = self._store(part).query(vector, n + len(dead), filters)
-            hits += [h for h in found if h.chunk_id not in dead]
+            ask = min(2 * n, n + len(dead)) if dead else n
+            while True:
+                found = self._store(part).query(vector, ask, filters)
+                live = [h for h in found if h.chunk_id not in dead]
+                if len(live) >= n or len(found) < ask or ask >= n + len(dead):
+                    break
+                ask = min(2 * ask, n + len(dead))
+            hits += live
         return sorted(hits, key=lambda h: h.similarity, reverse=True)[:n]
 
     def get(self, ids: Sequence[str]) -> list[tuple[str, str, ChunkRecord, np.ndarray]]:
@@ -352,15 +360,24 @@ class PartedStore:
             if not chosen:
                 return
             ids = [cid for p in chosen for cid in self._live_ids(p)]
-            got_ids, texts, records, vectors = rows(ids)
-            if len(got_ids) != len(ids):
-                return
+            for i in range(0, len(ids), MERGE_BATCH):  # a batch at a time: a big part's texts never all in memory
+                got_ids, texts, records, vectors = rows(ids[i : i + MERGE_BATCH])
+                if len(got_ids) != len(ids[i : i + MERGE_BATCH]):
+                    self._discard_own()
+                    return
+                self._own_store().add_rows(got_ids, texts, records, vectors)
+                self._own_ids += got_ids
             for part in chosen:
                 self._unlist(part)
-            if got_ids:
-                self._own_store().add_rows(got_ids, texts, records, vectors)
-                self._own_ids = list(got_ids)
+            if self._own is not None:
                 self._seal_own()
+
+    def _discard_own(self) -> None:
+        """Drop a merge's unfinished part (never listed; this generation is not yet published)."""
+        if self._own is not None:
+            self._close_part(self._own)
+            shutil.rmtree(self._path(self._own), ignore_errors=True)
+            self._own, self._own_ids = None, []
 
     def _mostly_deleted(self, part: str) -> bool:
         n = self.rows.get(part) or 0
