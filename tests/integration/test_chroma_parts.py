@@ -9,6 +9,8 @@ import hashlib
 import shutil
 from pathlib import Path
 
+import numpy as np
+
 from qa.assistant import Assistant
 from qa.index import chroma_parts
 from qa.index.chroma import CHROMA_DIR
@@ -186,3 +188,87 @@ def test_an_older_qas_single_store_is_read_and_then_grows_by_parts(tmp_path: Pat
     now = Generations(settings.resolved_index()).current()
     assert now is not None and chroma_parts.parts_of(now) and chroma_parts.ROOT not in chroma_parts.parts_of(now)
     assert [p.name for p in (now / CHROMA_DIR).iterdir()] == [chroma_parts.MANIFEST]  # moved among the parts
+
+
+def test_a_killed_writers_parts_are_removed_even_by_an_ingest_with_nothing_to_write(tmp_path: Path, tiny_encoder: Path) -> None:
+    settings = _settings(tmp_path, tiny_encoder)
+    folder = tmp_path / "a"
+    for name, body in TOPICS[:2]:
+        _article(folder, name, body)
+    bot = Assistant(settings)
+    try:
+        bot.ingest([str(folder)])
+    finally:
+        bot.close()
+    parts = settings.resolved_index() / chroma_parts.PARTS_DIR
+    listed = set(chroma_parts.parts_of(Generations(settings.resolved_index()).current() or tmp_path))
+    shutil.copytree(parts / min(listed), parts / "p-0123456789ab")  # what a killed writer leaves
+    (parts / "p-0123456789ab.ids.json").write_text("[]")
+    (parts / ".p-ba9876543210.ids.json.4242").write_text("[")
+    bot = Assistant(settings)
+    try:
+        report = bot.ingest([str(folder)])  # nothing new: no generation is written
+    finally:
+        bot.close()
+    assert report.added == report.updated == 0
+    assert {p.name for p in parts.iterdir()} == {n for p in listed for n in (p, f"{p}.ids.json")}
+
+
+def test_an_empty_store_an_older_reader_created_is_ignored_one_with_chunks_refused(tmp_path: Path, tiny_encoder: Path) -> None:
+    import pytest
+
+    from qa.errors import QAError
+    from qa.index.chroma import VectorStore
+
+    settings = _settings(tmp_path, tiny_encoder)
+    bot = Assistant(settings)
+    try:
+        bot.ingest([str(_article(tmp_path / "a", name, body)) for name, body in TOPICS[:2]])
+    finally:
+        bot.close()
+    gen = Generations(settings.resolved_index()).current()
+    assert gen is not None
+    stray = VectorStore(gen, collection=settings.collection, model=str(tiny_encoder))  # an older qa opens chroma/
+    stray.close()
+    assert (gen / CHROMA_DIR / "chroma.sqlite3").exists()
+    assert "Harbour news" in _hnsw_titles(tmp_path, tiny_encoder, "harbour quay")
+    stray = VectorStore(gen, collection=settings.collection, model=str(tiny_encoder))
+    reader = IndexReader(settings)
+    try:
+        rows = reader.vectors.live()
+    finally:
+        reader.close()
+    stray.add_rows(["x-1"], ["a chunk an older qa wrote"], [next(iter(rows.values()))[1]], np.ones((1, 8), np.float32) / 8**0.5)
+    stray.close()
+    with pytest.raises(QAError, match="older qa"):
+        _hnsw_titles(tmp_path, tiny_encoder, "harbour quay")
+
+
+def test_an_upgrade_reads_a_private_copy_never_the_published_part(tmp_path: Path, tiny_encoder: Path) -> None:
+    """A generation whose dense parts lost their rows is filled again from Chroma at the next
+    write: from a copy of each part, since Chroma rewrites what it opens."""
+    from qa.index import dense
+
+    settings = _settings(tmp_path, tiny_encoder, keep_generations=3)  # the upgrade publishes once, then the ingest
+    bot = Assistant(settings)
+    try:
+        bot.ingest([str(_article(tmp_path / "a", name, body)) for name, body in TOPICS[:3]])
+    finally:
+        bot.close()
+    gen = Generations(settings.resolved_index()).current()
+    assert gen is not None
+    (part,) = chroma_parts.parts_of(gen)
+    published = _digests(settings.resolved_index() / chroma_parts.PARTS_DIR / part)
+    for f in (gen / dense.DENSE_DIR).glob("*.rows.*"):
+        f.unlink()
+    bot = Assistant(settings)
+    try:
+        bot.ingest([str(_article(tmp_path / "b", *TOPICS[3]))])
+    finally:
+        bot.close()
+    now = Generations(settings.resolved_index()).current()
+    assert now is not None and dense.has_rows(now)
+    assert part not in chroma_parts.parts_of(now)  # its copy is listed instead
+    assert _digests(settings.resolved_index() / chroma_parts.PARTS_DIR / part) == published
+    ids, chunks = _live(settings)
+    assert len(ids) == chunks and len(set(ids.values())) == 4

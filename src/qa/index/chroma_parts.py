@@ -38,6 +38,7 @@ import json
 import math
 import os
 import shutil
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -91,8 +92,26 @@ def remove_unlisted(root: Path) -> None:
     listed = {p for gen in Generations(root).all() for p in parts_of(gen)}
     for item in folder.iterdir():
         name = item.name.removesuffix(".ids.json")
-        if name.startswith("p-") and name not in listed:
+        if name.startswith(".p-") and ".ids.json." in name:  # a killed writer's unfinished list
+            item.unlink(missing_ok=True)
+        elif name.startswith("p-") and name not in listed:
             shutil.rmtree(item, ignore_errors=True) if item.is_dir() else item.unlink(missing_ok=True)
+
+
+def _stray_rows(path: Path) -> bool:
+    """Whether a single Chroma store found beside a part list holds chunks (an older qa wrote
+    into it) rather than being an empty one an older reader created by opening the folder.
+    Read with SQLite, read-only: Chroma would rewrite it."""
+    import sqlite3
+
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            return bool(db.execute("SELECT count(*) FROM embeddings").fetchone()[0])
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return True
 
 
 def _read_manifest(folder: Path) -> dict[str, Any] | None:
@@ -119,12 +138,12 @@ class PartedStore:
         manifest = _read_manifest(self.folder)
         legacy = (self.folder / "chroma.sqlite3").exists()
         if manifest is not None:
-            if legacy:
+            if legacy and _stray_rows(self.folder / "chroma.sqlite3"):
                 from qa.errors import QAError
 
                 raise QAError(
-                    f"{self.folder}: a single Chroma store beside this qa's part list (written by an older qa "
-                    "while this one used the index?); run `qa index rebuild`"
+                    f"{self.folder}: chunks in a single Chroma store beside this qa's part list (written by an "
+                    "older qa while this one used the index?); run `qa index rebuild`"
                 )
             self.parts: list[str] = list(manifest.get("parts", []))
             self.rows: dict[str, int] = {p: int(n) for p, n in manifest.get("rows", {}).items()}
@@ -137,6 +156,9 @@ class PartedStore:
         self._own: str | None = None  # the part this writer writes
         self._own_ids: list[str] = []
         self._where: dict[str, str] | None = None  # live chunk id → its part, built when needed
+        self._lock = threading.RLock()  # a server's threads share one reader: parts are opened once
+        self._created: list[str] = []  # parts this writer made (sealed, merged, copied, adopted): synced at commit
+        self._copies: dict[str, str] = {}  # published part → this writer's private copy listed in its place
 
     # ------------------------------------------------------------ reading
     def count(self) -> int:
@@ -150,8 +172,9 @@ class PartedStore:
         for part in self._all():
             dead = self.deleted.get(part, set())
             ask = min(2 * n, n + len(dead)) if dead else n
+            store = self._store(part)
             while True:
-                found = self._store(part).query(vector, ask, filters)
+                found = store.query(vector, ask, filters)
                 live = [h for h in found if h.chunk_id not in dead]
                 if len(live) >= n or len(found) < ask or ask >= n + len(dead):
                     break
@@ -213,6 +236,7 @@ class PartedStore:
             self._unlist(part)
         if rows is not None:
             self._merge(rows)
+        self._sync_created()
         self.folder.mkdir(parents=True, exist_ok=True)
         _write_json(
             self.folder / MANIFEST,
@@ -244,6 +268,11 @@ class PartedStore:
         return n - len(self.deleted.get(part, ()))
 
     def _store(self, part: str) -> VectorStore:
+        with self._lock:
+            return self._open_part(part)
+
+    def _open_part(self, part: str) -> VectorStore:
+        part = self._copies.get(part, part)
         store = self._stores.get(part)
         if store is None:
             path = self._path(part)
@@ -269,11 +298,13 @@ class PartedStore:
             shutil.copytree(self._path(part), self._path(name))
         shutil.copyfile(self.parts_folder / f"{part}.ids.json", self.parts_folder / f"{name}.ids.json")
         self.parts[self.parts.index(part)] = name
+        self._copies[part] = name
         self.rows[name] = self.rows.pop(part, len(self._part_ids(part)))
         if part in self.deleted:
             self.deleted[name] = self.deleted.pop(part)
         if part in self._ids:
             self._ids[name] = self._ids.pop(part)
+        self._created.append(name)
         self._where = None
         return name
 
@@ -293,6 +324,7 @@ class PartedStore:
         self.parts.append(self._own)
         self.rows[self._own] = len(self._own_ids)
         self._ids[self._own] = self._own_ids
+        self._created.append(self._own)
         self._own, self._own_ids = None, []
 
     def _adopt_root(self) -> None:
@@ -313,6 +345,7 @@ class PartedStore:
         if ROOT in self.deleted:
             self.deleted[name] = self.deleted.pop(ROOT)
         self._ids[name] = self._ids.pop(ROOT)
+        self._created.append(name)
         self._where = None
 
     def _close_part(self, part: str) -> None:
@@ -333,11 +366,13 @@ class PartedStore:
         return ids
 
     def _by_part(self, ids: Sequence[str]) -> Iterator[tuple[str, list[str]]]:
-        if self._where is None:
-            self._where = {cid: part for part in self._all() for cid in self._live_ids(part)}
+        with self._lock:
+            if self._where is None:
+                self._where = {cid: part for part in self._all() for cid in self._live_ids(part)}
+            where = self._where
         grouped: dict[str, list[str]] = {}
         for cid in dict.fromkeys(ids):
-            part = self._where.get(cid)
+            part = where.get(cid)
             if part is not None:
                 grouped.setdefault(part, []).append(cid)
         yield from grouped.items()
@@ -361,7 +396,10 @@ class PartedStore:
                 return
             ids = [cid for p in chosen for cid in self._live_ids(p)]
             for i in range(0, len(ids), MERGE_BATCH):  # a batch at a time: a big part's texts never all in memory
-                got_ids, texts, records, vectors = rows(ids[i : i + MERGE_BATCH])
+                try:
+                    got_ids, texts, records, vectors = rows(ids[i : i + MERGE_BATCH])
+                except (OSError, ValueError):  # a dense part lost its rows files: the next upgrade mends it
+                    got_ids = []
                 if len(got_ids) != len(ids[i : i + MERGE_BATCH]):
                     self._discard_own()
                     return
@@ -371,6 +409,24 @@ class PartedStore:
                 self._unlist(part)
             if self._own is not None:
                 self._seal_own()
+
+    def _sync_created(self) -> None:
+        """The parts this writer made reach the disk before a manifest lists them (the
+        generation's own files are synced by its publish; these live beside it)."""
+        from qa.index.generations import _fsync_dir, _fsync_tree
+
+        made = [p for p in self._created if p in self.parts]
+        for part in made:
+            _fsync_tree(self._path(part))
+            fd = os.open(self.parts_folder / f"{part}.ids.json", os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        if made:
+            _fsync_dir(self.parts_folder)
+            _fsync_dir(self.parts_folder.parent)
+        self._created = []
 
     def _discard_own(self) -> None:
         """Drop a merge's unfinished part (never listed; this generation is not yet published)."""

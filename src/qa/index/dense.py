@@ -144,6 +144,7 @@ class DenseWriter:
         self.parts: list[str] = list(manifest.get("parts", []))
         self.deleted: dict[str, set[int]] = {k: set(v) for k, v in manifest.get("deleted", {}).items()}
         self._rows: dict[str, tuple[str, int]] | None = None  # chunk id → (part, row), built lazily
+        self._loaded: dict[str, tuple[_Part, np.ndarray]] = {}  # parts ``rows`` read (parts never change)
         self._buf_ids: list[str] = []
         self._buf_days: list[int] = []
         self._buf_src: list[str] = []
@@ -215,10 +216,13 @@ class DenseWriter:
                 by_part.setdefault(where[0], []).append((where[1], cid))
         out: dict[str, tuple[str, ChunkRecord, np.ndarray]] = {}
         for name, rows in by_part.items():
-            part = _load_part(self.folder, name)
-            offsets = _row_offsets(self.folder, name, len(part.ids))
-            if offsets is None:
-                raise ValueError(f"dense part {name} in {self.folder} lost its rows files")
+            if name not in self._loaded:  # a merge asks a batch at a time: each part is read once
+                part = _load_part(self.folder, name)
+                offsets = _row_offsets(self.folder, name, len(part.ids))
+                if offsets is None:
+                    raise ValueError(f"dense part {name} in {self.folder} lost its rows files")
+                self._loaded[name] = (part, offsets)
+            part, offsets = self._loaded[name]
             with open(self.folder / f"{name}{_ROWS}", "rb") as f:
                 for row, cid in rows:
                     start, end = int(offsets[row]), int(offsets[row + 1])

@@ -67,6 +67,9 @@ class Generations:
                 cur = self.current()
                 if keep is not None and cur is not None:
                     self._remove_old(cur, keep)
+                from qa.index.chroma_parts import remove_unlisted
+
+                remove_unlisted(self.root)  # Chroma parts no generation lists (a killed writer's)
                 yield
         except BlockingIOError:
             raise IndexBusyError(f"index {self.root} is being written by another process") from None

@@ -52,12 +52,12 @@ class Executor:
         if self._encoder is None:
             from qa.embeddings import get_index_encoder
 
-            self.writer.prepare()
             s = self.settings
             self._encoder = get_index_encoder(
                 self.writer.model, s.resolved_index(), s.device, s.embed_batch_size, s.onnx, chunks=True, export=True,
                 cache=s.resolved_model_cache(),
             )
+            self.writer.prepare()  # after the encoder (an export imports torch): not two imports at once
         texts = [embedding_text(a, c) for a, cs, _ in self._items for c in cs]
         vectors = self._encoder.encode(texts)
         checkpoint("batch-embedded")
