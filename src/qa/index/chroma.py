@@ -14,13 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from qa.index.chroma_parts import CHROMA_DIR
 from qa.index.filters import SearchFilters
 from qa.index.records import UNDATED, ChunkRecord, from_chroma, to_chroma
 from qa.types import Chunk
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-
-CHROMA_DIR = "chroma"
 
 
 @dataclass(frozen=True)

@@ -42,24 +42,26 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # `qa index stats` reads the part lists without numpy or chromadb
+    import numpy as np
 
-from qa.index.chroma import CHROMA_DIR, Hit, VectorStore
-from qa.index.filters import SearchFilters
-from qa.index.records import ChunkRecord
-from qa.types import Chunk
+    from qa.index.chroma import Hit, VectorStore
+    from qa.index.filters import SearchFilters
+    from qa.index.records import ChunkRecord
+    from qa.types import Chunk
 
+    # (ids, texts, records, vectors) of live chunks, by id: the dense parts' copy of them
+    RowSource = Callable[[list[str]], tuple[list[str], list[str], list[ChunkRecord], np.ndarray]]
+
+CHROMA_DIR = "chroma"  # a generation's folder for Chroma: its part list (or an older qa's single store)
 PARTS_DIR = "chroma-parts"  # in the index folder
 MANIFEST = "qa-parts.json"  # in each generation's chroma/
 ROOT = "root"  # an older qa's single store, at the generation's chroma/ itself
 FANOUT = 4  # this many parts of one size tier are merged into one
 REWRITE_DELETED = 0.5  # a part is written again once more than this share of it is deleted
 MERGE_BATCH = 5000  # rows read from the dense parts and written to Chroma at a time by a merge
-
-# (ids, texts, records, vectors) of live chunks, by id: the dense parts' copy of them
-RowSource = Callable[[list[str]], tuple[list[str], list[str], list[ChunkRecord], np.ndarray]]
 
 
 def is_parted(gen: Path) -> bool:
@@ -283,6 +285,8 @@ class PartedStore:
             if self.writable and part not in (self._own, ROOT):
                 part = self._private_copy(part)
                 path = self._path(part)
+            from qa.index.chroma import VectorStore
+
             store = VectorStore(self.gen, folder=path, writable=self.writable, **self._open)  # type: ignore[arg-type]
             self._stores[part] = store
         return store
