@@ -47,6 +47,19 @@ def _settings(tmp_path: Path, encoder: Path, **kw: object) -> Settings:
     return Settings(index=tmp_path / "index", model=str(encoder), **kw)
 
 
+def _indexed(tmp_path: Path, encoder: Path, topics: list[tuple[str, str]], **kw: object) -> tuple[Settings, Path]:
+    """A new index of ``topics`` (one ingest): its settings and its live generation."""
+    settings = _settings(tmp_path, encoder, **kw)
+    bot = Assistant(settings)
+    try:
+        bot.ingest([str(_article(tmp_path / "a", name, body)) for name, body in topics])
+    finally:
+        bot.close()
+    gen = Generations(settings.resolved_index()).current()
+    assert gen is not None
+    return settings, gen
+
+
 def _live(settings: Settings) -> tuple[dict[str, str], int]:
     """Chroma's live chunk ids (→ document id) and the catalog's chunk count."""
     reader = IndexReader(settings)
@@ -155,14 +168,7 @@ def test_many_small_ingests_merge_their_parts_and_lose_nothing(tmp_path: Path, t
 
 def test_an_older_qas_single_store_is_read_and_then_grows_by_parts(tmp_path: Path, tiny_encoder: Path) -> None:
     """A generation an older qa wrote keeps one Chroma store at ``chroma/`` itself."""
-    settings = _settings(tmp_path, tiny_encoder)
-    bot = Assistant(settings)
-    try:
-        bot.ingest([str(_article(tmp_path / "a", name, body)) for name, body in TOPICS[:3]])
-    finally:
-        bot.close()
-    gen = Generations(settings.resolved_index()).current()
-    assert gen is not None
+    settings, gen = _indexed(tmp_path, tiny_encoder, TOPICS[:3])
     store = gen / CHROMA_DIR
     (part,) = chroma_parts.parts_of(gen)
     folder = settings.resolved_index() / chroma_parts.PARTS_DIR
@@ -220,14 +226,7 @@ def test_an_empty_store_an_older_reader_created_is_ignored_one_with_chunks_refus
     from qa.errors import QAError
     from qa.index.chroma import VectorStore
 
-    settings = _settings(tmp_path, tiny_encoder)
-    bot = Assistant(settings)
-    try:
-        bot.ingest([str(_article(tmp_path / "a", name, body)) for name, body in TOPICS[:2]])
-    finally:
-        bot.close()
-    gen = Generations(settings.resolved_index()).current()
-    assert gen is not None
+    settings, gen = _indexed(tmp_path, tiny_encoder, TOPICS[:2])
     stray = VectorStore(gen, collection=settings.collection, model=str(tiny_encoder))  # an older qa opens chroma/
     stray.close()
     assert (gen / CHROMA_DIR / "chroma.sqlite3").exists()
@@ -249,14 +248,8 @@ def test_an_upgrade_reads_a_private_copy_never_the_published_part(tmp_path: Path
     write: from a copy of each part, since Chroma rewrites what it opens."""
     from qa.index import dense
 
-    settings = _settings(tmp_path, tiny_encoder, keep_generations=3)  # the upgrade publishes once, then the ingest
-    bot = Assistant(settings)
-    try:
-        bot.ingest([str(_article(tmp_path / "a", name, body)) for name, body in TOPICS[:3]])
-    finally:
-        bot.close()
-    gen = Generations(settings.resolved_index()).current()
-    assert gen is not None
+    # keep 3: the upgrade publishes once, then the ingest
+    settings, gen = _indexed(tmp_path, tiny_encoder, TOPICS[:3], keep_generations=3)
     (part,) = chroma_parts.parts_of(gen)
     published = _digests(settings.resolved_index() / chroma_parts.PARTS_DIR / part)
     for f in (gen / dense.DENSE_DIR).glob("*.rows.*"):
