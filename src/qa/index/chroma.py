@@ -49,6 +49,11 @@ def chroma_where(filters: SearchFilters | None) -> dict[str, Any] | None:
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
+def rows_of(pages: Iterator[tuple[list[str], list[str], list[ChunkRecord], Any]]) -> dict[str, tuple[str, ChunkRecord]]:
+    """id → (text, record) of every row of a store's ``pages()``."""
+    return {cid: (text, record) for ids, texts, records, _ in pages for cid, text, record in zip(ids, texts, records)}
+
+
 def import_in_background() -> None:
     """Start importing chromadb on a thread. Its import is ~0.7 s of pure Python, a third of a
     cold small ingest beyond its encoding; started before the encoder runs (whose native threads
@@ -263,7 +268,7 @@ class VectorStore:
 
     def live(self) -> dict[str, tuple[str, ChunkRecord]]:
         """Every chunk this store shows: id → (text, record)."""
-        return {cid: (text, record) for ids, texts, records, _ in self.pages() for cid, text, record in zip(ids, texts, records)}
+        return rows_of(self.pages())
 
     def commit(self, rows: Any = None) -> None:
         """Nothing to do: a server's rows are written as they come (see chroma_parts for the

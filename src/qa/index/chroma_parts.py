@@ -64,11 +64,6 @@ REWRITE_DELETED = 0.5  # a part is written again once more than this share of it
 MERGE_BATCH = 5000  # rows read from the dense parts and written to Chroma at a time by a merge
 
 
-def is_parted(gen: Path) -> bool:
-    """Whether ``gen``'s Chroma store is kept in parts (written by this qa)."""
-    return (gen / CHROMA_DIR / MANIFEST).exists()
-
-
 def parts_of(gen: Path) -> list[str]:
     """The parts a generation's manifest lists (none for an older qa's single store)."""
     manifest = _read_manifest(gen / CHROMA_DIR)
@@ -200,7 +195,9 @@ class PartedStore:
 
     def live(self) -> dict[str, tuple[str, ChunkRecord]]:
         """Every live chunk: id → (text, record)."""
-        return {cid: (text, record) for ids, texts, records, _ in self.pages() for cid, text, record in zip(ids, texts, records)}
+        from qa.index.chroma import rows_of
+
+        return rows_of(self.pages())
 
     # ------------------------------------------------------------ writing
     def add(self, chunks: Sequence[Chunk], records: Sequence[ChunkRecord], embeddings: np.ndarray) -> None:
@@ -420,13 +417,8 @@ class PartedStore:
         from qa.index.generations import _fsync_dir, _fsync_tree
 
         made = [p for p in self._created if p in self.parts]
-        for part in made:
+        for part in made:  # (their id lists were written durably: _write_json)
             _fsync_tree(self._path(part))
-            fd = os.open(self.parts_folder / f"{part}.ids.json", os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
         if made:
             _fsync_dir(self.parts_folder)
             _fsync_dir(self.parts_folder.parent)
@@ -459,7 +451,8 @@ def _tier(n: int) -> int:
 
 
 def _write_json(path: Path, data: Any) -> None:
+    """Atomically and durably (generations.atomic_write_text), its folder made first."""
+    from qa.index.generations import atomic_write_text
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data))
