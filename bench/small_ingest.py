@@ -5,7 +5,9 @@ variant, then times a cold `qa ingest FILE --json` process of the next ``--artic
 dataset, for this checkout's qa and for any other source trees given (``--baseline SRC``: e.g. a
 `git worktree` of the previous commit), in the same run, ``--repeats`` times each (a fresh copy
 every time). Also reports the bare encoding time of the same chunks with the index's ONNX export,
-in process, so "overhead" is what the ingest costs beyond its own encoding.
+in process, so "overhead" is what the ingest costs beyond its own encoding; and, per cold run, the
+process's wall time minus the bare encoding measured in the same round (the machine drifts), and
+minus the time its own encode calls took.
 
     python bench/small_ingest.py --index /work/cache/train-index --articles 10 \
         --baseline /tmp/qa-base/src --repeats 3 [--warm 4] [--baseline-index OLDER_LAYOUT_INDEX]
@@ -41,6 +43,15 @@ def copy_index(index: Path, dst: Path) -> None:
         if (index / shared).is_dir():
             shutil.copytree(index / shared, dst / shared)
     (dst / "CURRENT").write_text(gen + "\n")
+    os.sync()  # else the copy's GBs of dirty pages are written back during the timed ingest, and its fsyncs wait
+
+
+def child_env(src: Path) -> dict[str, str]:
+    """A child's environment: the qa in ``src``, its bytecode cached (a pip-installed qa has it compiled;
+    a PYTHONDONTWRITEBYTECODE environment would make every cold process compile qa's sources again)."""
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
 
 
 def encode_seconds(articles: Path, index: Path) -> tuple[int, float]:
@@ -60,6 +71,20 @@ def encode_seconds(articles: Path, index: Path) -> tuple[int, float]:
     enc.encode(texts)
     return len(texts), time.perf_counter() - t
 
+
+COLD_CHILD = """
+import atexit, sys, time
+import qa.onnx_encoder as oe
+spent = []
+encode = oe.OnnxEncoder.encode
+def timed(self, *a, **kw):
+    t = time.perf_counter(); out = encode(self, *a, **kw); spent.append(time.perf_counter() - t); return out
+oe.OnnxEncoder.encode = timed
+atexit.register(lambda: sys.stderr.write("ENCODE_S %f\\n" % sum(spent)))
+sys.argv = ["qa", "ingest", sys.argv[1], "--index", sys.argv[2], "--json"]
+import runpy
+runpy.run_module("qa", run_name="__main__")
+"""
 
 WARM_CHILD = """
 import json, sys, time
@@ -109,16 +134,28 @@ def main() -> None:
     variants = {"this": HERE, **{f"baseline:{p}": p for p in args.baseline}}
     index_of = {name: args.index if name == "this" else (args.baseline_index or args.index) for name in variants}
     seconds: dict[str, list[float]] = {name: [] for name in variants}
+    in_child: dict[str, list[float]] = {name: [] for name in variants}  # wall minus the process's own encode calls
     warm: dict[str, list[list[float]]] = {name: [] for name in variants}  # beyond encoding, per run of the warm process
+    paired: dict[str, list[float]] = {name: [] for name in variants}  # wall minus the same round's bare encoding
+    encodings: list[float] = []
+    for name, src in variants.items():  # once, untimed: each tree's bytecode written, as an installed package has it
+        target = work / f"index-warm-up-{abs(hash(name))}"
+        copy_index(index_of[name], target)
+        subprocess.run([sys.executable, "-c", COLD_CHILD, str(articles), str(target)],
+                       env=child_env(src), check=True, capture_output=True)
+        shutil.rmtree(target)
     for r in range(args.repeats):
+        round_walls: dict[str, float] = {}
         for name, src in variants.items():  # interleaved: drift on the machine hits both alike
             target = work / f"index-{r}-{len(seconds[name])}-{abs(hash(name))}"
             copy_index(index_of[name], target)
-            env = {**os.environ, "PYTHONPATH": str(src)}
+            env = child_env(src)
             t = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "qa", "ingest", str(articles), "--index", str(target), "--json"],
-                           env=env, check=True, capture_output=True)
+            err = subprocess.run([sys.executable, "-c", COLD_CHILD, str(articles), str(target)],
+                                 env=env, check=True, capture_output=True, text=True).stderr
             seconds[name].append(time.perf_counter() - t)
+            round_walls[name] = seconds[name][-1]
+            in_child[name].append(seconds[name][-1] - float(err.rsplit("ENCODE_S ", 1)[1].split()[0]))
             shutil.rmtree(target)
             if batches:
                 copy_index(index_of[name], target)
@@ -126,11 +163,20 @@ def main() -> None:
                                      env=env, check=True, capture_output=True, text=True).stdout
                 warm[name].append([round(d["wall"] - d["encode"], 2) for d in map(json.loads, out.splitlines())])
                 shutil.rmtree(target)
-    chunks, enc = encode_seconds(articles, args.index)
+        chunks, enc_r = encode_seconds(articles, args.index)  # this round's bare encoding (the machine drifts)
+        encodings.append(enc_r)
+        for name, wall in round_walls.items():
+            paired[name].append(wall - enc_r)
+    enc = statistics.median(encodings)
     report = {
         "index": str(args.index), "articles": args.articles, "chunks": chunks, "encode_s": round(enc, 2),
+        "encode_runs_s": [round(x, 2) for x in encodings],
         "variants": {n: {"p50_s": round(statistics.median(v), 2), "runs_s": [round(x, 2) for x in v],
                          "overhead_s": round(statistics.median(v) - enc, 2),
+                         "beyond_encoding_paired_s": [round(x, 2) for x in paired[n]],
+                         "beyond_encoding_paired_p50_s": round(statistics.median(paired[n]), 2),
+                         "beyond_own_encode_calls_s": sorted(round(x, 2) for x in in_child[n]),
+                         "beyond_own_encode_calls_p50_s": round(statistics.median(in_child[n]), 2),
                          **({"warm_beyond_encoding_s": warm[n],
                              "warm_p50_after_first_s": round(statistics.median(x for run in warm[n] for x in run[1:]), 2)}
                             if batches and args.warm > 1 else {})}
@@ -144,6 +190,10 @@ def main() -> None:
     print(f"{args.articles} articles, {chunks} chunks; their encoding alone: {enc:.2f} s")
     for n, v in report["variants"].items():
         print(f"{n:<40} p50 {v['p50_s']:>6} s   beyond encoding {v['overhead_s']:>6} s   runs {v['runs_s']}")
+        print(f"{'':<40} beyond the same round's bare encoding: p50 {v['beyond_encoding_paired_p50_s']} s "
+              f"{v['beyond_encoding_paired_s']}")
+        print(f"{'':<40} beyond the process's own encode calls: p50 {v['beyond_own_encode_calls_p50_s']} s "
+              f"{v['beyond_own_encode_calls_s']}")
         if "warm_beyond_encoding_s" in v:
             print(f"{'':<40} warm process, beyond encoding: {v['warm_beyond_encoding_s']} (p50 after the first {v['warm_p50_after_first_s']} s)")
 

@@ -152,23 +152,45 @@ def get_index_encoder(
     torch import, or a copy from the machine-wide ``cache``; ONNX then encodes ~1.5x torch's
     chunks/s)."""
     if onnx and device == "cpu":
-        from qa.onnx_encoder import OnnxEncoder, current
-
         if export:
             export_model(name, index_root, cache)
-        model = canonical_model_name(name)
-        files = current(index_root, model, model_location(name), legacy=not chunks)
-        key = (model, f"{files[0]}@{files[0].stat().st_mtime_ns}" if files else "")  # a re-export is a new key
-        with _encoders_lock:
-            enc = _query_encoders.get(key) if files else None
-            if enc is None and files is not None:
-                try:
-                    enc = _query_encoders[key] = OnnxEncoder(model, files[0], files[1], batch_size)
-                except Exception:  # onnxruntime missing or file unreadable: the torch path works
-                    enc = None
+        enc = _onnx_encoder(name, index_root, batch_size, legacy=not chunks)
         if enc is not None:
             return enc
     return get_encoder(name, device, batch_size)
+
+
+def make_chunk_encoder_in_background(name: str, index_root: Path, device: str, batch_size: int, onnx: bool) -> None:
+    """Make an ingest's chunk encoder on a thread while its inputs are read and planned: the ONNX
+    session takes ~0.25 s and releases the GIL. The first batch's ``get_index_encoder`` then finds
+    it made, or waits for it under the lock. Only when the index's export is current (nothing to
+    export, so no torch on a thread); a failure here leaves the first batch to make it as before."""
+    if onnx and device == "cpu":
+        threading.Thread(
+            target=_onnx_encoder, args=(name, index_root, batch_size), kwargs={"legacy": False, "latest": True},
+            name="qa-make-encoder", daemon=True,
+        ).start()
+
+
+def _onnx_encoder(name: str, index_root: Path, batch_size: int, *, legacy: bool, latest: bool = False) -> Any:
+    """The index's ONNX encoder, made once per export file per process (a re-export is a new
+    file time, so a new encoder); None without a usable export (``onnx_encoder.current``) or when
+    ONNX Runtime cannot load it (the torch path works)."""
+    from qa.onnx_encoder import OnnxEncoder, current
+
+    model = canonical_model_name(name)
+    files = current(index_root, model, model_location(name), legacy=legacy, latest=latest)
+    if files is None:
+        return None
+    key = (model, f"{files[0]}@{files[0].stat().st_mtime_ns}")
+    with _encoders_lock:
+        enc = _query_encoders.get(key)
+        if enc is None:
+            try:
+                enc = _query_encoders[key] = OnnxEncoder(model, files[0], files[1], batch_size)
+            except Exception:  # onnxruntime missing or file unreadable
+                return None
+        return enc
 
 
 def export_model(name: str, index_root: Path, cache: Path | None = None) -> bool:

@@ -270,3 +270,33 @@ def test_a_cached_export_this_onnxruntime_cannot_run_is_not_installed(tmp_path):
     assert export_model(DEFAULT_MODEL, tmp_path / "index", cache)
     assert onnx_file.read_bytes() != graph and graph_format(onnx_file) == EXPORT_FORMAT
     assert isinstance(get_index_encoder(DEFAULT_MODEL, tmp_path / "index", chunks=True), OnnxEncoder)
+
+
+def test_an_ingest_makes_its_encoder_while_it_plans_once_and_only_from_a_current_export(tmp_path):
+    """The chunk encoder is made on a thread while an ingest reads and plans (its ONNX session is
+    ~0.25 s of a small ingest); the first batch gets that one, not a second. Without a current
+    export nothing is made there: exporting needs torch, which stays on the writer's own path."""
+    import threading
+
+    from qa.embeddings import _query_encoders, export_model, make_chunk_encoder_in_background
+
+    def made_after(start, index):
+        before = set(_query_encoders)
+        start()
+        got = get_index_encoder(DEFAULT_MODEL, index, chunks=True, export=True)
+        for t in threading.enumerate():
+            if t.name == "qa-make-encoder":
+                t.join()
+        return got, [k for k in _query_encoders if k not in before]
+
+    index = tmp_path / "index"
+    assert export_model(DEFAULT_MODEL, index)
+    got, new = made_after(lambda: make_chunk_encoder_in_background(DEFAULT_MODEL, index, "cpu", 32, True), index)
+    assert isinstance(got, OnnxEncoder) and len(new) == 1 and _query_encoders[new[0]] is got
+
+    empty = tmp_path / "empty"
+    make_chunk_encoder_in_background(DEFAULT_MODEL, empty, "cpu", 32, True)
+    for t in threading.enumerate():
+        if t.name == "qa-make-encoder":
+            t.join()
+    assert not empty.exists()  # nothing exported or made on the thread

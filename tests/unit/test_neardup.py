@@ -69,3 +69,53 @@ def test_of_equally_similar_copies_the_smallest_id_is_found_and_bad_signatures_a
         index.add("short", sig[:10])
     with pytest.raises(ValueError, match="shape"):
         index.find("short", sig[:10])
+
+
+_BASES = np.random.RandomState(7).randint(0, 1 << 32, size=(3, NUM_PERM), dtype=np.uint64).astype(np.uint32)
+_signatures = st.tuples(st.integers(0, 2), st.sets(st.integers(0, NUM_PERM - 1), max_size=24)).map(
+    lambda t: np.array([i if i in t[1] else v for i, v in enumerate(_BASES[t[0]])], dtype=np.uint32)
+)  # copies of three stories, a few values changed: similarities on both sides of the threshold
+_ids = st.sampled_from("abcdefg")
+
+
+def reference_find(docs: dict[str, np.ndarray], doc_id: str, sig: np.ndarray) -> str | None:
+    """By brute force: of the documents sharing a whole band with ``sig``, the most similar at or
+    above the threshold, the smallest id among equals."""
+    from qa.ingest.neardup import BANDS, ROWS, THRESHOLD
+
+    best, best_j = None, -1.0
+    for other in sorted(docs):
+        share = any(np.array_equal(docs[other][b * ROWS : (b + 1) * ROWS], sig[b * ROWS : (b + 1) * ROWS]) for b in range(BANDS))
+        j = float(np.mean(docs[other] == sig))
+        if other != doc_id and share and j >= THRESHOLD and j > best_j:
+            best, best_j = other, j
+    return best
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(_ids, _signatures), max_size=6),
+    st.lists(st.one_of(
+        st.tuples(st.just("add"), _ids, _signatures),
+        st.tuples(st.just("remove"), _ids, st.none()),
+        st.tuples(st.just("find"), _ids, _signatures),
+    ), max_size=12),
+)
+def test_the_index_answers_as_a_brute_force_search_through_adds_and_removals(
+    start: list[tuple[str, np.ndarray]], steps: list[tuple[str, str, np.ndarray | None]]
+) -> None:
+    index = NearDuplicateIndex(start)
+    docs = dict(start)
+    for doc_id, sig in start:
+        assert index.find(doc_id + "?", sig) == reference_find(docs, doc_id + "?", sig)
+    for op, doc_id, sig in steps:
+        if op == "add":
+            assert sig is not None
+            index.add(doc_id, sig)
+            docs[doc_id] = sig
+        elif op == "remove":
+            index.remove(doc_id)
+            docs.pop(doc_id, None)
+        else:
+            assert sig is not None
+            assert index.find(doc_id, sig) == reference_find(docs, doc_id, sig)

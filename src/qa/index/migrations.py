@@ -140,3 +140,11 @@ def m005_sources(db: sqlite3.Connection, gen: Path) -> None:
     db.execute("CREATE TABLE sources (id TEXT NOT NULL, path TEXT NOT NULL, PRIMARY KEY (id, path))")
     db.execute("INSERT OR IGNORE INTO sources SELECT doc_id, path FROM documents")
     db.execute("INSERT OR IGNORE INTO sources SELECT alias_id, path FROM aliases")
+
+
+@migration
+def m006_plan_index(db: sqlite3.Connection, gen: Path) -> None:
+    """One index covering what an ingest's plan and totals read of every document. Without it each
+    such read walked every row past its text (``n_chunks`` comes after it): ~0.1 s of a small
+    ingest at 10k documents, against ~0.02 s."""
+    db.execute("CREATE INDEX IF NOT EXISTS documents_plan ON documents(doc_id, hash, n_chunks, text_hash, path)")

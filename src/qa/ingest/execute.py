@@ -32,6 +32,13 @@ class Executor:
         self._n = 0  # chunks in _items
         self._encoder: Encoder | OnnxEncoder | None = None
 
+    def start_encoder(self) -> None:
+        """Begin making the encoder now, on a thread, so that the first batch finds it made."""
+        from qa.embeddings import make_chunk_encoder_in_background
+
+        s = self.settings
+        make_chunk_encoder_in_background(self.writer.model, s.resolved_index(), s.device, s.embed_batch_size, s.onnx)
+
     @property
     def target(self) -> Catalog:
         """The catalog being written (the target generation is created on first use)."""

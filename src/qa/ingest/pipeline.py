@@ -38,6 +38,7 @@ def ingest(
     shown = progress or NoProgress()
     with IndexWriter(settings) as writer:
         executor = Executor(writer, settings, shown)
+        executor.start_encoder()  # while the inputs are read and planned
         planner = Planner(
             PlanState.of(writer.base), executor, settings, run_report,
             reread=lambda alias: reread_alias(alias, settings, run_report, shown),
