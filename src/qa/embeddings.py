@@ -160,16 +160,26 @@ def get_index_encoder(
     return get_encoder(name, device, batch_size)
 
 
-def make_chunk_encoder_in_background(name: str, index_root: Path, device: str, batch_size: int, onnx: bool) -> None:
+def make_chunk_encoder_in_background(
+    name: str, index_root: Path, device: str, batch_size: int, onnx: bool
+) -> threading.Thread | None:
     """Make an ingest's chunk encoder on a thread while its inputs are read and planned: the ONNX
-    session takes ~0.25 s and releases the GIL. The first batch's ``get_index_encoder`` then finds
+    session takes ~0.25 s and releases the GIL (onnxruntime 1.x: a Python loop on another thread
+    kept 95 % of its pace meanwhile). The first batch's ``get_index_encoder`` then finds
     it made, or waits for it under the lock. Only when the index's export is current (nothing to
     export, so no torch on a thread); a failure here leaves the first batch to make it as before."""
-    if onnx and device == "cpu":
-        threading.Thread(
-            target=_onnx_encoder, args=(name, index_root, batch_size), kwargs={"legacy": False, "latest": True},
-            name="qa-make-encoder", daemon=True,
-        ).start()
+    if not (onnx and device == "cpu"):
+        return None
+    thread = threading.Thread(target=_make_quietly, args=(name, index_root, batch_size), name="qa-make-encoder", daemon=True)
+    thread.start()
+    return thread
+
+
+def _make_quietly(name: str, index_root: Path, batch_size: int) -> None:
+    try:
+        _onnx_encoder(name, index_root, batch_size, legacy=False, latest=True)
+    except Exception:  # noqa: BLE001 - the first batch makes it, and reports what fails, on the writer's own path
+        return
 
 
 def _onnx_encoder(name: str, index_root: Path, batch_size: int, *, legacy: bool, latest: bool = False) -> Any:

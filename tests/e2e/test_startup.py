@@ -23,8 +23,8 @@ print(json.dumps(sorted(m for m in %r if m in sys.modules)), file=sys.stderr)
 """
 
 
-def heavy_imports(*args: str, env: dict[str, str] | None = None) -> list[str]:
-    proc = subprocess.run([sys.executable, "-c", PROBE % HEAVY, *args], capture_output=True, text=True, timeout=120,
+def heavy_imports(*args: str, env: dict[str, str] | None = None, names: list[str] = HEAVY) -> list[str]:
+    proc = subprocess.run([sys.executable, "-c", PROBE % names, *args], capture_output=True, text=True, timeout=120,
                           env={**os.environ, **(env or {})}, check=False)
     return json.loads(proc.stderr.strip().splitlines()[-1])
 
@@ -75,3 +75,13 @@ def test_second_ingest_encodes_with_the_export_not_torch(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "qa", "search", "Kessel valley dam", "--index", str(index), "--json"],
                           capture_output=True, text=True, timeout=120, check=True)
     assert json.loads(proc.stdout)["results"][0]["title"] == "Dam opened"
+
+
+def test_an_ingest_with_nothing_to_embed_loads_no_encoder(tmp_path):
+    """The chunk encoder is made (on a thread, while the rest is planned) at the first article that
+    will be embedded: an unchanged re-ingest, as `qa watch` from cron runs them, loads none."""
+    index, article = tmp_path / "index", tmp_path / "a.md"
+    article.write_text("---\ntitle: Ferry line sold\npublished_at: 2025-03-01\n---\n\nBlue Anchor Lines bought the ferry line.\n")
+    encoders = ["onnxruntime", "tokenizers", "torch", "chromadb"]
+    assert "onnxruntime" in heavy_imports("ingest", str(article), "--index", str(index), "--json", names=encoders)
+    assert heavy_imports("ingest", str(article), "--index", str(index), "--json", names=encoders) == []

@@ -272,7 +272,7 @@ def test_a_cached_export_this_onnxruntime_cannot_run_is_not_installed(tmp_path):
     assert isinstance(get_index_encoder(DEFAULT_MODEL, tmp_path / "index", chunks=True), OnnxEncoder)
 
 
-def test_an_ingest_makes_its_encoder_while_it_plans_once_and_only_from_a_current_export(tmp_path):
+def test_the_background_encoder_is_the_one_the_first_batch_gets_and_is_made_only_from_a_current_export(tmp_path):
     """The chunk encoder is made on a thread while an ingest reads and plans (its ONNX session is
     ~0.25 s of a small ingest); the first batch gets that one, not a second. Without a current
     export nothing is made there: exporting needs torch, which stays on the writer's own path."""
@@ -280,23 +280,19 @@ def test_an_ingest_makes_its_encoder_while_it_plans_once_and_only_from_a_current
 
     from qa.embeddings import _query_encoders, export_model, make_chunk_encoder_in_background
 
-    def made_after(start, index):
+    def made_by_thread(index):
         before = set(_query_encoders)
-        start()
-        got = get_index_encoder(DEFAULT_MODEL, index, chunks=True, export=True)
+        make_chunk_encoder_in_background(DEFAULT_MODEL, index, "cpu", 32, True)
         for t in threading.enumerate():
             if t.name == "qa-make-encoder":
                 t.join()
-        return got, [k for k in _query_encoders if k not in before]
+        return [_query_encoders[k] for k in _query_encoders if k not in before]
 
     index = tmp_path / "index"
     assert export_model(DEFAULT_MODEL, index)
-    got, new = made_after(lambda: make_chunk_encoder_in_background(DEFAULT_MODEL, index, "cpu", 32, True), index)
-    assert isinstance(got, OnnxEncoder) and len(new) == 1 and _query_encoders[new[0]] is got
+    made = made_by_thread(index)
+    assert len(made) == 1 and isinstance(made[0], OnnxEncoder)
+    assert get_index_encoder(DEFAULT_MODEL, index, chunks=True, export=True) is made[0]
 
-    empty = tmp_path / "empty"
-    make_chunk_encoder_in_background(DEFAULT_MODEL, empty, "cpu", 32, True)
-    for t in threading.enumerate():
-        if t.name == "qa-make-encoder":
-            t.join()
-    assert not empty.exists()  # nothing exported or made on the thread
+    assert made_by_thread(tmp_path / "empty") == []
+    assert not (tmp_path / "empty").exists()  # nothing exported on the thread

@@ -119,3 +119,4 @@ def test_the_index_answers_as_a_brute_force_search_through_adds_and_removals(
         else:
             assert sig is not None
             assert index.find(doc_id, sig) == reference_find(docs, doc_id, sig)
+

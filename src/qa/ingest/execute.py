@@ -3,6 +3,7 @@ their signatures, and the catalog changes the plan asks for (``qa.ingest.plan.St
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -31,13 +32,24 @@ class Executor:
         self._pending: set[str] = set()  # doc_ids in _items
         self._n = 0  # chunks in _items
         self._encoder: Encoder | OnnxEncoder | None = None
+        self._making: threading.Thread | None | bool = False  # the encoder's thread, once started
 
-    def start_encoder(self) -> None:
-        """Begin making the encoder now, on a thread, so that the first batch finds it made."""
+    def _start_encoder(self) -> None:
+        """Begin making the encoder on a thread at the first article to embed, so that the first
+        batch finds it made while the rest are read and planned (a run that embeds nothing, such
+        as an unchanged re-ingest, never loads it)."""
+        if self._making is not False:
+            return
         from qa.embeddings import make_chunk_encoder_in_background
 
         s = self.settings
-        make_chunk_encoder_in_background(self.writer.model, s.resolved_index(), s.device, s.embed_batch_size, s.onnx)
+        self._making = make_chunk_encoder_in_background(self.writer.model, s.resolved_index(), s.device, s.embed_batch_size, s.onnx)
+
+    def close(self) -> None:
+        """Wait for the encoder's thread: an ingest that fails before its first batch must not
+        leave ONNX Runtime making a session while the process exits."""
+        if isinstance(self._making, threading.Thread):
+            self._making.join()
 
     @property
     def target(self) -> Catalog:
@@ -46,6 +58,7 @@ class Executor:
 
     # ------------------------------------------------------------ indexing
     def index(self, article: Article, chunks: list[Chunk], sig: np.ndarray) -> None:
+        self._start_encoder()
         self._items.append((article, chunks, sig))
         self._pending.add(article.doc_id)
         self._n += len(chunks)

@@ -38,29 +38,31 @@ def ingest(
     shown = progress or NoProgress()
     with IndexWriter(settings) as writer:
         executor = Executor(writer, settings, shown)
-        executor.start_encoder()  # while the inputs are read and planned
-        planner = Planner(
-            PlanState.of(writer.base), executor, settings, run_report,
-            reread=lambda alias: reread_alias(alias, settings, run_report, shown),
-        )
-        if writer.base is not None:
-            planner.sign_unsigned(writer.base)
-        stream: Iterable[Article] = articles
-        if inputs:
-            stream = chain(articles, read_articles(
-                inputs, settings, run_report, published_at=published_at,
-                override_published_at=override_published_at, source=source, progress=shown,
-            ))
-        for article in stream:
-            planner.plan(article)
-        executor.flush()
-        if prune and writer.base is not None:
-            planner.prune(PruneScope(list(inputs or ())))
+        try:
+            planner = Planner(
+                PlanState.of(writer.base), executor, settings, run_report,
+                reread=lambda alias: reread_alias(alias, settings, run_report, shown),
+            )
+            if writer.base is not None:
+                planner.sign_unsigned(writer.base)
+            stream: Iterable[Article] = articles
+            if inputs:
+                stream = chain(articles, read_articles(
+                    inputs, settings, run_report, published_at=published_at,
+                    override_published_at=override_published_at, source=source, progress=shown,
+                ))
+            for article in stream:
+                planner.plan(article)
             executor.flush()
-        planner.count_replanned()
-        writer.commit()
-        run_report.encoder = executor.encoder
-        executor.export_model()
+            if prune and writer.base is not None:
+                planner.prune(PruneScope(list(inputs or ())))
+                executor.flush()
+            planner.count_replanned()
+            writer.commit()
+            run_report.encoder = executor.encoder
+            executor.export_model()
+        finally:
+            executor.close()
     _totals(run_report, settings)
     return run_report
 
@@ -74,17 +76,20 @@ def rebuild(settings: Settings, *, model: str | None = None, progress: Progress 
         assert base is not None  # existing=True
         writer.start()
         executor = Executor(writer, settings, shown)
-        for article in base.articles():
-            shown.input_started(article.doc_id)
-            executor.index(article, chunks(article, settings), signature(article.text))
-            report.added += 1
-        executor.flush()
-        for alias in base.alias_rows():
-            executor.put_alias(alias)
-        executor.target.copy_sources(base)
-        writer.commit()
-        report.encoder = executor.encoder
-        executor.export_model()
+        try:
+            for article in base.articles():
+                shown.input_started(article.doc_id)
+                executor.index(article, chunks(article, settings), signature(article.text))
+                report.added += 1
+            executor.flush()
+            for alias in base.alias_rows():
+                executor.put_alias(alias)
+            executor.target.copy_sources(base)
+            writer.commit()
+            report.encoder = executor.encoder
+            executor.export_model()
+        finally:
+            executor.close()
     _totals(report, settings)
     return report
 
