@@ -19,6 +19,9 @@ each on its own index on the same server, in the same run:
             chunk texts fetched from the server), with an as-of filter
 
     python bench/shared_store.py --chunks 100000 --articles 10 --repeats 3 --baseline /tmp/qa-base/src
+
+``--writer INDEX --chroma-url URL``: only the small ingests, cold and warm, into an index already
+on a server (e.g. one an earlier run or ``scale.build`` made), every tree in turn on that one index.
 """
 
 from __future__ import annotations
@@ -142,6 +145,49 @@ def search_latency(index: Path, queries: int) -> dict:
     return {"p50_ms": round(pct(times, 50), 1), "p95_ms": round(pct(times, 95), 1)}
 
 
+def small_ingests(writer: Path, trees: list[tuple[str, Path]], n: int, repeats: int, skip: int) -> None:
+    """Cold `qa ingest` processes of ``n`` new articles into one existing writer index, the trees
+    taking turns (each ingest's articles are new to the index), then a warm process per tree (its
+    first ingest pays the imports). Beyond encoding: the wall time minus the same articles' bare
+    encoding measured right after, and minus the process's own encode calls."""
+    sys.path.insert(0, str(HERE))
+    from small_ingest import COLD_CHILD, WARM_CHILD, child_env, encode_seconds
+
+    tmp = Path(tempfile.mkdtemp(prefix="qa-shared-small-"))
+    start = skip  # articles the index does not hold yet
+    out: dict = {"writer": str(writer), "articles": n, "variants": {label: {"cold": [], "warm": []} for label, _ in trees}}
+    try:
+        for _ in range(repeats):
+            for label, src in trees:
+                batch = articles(start, n, tmp)
+                start += n
+                os.sync()
+                t = time.perf_counter()
+                err = subprocess.run([sys.executable, "-c", COLD_CHILD, str(batch), str(writer)], env=child_env(src),
+                                     capture_output=True, text=True, check=True).stderr
+                wall = time.perf_counter() - t
+                own = float(err.rsplit("ENCODE_S ", 1)[1].split()[0])
+                chunks, enc = encode_seconds(batch, writer)
+                out["variants"][label]["cold"].append({"wall_s": round(wall, 2), "chunks": chunks, "bare_encode_s": round(enc, 2),
+                                                       "beyond_bare_s": round(wall - enc, 2), "beyond_own_calls_s": round(wall - own, 2)})
+                print(f"{label}: cold {wall:.2f} s, beyond encoding {wall - enc:.2f} s", file=sys.stderr)
+        for label, src in trees:
+            files = []
+            for _ in range(repeats + 1):
+                files.append(str(articles(start, n, tmp)))
+                start += n
+            lines = subprocess.run([sys.executable, "-c", WARM_CHILD, str(writer), *files], env=child_env(src),
+                                   capture_output=True, text=True, check=True).stdout.splitlines()
+            out["variants"][label]["warm"] = [round(d["wall"] - d["encode"], 2) for d in map(json.loads, lines)]
+        for v in out["variants"].values():
+            v["cold_beyond_bare_p50_s"] = round(statistics.median(r["beyond_bare_s"] for r in v["cold"]), 2)
+            v["cold_beyond_own_calls_p50_s"] = round(statistics.median(r["beyond_own_calls_s"] for r in v["cold"]), 2)
+            v["warm_beyond_p50_after_first_s"] = round(statistics.median(v["warm"][1:]), 2)
+        print(json.dumps(out, indent=2))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--chunks", type=int, default=100_000)
@@ -150,8 +196,18 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=50)
     ap.add_argument("--baseline", type=Path, action="append", default=[], help="another qa source tree (its src/)")
     ap.add_argument("--chroma-url", help="an existing server (default: start one in a temporary folder)")
+    ap.add_argument("--writer", type=Path, help="with --chroma-url: only the small ingests, cold and warm, into this "
+                    "existing writer index on that server, every tree in turn (no build; no replica figures)")
+    ap.add_argument("--skip", type=int, default=300, help="with --writer: development-set articles to pass over first "
+                    "(those the index holds already)")
     ap.add_argument("--warm-child", nargs="+", help=argparse.SUPPRESS)  # INDEX URL FILE...: the warm run's process
     args = ap.parse_args()
+    if args.writer:
+        if not args.chroma_url:
+            raise SystemExit("--writer needs --chroma-url")
+        small_ingests(args.writer, [("this", SRC)] + [(f"baseline:{b}", b) for b in args.baseline], args.articles,
+                      args.repeats, args.skip)
+        return
     if args.warm_child:
         sys.path.insert(0, str(SRC))
         warm_child(Path(args.warm_child[0]), args.warm_child[1], [Path(f) for f in args.warm_child[2:]])
