@@ -72,31 +72,27 @@ def encode_seconds(articles: Path, index: Path) -> tuple[int, float]:
     return len(texts), time.perf_counter() - t
 
 
-COLD_CHILD = """
-import atexit, sys, time
+TIMED_ENCODE = """
+import atexit, json, sys, time
+from pathlib import Path
 import qa.onnx_encoder as oe
-spent = []
+spent = []  # seconds in each encode call of this process
 encode = oe.OnnxEncoder.encode
 def timed(self, *a, **kw):
     t = time.perf_counter(); out = encode(self, *a, **kw); spent.append(time.perf_counter() - t); return out
 oe.OnnxEncoder.encode = timed
+"""
+
+COLD_CHILD = TIMED_ENCODE + """
 atexit.register(lambda: sys.stderr.write("ENCODE_S %f\\n" % sum(spent)))
 sys.argv = ["qa", "ingest", sys.argv[1], "--index", sys.argv[2], "--json"]
 import runpy
 runpy.run_module("qa", run_name="__main__")
 """
 
-WARM_CHILD = """
-import json, sys, time
-from pathlib import Path
-import qa.onnx_encoder as oe
+WARM_CHILD = TIMED_ENCODE + """
 from qa.assistant import Assistant
 from qa.settings import Settings
-spent = []
-encode = oe.OnnxEncoder.encode
-def timed(self, *a, **kw):
-    t = time.perf_counter(); out = encode(self, *a, **kw); spent.append(time.perf_counter() - t); return out
-oe.OnnxEncoder.encode = timed
 bot = Assistant(Settings(index=Path(sys.argv[1])))
 for f in sys.argv[2:]:
     spent.clear(); t = time.perf_counter(); bot.ingest([f]); wall = time.perf_counter() - t
