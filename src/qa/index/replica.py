@@ -220,8 +220,6 @@ def _catch_up(settings: Settings, generations: Any, shared: Any, target: Any, si
         EPOCH_KEY,
         URL_KEY,
         VERSION_KEY,
-        added_between,
-        deleted_between,
         document_of,
         live_at,
     )
@@ -232,8 +230,8 @@ def _catch_up(settings: Settings, generations: Any, shared: Any, target: Any, si
         added_docs, gone_docs = shared.ids(docs, live_at(v)), []
         added, gone = shared.ids(chunks, live_at(v)), []
     else:
-        added_docs, gone_docs = shared.ids(docs, added_between(since, v)), shared.ids(docs, deleted_between(since, v))
-        added, gone = shared.ids(chunks, added_between(since, v)), shared.ids(chunks, deleted_between(since, v))
+        added_docs, gone_docs = shared.added(docs, since, v), shared.deleted(docs, since, v)
+        added, gone = shared.added(chunks, since, v), shared.deleted(chunks, since, v)
     gen = generations.new_generation(copy_current=since is not None)
     catalog = Catalog(gen, writable=True)
     lexical = None

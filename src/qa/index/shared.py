@@ -25,7 +25,7 @@ generation that shows it. Each generation's catalog records its epoch and versio
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -48,17 +48,6 @@ _DOC_VECTOR = [1.0]  # Chroma wants a vector per row; documents are never search
 def live_at(version: int) -> dict[str, Any]:
     """The rows version ``version`` shows."""
     return {"$and": [{ADDED: {"$lte": version}}, {DELETED: {"$gt": version}}]}
-
-
-def added_between(after: int, upto: int) -> dict[str, Any]:
-    """Rows written after version ``after`` and live at ``upto``."""
-    return {"$and": [{ADDED: {"$gt": after}}, {ADDED: {"$lte": upto}}, {DELETED: {"$gt": upto}}]}
-
-
-def deleted_between(after: int, upto: int) -> dict[str, Any]:
-    """Rows live at version ``after`` and deleted by ``upto`` (a row both written and deleted
-    in between was never seen by a reader at ``after``)."""
-    return {"$and": [{ADDED: {"$lte": after}}, {DELETED: {"$gt": after}}, {DELETED: {"$lte": upto}}]}
 
 
 def stamped(metadata: dict[str, Any], version: int) -> dict[str, Any]:
@@ -207,10 +196,26 @@ class SharedIndex:
             col.update(ids=part, metadatas=[{DELETED: version}] * len(part))
 
     # ------------------------------------------------------------ reading changes
-    def ids(self, col: Any, where: dict[str, Any]) -> list[str]:
-        """One snapshot of the matching ids (paging with offsets would skip rows that a writer
-        restamps meanwhile)."""
-        return list(col.get(where=where, include=[])["ids"])
+    def ids(self, col: Any, where: dict[str, Any], keep: Callable[[int, int], bool] | None = None) -> list[str]:
+        """One snapshot of the ids matching ``where`` (paging with offsets would skip rows that a
+        writer restamps meanwhile), and ``keep(added, deleted)`` of their versions, checked here."""
+        if keep is None:
+            return list(col.get(where=where, include=[])["ids"])
+        got = col.get(where=where, include=["metadatas"])
+        return [i for i, meta in zip(got["ids"], got["metadatas"]) if keep(int(meta[ADDED]), int(meta[DELETED]))]
+
+    # Chroma resolves each condition of an "$and" on its own, so one true of nearly every row
+    # ("written by upto", "deleted after after": every live row) reads the whole collection, at
+    # every catch-up. Only the selective condition (rows written after a version; rows deleted at
+    # all, which are few) goes to the server; the rest is checked on the rows it returns.
+    def added(self, col: Any, after: int, upto: int) -> list[str]:
+        """Ids of the rows written after version ``after`` and live at ``upto``."""
+        return self.ids(col, {ADDED: {"$gt": after}}, lambda added, deleted: added <= upto < deleted)
+
+    def deleted(self, col: Any, after: int, upto: int) -> list[str]:
+        """Ids of the rows live at version ``after`` and deleted by ``upto`` (a row both written
+        and deleted in between was never seen by a reader at ``after``)."""
+        return self.ids(col, {DELETED: {"$lte": upto}}, lambda added, deleted: added <= after < deleted)
 
     def fetch(self, col: Any, ids: Sequence[str], include: list[str], page: int = 1000) -> Iterator[Any]:
         for part in _batches(list(ids), page):
