@@ -51,12 +51,12 @@ def test_a_catch_up_the_writer_overtakes_is_redone_never_published_stale(
     calls = {"n": 0}
     real_ids = shared.SharedIndex.ids
 
-    def ids_then_writer_publishes(self, col, where, keep=None):  # type: ignore[no-untyped-def]
+    def ids_then_writer_publishes(self, col, where):  # type: ignore[no-untyped-def]
         calls["n"] += 1
         if calls["n"] == moment:
             writer.ingest_records([_story(10)])
             writer.ingest_records([_story(11)])
-        return real_ids(self, col, where, keep)
+        return real_ids(self, col, where)
 
     monkeypatch.setattr(shared.SharedIndex, "ids", ids_then_writer_publishes)
     report = sync(replica)

@@ -25,7 +25,7 @@ generation that shows it. Each generation's catalog records its epoch and versio
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -48,6 +48,11 @@ _DOC_VECTOR = [1.0]  # Chroma wants a vector per row; documents are never search
 def live_at(version: int) -> dict[str, Any]:
     """The rows version ``version`` shows."""
     return {"$and": [{ADDED: {"$lte": version}}, {DELETED: {"$gt": version}}]}
+
+
+def _stamped_in(key: str, after: int, upto: int) -> dict[str, Any]:
+    """Rows whose ``key`` version is in (after, upto]."""
+    return {key: {"$in": list(range(after + 1, upto + 1))}} if upto > after else {key: {"$in": [-1]}}
 
 
 def stamped(metadata: dict[str, Any], version: int) -> dict[str, Any]:
@@ -196,26 +201,26 @@ class SharedIndex:
             col.update(ids=part, metadatas=[{DELETED: version}] * len(part))
 
     # ------------------------------------------------------------ reading changes
-    def ids(self, col: Any, where: dict[str, Any], keep: Callable[[int, int], bool] | None = None) -> list[str]:
-        """One snapshot of the ids matching ``where`` (paging with offsets would skip rows that a
-        writer restamps meanwhile), and ``keep(added, deleted)`` of their versions, checked here."""
-        if keep is None:
-            return list(col.get(where=where, include=[])["ids"])
-        got = col.get(where=where, include=["metadatas"])
-        return [i for i, meta in zip(got["ids"], got["metadatas"]) if keep(int(meta[ADDED]), int(meta[DELETED]))]
+    def ids(self, col: Any, where: dict[str, Any]) -> list[str]:
+        """One snapshot of the matching ids (paging with offsets would skip rows that a writer
+        restamps meanwhile)."""
+        return list(col.get(where=where, include=[])["ids"])
 
     # Chroma resolves each condition of an "$and" on its own, so one true of nearly every row
-    # ("written by upto", "deleted after after": every live row) reads the whole collection, at
-    # every catch-up. Only the selective condition (rows written after a version; rows deleted at
-    # all, which are few) goes to the server; the rest is checked on the rows it returns.
+    # ("written by upto", "deleted after after": every live row) read the whole collection at
+    # every catch-up. Each list is now two selective asks, "written in (after, upto]" and
+    # "deleted in (after, upto]" (a short list of versions: a replica older than the floor
+    # rebuilds), and their difference. A writer meanwhile stamps only upto + 1, outside both.
     def added(self, col: Any, after: int, upto: int) -> list[str]:
         """Ids of the rows written after version ``after`` and live at ``upto``."""
-        return self.ids(col, {ADDED: {"$gt": after}}, lambda added, deleted: added <= upto < deleted)
+        gone = set(self.ids(col, _stamped_in(DELETED, after, upto)))
+        return [i for i in self.ids(col, _stamped_in(ADDED, after, upto)) if i not in gone]
 
     def deleted(self, col: Any, after: int, upto: int) -> list[str]:
         """Ids of the rows live at version ``after`` and deleted by ``upto`` (a row both written
         and deleted in between was never seen by a reader at ``after``)."""
-        return self.ids(col, {DELETED: {"$lte": upto}}, lambda added, deleted: added <= after < deleted)
+        new = set(self.ids(col, _stamped_in(ADDED, after, upto)))
+        return [i for i in self.ids(col, _stamped_in(DELETED, after, upto)) if i not in new]
 
     def fetch(self, col: Any, ids: Sequence[str], include: list[str], page: int = 1000) -> Iterator[Any]:
         for part in _batches(list(ids), page):

@@ -49,7 +49,7 @@ class Executor:
         """Wait for the encoder's thread: an ingest that fails before its first batch must not
         leave ONNX Runtime making a session while the process exits."""
         if isinstance(self._making, threading.Thread):
-            self._making.join()
+            self._making.join(timeout=60)  # a session is made in well under a second; never hang the run on it
 
     @property
     def target(self) -> Catalog:
