@@ -4,7 +4,7 @@ their signatures, and the catalog changes the plan asks for (``qa.ingest.plan.St
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 import numpy as np
 
@@ -45,7 +45,10 @@ class Executor:
         s = self.settings
         self._making = make_chunk_encoder_in_background(self.writer.model, s.resolved_index(), s.device, s.embed_batch_size, s.onnx)
 
-    def close(self) -> None:
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
         """Wait for the encoder's thread: an ingest that fails before its first batch must not
         leave ONNX Runtime making a session while the process exits."""
         if isinstance(self._making, threading.Thread):

@@ -36,33 +36,29 @@ def ingest(
     changed. ``published_at`` fills missing dates; ``override_published_at`` replaces them."""
     run_report = report or IngestReport()
     shown = progress or NoProgress()
-    with IndexWriter(settings) as writer:
-        executor = Executor(writer, settings, shown)
-        try:
-            planner = Planner(
-                PlanState.of(writer.base), executor, settings, run_report,
-                reread=lambda alias: reread_alias(alias, settings, run_report, shown),
-            )
-            if writer.base is not None:
-                planner.sign_unsigned(writer.base)
-            stream: Iterable[Article] = articles
-            if inputs:
-                stream = chain(articles, read_articles(
-                    inputs, settings, run_report, published_at=published_at,
-                    override_published_at=override_published_at, source=source, progress=shown,
-                ))
-            for article in stream:
-                planner.plan(article)
+    with IndexWriter(settings) as writer, Executor(writer, settings, shown) as executor:
+        planner = Planner(
+            PlanState.of(writer.base), executor, settings, run_report,
+            reread=lambda alias: reread_alias(alias, settings, run_report, shown),
+        )
+        if writer.base is not None:
+            planner.sign_unsigned(writer.base)
+        stream: Iterable[Article] = articles
+        if inputs:
+            stream = chain(articles, read_articles(
+                inputs, settings, run_report, published_at=published_at,
+                override_published_at=override_published_at, source=source, progress=shown,
+            ))
+        for article in stream:
+            planner.plan(article)
+        executor.flush()
+        if prune and writer.base is not None:
+            planner.prune(PruneScope(list(inputs or ())))
             executor.flush()
-            if prune and writer.base is not None:
-                planner.prune(PruneScope(list(inputs or ())))
-                executor.flush()
-            planner.count_replanned()
-            writer.commit()
-            run_report.encoder = executor.encoder
-            executor.export_model()
-        finally:
-            executor.close()
+        planner.count_replanned()
+        writer.commit()
+        run_report.encoder = executor.encoder
+        executor.export_model()
     _totals(run_report, settings)
     return run_report
 
@@ -71,25 +67,21 @@ def rebuild(settings: Settings, *, model: str | None = None, progress: Progress 
     """Re-chunk and re-embed every recorded document into a fresh generation; publish when done."""
     report = IngestReport()
     shown = progress or NoProgress()
-    with IndexWriter(settings, fresh=True, model=model, existing=True) as writer:
+    with IndexWriter(settings, fresh=True, model=model, existing=True) as writer, Executor(writer, settings, shown) as executor:
         base = writer.base
         assert base is not None  # existing=True
         writer.start()
-        executor = Executor(writer, settings, shown)
-        try:
-            for article in base.articles():
-                shown.input_started(article.doc_id)
-                executor.index(article, chunks(article, settings), signature(article.text))
-                report.added += 1
-            executor.flush()
-            for alias in base.alias_rows():
-                executor.put_alias(alias)
-            executor.target.copy_sources(base)
-            writer.commit()
-            report.encoder = executor.encoder
-            executor.export_model()
-        finally:
-            executor.close()
+        for article in base.articles():
+            shown.input_started(article.doc_id)
+            executor.index(article, chunks(article, settings), signature(article.text))
+            report.added += 1
+        executor.flush()
+        for alias in base.alias_rows():
+            executor.put_alias(alias)
+        executor.target.copy_sources(base)
+        writer.commit()
+        report.encoder = executor.encoder
+        executor.export_model()
     _totals(report, settings)
     return report
 
