@@ -399,3 +399,21 @@ def test_a_replica_answers_from_its_own_files_while_the_server_is_down(tmp_path:
     assert found[0]["doc_id"] == "ferry-1" and "pay offer" in found[0]["text"]
     res = run_qa("index", "follow", index_id, index=replica)
     assert res.returncode != 0 and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_a_copy_of_the_writers_folder_is_refused_before_it_touches_the_server(tmp_path: Path, chroma_server: str) -> None:
+    """An index has one writer. A stale copy of its folder, ingesting after the real writer
+    published, is refused with a usage error, and before it writes anything: the rows the real
+    writer published (newer than the copy's version, so "unpublished" to the copy) stay served."""
+    writer, copy, remote = tmp_path / "writer", tmp_path / "copy", ["--chroma-url", chroma_server]
+    run_json("ingest", str(_jsonl(tmp_path / "ferry.jsonl", FERRY)), *remote, index=writer)
+    index_id = run_json("index", "stats", index=writer)["index_id"]
+    shutil.copytree(writer, copy)
+    run_json("ingest", str(_jsonl(tmp_path / "bridge.jsonl", BRIDGE)), *remote, index=writer)
+    res = run_qa("ingest", str(_jsonl(tmp_path / "quarry.jsonl", QUARRY)), *remote, index=copy)
+    assert res.returncode == 2, res.stderr
+    assert "another writer" in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    run_json("index", "follow", index_id, *remote, index=tmp_path / "replica")
+    for index in (writer, tmp_path / "replica"):
+        assert run_json("search", "stone bridge canal repairs", index=index)["results"][0]["doc_id"] == "bridge-1", index.name
+        assert "quarry-1" not in [r["doc_id"] for r in run_json("search", "granite quarry expansion Tolv", index=index)["results"]]

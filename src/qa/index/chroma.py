@@ -140,6 +140,7 @@ class VectorStore:
         version: int | None = None,
         writable: bool = False,
         folder: Path | None = None,
+        client: Any = None,  # on a server: a client to share (one per writer), else one of its own
     ):
         import chromadb
         from chromadb.config import Settings as ChromaSettings
@@ -157,7 +158,7 @@ class VectorStore:
         if chroma_url:
             from qa.index.shared import SharedIndex
 
-            self.client = http_client(chroma_url, chroma_headers or {})
+            self.client = client or http_client(chroma_url, chroma_headers or {})
             self.shared = SharedIndex(self.client, remote_collection_prefix(collection, gen.parent))
         else:
             with _open_lock:

@@ -40,6 +40,10 @@ class IndexWriter:
         self._doomed: list[str] = []  # chunk ids to delete from Chroma, in one call (each costs ~0.3 s at 100k)
         self._doomed_docs: list[str] = []  # document keys to stamp deleted on a shared server
         self._shared: Any = None  # the index on its Chroma server, opened on first use (_server)
+        self._unchecked = False  # the server's published version not yet checked against the folder's
+        self._target_model = ""  # the model the target generation's store is opened with
+        self._base_gen: Path | None = None  # the generation the target copies
+        self._inherited_epoch: str | None = None  # on a server: the epoch the copied catalog recorded
 
     def __enter__(self) -> IndexWriter:
         from qa.index.replica import refuse_writes
@@ -54,8 +58,10 @@ class IndexWriter:
             self.base = Catalog(cur) if cur is not None else None
             if self.base is not None:
                 self.settings = with_server(self.settings, self.base)
-            if cur is not None and self.settings.chroma_url:
-                self._announce(check=True)  # a writer killed between its publish and its announcement
+            # a writer killed between its publish and its announcement: repaired at the first
+            # contact with the server (``_check_announced``), not here, so that chromadb's import
+            # (~1 s) runs while the first batch is encoded instead of before it
+            self._unchecked = cur is not None and bool(self.settings.chroma_url)
             recorded = self.base.get_meta(MODEL_KEY) if self.base else None
             if self._model_override:
                 self.model = canonical_model(self._model_override)
@@ -98,42 +104,65 @@ class IndexWriter:
             self._open_target(copy=not self.fresh and self.base is not None, model=self.model)
 
     def _open_target(self, *, copy: bool, model: str) -> None:
-        """A new generation (a copy of the live one if ``copy``) with an up-to-date catalog and
-        every store and search index open for writing."""
+        """A new generation (a copy of the live one if ``copy``) with an up-to-date catalog and its
+        search indexes open for writing. Its Chroma store opens at first use (``_store``)."""
         from qa.index import dense, lexical, migrations
 
         self.gen = self.generations.new_generation(copy_current=copy)
         self.catalog = Catalog(self.gen, writable=True)
         migrations.apply(self.catalog.db, self.gen)
-        base = self.generations.current() if copy else None
-        legacy = self._share(base) if self.settings.chroma_url else False
-        self.vectors = open_vectors(self.settings, self.gen, model, self.catalog, writable=True)
-        if legacy:  # once: a generation an older qa wrote in a collection of its own joins an epoch
-            assert base is not None and self.base is not None
-            self.vectors.copy_from(open_vectors(self.settings, base, model, self.base))
-            self.vectors.shared.put_documents(
-                self.vectors.epoch, [document_row(a, n, key) for a, n, key in self.catalog.articles_with_keys()], self.vectors.version
-            )
+        self._target_model = model
+        self._base_gen = self.generations.current() if copy else None
+        if self.settings.chroma_url:
+            self._stamp()
         had_dense, had_lexical = dense.has_rows(self.gen), lexical.exists(self.gen)
         if not had_dense:  # none, or an older qa's parts without their rows: made anew from Chroma
             dense.remove(self.gen)
         self.dense = dense.DenseWriter(self.gen)
         self.lexical = lexical.LexicalWriter(self.gen)
-        if (not had_dense or not had_lexical) and self.vectors.count():
+        if copy and (not had_dense or not had_lexical) and self._store().count():
             self._backfill(dense=not had_dense, lexical=not had_lexical)
 
-    def _share(self, base: Path | None) -> bool:
+    def _store(self) -> Any:
+        """The target generation's Chroma store, opened at its first use. On a Chroma server that
+        is the writer's first contact with it: for an ingest, after its first batch is encoded,
+        while chromadb is imported on a thread (``prepare``), rather than before it."""
+        if self.vectors is None:
+            assert self.gen is not None and self.catalog is not None
+            self._check_announced()  # before anything is written to (or discarded from) the server
+            legacy = self._share() if self.settings.chroma_url else False
+            client = self._server().client if self.settings.chroma_url else None  # one connection per writer
+            self.vectors = open_vectors(self.settings, self.gen, self._target_model, self.catalog, writable=True, client=client)
+            if legacy:  # once: a generation an older qa wrote in a collection of its own joins an epoch
+                assert self._base_gen is not None and self.base is not None
+                self.vectors.copy_from(open_vectors(self.settings, self._base_gen, self._target_model, self.base))
+                self.vectors.shared.put_documents(
+                    self.vectors.epoch, [document_row(a, n, key) for a, n, key in self.catalog.articles_with_keys()],
+                    self.vectors.version,
+                )
+        return self.vectors
+
+    def _stamp(self) -> None:
         """On a Chroma server: record the epoch and version the new generation writes (a copy
-        stays in its predecessor's epoch, a fresh one starts its own) and discard what a killed
-        writer left there. True when ``base`` is an older qa's own remote collection."""
+        stays in its predecessor's epoch, a fresh one starts its own)."""
         from qa.index.shared import EPOCH_KEY, URL_KEY, VERSION_KEY, version_of
 
         assert self.catalog is not None and self.gen is not None
-        epoch = self.catalog.get_meta(EPOCH_KEY) if base is not None else None  # copied with the catalog
+        epoch = self.catalog.get_meta(EPOCH_KEY) if self._base_gen is not None else None  # copied with the catalog
+        self._inherited_epoch = epoch
         self.catalog.set_meta(URL_KEY, self.settings.chroma_url or "")
         self.catalog.set_meta(EPOCH_KEY, epoch or self.gen.name)
         self.catalog.set_meta(VERSION_KEY, str(version_of(self.gen)))
         self.catalog.commit()
+
+    def _share(self) -> bool:
+        """On a Chroma server, before the generation's first write there: discard what a killed
+        writer left in its epoch (a new epoch starts empty). True when the generation it copies
+        is an older qa's own remote collection."""
+        from qa.index.shared import version_of
+
+        assert self.gen is not None
+        epoch, base = self._inherited_epoch, self._base_gen
         shared = self._server()
         if epoch is None:
             shared.clear_epoch(self.gen.name)
@@ -149,6 +178,14 @@ class IndexWriter:
 
             self._shared = open_shared(self.settings)
         return self._shared
+
+    def _check_announced(self) -> None:
+        """Once per writer, before its first server write: announce the folder's published
+        version if the server lags (a writer killed between its publish and its announcement),
+        and refuse if the server is ahead (a copy of the folder wrote meanwhile)."""
+        if self._unchecked:
+            self._unchecked = False
+            self._announce(check=True)
 
     def _announce(self, *, check: bool = False) -> None:
         """Tell a Chroma server's readers the published version (``check``: only if it lags),
@@ -209,22 +246,21 @@ class IndexWriter:
         the exact-search matrix, BM25 (whose text the writer derives) and the catalog. On a
         shared server each document's rows get this write's key (``shared.server_key``)."""
         self.start()
+        store = self._store()
         keys = [a.key for a, _ in items]
-        if self.vectors.version is not None:
-            keys = [server_key(k, self.vectors.version) for k in keys]
+        if store.version is not None:
+            keys = [server_key(k, store.version) for k in keys]
             items = [(a, [replace(c, chunk_id=chunk_id(k, c.index)) for c in cs]) for (a, cs), k in zip(items, keys)]
         chunks = [c for _, cs in items for c in cs]
         records = [record_of(a, c) for a, cs in items for c in cs]
         self._apply_deletes()  # first: the same document twice in one run reuses its ids
-        self.vectors.add(chunks, records, embeddings)
+        store.add(chunks, records, embeddings)
         checkpoint("chroma-written")
         self._add_to_search([c.chunk_id for c in chunks], [c.text for c in chunks], records, embeddings)
         for (article, cs), key in zip(items, keys):
             self.target.put(article, len(cs), key)
-        if self.vectors.shared is not None and self.vectors.epoch is not None:
-            self.vectors.shared.put_documents(
-                self.vectors.epoch, [document_row(a, len(cs), k) for (a, cs), k in zip(items, keys)], self.vectors.version
-            )
+        if store.shared is not None and store.epoch is not None:
+            store.shared.put_documents(store.epoch, [document_row(a, len(cs), k) for (a, cs), k in zip(items, keys)], store.version)
         self.target.commit()
         checkpoint("catalog-committed")
 
@@ -243,6 +279,7 @@ class IndexWriter:
     def commit(self) -> None:
         """Publish the target generation (if anything was written), with the settings it was written with."""
         if self.gen is None:
+            self._check_announced()  # nothing written: still tell the readers a lagging version
             return
         assert self.catalog is not None
         self.catalog.set_meta(MODEL_KEY, self.model)
@@ -251,11 +288,12 @@ class IndexWriter:
         self._publish()
 
     def _apply_deletes(self) -> None:
+        store = self._store()
         if self._doomed:
-            self.vectors.delete(self._doomed)
+            store.delete(self._doomed)
             self._doomed = []
-        if self._doomed_docs and self.vectors.shared is not None and self.vectors.epoch is not None:
-            self.vectors.shared.delete_documents(self.vectors.epoch, self._doomed_docs, self.vectors.version)
+        if self._doomed_docs and store.shared is not None and store.epoch is not None:
+            store.shared.delete_documents(store.epoch, self._doomed_docs, store.version)
         self._doomed_docs = []
 
     def _publish(self) -> None:
@@ -264,7 +302,7 @@ class IndexWriter:
         self.catalog.commit()
         self.lexical.commit()
         self.dense.commit()
-        self.vectors.commit(rows=self.dense.rows)  # an embedded store merges its parts from the dense rows
+        self._store().commit(rows=self.dense.rows)  # an embedded store merges its parts from the dense rows
         gen = self.gen
         self._close_target()
         self.generations.publish(gen, keep=self.settings.keep_generations)
@@ -278,7 +316,7 @@ class IndexWriter:
 
     def _backfill(self, *, dense: bool, lexical: bool) -> None:
         """Fill what an older generation lacks (exact-search matrix, BM25) from its Chroma store."""
-        for ids, texts, records, vectors in self.vectors.pages():
+        for ids, texts, records, vectors in self._store().pages():
             self._add_to_search(ids, texts, records, vectors if dense else None, lexical=lexical)
 
     def _add_to_search(
