@@ -158,7 +158,7 @@ class VectorStore:
         if chroma_url:
             from qa.index.shared import SharedIndex
 
-            self.client = client or http_client(chroma_url, chroma_headers or {})
+            self.client = client if client is not None else http_client(chroma_url, chroma_headers or {})
             self.shared = SharedIndex(self.client, remote_collection_prefix(collection, gen.parent))
         else:
             with _open_lock:

@@ -184,8 +184,8 @@ class IndexWriter:
         version if the server lags (a writer killed between its publish and its announcement),
         and refuse if the server is ahead (a copy of the folder wrote meanwhile)."""
         if self._unchecked:
-            self._unchecked = False
             self._announce(check=True)
+            self._unchecked = False  # after: a failed check is not skipped by a later write
 
     def _announce(self, *, check: bool = False) -> None:
         """Tell a Chroma server's readers the published version (``check``: only if it lags),
@@ -195,6 +195,8 @@ class IndexWriter:
         kept: dict[Path, tuple[str | None, str | None]] = {}
         chunking = ("", "", "")
         for g in self.generations.all():
+            if g == self.gen:  # the target, not published (its catalog may hold a large change open)
+                continue
             cat = Catalog(g)
             try:
                 kept[g] = (cat.get_meta(EPOCH_KEY), cat.get_meta(VERSION_KEY))

@@ -1,0 +1,34 @@
+"""The writer of an index on a real `chroma run` server (tiny encoder: this is about bookkeeping)."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from qa.assistant import Assistant
+from qa.settings import Settings
+
+pytestmark = pytest.mark.slow
+
+WORDS = ["harbour", "council", "ferry", "bridge", "budget", "strike", "tram", "school", "hospital", "election", "river", "storm"]
+
+
+def _long_story(i: int) -> dict:
+    rng = random.Random(i)
+    text = " ".join(" ".join(rng.sample(WORDS, 10)).capitalize() + f" {i}-{j}." for j in range(60))  # ~5 KB
+    return {"id": f"long-{i}", "title": f"Long story {i}", "date": "2025-03-02", "text": text}
+
+
+def test_a_removal_bigger_than_sqlites_page_cache_lands(tmp_path: Path, chroma_server: str, tiny_encoder: Path) -> None:
+    """Removing hundreds of documents keeps a large change open in the new generation's catalog
+    until it is published; the writer's first contact with the server (its check of the announced
+    version, which reads every generation's catalog) must not wait on that change's lock."""
+    bot = Assistant(Settings(index=tmp_path / "writer", chroma_url=chroma_server, model=str(tiny_encoder)))
+    stories = [_long_story(i) for i in range(400)]
+    bot.ingest_records(stories)
+    removed, missing = bot.remove([s["id"] for s in stories[:390]])
+    assert len(removed) == 390 and not missing
+    assert {d.doc_id for d in bot.documents()} == {s["id"] for s in stories[390:]}
+    bot.close()
