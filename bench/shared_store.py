@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -145,23 +146,50 @@ def search_latency(index: Path, queries: int) -> dict:
     return {"p50_ms": round(pct(times, 50), 1), "p95_ms": round(pct(times, 95), 1)}
 
 
-def small_ingests(writer: Path, trees: list[tuple[str, Path]], n: int, repeats: int, skip: int) -> None:
+def new_windows(writer: Path, n: int, skip: int, chars: tuple[int, int] | None) -> Iterator[int]:
+    """Starts of runs of ``n`` development-set articles from ``skip`` on that the writer's
+    published catalog does not hold, with ``chars`` (min, max) characters of text in all (so
+    that the trees' batches are alike: a long article adds the server's write time); every
+    run when the dataset is absent."""
+    import sqlite3
+
+    if not DATA.exists():
+        yield from range(skip, 10**9, n)
+        return
+    gen = (writer / (writer / "CURRENT").read_text().strip())
+    db = sqlite3.connect(f"file:{gen / 'catalog.sqlite'}?mode=ro", uri=True)
+    held = {r[0] for r in db.execute("SELECT doc_id FROM documents")}
+    db.close()
+    with open(DATA, encoding="utf-8") as f:
+        records = [json.loads(line) for line in f]
+    for start in range(skip, len(records) - n + 1, n):
+        run = records[start : start + n]
+        size = sum(len(r.get("text", "")) for r in run)
+        if not any(r.get("id") in held for r in run) and (chars is None or chars[0] <= size <= chars[1]):
+            yield start
+
+
+def small_ingests(writer: Path, trees: list[tuple[str, Path]], n: int, repeats: int, skip: int,
+                  chars: tuple[int, int] | None = None, settle: float = 0.0) -> None:
     """Cold `qa ingest` processes of ``n`` new articles into one existing writer index, the trees
-    taking turns (each ingest's articles are new to the index), then a warm process per tree (its
-    first ingest pays the imports). Beyond encoding: the wall time minus the same articles' bare
-    encoding measured right after, and minus the process's own encode calls."""
+    taking turns (each ingest's articles are new to the index; ``chars``: only runs of articles
+    of that size, see ``new_windows``; ``settle``: seconds to wait before each, for the server's
+    own work on the last one), then a warm process per tree (its first ingest pays the imports).
+    Beyond encoding: the wall time minus the same articles' bare encoding measured right after,
+    and minus the process's own encode calls."""
     sys.path.insert(0, str(HERE))
     from small_ingest import COLD_CHILD, WARM_CHILD, child_env, encode_seconds
 
     tmp = Path(tempfile.mkdtemp(prefix="qa-shared-small-"))
-    start = skip  # articles the index does not hold yet
-    out: dict = {"writer": str(writer), "articles": n, "variants": {label: {"cold": [], "warm": []} for label, _ in trees}}
+    windows = new_windows(writer, n, skip, chars)
+    out: dict = {"writer": str(writer), "articles": n, "chars": chars,
+                 "variants": {label: {"cold": [], "warm": []} for label, _ in trees}}
     try:
-        for _ in range(repeats):
-            for label, src in trees:
-                batch = articles(start, n, tmp)
-                start += n
+        for round_ in range(repeats):
+            for label, src in (trees if round_ % 2 == 0 else trees[::-1]):  # each tree goes first in turn
+                batch = articles(next(windows), n, tmp)
                 os.sync()
+                time.sleep(settle)
                 t = time.perf_counter()
                 err = subprocess.run([sys.executable, "-c", COLD_CHILD, str(batch), str(writer)], env=child_env(src),
                                      capture_output=True, text=True, check=True).stderr
@@ -172,10 +200,7 @@ def small_ingests(writer: Path, trees: list[tuple[str, Path]], n: int, repeats: 
                                                        "beyond_bare_s": round(wall - enc, 2), "beyond_own_calls_s": round(wall - own, 2)})
                 print(f"{label}: cold {wall:.2f} s, beyond encoding {wall - enc:.2f} s", file=sys.stderr)
         for label, src in trees:
-            files = []
-            for _ in range(repeats + 1):
-                files.append(str(articles(start, n, tmp)))
-                start += n
+            files = [str(articles(next(windows), n, tmp)) for _ in range(repeats + 1)]
             lines = subprocess.run([sys.executable, "-c", WARM_CHILD, str(writer), *files], env=child_env(src),
                                    capture_output=True, text=True, check=True).stdout.splitlines()
             out["variants"][label]["warm"] = [round(d["wall"] - d["encode"], 2) for d in map(json.loads, lines)]
@@ -200,13 +225,17 @@ def main() -> None:
                     "existing writer index on that server, every tree in turn (no build; no replica figures)")
     ap.add_argument("--skip", type=int, default=300, help="with --writer: development-set articles to pass over first "
                     "(those the index holds already)")
+    ap.add_argument("--chars", help="with --writer: MIN-MAX characters of text per ingest (e.g. 35000-55000: ~50 chunks "
+                    "per 10 articles), so that every tree's batches are alike")
+    ap.add_argument("--settle", type=float, default=0.0, help="with --writer: seconds to wait before each cold ingest")
     ap.add_argument("--warm-child", nargs="+", help=argparse.SUPPRESS)  # INDEX URL FILE...: the warm run's process
     args = ap.parse_args()
     if args.writer:
         if not args.chroma_url:
             raise SystemExit("--writer needs --chroma-url")
+        chars = tuple(int(x) for x in args.chars.split("-", 1)) if args.chars else None
         small_ingests(args.writer, [("this", SRC)] + [(f"baseline:{b}", b) for b in args.baseline], args.articles,
-                      args.repeats, args.skip)
+                      args.repeats, args.skip, chars, args.settle)  # type: ignore[arg-type]
         return
     if args.warm_child:
         sys.path.insert(0, str(SRC))
