@@ -417,3 +417,14 @@ def test_a_copy_of_the_writers_folder_is_refused_before_it_touches_the_server(tm
     for index in (writer, tmp_path / "replica"):
         assert run_json("search", "stone bridge canal repairs", index=index)["results"][0]["doc_id"] == "bridge-1", index.name
         assert "quarry-1" not in [r["doc_id"] for r in run_json("search", "granite quarry expansion Tolv", index=index)["results"]]
+
+
+def test_an_ingest_to_an_unreachable_server_fails_in_one_line_and_publishes_nothing(tmp_path: Path) -> None:
+    """The writer meets the server only at its first write (its client is made on a thread while
+    the first batch is encoded); a server that is not there is still one clear error, exit 1."""
+    dead = f"http://127.0.0.1:{free_port()}"
+    res = run_qa("ingest", str(_jsonl(tmp_path / "ferry.jsonl", FERRY)), "--chroma-url", dead, index=tmp_path / "writer")
+    assert res.returncode == 1, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "not reachable" in lines[0] and dead in lines[0], res.stderr
+    assert not (tmp_path / "writer" / "CURRENT").exists()

@@ -8,6 +8,7 @@ import os
 import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,22 @@ def import_in_background() -> None:
     if "chromadb" in sys.modules:
         return
     threading.Thread(target=_import_chromadb, name="qa-import-chromadb", daemon=True).start()
+
+
+def connect_in_background(url: str, headers: dict[str, str]) -> Future[Any]:
+    """``http_client`` made on a thread: chromadb's import and the client's handshake with the
+    server run while the first batch is encoded. ``result()`` is the client, or raises what
+    making it raised (the same one-line errors)."""
+    made: Future[Any] = Future()
+
+    def make() -> None:
+        try:
+            made.set_result(http_client(url, headers))
+        except BaseException as e:  # noqa: BLE001 - handed to whoever waits for the client
+            made.set_exception(e)
+
+    threading.Thread(target=make, name="qa-connect-chroma", daemon=True).start()
+    return made
 
 
 def _import_chromadb() -> None:

@@ -269,13 +269,14 @@ def with_server(settings: Settings, catalog: Catalog) -> Settings:
     return settings
 
 
-def open_shared(settings: Settings, of: str | None = None) -> SharedIndex:
+def open_shared(settings: Settings, of: str | None = None, client: Any = None) -> SharedIndex:
     """The shared index of the folder ``settings.index`` (its INDEX_ID names it; ``of``: another
-    index's id) on the server ``settings.chroma_url``."""
+    index's id) on the server ``settings.chroma_url`` (through ``client`` if given)."""
     from qa.index.chroma import http_client, remote_collection_prefix
 
-    return SharedIndex(http_client(settings.chroma_url or "", settings.chroma_headers),
-                       remote_collection_prefix(settings.collection, settings.resolved_index(), of))
+    if client is None:
+        client = http_client(settings.chroma_url or "", settings.chroma_headers)
+    return SharedIndex(client, remote_collection_prefix(settings.collection, settings.resolved_index(), of))
 
 
 def document_row(article: Article, n_chunks: int, key: str | None = None) -> tuple[str, str, dict[str, Any]]:

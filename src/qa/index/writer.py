@@ -40,6 +40,7 @@ class IndexWriter:
         self._doomed: list[str] = []  # chunk ids to delete from Chroma, in one call (each costs ~0.3 s at 100k)
         self._doomed_docs: list[str] = []  # document keys to stamp deleted on a shared server
         self._shared: Any = None  # the index on its Chroma server, opened on first use (_server)
+        self._connecting: Any = None  # a Future of its client, made on a thread (prepare)
         self._unchecked = False  # the server's published version not yet checked against the folder's
         self._target_model = ""  # the model the target generation's store is opened with
         self._base_gen: Path | None = None  # the generation the target copies
@@ -176,7 +177,8 @@ class IndexWriter:
         if self._shared is None:
             from qa.index.shared import open_shared
 
-            self._shared = open_shared(self.settings)
+            client = self._connecting.result() if self._connecting is not None else None
+            self._shared = open_shared(self.settings, client=client)
         return self._shared
 
     def _check_announced(self) -> None:
@@ -226,11 +228,14 @@ class IndexWriter:
         shared.drop_epochs({e or g.name for g, (e, _) in kept.items()})
 
     def prepare(self) -> None:
-        """Called before the first batch is encoded: what the first write will need is loaded
-        meanwhile (chromadb's import, on a thread)."""
-        from qa.index.chroma import import_in_background
+        """Called before the first batch is encoded: what the first write will need is made
+        meanwhile on a thread (chromadb's import; on a server, the client too)."""
+        from qa.index.chroma import connect_in_background, import_in_background
 
-        import_in_background()
+        if self.settings.chroma_url and self._shared is None and self._connecting is None:
+            self._connecting = connect_in_background(self.settings.chroma_url, self.settings.chroma_headers)
+        else:
+            import_in_background()
 
     @property
     def target(self) -> Catalog:
