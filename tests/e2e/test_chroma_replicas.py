@@ -428,3 +428,29 @@ def test_an_ingest_to_an_unreachable_server_fails_in_one_line_and_publishes_noth
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "not reachable" in lines[0] and dead in lines[0], res.stderr
     assert not (tmp_path / "writer" / "CURRENT").exists()
+
+
+def test_a_folder_with_only_the_writers_index_id_cannot_overwrite_the_served_index(tmp_path: Path, chroma_server: str) -> None:
+    """A folder holding the writer's INDEX_ID but none of its generations (a partial copy, a
+    restored backup) would start the index's first epoch again on the server, clearing the one
+    the real writer publishes. It is refused, exit 2, before anything reaches the server."""
+    writer, stray, remote = tmp_path / "writer", tmp_path / "stray", ["--chroma-url", chroma_server]
+    run_json("ingest", str(_jsonl(tmp_path / "ferry.jsonl", FERRY)), *remote, index=writer)
+    index_id = run_json("index", "stats", index=writer)["index_id"]
+    stray.mkdir()
+    shutil.copy(writer / "INDEX_ID", stray / "INDEX_ID")
+    res = run_qa("ingest", str(_jsonl(tmp_path / "bridge.jsonl", BRIDGE)), *remote, index=stray)
+    assert res.returncode == 2, res.stderr
+    assert "already holds" in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    run_json("index", "follow", index_id, *remote, index=tmp_path / "replica")
+    for index in (writer, tmp_path / "replica"):
+        assert run_json("search", "ferry strike pay offer", index=index)["results"][0]["doc_id"] == "ferry-1", index.name
+
+
+@pytest.mark.parametrize("url", ["htp://127.0.0.1:8000", "http://127.0.0.1:port", "127.0.0.1:8000"])
+def test_a_malformed_chroma_url_is_a_usage_error_naming_it(tmp_path: Path, url: str) -> None:
+    res = run_qa("ingest", str(_jsonl(tmp_path / "ferry.jsonl", FERRY)), "--chroma-url", url, index=tmp_path / "writer")
+    assert res.returncode == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and url in lines[0] and "http(s)://host:port" in lines[0], res.stderr
+    assert not (tmp_path / "writer" / "CURRENT").exists()

@@ -114,21 +114,32 @@ def remote_collection_name(collection: str, gen: Path) -> str:
     return remote_collection_prefix(collection, gen.parent) + gen.name
 
 
-def http_client(url: str, headers: dict[str, str]) -> Any:
-    import chromadb
-    from chromadb.config import Settings as ChromaSettings
+def chroma_address(url: str) -> tuple[str, int, bool]:
+    """(host, port, https) of a Chroma server URL; a usage error if it is not one."""
     from urllib.parse import urlparse
 
     u = urlparse(url)
-    if u.scheme not in ("http", "https") or not u.hostname:
+    try:
+        port = u.port
+    except ValueError:
+        port = -1
+    if u.scheme not in ("http", "https") or not u.hostname or port == -1:
         from qa.errors import UsageError
 
         raise UsageError(f"--chroma-url / QA_CHROMA_URL: {url!r} is not an http(s)://host:port URL")
+    return u.hostname, port or (443 if u.scheme == "https" else 8000), u.scheme == "https"
+
+
+def http_client(url: str, headers: dict[str, str]) -> Any:
+    host, port, https = chroma_address(url)
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
     try:
         return chromadb.HttpClient(
-            host=u.hostname,
-            port=u.port or (443 if u.scheme == "https" else 8000),
-            ssl=u.scheme == "https",
+            host=host,
+            port=port,
+            ssl=https,
             headers=headers or None,
             settings=ChromaSettings(anonymized_telemetry=False),
         )

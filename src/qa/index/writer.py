@@ -50,6 +50,10 @@ class IndexWriter:
         from qa.index.replica import refuse_writes
 
         refuse_writes(self.settings)
+        if self.settings.chroma_url:  # a malformed URL fails now, not after the first batch is encoded
+            from qa.index.chroma import chroma_address
+
+            chroma_address(self.settings.chroma_url)
         if self.existing and self.generations.current() is None:  # before the lock creates the folder
             raise IndexMissingError(f"no index at {self.settings.resolved_index()}")
         self._lock = self.generations.writing(keep=self.settings.keep_generations)
@@ -62,7 +66,7 @@ class IndexWriter:
             # a writer killed between its publish and its announcement: repaired at the first
             # contact with the server (``_check_announced``), not here, so that chromadb's import
             # (~1 s) runs while the first batch is encoded instead of before it
-            self._unchecked = cur is not None and bool(self.settings.chroma_url)
+            self._unchecked = bool(self.settings.chroma_url)
             recorded = self.base.get_meta(MODEL_KEY) if self.base else None
             if self._model_override:
                 self.model = canonical_model(self._model_override)
@@ -186,8 +190,26 @@ class IndexWriter:
         version if the server lags (a writer killed between its publish and its announcement),
         and refuse if the server is ahead (a copy of the folder wrote meanwhile)."""
         if self._unchecked:
-            self._announce(check=True)
+            if self.generations.current() is None:
+                self._refuse_if_held()
+            else:
+                self._announce(check=True)
             self._unchecked = False  # after: a failed check is not skipped by a later write
+
+    def _refuse_if_held(self) -> None:
+        """A folder with no generation starts its index's first epoch on the server, clearing
+        what a killed first run left there. If the server holds a published version of this
+        INDEX_ID, the folder is not its writer (a partial copy, a restored backup): refuse."""
+        from qa.index.chroma import index_id
+
+        held = self._server().current()
+        if held is not None:
+            ident = index_id(self.generations.root)
+            raise UsageError(
+                f"the Chroma server {self.settings.chroma_url} already holds index {ident} (version {held.version}), and "
+                f"{self.generations.root} has none of its generations: an index has one writer, its own folder "
+                f"(to serve the index here: qa index follow {ident}, into an empty folder)"
+            )
 
     def _announce(self, *, check: bool = False) -> None:
         """Tell a Chroma server's readers the published version (``check``: only if it lags),
@@ -286,7 +308,8 @@ class IndexWriter:
     def commit(self) -> None:
         """Publish the target generation (if anything was written), with the settings it was written with."""
         if self.gen is None:
-            self._check_announced()  # nothing written: still tell the readers a lagging version
+            if self.generations.current() is not None:
+                self._check_announced()  # nothing written: still tell the readers a lagging version
             return
         assert self.catalog is not None
         self.catalog.set_meta(MODEL_KEY, self.model)
