@@ -401,6 +401,13 @@ def test_a_replica_answers_from_its_own_files_while_the_server_is_down(tmp_path:
     assert res.returncode != 0 and len(res.stderr.strip().splitlines()) == 1
 
 
+def _refused(res: subprocess.CompletedProcess[str], code: int, *needles: str) -> None:
+    """The command failed with exit ``code`` and one line of error naming every ``needle``."""
+    assert res.returncode == code, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and all(n in lines[0] for n in needles), res.stderr
+
+
 def test_a_copy_of_the_writers_folder_is_refused_before_it_touches_the_server(tmp_path: Path, chroma_server: str) -> None:
     """An index has one writer. A stale copy of its folder, ingesting after the real writer
     published, is refused with a usage error, and before it writes anything: the rows the real
@@ -411,8 +418,7 @@ def test_a_copy_of_the_writers_folder_is_refused_before_it_touches_the_server(tm
     shutil.copytree(writer, copy)
     run_json("ingest", str(_jsonl(tmp_path / "bridge.jsonl", BRIDGE)), *remote, index=writer)
     res = run_qa("ingest", str(_jsonl(tmp_path / "quarry.jsonl", QUARRY)), *remote, index=copy)
-    assert res.returncode == 2, res.stderr
-    assert "another writer" in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    _refused(res, 2, "another writer")
     run_json("index", "follow", index_id, *remote, index=tmp_path / "replica")
     for index in (writer, tmp_path / "replica"):
         assert run_json("search", "stone bridge canal repairs", index=index)["results"][0]["doc_id"] == "bridge-1", index.name
@@ -424,9 +430,7 @@ def test_an_ingest_to_an_unreachable_server_fails_in_one_line_and_publishes_noth
     the first batch is encoded); a server that is not there is still one clear error, exit 1."""
     dead = f"http://127.0.0.1:{free_port()}"
     res = run_qa("ingest", str(_jsonl(tmp_path / "ferry.jsonl", FERRY)), "--chroma-url", dead, index=tmp_path / "writer")
-    assert res.returncode == 1, res.stderr
-    lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1 and "not reachable" in lines[0] and dead in lines[0], res.stderr
+    _refused(res, 1, "not reachable", dead)
     assert not (tmp_path / "writer" / "CURRENT").exists()
 
 
@@ -440,8 +444,7 @@ def test_a_folder_with_only_the_writers_index_id_cannot_overwrite_the_served_ind
     stray.mkdir()
     shutil.copy(writer / "INDEX_ID", stray / "INDEX_ID")
     res = run_qa("ingest", str(_jsonl(tmp_path / "bridge.jsonl", BRIDGE)), *remote, index=stray)
-    assert res.returncode == 2, res.stderr
-    assert "already holds" in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    _refused(res, 2, "already holds", index_id)
     run_json("index", "follow", index_id, *remote, index=tmp_path / "replica")
     for index in (writer, tmp_path / "replica"):
         assert run_json("search", "ferry strike pay offer", index=index)["results"][0]["doc_id"] == "ferry-1", index.name
@@ -450,7 +453,5 @@ def test_a_folder_with_only_the_writers_index_id_cannot_overwrite_the_served_ind
 @pytest.mark.parametrize("url", ["htp://127.0.0.1:8000", "http://127.0.0.1:port", "127.0.0.1:8000"])
 def test_a_malformed_chroma_url_is_a_usage_error_naming_it(tmp_path: Path, url: str) -> None:
     res = run_qa("ingest", str(_jsonl(tmp_path / "ferry.jsonl", FERRY)), "--chroma-url", url, index=tmp_path / "writer")
-    assert res.returncode == 2, res.stderr
-    lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1 and url in lines[0] and "http(s)://host:port" in lines[0], res.stderr
+    _refused(res, 2, url, "http(s)://host:port")
     assert not (tmp_path / "writer" / "CURRENT").exists()
