@@ -450,7 +450,7 @@ def test_a_folder_with_only_the_writers_index_id_cannot_overwrite_the_served_ind
         assert run_json("search", "ferry strike pay offer", index=index)["results"][0]["doc_id"] == "ferry-1", index.name
 
 
-@pytest.mark.parametrize("url", ["htp://127.0.0.1:8000", "http://127.0.0.1:port", "127.0.0.1:8000"])
+@pytest.mark.parametrize("url", ["htp://127.0.0.1:8000", "http://127.0.0.1:port", "127.0.0.1:8000", "http://[::1:8000"])
 def test_a_malformed_chroma_url_is_a_usage_error_naming_it(tmp_path: Path, url: str) -> None:
     res = run_qa("ingest", str(_jsonl(tmp_path / "ferry.jsonl", FERRY)), "--chroma-url", url, index=tmp_path / "writer")
     _refused(res, 2, url, "http(s)://host:port")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
@@ -32,3 +33,31 @@ def test_a_removal_bigger_than_sqlites_page_cache_lands(tmp_path: Path, chroma_s
     assert len(removed) == 390 and not missing
     assert {d.doc_id for d in bot.documents()} == {s["id"] for s in stories[390:]}
     bot.close()
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts open files through /proc")
+def test_ingests_and_catch_ups_do_not_leak_server_connections(tmp_path: Path, chroma_server: str, tiny_encoder: Path) -> None:
+    """A replica's `qa serve` catches up every 2 s and a `qa watch` writer ingests for days, in one
+    process: chromadb keeps every client it makes (two file descriptors and ~1.6 MB each) for the
+    life of the process, so qa must not make one per ingest or per catch-up."""
+    from qa.index.replica import follow, sync
+
+    common = {"chroma_url": chroma_server, "model": str(tiny_encoder)}
+    writer = Assistant(Settings(index=tmp_path / "writer", **common))
+    writer.ingest_records([_long_story(0)])
+    replica = Settings(index=tmp_path / "replica", **common)
+    follow(replica, (tmp_path / "writer" / "INDEX_ID").read_text().strip())
+    sync(replica)
+    writer.ingest_records([_long_story(1)])
+    before = _open_fds()
+    for i in range(2, 7):
+        writer.ingest_records([_long_story(i)])
+    for _ in range(25):
+        sync(replica)
+    assert _open_fds() - before < 10
+    assert {d.doc_id for d in Assistant(Settings(index=tmp_path / "replica")).documents()} == {f"long-{i}" for i in range(7)}
+    writer.close()

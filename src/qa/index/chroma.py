@@ -118,11 +118,11 @@ def chroma_address(url: str) -> tuple[str, int, bool]:
     """(host, port, https) of a Chroma server URL; a usage error if it is not one."""
     from urllib.parse import urlparse
 
-    u = urlparse(url)
     try:
+        u = urlparse(url)
         port = u.port
-    except ValueError:
-        port = -1
+    except ValueError:  # a bad port or IPv6 literal
+        u, port = urlparse(""), -1
     if u.scheme not in ("http", "https") or not u.hostname or port == -1:
         from qa.errors import UsageError
 
@@ -130,7 +130,22 @@ def chroma_address(url: str) -> tuple[str, int, bool]:
     return u.hostname, port or (443 if u.scheme == "https" else 8000), u.scheme == "https"
 
 
+_clients: dict[tuple[str, tuple[tuple[str, str], ...]], Any] = {}
+_clients_lock = threading.Lock()
+
+
 def http_client(url: str, headers: dict[str, str]) -> Any:
+    """The process's client of the Chroma server at ``url`` with ``headers``, made once. chromadb
+    keeps every client it makes (its system, two file descriptors, ~1.6 MB) for the life of the
+    process, so a client per ingest or per replica catch-up (every 2 s) grew without bound."""
+    key = (url, tuple(sorted((headers or {}).items())))
+    with _clients_lock:
+        if key not in _clients:
+            _clients[key] = _new_http_client(url, headers)
+        return _clients[key]
+
+
+def _new_http_client(url: str, headers: dict[str, str]) -> Any:
     host, port, https = chroma_address(url)
     import chromadb
     from chromadb.config import Settings as ChromaSettings

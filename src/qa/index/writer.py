@@ -187,8 +187,9 @@ class IndexWriter:
 
     def _check_announced(self) -> None:
         """Once per writer, before its first server write: announce the folder's published
-        version if the server lags (a writer killed between its publish and its announcement),
-        and refuse if the server is ahead (a copy of the folder wrote meanwhile)."""
+        version if the server lags (a writer killed between its publish and its announcement);
+        refuse if the server is ahead (a copy of the folder wrote meanwhile), or holds the index
+        while the folder has no generation of it (``_refuse_if_held``)."""
         if self._unchecked:
             if self.generations.current() is None:
                 self._refuse_if_held()
@@ -207,8 +208,8 @@ class IndexWriter:
             ident = index_id(self.generations.root)
             raise UsageError(
                 f"the Chroma server {self.settings.chroma_url} already holds index {ident} (version {held.version}), and "
-                f"{self.generations.root} has none of its generations: an index has one writer, its own folder "
-                f"(to serve the index here: qa index follow {ident}, into an empty folder)"
+                f"{self.generations.root} has none of its generations: an index has one writer, its own folder (a new "
+                f"index needs a folder without INDEX_ID; to serve this one: qa index follow {ident}, into an empty folder)"
             )
 
     def _announce(self, *, check: bool = False) -> None:
