@@ -136,7 +136,7 @@ class IndexWriter:
             assert self.gen is not None and self.catalog is not None
             self._check_announced()  # before anything is written to (or discarded from) the server
             legacy = self._share() if self.settings.chroma_url else False
-            client = self._server().client if self.settings.chroma_url else None  # one connection per writer
+            client = self._server().client if self.settings.chroma_url else None  # the one the housekeeping uses
             self.vectors = open_vectors(self.settings, self.gen, self._target_model, self.catalog, writable=True, client=client)
             if legacy:  # once: a generation an older qa wrote in a collection of its own joins an epoch
                 assert self._base_gen is not None and self.base is not None
