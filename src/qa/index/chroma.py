@@ -123,9 +123,12 @@ def chroma_address(url: str) -> tuple[str, int, bool]:
         port = u.port
     except ValueError:  # a bad port or IPv6 literal
         u, port = urlparse(""), -1
-    if u.scheme not in ("http", "https") or not u.hostname or port == -1:
-        from qa.errors import UsageError
+    from qa.errors import UsageError
 
+    if u.username is not None or u.password is not None:  # never sent by chromadb; never echoed either
+        raise UsageError("--chroma-url / QA_CHROMA_URL: credentials in the URL are not sent to Chroma; put them in "
+                         'QA_CHROMA_HEADERS, e.g. {"Authorization": "Bearer ..."}')
+    if u.scheme not in ("http", "https") or not u.hostname or port == -1:
         raise UsageError(f"--chroma-url / QA_CHROMA_URL: {url!r} is not an http(s)://host:port URL")
     return u.hostname, port or (443 if u.scheme == "https" else 8000), u.scheme == "https"
 

@@ -1,0 +1,36 @@
+"""The one rule for a Chroma server URL (--chroma-url / QA_CHROMA_URL)."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.errors import UsageError
+from qa.index.chroma import chroma_address
+
+
+@pytest.mark.parametrize(
+    ("url", "address"),
+    [
+        ("http://127.0.0.1:8000", ("127.0.0.1", 8000, False)),
+        ("http://chroma.internal", ("chroma.internal", 8000, False)),
+        ("https://chroma.example.org", ("chroma.example.org", 443, True)),
+        ("https://chroma.example.org:9443/", ("chroma.example.org", 9443, True)),
+    ],
+)
+def test_a_server_url_gives_host_port_and_scheme(url: str, address: tuple[str, int, bool]) -> None:
+    assert chroma_address(url) == address
+
+
+@pytest.mark.parametrize("url", ["htp://h:1", "h:8000", "http://h:port", "http://[::1:8000", "http://", ""])
+def test_a_malformed_url_is_a_usage_error_naming_it(url: str) -> None:
+    with pytest.raises(UsageError, match="is not an http"):
+        chroma_address(url)
+
+
+def test_credentials_in_the_url_are_refused_without_being_shown() -> None:
+    """chromadb never sends a URL's user and password; an error quoting the URL would print the
+    password to the terminal or a log. Auth goes in QA_CHROMA_HEADERS."""
+    with pytest.raises(UsageError) as refused:
+        chroma_address("https://admin:s3cret-token@chroma.example.org")
+    message = str(refused.value)
+    assert "s3cret-token" not in message and "QA_CHROMA_HEADERS" in message
