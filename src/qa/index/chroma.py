@@ -8,7 +8,6 @@ import os
 import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,38 +54,27 @@ def rows_of(pages: Iterator[tuple[list[str], list[str], list[ChunkRecord], Any]]
     return {cid: (text, record) for ids, texts, records, _ in pages for cid, text, record in zip(ids, texts, records)}
 
 
-def import_in_background() -> None:
-    """Start importing chromadb on a thread. Its import is ~0.7 s of pure Python, a third of a
-    cold small ingest beyond its encoding; started before the encoder runs (whose native threads
-    release the GIL) it is mostly done by the time the first write needs it. A later ``import
-    chromadb`` waits for it rather than importing twice."""
+def import_in_background(url: str | None = None, headers: dict[str, str] | None = None) -> None:
+    """Start importing chromadb on a thread and, given a server ``url``, making the process's
+    client of it (``http_client``). The import is ~0.7 s of pure Python and the client's
+    handshake ~0.1 s; started before the encoder runs (whose native threads release the GIL)
+    they are done by the time the first write needs them. A later ``import chromadb`` or
+    ``http_client`` waits for the thread rather than doing it twice; a failure here is left to
+    that later call, which reports it."""
     import sys
 
-    if "chromadb" in sys.modules:
+    if "chromadb" in sys.modules and url is None:
         return
-    threading.Thread(target=_import_chromadb, name="qa-import-chromadb", daemon=True).start()
+    threading.Thread(target=_prepare, args=(url, headers or {}), name="qa-import-chromadb", daemon=True).start()
 
 
-def connect_in_background(url: str, headers: dict[str, str]) -> Future[Any]:
-    """``http_client`` made on a thread: chromadb's import and the client's handshake with the
-    server run while the first batch is encoded. ``result()`` is the client, or raises what
-    making it raised (the same one-line errors)."""
-    made: Future[Any] = Future()
-
-    def make() -> None:
-        try:
-            made.set_result(http_client(url, headers))
-        except BaseException as e:  # noqa: BLE001 - handed to whoever waits for the client
-            made.set_exception(e)
-
-    threading.Thread(target=make, name="qa-connect-chroma", daemon=True).start()
-    return made
-
-
-def _import_chromadb() -> None:
+def _prepare(url: str | None, headers: dict[str, str]) -> None:
     try:
         import chromadb  # noqa: F401
-    except Exception:  # noqa: BLE001 - the writer's own import reports it
+
+        if url:
+            http_client(url, headers)
+    except Exception:  # noqa: BLE001 - the writer's own call reports it
         return
 
 
@@ -186,7 +174,6 @@ class VectorStore:
         version: int | None = None,
         writable: bool = False,
         folder: Path | None = None,
-        client: Any = None,  # on a server: a client to share (one per writer), else one of its own
     ):
         import chromadb
         from chromadb.config import Settings as ChromaSettings
@@ -204,7 +191,7 @@ class VectorStore:
         if chroma_url:
             from qa.index.shared import SharedIndex
 
-            self.client = client if client is not None else http_client(chroma_url, chroma_headers or {})
+            self.client = http_client(chroma_url, chroma_headers or {})
             self.shared = SharedIndex(self.client, remote_collection_prefix(collection, gen.parent))
         else:
             with _open_lock:

@@ -138,10 +138,10 @@ class IndexReader:
         self.catalog.close()
 
 
-def open_vectors(settings: Settings, gen: Path, model: str, catalog: Catalog, *, writable: bool = False, client: Any = None) -> Any:
+def open_vectors(settings: Settings, gen: Path, model: str, catalog: Catalog, *, writable: bool = False) -> Any:
     """The Chroma store of generation ``gen``: its parts in its own folder (chroma_parts); on a
-    server (through ``client`` if given), the epoch and version its catalog records (none: a
-    generation an older qa wrote in a collection of its own)."""
+    server, the epoch and version its catalog records (none: a generation an older qa wrote in a
+    collection of its own)."""
     from qa.index.chroma import VectorStore
     from qa.index.shared import EPOCH_KEY, VERSION_KEY
 
@@ -160,7 +160,6 @@ def open_vectors(settings: Settings, gen: Path, model: str, catalog: Catalog, *,
         epoch=catalog.get_meta(EPOCH_KEY),
         version=int(version) if version else None,
         writable=writable,
-        client=client,
     )
 
 

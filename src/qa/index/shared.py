@@ -269,14 +269,13 @@ def with_server(settings: Settings, catalog: Catalog) -> Settings:
     return settings
 
 
-def open_shared(settings: Settings, of: str | None = None, client: Any = None) -> SharedIndex:
+def open_shared(settings: Settings, of: str | None = None) -> SharedIndex:
     """The shared index of the folder ``settings.index`` (its INDEX_ID names it; ``of``: another
-    index's id) on the server ``settings.chroma_url`` (through ``client`` if given)."""
+    index's id) on the server ``settings.chroma_url``."""
     from qa.index.chroma import http_client, remote_collection_prefix
 
-    if client is None:
-        client = http_client(settings.chroma_url or "", settings.chroma_headers)
-    return SharedIndex(client, remote_collection_prefix(settings.collection, settings.resolved_index(), of))
+    return SharedIndex(http_client(settings.chroma_url or "", settings.chroma_headers),
+                       remote_collection_prefix(settings.collection, settings.resolved_index(), of))
 
 
 def document_row(article: Article, n_chunks: int, key: str | None = None) -> tuple[str, str, dict[str, Any]]:

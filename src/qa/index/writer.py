@@ -40,7 +40,6 @@ class IndexWriter:
         self._doomed: list[str] = []  # chunk ids to delete from Chroma, in one call (each costs ~0.3 s at 100k)
         self._doomed_docs: list[str] = []  # document keys to stamp deleted on a shared server
         self._shared: Any = None  # the index on its Chroma server, opened on first use (_server)
-        self._connecting: Any = None  # a Future of its client, made on a thread (prepare)
         self._unchecked = False  # the server's published version not yet checked against the folder's
         self._target_model = ""  # the model the target generation's store is opened with
         self._base_gen: Path | None = None  # the generation the target copies
@@ -136,8 +135,7 @@ class IndexWriter:
             assert self.gen is not None and self.catalog is not None
             self._check_announced()  # before anything is written to (or discarded from) the server
             legacy = self._share() if self.settings.chroma_url else False
-            client = self._server().client if self.settings.chroma_url else None  # the one the housekeeping uses
-            self.vectors = open_vectors(self.settings, self.gen, self._target_model, self.catalog, writable=True, client=client)
+            self.vectors = open_vectors(self.settings, self.gen, self._target_model, self.catalog, writable=True)
             if legacy:  # once: a generation an older qa wrote in a collection of its own joins an epoch
                 assert self._base_gen is not None and self.base is not None
                 self.vectors.copy_from(open_vectors(self.settings, self._base_gen, self._target_model, self.base))
@@ -181,8 +179,7 @@ class IndexWriter:
         if self._shared is None:
             from qa.index.shared import open_shared
 
-            client = self._connecting.result() if self._connecting is not None else None
-            self._shared = open_shared(self.settings, client=client)
+            self._shared = open_shared(self.settings)
         return self._shared
 
     def _check_announced(self) -> None:
@@ -253,12 +250,9 @@ class IndexWriter:
     def prepare(self) -> None:
         """Called before the first batch is encoded: what the first write will need is made
         meanwhile on a thread (chromadb's import; on a server, the client too)."""
-        from qa.index.chroma import connect_in_background, import_in_background
+        from qa.index.chroma import import_in_background
 
-        if self.settings.chroma_url and self._shared is None and self._connecting is None:
-            self._connecting = connect_in_background(self.settings.chroma_url, self.settings.chroma_headers)
-        else:
-            import_in_background()
+        import_in_background(self.settings.chroma_url, self.settings.chroma_headers)
 
     @property
     def target(self) -> Catalog:
