@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 import urllib.request
@@ -431,6 +432,23 @@ def test_an_ingest_to_an_unreachable_server_fails_in_one_line_and_publishes_noth
     dead = f"http://127.0.0.1:{free_port()}"
     res = run_qa("ingest", str(_jsonl(tmp_path / "ferry.jsonl", FERRY)), "--chroma-url", dead, index=tmp_path / "writer")
     _refused(res, 1, "not reachable", dead)
+    assert not (tmp_path / "writer" / "CURRENT").exists()
+
+
+def test_an_ingest_to_a_server_that_never_answers_fails_in_one_line_within_the_timeout(tmp_path: Path) -> None:
+    """A server that accepts connections and never answers (hung, or a firewall that drops
+    replies) fails the ingest after QA_CHROMA_TIMEOUT, one line, exit 1: it used to hang for good."""
+    hung = socket.create_server(("127.0.0.1", 0))  # listens, never accepts: connects, then silence
+    url = f"http://127.0.0.1:{hung.getsockname()[1]}"
+    try:
+        t = time.monotonic()
+        res = run_qa("ingest", str(_jsonl(tmp_path / "ferry.jsonl", FERRY)), "--chroma-url", url, index=tmp_path / "writer",
+                     env={"QA_CHROMA_TIMEOUT": "2"}, timeout=120)
+        took = time.monotonic() - t
+    finally:
+        hung.close()
+    _refused(res, 1, url, "did not answer within 2 s")
+    assert took < 60, took
     assert not (tmp_path / "writer" / "CURRENT").exists()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -54,7 +55,7 @@ def rows_of(pages: Iterator[tuple[list[str], list[str], list[ChunkRecord], Any]]
     return {cid: (text, record) for ids, texts, records, _ in pages for cid, text, record in zip(ids, texts, records)}
 
 
-def import_in_background(url: str | None = None, headers: dict[str, str] | None = None) -> None:
+def import_in_background(url: str | None = None, headers: dict[str, str] | None = None, timeout: float = 60.0) -> None:
     """Start importing chromadb on a thread and, given a server ``url``, making the process's
     client of it (``http_client``). The import is ~0.7 s of pure Python and the client's
     handshake ~0.1 s; started before the encoder runs (whose native threads release the GIL)
@@ -65,15 +66,15 @@ def import_in_background(url: str | None = None, headers: dict[str, str] | None 
 
     if "chromadb" in sys.modules and url is None:
         return
-    threading.Thread(target=_prepare, args=(url, headers or {}), name="qa-import-chromadb", daemon=True).start()
+    threading.Thread(target=_prepare, args=(url, headers or {}, timeout), name="qa-import-chromadb", daemon=True).start()
 
 
-def _prepare(url: str | None, headers: dict[str, str]) -> None:
+def _prepare(url: str | None, headers: dict[str, str], timeout: float) -> None:
     try:
         import chromadb  # noqa: F401
 
         if url:
-            http_client(url, headers)
+            http_client(url, headers, timeout, remember_failure=True)
     except Exception:  # noqa: BLE001 - the writer's own call reports it
         return
 
@@ -121,37 +122,48 @@ def chroma_address(url: str) -> tuple[str, int, bool]:
     return u.hostname, port or (443 if u.scheme == "https" else 8000), u.scheme == "https"
 
 
-_clients: dict[tuple[str, tuple[tuple[str, str], ...]], Any] = {}
+_clients: dict[tuple[str, tuple[tuple[str, str], ...], float], Any] = {}
 _clients_lock = threading.Lock()
+_failed: dict[tuple[str, tuple[tuple[str, str], ...], float], tuple[float, Exception]] = {}  # by import_in_background
 
 
-def http_client(url: str, headers: dict[str, str]) -> Any:
+def http_client(url: str, headers: dict[str, str], timeout: float = 60.0, *, remember_failure: bool = False) -> Any:
     """The process's client of the Chroma server at ``url`` with ``headers``, made once. chromadb
     keeps every client it makes (its system, two file descriptors, ~1.6 MB) for the life of the
-    process, so a client per ingest or per replica catch-up (every 2 s) grew without bound."""
-    key = (url, tuple(sorted((headers or {}).items())))
+    process, so a client per ingest or per replica catch-up (every 2 s) grew without bound.
+    Every request it sends fails with one QAError, naming the server, when the server does not
+    answer within ``timeout`` seconds or cannot be reached (qa.index.chroma_http).
+    ``remember_failure`` (``import_in_background``): the next call, if it comes within
+    ``timeout`` seconds, raises the same error rather than waiting out a hung server again."""
+    key = _key(url, headers, timeout)
     with _clients_lock:
         if key not in _clients:
-            _clients[key] = _new_http_client(url, headers)
+            failed_at, error = _failed.pop(key, (0.0, None))
+            if error is not None and time.monotonic() - failed_at < timeout:
+                raise error
+            try:
+                _clients[key] = _new_http_client(url, headers, timeout)
+            except Exception as e:
+                if remember_failure:
+                    _failed[key] = (time.monotonic(), e)
+                raise
         return _clients[key]
 
 
-def _new_http_client(url: str, headers: dict[str, str]) -> Any:
+def _key(url: str, headers: dict[str, str], timeout: float) -> tuple[str, tuple[tuple[str, str], ...], float]:
+    return url, tuple(sorted((headers or {}).items())), float(timeout)
+
+
+def _new_http_client(url: str, headers: dict[str, str], timeout: float) -> Any:
     host, port, https = chroma_address(url)
-    import chromadb
-    from chromadb.config import Settings as ChromaSettings
+    from qa.errors import QAError
+    from qa.index.chroma_http import bounded_client
 
     try:
-        return chromadb.HttpClient(
-            host=host,
-            port=port,
-            ssl=https,
-            headers=headers or None,
-            settings=ChromaSettings(anonymized_telemetry=False),
-        )
+        return bounded_client(url, host, port, https, headers, timeout)
+    except QAError:
+        raise
     except Exception as e:
-        from qa.errors import QAError
-
         raise QAError(f"Chroma server {url} is not reachable: {str(e).splitlines()[0][:200]}") from None
 
 
@@ -170,6 +182,7 @@ class VectorStore:
         device: str = "cpu",
         chroma_url: str | None = None,
         chroma_headers: dict[str, str] | None = None,
+        chroma_timeout: float = 60.0,
         epoch: str | None = None,
         version: int | None = None,
         writable: bool = False,
@@ -191,7 +204,7 @@ class VectorStore:
         if chroma_url:
             from qa.index.shared import SharedIndex
 
-            self.client = http_client(chroma_url, chroma_headers or {})
+            self.client = http_client(chroma_url, chroma_headers or {}, chroma_timeout)
             self.shared = SharedIndex(self.client, remote_collection_prefix(collection, gen.parent))
         else:
             with _open_lock:

@@ -274,7 +274,7 @@ def open_shared(settings: Settings, of: str | None = None) -> SharedIndex:
     index's id) on the server ``settings.chroma_url``."""
     from qa.index.chroma import http_client, remote_collection_prefix
 
-    return SharedIndex(http_client(settings.chroma_url or "", settings.chroma_headers),
+    return SharedIndex(http_client(settings.chroma_url or "", settings.chroma_headers, settings.chroma_timeout),
                        remote_collection_prefix(settings.collection, settings.resolved_index(), of))
 
 

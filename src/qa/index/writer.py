@@ -252,7 +252,7 @@ class IndexWriter:
         meanwhile on a thread (chromadb's import; on a server, the client too)."""
         from qa.index.chroma import import_in_background
 
-        import_in_background(self.settings.chroma_url, self.settings.chroma_headers)
+        import_in_background(self.settings.chroma_url, self.settings.chroma_headers, self.settings.chroma_timeout)
 
     @property
     def target(self) -> Catalog:

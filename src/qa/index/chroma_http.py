@@ -1,0 +1,54 @@
+"""chromadb's HTTP client, with every request bounded. chromadb's own waits forever (httpx
+``timeout=None``), so a server that accepts a connection and never answers hung an ingest, and a
+replica's catch-up thread stopped for good; and it let httpx's errors through as tracebacks.
+Imported only when a client of a server is made (importing chromadb takes ~0.7 s)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import chromadb
+import httpx
+from chromadb.api.fastapi import FastAPI
+from chromadb.config import Settings as ChromaSettings
+
+from qa.errors import QAError
+
+_making = threading.Lock()
+
+
+def bounded_client(url: str, host: str, port: int, https: bool, headers: dict[str, str], timeout: float) -> Any:
+    """``chromadb.HttpClient`` of the server ``url``, whose requests (its own handshake included)
+    fail after ``timeout`` seconds without an answer, or on a broken connection, with one
+    QAError naming the server. chromadb accepts no other server API class for an HTTP client,
+    so its ``FastAPI`` is bounded as it is made, before the handshake's requests."""
+    init = FastAPI.__init__
+
+    def bounded_init(self: FastAPI, system: Any) -> None:
+        init(self, system)
+        _bound(self, url, timeout)
+
+    with _making:  # the class is patched only while this client is made
+        FastAPI.__init__ = bounded_init  # type: ignore[method-assign]
+        try:
+            return chromadb.HttpClient(
+                host=host, port=port, ssl=https, headers=headers or None, settings=ChromaSettings(anonymized_telemetry=False)
+            )
+        finally:
+            FastAPI.__init__ = init  # type: ignore[method-assign]
+
+
+def _bound(api: FastAPI, url: str, timeout: float) -> None:
+    api._session.timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0))
+    request = api._make_request
+
+    def bounded(method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            return request(method, path, **kwargs)
+        except httpx.TimeoutException:
+            raise QAError(f"Chroma server {url} did not answer within {timeout:g} s (QA_CHROMA_TIMEOUT)") from None
+        except httpx.TransportError as e:
+            raise QAError(f"Chroma server {url} is not reachable: {str(e).splitlines()[0][:200] if str(e) else type(e).__name__}") from None
+
+    api._make_request = bounded  # type: ignore[method-assign]
