@@ -313,3 +313,30 @@ def test_a_moved_story_is_pruned_once_no_recorded_file_exists(tmp_path):
     moved.unlink()
     pruned = run_json("ingest", str(archive), "--prune", index=ix)
     assert (pruned["removed"], pruned["documents"]) == (1, 0)
+
+
+@pytest.mark.parametrize("damage", ["names a missing generation", "is gone", "is garbage"])
+def test_a_damaged_current_pointer_is_refused_and_deletes_nothing(tmp_path, damage):
+    """CURRENT names the live generation; a writer removes every generation newer than it (a
+    killed writer's). When CURRENT is damaged (a partial restore, a stray edit), that rule read
+    "no live generation" and deleted the whole index at the next ingest. It is refused instead:
+    one line naming the folder and CURRENT (readers say so too), and every generation stays."""
+    index = tmp_path / "index"
+    for name, text in (("tram", TRAM), ("cup", CUP)):
+        run_json("ingest", str(_write(tmp_path / f"{name}.txt", text)), index=index)
+    gens = sorted(p.name for p in index.glob("gen-*"))
+    assert len(gens) == 2
+    current = index / "CURRENT"
+    if damage == "names a missing generation":
+        current.write_text("gen-000009\n")
+    elif damage == "is gone":
+        current.unlink()
+    else:
+        current.write_text("\x00\x00")
+    for args in (("ingest", str(_write(tmp_path / "storm.txt", STORM))), ("index", "rm", "tram"), ("index", "rebuild"),
+                 ("search", "tram line")):
+        res = run_qa(*args, index=index)
+        assert res.returncode == 1, (args, res.stdout, res.stderr)
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and str(index) in lines[0] and "CURRENT" in lines[0], (args, res.stderr)
+        assert sorted(p.name for p in index.glob("gen-*")) == gens, args

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from qa.checkpoints import checkpoint
-from qa.errors import IndexBusyError
+from qa.errors import IndexBusyError, QAError
 
 _GEN = re.compile(r"^gen-(\d{6})$")
 
@@ -63,6 +63,7 @@ class Generations:
         mode = fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB
         try:
             with _flock(self.root / ".write.lock", mode, create=True):
+                self.check_pointer()
                 self._remove_unpublished()
                 cur = self.current()
                 if keep is not None and cur is not None:
@@ -99,6 +100,28 @@ class Generations:
         published = [g for g in self.all() if g.name <= live.name]
         for old in published[:-keep] if keep > 0 else []:
             shutil.rmtree(old, ignore_errors=True)
+
+    def check_pointer(self) -> None:
+        """Raise QAError, naming the folder, if CURRENT is damaged. ``_remove_unpublished`` takes every generation newer than CURRENT for a killed writer's.
+        With CURRENT damaged (naming no generation here, or gone while several generations are:
+        a killed first writer leaves one, without CURRENT) that would delete the whole index."""
+        gens = self.all()
+        pointer = self.root / "CURRENT"
+        try:
+            name = pointer.read_text(errors="replace").strip()
+        except FileNotFoundError:
+            if len(gens) <= 1:
+                return  # no index yet, or the one folder a killed first writer left
+            damage = "is missing"
+        else:
+            if self.current() is not None:
+                return
+            damage = f"names {name[:40]!r}, which is not a generation of the folder"
+        newest = gens[-1].name if gens else "none"
+        raise QAError(
+            f"index {self.root}: CURRENT {damage}; nothing was changed (if {newest} is complete, write its name into "
+            f"{pointer} to make it the live generation, or restore the folder from a backup)"
+        )
 
     def _remove_unpublished(self) -> None:
         """Folders newer than CURRENT are leftovers of a killed writer."""

@@ -55,6 +55,7 @@ class IndexReader:
         self.generations = Generations(settings.resolved_index())
         gen = self.generations.current()
         if gen is None:
+            self.generations.check_pointer()
             raise IndexMissingError(
                 f"no index at {settings.resolved_index()}: run `qa ingest PATH` first"
             )

@@ -54,6 +54,7 @@ class IndexWriter:
 
             chroma_address(self.settings.chroma_url)
         if self.existing and self.generations.current() is None:  # before the lock creates the folder
+            self.generations.check_pointer()
             raise IndexMissingError(f"no index at {self.settings.resolved_index()}")
         self._lock = self.generations.writing(keep=self.settings.keep_generations)
         self._lock.__enter__()
