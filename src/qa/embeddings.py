@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,7 +56,10 @@ class Encoder:
         self._lock = threading.Lock()
         self.dimension = int(self._model.get_embedding_dimension())
 
-    def encode(self, texts: list[str], batch_size: int | None = None) -> np.ndarray:
+    def encode(self, texts: list[str], batch_size: int | None = None, *, between: Callable[[], None] | None = None) -> np.ndarray:
+        """``between``: called once before (sentence-transformers batches inside one call)."""
+        if between is not None:
+            between()
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         with self._lock:

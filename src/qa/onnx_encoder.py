@@ -16,6 +16,7 @@ import json
 import os
 import re
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -294,9 +295,10 @@ class OnnxEncoder:
         dim = self._session.get_outputs()[0].shape[-1]  # an int, or a name when the graph leaves it open
         self.dimension = dim if isinstance(dim, int) else int(self.encode(["x"]).shape[1])
 
-    def encode(self, texts: list[str], batch_size: int | None = None) -> np.ndarray:
+    def encode(self, texts: list[str], batch_size: int | None = None, *, between: Callable[[], None] | None = None) -> np.ndarray:
         """Normalised vectors in input order. Texts are tokenized once, then batched by token
-        length (as sentence-transformers does): padding a short chunk to a long one is wasted work."""
+        length (as sentence-transformers does): padding a short chunk to a long one is wasted work.
+        ``between`` is called before each batch (it may raise to stop the encoding)."""
         if not texts:
             return np.zeros((0, getattr(self, "dimension", 0)), dtype=np.float32)
         step = batch_size or self.batch_size
@@ -305,6 +307,8 @@ class OnnxEncoder:
         order = np.argsort(-lengths, kind="stable") if self.sort_by_length else np.arange(len(texts))
         out: np.ndarray | None = None
         for i in range(0, len(order), step):
+            if between is not None:
+                between()
             rows = order[i : i + step]
             width = int(lengths[rows].max())
             feeds = {name: np.zeros((len(rows), width), dtype=np.int64) for name in _INPUTS}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -433,6 +434,24 @@ def test_an_ingest_to_an_unreachable_server_fails_in_one_line_and_publishes_noth
     res = run_qa("ingest", str(_jsonl(tmp_path / "ferry.jsonl", FERRY)), "--chroma-url", dead, index=tmp_path / "writer")
     _refused(res, 1, "not reachable", dead)
     assert not (tmp_path / "writer" / "CURRENT").exists()
+
+
+def test_an_unreachable_server_stops_the_ingest_before_its_batch_is_encoded(tmp_path: Path) -> None:
+    """The store opens on a thread while the first batch is encoded; a server that is not there
+    stops the run at the next slice of the encoding, not after the whole batch (up to 512
+    chunks, ~20 s): the batch never reaches its "embedded" stage."""
+    dead = f"http://127.0.0.1:{free_port()}"
+    words = "harbour council ferry bridge budget strike tram school hospital election river storm port depot".split()
+    rows = []
+    for i in range(30):  # ~180 chunks of distinct text (no near-duplicates)
+        rng = random.Random(i)
+        text = " ".join(" ".join(rng.sample(words, 10)).capitalize() + f" {i}-{j}-{rng.randrange(10**6)}." for j in range(90))
+        rows.append({"id": f"long-{i}", "title": f"Council meeting {i}", "date": "2025-03-02", "text": text})
+    marker = tmp_path / "paused"
+    res = run_qa("ingest", str(_jsonl(tmp_path / "many.jsonl", *rows)), "--chroma-url", dead, index=tmp_path / "writer",
+                 env={PAUSE_AT: "batch-embedded", MARKER: str(marker), PAUSE_SECONDS: "1"})
+    _refused(res, 1, "not reachable", dead)
+    assert not marker.exists()
 
 
 def test_an_ingest_to_a_server_that_never_answers_fails_in_one_line_within_the_timeout(tmp_path: Path) -> None:

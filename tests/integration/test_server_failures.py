@@ -36,16 +36,22 @@ class Relay:
     def set(self, mode: str) -> None:
         with self._lock:
             self.mode = mode
-            if mode == "refuse":  # what a server that went away looks like to a kept-alive connection
-                for s in self._socks:
-                    s.close()
-                self._socks.clear()
+            if mode == "hang":  # kept-alive connections stay, and go silent (_pipe forwards nothing)
+                return
+            for s in self._socks:  # they end: the client's next request sees the new mode
+                s.close()
+            self._socks.clear()
 
     def _accept(self) -> None:
         while True:
             conn, _ = self._listener.accept()
             if self.mode == "refuse":
                 conn.close()
+                continue
+            if self.mode == "502":  # a proxy in front of a server that is down
+                with self._lock:
+                    self._socks.append(conn)
+                threading.Thread(target=self._bad_gateway, args=(conn,), daemon=True).start()
                 continue
             try:
                 up = socket.create_connection(self.target)
@@ -56,6 +62,16 @@ class Relay:
                 self._socks += [conn, up]
             threading.Thread(target=self._pipe, args=(conn, up), daemon=True).start()
             threading.Thread(target=self._pipe, args=(up, conn), daemon=True).start()
+
+    @staticmethod
+    def _bad_gateway(conn: socket.socket) -> None:
+        try:
+            while conn.recv(65536):
+                body = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
+                conn.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        except OSError:
+            pass
+        conn.close()
 
     def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
         try:
@@ -107,6 +123,9 @@ def test_a_server_that_stops_answering_or_goes_away_fails_in_one_line_and_loses_
     relay.set("refuse")  # the server is gone
     _fails_within(lambda: writer.ingest_records([_story(1)]), 30, relay.url)
 
+    relay.set("502")  # a proxy answering for a server that is down
+    _fails_within(lambda: writer.ingest_records([_story(1)]), 30, relay.url, "502 Bad Gateway")
+
     relay.set("forward")  # back: the next ingest and catch-up work, and nothing was lost
     writer.ingest_records([_story(1)])
     assert {d.doc_id for d in writer.documents()} == {"story-0", "story-1"}
@@ -115,3 +134,15 @@ def test_a_server_that_stops_answering_or_goes_away_fails_in_one_line_and_loses_
     assert {d.doc_id for d in follower.documents()} == {"story-0", "story-1"}
     follower.close()
     writer.close()
+
+
+def test_one_client_per_server_and_headers_and_the_callers_headers_stay_as_given(chroma_server: str) -> None:
+    """chromadb adds its own headers (Content-Type, User-Agent) to the dict it is given: it was
+    the settings' own, so the next call's key differed and made another client (which chromadb
+    keeps for the life of the process)."""
+    from qa.index.chroma import http_client
+
+    headers = {"X-Qa-Test": "1"}
+    first = http_client(chroma_server, headers, 30)
+    assert headers == {"X-Qa-Test": "1"}
+    assert http_client(chroma_server, headers, 30) is first

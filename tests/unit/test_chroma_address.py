@@ -21,7 +21,7 @@ def test_a_server_url_gives_host_port_and_scheme(url: str, address: tuple[str, i
     assert chroma_address(url) == address
 
 
-@pytest.mark.parametrize("url", ["htp://h:1", "h:8000", "http://h:port", "http://[::1:8000", "http://", ""])
+@pytest.mark.parametrize("url", ["htp://h:1", "h:8000", "http://h:port", "http://[::1:8000", "http://", "", "http://h:0"])
 def test_a_malformed_url_is_a_usage_error_naming_it(url: str) -> None:
     with pytest.raises(UsageError, match="is not an http"):
         chroma_address(url)
@@ -34,3 +34,11 @@ def test_credentials_in_the_url_are_refused_without_being_shown() -> None:
         chroma_address("https://admin:s3cret-token@chroma.example.org")
     message = str(refused.value)
     assert "s3cret-token" not in message and "QA_CHROMA_HEADERS" in message
+
+
+@pytest.mark.parametrize("url", ["https://example.org/chroma", "http://h:8000/api/v2", "http://h:8000?tenant=x", "http://h:8000/#top"])
+def test_a_path_query_or_fragment_is_refused_not_dropped(url: str) -> None:
+    """chromadb sends every request to the host's root: a path (a server behind a proxy prefix)
+    was silently dropped, and every request then failed with the server's 404."""
+    with pytest.raises(UsageError, match="without a path"):
+        chroma_address(url)

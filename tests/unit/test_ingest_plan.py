@@ -23,8 +23,12 @@ class Recorder:
 
     def __init__(self, aliases: list[Alias] = (), sources: dict[str, list[str]] | None = None):
         self.calls: list[tuple[str, ...]] = []
+        self.hints: list[int] = []  # expect_index calls
         self.alias_table = {a.alias_id: a for a in aliases}  # insertion order = rowid order
         self.origins = {k: list(v) for k, v in (sources or {}).items()}
+
+    def expect_index(self) -> None:
+        self.hints.append(len(self.calls))  # how many steps came before the hint
 
     def index(self, article: Article, chunks: list[Chunk], sig: np.ndarray) -> None:
         assert chunks and sig is not None
@@ -108,6 +112,20 @@ def test_an_unchanged_article_emits_no_step(settings):
     planner.plan(article("a", text(1)))
     assert recorder.calls == []
     assert report.unchanged == 1
+
+
+def test_the_encoder_is_expected_first_for_an_article_to_index_and_never_for_a_copy(settings):
+    """The hint comes before any step (the new generation is made at the first one), for a new
+    or changed article; an unchanged article or an exact copy of an indexed one never loads the
+    encoder."""
+    a = article("a", text(1))
+    planner, recorder, _ = planner_for([a], [], settings)
+    planner.plan(article("a", text(1), path="/news/moved.txt"))  # unchanged, from another file
+    planner.plan(article("copy-of-a", text(1)))  # an exact duplicate: an alias
+    assert recorder.hints == [] and recorder.calls
+    planner.plan(article("b", text(2)))
+    assert recorder.hints == [len(recorder.calls) - 2]  # before b's add_source and index
+    assert recorder.calls[-2:] == [("add_source", "b", API), ("index", "b")]
 
 
 def test_a_changed_text_replans_its_aliases(settings):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -55,27 +54,21 @@ def rows_of(pages: Iterator[tuple[list[str], list[str], list[ChunkRecord], Any]]
     return {cid: (text, record) for ids, texts, records, _ in pages for cid, text, record in zip(ids, texts, records)}
 
 
-def import_in_background(url: str | None = None, headers: dict[str, str] | None = None, timeout: float = 60.0) -> None:
-    """Start importing chromadb on a thread and, given a server ``url``, making the process's
-    client of it (``http_client``). The import is ~0.7 s of pure Python and the client's
-    handshake ~0.1 s; started before the encoder runs (whose native threads release the GIL)
-    they are done by the time the first write needs them. A later ``import chromadb`` or
-    ``http_client`` waits for the thread rather than doing it twice; a failure here is left to
-    that later call, which reports it."""
+def import_in_background() -> None:
+    """Start importing chromadb on a thread (~0.7 s of pure Python): started before the encoder
+    runs (whose native threads release the GIL), it is done by the time the first write needs
+    it. A later ``import chromadb`` waits for the thread rather than doing it twice; a failure
+    here is left to that later import, which reports it."""
     import sys
 
-    if "chromadb" in sys.modules and url is None:
-        return
-    threading.Thread(target=_prepare, args=(url, headers or {}, timeout), name="qa-import-chromadb", daemon=True).start()
+    if "chromadb" not in sys.modules:
+        threading.Thread(target=_import, name="qa-import-chromadb", daemon=True).start()
 
 
-def _prepare(url: str | None, headers: dict[str, str], timeout: float) -> None:
+def _import() -> None:
     try:
         import chromadb  # noqa: F401
-
-        if url:
-            http_client(url, headers, timeout, remember_failure=True)
-    except Exception:  # noqa: BLE001 - the writer's own call reports it
+    except Exception:  # noqa: BLE001 - the writer's own import reports it
         return
 
 
@@ -117,41 +110,30 @@ def chroma_address(url: str) -> tuple[str, int, bool]:
     if u.username is not None or u.password is not None:  # never sent by chromadb; never echoed either
         raise UsageError("--chroma-url / QA_CHROMA_URL: credentials in the URL are not sent to Chroma; put them in "
                          'QA_CHROMA_HEADERS, e.g. {"Authorization": "Bearer ..."}')
-    if u.scheme not in ("http", "https") or not u.hostname or port == -1:
+    if u.scheme not in ("http", "https") or not u.hostname or port in (-1, 0):
         raise UsageError(f"--chroma-url / QA_CHROMA_URL: {url!r} is not an http(s)://host:port URL")
+    if u.path not in ("", "/") or u.query or u.fragment:  # chromadb would drop them and ask the host's root
+        raise UsageError(f"--chroma-url / QA_CHROMA_URL: {url!r}: a Chroma server URL is http(s)://host:port, "
+                         "without a path, query or fragment")
     return u.hostname, port or (443 if u.scheme == "https" else 8000), u.scheme == "https"
 
 
 _clients: dict[tuple[str, tuple[tuple[str, str], ...], float], Any] = {}
 _clients_lock = threading.Lock()
-_failed: dict[tuple[str, tuple[tuple[str, str], ...], float], tuple[float, Exception]] = {}  # by import_in_background
 
 
-def http_client(url: str, headers: dict[str, str], timeout: float = 60.0, *, remember_failure: bool = False) -> Any:
+def http_client(url: str, headers: dict[str, str], timeout: float = 60.0) -> Any:
     """The process's client of the Chroma server at ``url`` with ``headers``, made once. chromadb
     keeps every client it makes (its system, two file descriptors, ~1.6 MB) for the life of the
     process, so a client per ingest or per replica catch-up (every 2 s) grew without bound.
     Every request it sends fails with one QAError, naming the server, when the server does not
-    answer within ``timeout`` seconds or cannot be reached (qa.index.chroma_http).
-    ``remember_failure`` (``import_in_background``): the next call, if it comes within
-    ``timeout`` seconds, raises the same error rather than waiting out a hung server again."""
-    key = _key(url, headers, timeout)
+    answer within ``timeout`` seconds, cannot be reached, or answers with an error that is not
+    Chroma's own (a proxy's 502; qa.index.chroma_http)."""
+    key = (url, tuple(sorted((headers or {}).items())), float(timeout))
     with _clients_lock:
         if key not in _clients:
-            failed_at, error = _failed.pop(key, (0.0, None))
-            if error is not None and time.monotonic() - failed_at < timeout:
-                raise error
-            try:
-                _clients[key] = _new_http_client(url, headers, timeout)
-            except Exception as e:
-                if remember_failure:
-                    _failed[key] = (time.monotonic(), e)
-                raise
+            _clients[key] = _new_http_client(url, dict(headers or {}), timeout)  # a copy: chromadb adds its own headers to it
         return _clients[key]
-
-
-def _key(url: str, headers: dict[str, str], timeout: float) -> tuple[str, tuple[tuple[str, str], ...], float]:
-    return url, tuple(sorted((headers or {}).items())), float(timeout)
 
 
 def _new_http_client(url: str, headers: dict[str, str], timeout: float) -> Any:
@@ -164,6 +146,11 @@ def _new_http_client(url: str, headers: dict[str, str], timeout: float) -> Any:
     except QAError:
         raise
     except Exception as e:
+        cause: BaseException | None = e
+        while cause is not None and not isinstance(cause, QAError):  # chromadb wraps its handshake's errors
+            cause = cause.__cause__ or cause.__context__
+        if cause is not None:
+            raise cause from None
         raise QAError(f"Chroma server {url} is not reachable: {str(e).splitlines()[0][:200]}") from None
 
 

@@ -5,6 +5,7 @@ Imported only when a client of a server is made (importing chromadb takes ~0.7 s
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import Any
 
@@ -40,15 +41,31 @@ def bounded_client(url: str, host: str, port: int, https: bool, headers: dict[st
 
 
 def _bound(api: FastAPI, url: str, timeout: float) -> None:
+    """Every request of ``api``: at most ``timeout`` s without an answer; sent once more when a
+    kept-alive connection turns out closed (the server restarted; qa's requests are idempotent:
+    gets, upserts, stamps and deletes by id); any failure one QAError naming the server."""
     api._session.timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0))
     request = api._make_request
 
     def bounded(method: str, path: str, **kwargs: Any) -> Any:
         try:
-            return request(method, path, **kwargs)
+            try:
+                return request(method, path, **kwargs)
+            except httpx.RemoteProtocolError:  # a kept-alive connection the server closed (it restarted): once more
+                return request(method, path, **kwargs)
         except httpx.TimeoutException:
             raise QAError(f"Chroma server {url} did not answer within {timeout:g} s (QA_CHROMA_TIMEOUT)") from None
         except httpx.TransportError as e:
-            raise QAError(f"Chroma server {url} is not reachable: {str(e).splitlines()[0][:200] if str(e) else type(e).__name__}") from None
+            raise QAError(f"Chroma server {url} is not reachable: {_first_line(e)}") from None
+        except Exception as e:
+            if type(e) is Exception:  # chromadb's wrapper of an error answer that is not Chroma's (a proxy's 502 page)
+                raise QAError(f"Chroma server {url} answered with an error: {_first_line(e)}") from None
+            raise
 
     api._make_request = bounded  # type: ignore[method-assign]
+
+
+def _first_line(e: BaseException) -> str:
+    """The gist of an error: its text without markup (a proxy's error page), on one line."""
+    text = " ".join(re.sub(r"<[^>]*>", " ", str(e)).split())
+    return text[:200] if text else type(e).__name__

@@ -120,8 +120,12 @@ class SharedIndex:
         return self._existing(name, None)
 
     def _existing(self, name: str, embedding_function: Any) -> Any:
+        from qa.errors import QAError
+
         try:
             return self.client.get_collection(name, embedding_function=embedding_function)
+        except QAError:
+            raise  # the server did not answer: not a missing collection
         except Exception as e:
             from qa.errors import IndexMissingError
 
@@ -133,13 +137,15 @@ class SharedIndex:
         the server is an error, not "nothing")."""
         from chromadb.errors import NotFoundError
 
+        from qa.errors import QAError
+
         try:
             col = self.client.get_collection(self.prefix + VERSIONS, embedding_function=None)
         except NotFoundError:
             return None
+        except QAError:
+            raise  # already one line naming the server
         except Exception as e:
-            from qa.errors import QAError
-
             raise QAError(f"Chroma server: {str(e).splitlines()[0][:200] if str(e) else type(e).__name__}") from None
         got = col.get(ids=[CURRENT], include=["metadatas"])
         return Version.of(got["metadatas"][0]) if got["ids"] else None
@@ -153,7 +159,7 @@ class SharedIndex:
         """Undo what a killed writer did after version ``published``: its rows go, its deletions
         are taken back."""
         for col in (self.chunks(epoch), self.docs(epoch)):
-            col.delete(where={ADDED: {"$gt": published}})
+            _delete_where(self.client, col, {ADDED: {"$gt": published}})
             # Chroma resolves each condition of an "$and" on its own, so "deleted after `published`"
             # (true of every live row: NEVER) would read the whole collection, 0.15 s at 100k rows
             # at every ingest. Rows deleted at all are few (those kept versions still show).
@@ -165,26 +171,34 @@ class SharedIndex:
     def clear_epoch(self, epoch: str) -> None:
         """Remove a new epoch's collections before it starts: a writer killed while starting an
         epoch of the same name (numbers of unpublished generations are reused) left them."""
+        from qa.errors import QAError
+
         for name in (self.name(epoch), self.name(epoch) + "-docs"):
             try:
                 self.client.delete_collection(name)
+            except QAError:
+                raise  # the server did not answer: the collections may still be there
             except Exception:  # not there: the usual case
                 pass
 
     def collect(self, epoch: str, floor: int) -> None:
         """Drop the rows no kept version shows: deleted at or before ``floor``."""
         for col in (self.chunks(epoch), self.docs(epoch)):
-            col.delete(where={DELETED: {"$lte": floor}})
+            _delete_where(self.client, col, {DELETED: {"$lte": floor}})
 
     def drop_epochs(self, keep: Iterable[str]) -> None:
         """Delete this index's collections but those of the ``keep`` epochs and ``versions``."""
+        from qa.errors import QAError
+
         wanted = {self.prefix + VERSIONS} | {n for e in keep for n in (self.name(e), self.name(e) + "-docs")}
         for col in self.client.list_collections():
             name = col if isinstance(col, str) else col.name
             if name.startswith(self.prefix) and name not in wanted:
                 try:
                     self.client.delete_collection(name)
-                except Exception:
+                except QAError:
+                    raise
+                except Exception:  # gone meanwhile
                     pass
 
     # ------------------------------------------------------------ documents
@@ -228,10 +242,22 @@ class SharedIndex:
 
 
 def _max_batch(client: Any) -> int:
+    from qa.errors import QAError
+
     try:
         return int(client.get_max_batch_size())
-    except Exception:
+    except QAError:
+        raise
+    except Exception:  # a server without the call
         return 1000
+
+
+def _delete_where(client: Any, col: Any, where: dict[str, Any]) -> None:
+    """Delete the rows matching ``where`` a batch at a time: one delete of every row a killed
+    100k-chunk ingest wrote could outlast the client's timeout and fail at every later ingest."""
+    ids = list(col.get(where=where, include=[])["ids"])
+    for part in _batches(ids, _max_batch(client)):
+        col.delete(ids=part)
 
 
 def _batches(items: list[Any], n: int) -> Iterator[list[Any]]:

@@ -4,12 +4,14 @@ applies its changes there and publishes it atomically (see generations).
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import Future, wait
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from qa.checkpoints import checkpoint
-from qa.errors import IndexMissingError, UsageError
+from qa.errors import IndexMissingError, QAError, UsageError
 from qa.index.catalog import Catalog
 from qa.index.generations import Generations
 from qa.index.lexical import lexical_text
@@ -44,6 +46,8 @@ class IndexWriter:
         self._target_model = ""  # the model the target generation's store is opened with
         self._base_gen: Path | None = None  # the generation the target copies
         self._inherited_epoch: str | None = None  # on a server: the epoch the copied catalog recorded
+        self._opening: Future[None] | None = None  # the store being opened on a thread (prepare)
+        self._closing = threading.Event()  # tells that thread to stop (_go_on)
 
     def __enter__(self) -> IndexWriter:
         from qa.index.replica import refuse_writes
@@ -130,12 +134,23 @@ class IndexWriter:
 
     def _store(self) -> Any:
         """The target generation's Chroma store, opened at its first use. On a Chroma server that
-        is the writer's first contact with it: for an ingest, after its first batch is encoded,
-        while chromadb is imported on a thread (``prepare``), rather than before it."""
+        is the writer's first contact with it: for an ingest, on a thread while its first batch
+        is encoded (``prepare``), and its first write waits for it (an error there is raised
+        here, in the writer's own call)."""
+        if self._opening is not None:
+            self._opening.result()  # on an error or an interrupt it stays, for _close_target to wait on
+            self._opening = None
+        if self.vectors is None:
+            self._open_store()
+        return self.vectors
+
+    def _open_store(self) -> None:
         if self.vectors is None:
             assert self.gen is not None and self.catalog is not None
             self._check_announced()  # before anything is written to (or discarded from) the server
+            self._go_on()
             legacy = self._share() if self.settings.chroma_url else False
+            self._go_on()
             self.vectors = open_vectors(self.settings, self.gen, self._target_model, self.catalog, writable=True)
             if legacy:  # once: a generation an older qa wrote in a collection of its own joins an epoch
                 assert self._base_gen is not None and self.base is not None
@@ -144,7 +159,6 @@ class IndexWriter:
                     self.vectors.epoch, [document_row(a, n, key) for a, n, key in self.catalog.articles_with_keys()],
                     self.vectors.version,
                 )
-        return self.vectors
 
     def _stamp(self) -> None:
         """On a Chroma server: record the epoch and version the new generation writes (a copy
@@ -250,10 +264,46 @@ class IndexWriter:
 
     def prepare(self) -> None:
         """Called before the first batch is encoded: what the first write will need is made
-        meanwhile on a thread (chromadb's import; on a server, the client too)."""
+        meanwhile on a thread. Embedded: chromadb's import. On a Chroma server: the import, the
+        client and the target's store (``_open_store``: the check of the announced version, the
+        discard of a killed writer's rows, the collections; ~0.2 s of round trips), which the
+        encoder does not touch while it runs."""
         from qa.index.chroma import import_in_background
 
-        import_in_background(self.settings.chroma_url, self.settings.chroma_headers, self.settings.chroma_timeout)
+        if not self.settings.chroma_url:
+            import_in_background()
+            return
+        self.start()
+        if self.vectors is not None or self._opening is not None:
+            return
+        opening: Future[None] = Future()
+
+        def open_store() -> None:
+            try:
+                self._open_store()
+                opening.set_result(None)
+            except BaseException as e:  # noqa: BLE001 - raised in the writer's own call (_store)
+                opening.set_exception(e)
+
+        try:
+            threading.Thread(target=open_store, name="qa-open-store", daemon=True).start()
+        except RuntimeError:  # no thread to be had: the first write opens it
+            return
+        self._opening = opening
+
+    def raise_if_store_failed(self) -> None:
+        """Raise, in the writer's own call, the error of the store's thread (``prepare``) if it
+        has failed already (the server is not reachable, or refuses this folder). Called between
+        the encoder's batches: such a run stops within a batch (~1 s), not after a whole write
+        batch of up to ``write_batch_chunks`` chunks (~20 s)."""
+        if self._opening is not None and self._opening.done():
+            self._store()
+
+    def _go_on(self) -> None:
+        """On the store's thread: stop before the next server request once the writer is closing
+        (a failed or interrupted run), so nothing of it reaches the server after its lock is gone."""
+        if self._closing.is_set():
+            raise QAError("the writer closed while its store was being opened")
 
     @property
     def target(self) -> Catalog:
@@ -361,6 +411,11 @@ class IndexWriter:
             )
 
     def _close_target(self) -> None:
+        if self._opening is not None:  # a run that failed while its store was being opened
+            self._closing.set()
+            _wait_quietly(self._opening)  # before the catalog closes and the lock goes
+            self._opening = None
+            self._closing.clear()
         self._doomed = []
         self._doomed_docs = []
         if self.lexical is not None:
@@ -373,6 +428,17 @@ class IndexWriter:
             self.catalog.close()
             self.catalog = None
         self.gen = None
+
+
+def _wait_quietly(opening: Future[None]) -> None:
+    """Wait for ``opening`` however it ends, through interrupts too: the run is failing already
+    (that is why it closes), and the thread's requests are bounded by ``chroma_timeout``, and it
+    stops before its next one (``_go_on``)."""
+    while not opening.done():
+        try:
+            wait([opening])
+        except KeyboardInterrupt:
+            continue
 
 
 def _needs_upgrade(gen: Path, catalog: Catalog) -> bool:

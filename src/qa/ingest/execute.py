@@ -60,6 +60,11 @@ class Executor:
         return self.writer.target
 
     # ------------------------------------------------------------ indexing
+    def expect_index(self) -> None:
+        """The encoder's session (~0.25 s) is made while the new generation is (its catalog is
+        copied: ~0.1-0.2 s at 100k chunks) and the article is read and planned."""
+        self._start_encoder()
+
     def index(self, article: Article, chunks: list[Chunk], sig: np.ndarray) -> None:
         self._start_encoder()
         self._items.append((article, chunks, sig))
@@ -82,7 +87,7 @@ class Executor:
             )
             self.writer.prepare()  # after the encoder (an export imports torch): not two imports at once
         texts = [embedding_text(a, c) for a, cs, _ in self._items for c in cs]
-        vectors = self._encoder.encode(texts)
+        vectors = self._encoder.encode(texts, between=self.writer.raise_if_store_failed)  # see raise_if_store_failed
         checkpoint("batch-embedded")
         self.writer.write([(a, cs) for a, cs, _ in self._items], vectors)
         catalog = self.target

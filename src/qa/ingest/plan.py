@@ -29,6 +29,10 @@ from qa.types import Article, Chunk
 class Steps(Protocol):
     """What the plan asks of the index being written."""
 
+    def expect_index(self) -> None:
+        """A new or changed article that is not an exact duplicate is about to be placed: it will
+        most likely be indexed, so the encoder may start being made (before the new generation)."""
+
     def index(self, article: Article, chunks: list[Chunk], sig: np.ndarray) -> None:
         """Embed and write ``article`` with its chunks and near-duplicate signature."""
 
@@ -113,8 +117,11 @@ class Planner:
         s, doc_id = self.state, article.doc_id
         self.read.add(doc_id)
         self.replanned.pop(doc_id, None)  # this read's outcome counts instead
+        unchanged = self._unchanged(article)
+        if not unchanged and s.by_text.get(article.text_hash, doc_id) == doc_id:  # not an exact duplicate
+            self.steps.expect_index()
         self._record_source(doc_id, article.path)
-        if self._unchanged(article):
+        if unchanged:
             self.report.unchanged += 1
             return
         prior, had_content = s.aliases.get(doc_id), doc_id in s.alias_hashes
