@@ -61,3 +61,21 @@ def test_ingests_and_catch_ups_do_not_leak_server_connections(tmp_path: Path, ch
     assert _open_fds() - before < 10
     assert {d.doc_id for d in Assistant(Settings(index=tmp_path / "replica")).documents()} == {f"long-{i}" for i in range(7)}
     writer.close()
+
+
+def test_housekeeping_deletes_every_matching_row_a_page_at_a_time(chroma_server: str) -> None:
+    """A killed big ingest's rows (and the rows collected after a big update) are deleted by id,
+    a page at a time (a managed Chroma answers at most 300 rows a read), until none match."""
+    import numpy as np
+
+    from qa.index.chroma import http_client
+    from qa.index.shared import _delete_where
+
+    client = http_client(chroma_server, {}, 30)
+    col = client.create_collection(f"paging-{random.randrange(10**9)}", embedding_function=None)
+    n = 750
+    col.add(ids=[f"r{i}" for i in range(n)], embeddings=np.ones((n, 2), dtype=np.float32),
+            metadatas=[{"v": 2 if i % 5 else 1} for i in range(n)])
+    _delete_where(client, col, {"v": {"$gt": 1}}, page=300)
+    assert sorted(col.get(include=[])["ids"]) == sorted(f"r{i}" for i in range(0, n, 5))
+    client.delete_collection(col.name)

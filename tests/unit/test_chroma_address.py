@@ -42,3 +42,16 @@ def test_a_path_query_or_fragment_is_refused_not_dropped(url: str) -> None:
     was silently dropped, and every request then failed with the server's 404."""
     with pytest.raises(UsageError, match="without a path"):
         chroma_address(url)
+
+
+@pytest.mark.parametrize(("recorded", "used"), [
+    ("http://h:8000/api/v2", "http://h:8000"), ("https://example.org/chroma?x=1#y", "https://example.org"),
+    ("http://127.0.0.1:8000", "http://127.0.0.1:8000"), ("", ""), (None, None),
+])
+def test_a_url_an_index_recorded_opens_without_the_parts_qa_used_to_drop(recorded: str | None, used: str | None) -> None:
+    """An older qa accepted (and dropped) a path: an index or replica that recorded one keeps opening."""
+    from qa.index.chroma import recorded_url
+
+    assert recorded_url(recorded) == used
+    if used:
+        chroma_address(used)

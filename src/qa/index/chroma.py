@@ -118,6 +118,20 @@ def chroma_address(url: str) -> tuple[str, int, bool]:
     return u.hostname, port or (443 if u.scheme == "https" else 8000), u.scheme == "https"
 
 
+def recorded_url(url: str | None) -> str | None:
+    """A server URL an index recorded, as ``chroma_address`` accepts it: an older qa accepted a
+    path, query or fragment (and dropped them), so an index that recorded one still opens."""
+    if not url:
+        return url
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        u = urlsplit(url)
+    except ValueError:
+        return url  # refused, with its reason, where it is used
+    return urlunsplit((u.scheme, u.netloc, "", "", ""))
+
+
 _clients: dict[tuple[str, tuple[tuple[str, str], ...], float], Any] = {}
 _clients_lock = threading.Lock()
 

@@ -51,8 +51,8 @@ def _bound(api: FastAPI, url: str, timeout: float) -> None:
         try:
             try:
                 return request(method, path, **kwargs)
-            except httpx.RemoteProtocolError:  # a kept-alive connection the server closed (it restarted): once more
-                return request(method, path, **kwargs)
+            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):  # a kept-alive connection
+                return request(method, path, **kwargs)  # the server closed or reset (it restarted): once more
         except httpx.TimeoutException:
             raise QAError(f"Chroma server {url} did not answer within {timeout:g} s (QA_CHROMA_TIMEOUT)") from None
         except httpx.TransportError as e:

@@ -69,7 +69,9 @@ def reading_settings(settings: Settings) -> Settings:
     m = marker(settings.resolved_index())
     if m is None or settings.chroma_url:
         return settings
-    return settings.model_copy(update={"chroma_url": m.get("chroma_url")})
+    from qa.index.chroma import recorded_url
+
+    return settings.model_copy(update={"chroma_url": recorded_url(m.get("chroma_url"))})
 
 
 def refuse_writes(settings: Settings) -> None:
@@ -93,7 +95,9 @@ def follow(settings: Settings, index_id: str) -> SyncReport:
     m = marker(root)
     if m is not None and m["index_id"] != index_id:
         raise UsageError(f"index {root} already follows {m['index_id']}, not {index_id}")
-    url = settings.chroma_url or (m or {}).get("chroma_url")
+    from qa.index.chroma import recorded_url
+
+    url = settings.chroma_url or recorded_url((m or {}).get("chroma_url"))
     if not url:
         raise UsageError("qa index follow needs the Chroma server: --chroma-url URL (or QA_CHROMA_URL)")
     settings = settings.model_copy(update={"chroma_url": url})

@@ -245,19 +245,27 @@ def _max_batch(client: Any) -> int:
     from qa.errors import QAError
 
     try:
-        return int(client.get_max_batch_size())
+        n = int(client.get_max_batch_size())
     except QAError:
         raise
     except Exception:  # a server without the call
         return 1000
+    return n if n > 0 else 1000  # chromadb says -1 when the server does not tell
 
 
-def _delete_where(client: Any, col: Any, where: dict[str, Any]) -> None:
-    """Delete the rows matching ``where`` a batch at a time: one delete of every row a killed
-    100k-chunk ingest wrote could outlast the client's timeout and fail at every later ingest."""
-    ids = list(col.get(where=where, include=[])["ids"])
-    for part in _batches(ids, _max_batch(client)):
-        col.delete(ids=part)
+def _delete_where(client: Any, col: Any, where: dict[str, Any], page: int = 300) -> None:
+    """Delete the rows matching ``where`` a page at a time (300: a managed Chroma's limit on a
+    read): one delete of every row a killed 100k-chunk ingest wrote could outlast the client's
+    timeout and fail at every later ingest. Deleted rows stop matching, so each read takes the
+    next page; a page that comes back again means the server did not delete it."""
+    from qa.errors import QAError
+
+    last: list[str] = []
+    while ids := list(col.get(where=where, limit=min(page, _max_batch(client)), include=[])["ids"]):
+        if ids == last:
+            raise QAError(f"Chroma server: rows of {col.name} were not deleted ({len(ids)} still match)")
+        col.delete(ids=ids)
+        last = ids
 
 
 def _batches(items: list[Any], n: int) -> Iterator[list[Any]]:
@@ -274,7 +282,9 @@ def with_server(settings: Settings, catalog: Catalog) -> Settings:
     from qa.errors import UsageError
 
     gen = catalog.path.parent
-    recorded = catalog.get_meta(URL_KEY)
+    from qa.index.chroma import recorded_url
+
+    recorded = recorded_url(catalog.get_meta(URL_KEY))
     given = settings.chroma_url
     if not given:
         return settings.model_copy(update={"chroma_url": recorded}) if recorded else settings

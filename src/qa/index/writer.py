@@ -48,6 +48,7 @@ class IndexWriter:
         self._inherited_epoch: str | None = None  # on a server: the epoch the copied catalog recorded
         self._opening: Future[None] | None = None  # the store being opened on a thread (prepare)
         self._closing = threading.Event()  # tells that thread to stop (_go_on)
+        self._legacy = False  # the target copies an older qa's own remote collection (_join_epoch)
 
     def __enter__(self) -> IndexWriter:
         from qa.index.replica import refuse_writes
@@ -142,23 +143,30 @@ class IndexWriter:
             self._opening = None
         if self.vectors is None:
             self._open_store()
+        if self._legacy:
+            self._join_epoch()
         return self.vectors
 
     def _open_store(self) -> None:
+        """Check, housekeeping and the collections (on ``prepare``'s thread, or at the first use)."""
         if self.vectors is None:
             assert self.gen is not None and self.catalog is not None
             self._check_announced()  # before anything is written to (or discarded from) the server
             self._go_on()
-            legacy = self._share() if self.settings.chroma_url else False
+            self._legacy = self._share() if self.settings.chroma_url else False
             self._go_on()
             self.vectors = open_vectors(self.settings, self.gen, self._target_model, self.catalog, writable=True)
-            if legacy:  # once: a generation an older qa wrote in a collection of its own joins an epoch
-                assert self._base_gen is not None and self.base is not None
-                self.vectors.copy_from(open_vectors(self.settings, self._base_gen, self._target_model, self.base))
-                self.vectors.shared.put_documents(
-                    self.vectors.epoch, [document_row(a, n, key) for a, n, key in self.catalog.articles_with_keys()],
-                    self.vectors.version,
-                )
+
+    def _join_epoch(self) -> None:
+        """Once: a generation an older qa wrote in a collection of its own joins an epoch (a copy
+        of every row: on the writer's own thread, where an interrupt stops it)."""
+        assert self._base_gen is not None and self.base is not None and self.catalog is not None
+        self.vectors.copy_from(open_vectors(self.settings, self._base_gen, self._target_model, self.base))
+        self.vectors.shared.put_documents(
+            self.vectors.epoch, [document_row(a, n, key) for a, n, key in self.catalog.articles_with_keys()],
+            self.vectors.version,
+        )
+        self._legacy = False
 
     def _stamp(self) -> None:
         """On a Chroma server: record the epoch and version the new generation writes (a copy
@@ -285,11 +293,11 @@ class IndexWriter:
             except BaseException as e:  # noqa: BLE001 - raised in the writer's own call (_store)
                 opening.set_exception(e)
 
+        self._opening = opening  # before the thread starts: an interrupt between leaves none unwaited
         try:
             threading.Thread(target=open_store, name="qa-open-store", daemon=True).start()
         except RuntimeError:  # no thread to be had: the first write opens it
-            return
-        self._opening = opening
+            self._opening = None
 
     def raise_if_store_failed(self) -> None:
         """Raise, in the writer's own call, the error of the store's thread (``prepare``) if it
@@ -416,6 +424,7 @@ class IndexWriter:
             _wait_quietly(self._opening)  # before the catalog closes and the lock goes
             self._opening = None
             self._closing.clear()
+        self._legacy = False
         self._doomed = []
         self._doomed_docs = []
         if self.lexical is not None:
