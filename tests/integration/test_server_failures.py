@@ -146,3 +146,40 @@ def test_one_client_per_server_and_headers_and_the_callers_headers_stay_as_given
     first = http_client(chroma_server, headers, 30)
     assert headers == {"X-Qa-Test": "1"}
     assert http_client(chroma_server, headers, 30) is first
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        socket.create_server(("::1", 0), family=socket.AF_INET6).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback here")
+def test_a_server_on_an_ipv6_address_is_reached(tmp_path: Path, tiny_encoder: Path) -> None:
+    """``http://[::1]:PORT``: chromadb rebuilt the URL from the bare host and lost the brackets
+    ("Invalid port: ':1:PORT'"), so no IPv6 server could be used."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from conftest import wait_until_up
+
+    from qa.answer.llms import free_port
+
+    exe = shutil.which("chroma", path=str(Path(sys.executable).parent)) or "chroma"
+    port = free_port()
+    proc = subprocess.Popen([exe, "run", "--path", str(tmp_path / "data"), "--host", "::1", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "ANONYMIZED_TELEMETRY": "False"})
+    try:
+        url = f"http://[::1]:{port}"
+        wait_until_up(f"{url}/api/v2/heartbeat", proc, timeout=60)
+        writer = Assistant(Settings(index=tmp_path / "writer", chroma_url=url, model=str(tiny_encoder)))
+        writer.ingest_records([_story(0)])
+        assert [d.doc_id for d in writer.documents()] == ["story-0"]
+        writer.close()
+    finally:
+        proc.kill()
+        proc.wait()

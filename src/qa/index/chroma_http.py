@@ -30,6 +30,8 @@ def bounded_client(url: str, host: str, port: int, https: bool, headers: dict[st
         init(self, system)
         _bound(self, url, timeout)
 
+    if ":" in host:  # an IPv6 address: chromadb joins a bare host and port without brackets; a URL it keeps
+        host = f"{'https' if https else 'http'}://[{host}]:{port}"
     with _making:  # the class is patched only while this client is made
         FastAPI.__init__ = bounded_init  # type: ignore[method-assign]
         try:
