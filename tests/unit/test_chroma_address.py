@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qa.errors import UsageError
-from qa.index.chroma import chroma_address
+from qa.index.server_url import chroma_address
 
 
 @pytest.mark.parametrize(
@@ -50,7 +50,7 @@ def test_a_path_query_or_fragment_is_refused_not_dropped(url: str) -> None:
 ])
 def test_a_url_an_index_recorded_opens_without_the_parts_qa_used_to_drop(recorded: str | None, used: str | None) -> None:
     """An older qa accepted (and dropped) a path: an index or replica that recorded one keeps opening."""
-    from qa.index.chroma import recorded_url
+    from qa.index.server_url import recorded_url
 
     assert recorded_url(recorded) == used
     if used:

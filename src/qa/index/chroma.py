@@ -17,6 +17,7 @@ import numpy as np
 from qa.index.chroma_parts import CHROMA_DIR
 from qa.index.filters import SearchFilters
 from qa.index.records import UNDATED, ChunkRecord, from_chroma, to_chroma
+from qa.index.server_url import chroma_address
 from qa.types import Chunk
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
@@ -94,42 +95,6 @@ def remote_collection_prefix(collection: str, root: Path, of: str | None = None)
 def remote_collection_name(collection: str, gen: Path) -> str:
     """One collection per index generation on a Chroma server: the index's prefix + its name."""
     return remote_collection_prefix(collection, gen.parent) + gen.name
-
-
-def chroma_address(url: str) -> tuple[str, int, bool]:
-    """(host, port, https) of a Chroma server URL; a usage error if it is not one."""
-    from urllib.parse import urlparse
-
-    try:
-        u = urlparse(url)
-        port = u.port
-    except ValueError:  # a bad port or IPv6 literal
-        u, port = urlparse(""), -1
-    from qa.errors import UsageError
-
-    if u.username is not None or u.password is not None:  # never sent by chromadb; never echoed either
-        raise UsageError("--chroma-url / QA_CHROMA_URL: credentials in the URL are not sent to Chroma; put them in "
-                         'QA_CHROMA_HEADERS, e.g. {"Authorization": "Bearer ..."}')
-    if u.scheme not in ("http", "https") or not u.hostname or port in (-1, 0):
-        raise UsageError(f"--chroma-url / QA_CHROMA_URL: {url!r} is not an http(s)://host:port URL")
-    if u.path not in ("", "/") or u.query or u.fragment:  # chromadb would drop them and ask the host's root
-        raise UsageError(f"--chroma-url / QA_CHROMA_URL: {url!r}: a Chroma server URL is http(s)://host:port, "
-                         "without a path, query or fragment")
-    return u.hostname, port or (443 if u.scheme == "https" else 8000), u.scheme == "https"
-
-
-def recorded_url(url: str | None) -> str | None:
-    """A server URL an index recorded, as ``chroma_address`` accepts it: an older qa accepted a
-    path, query or fragment (and dropped them), so an index that recorded one still opens."""
-    if not url:
-        return url
-    from urllib.parse import urlsplit, urlunsplit
-
-    try:
-        u = urlsplit(url)
-    except ValueError:
-        return url  # refused, with its reason, where it is used
-    return urlunsplit((u.scheme, u.netloc, "", "", ""))
 
 
 _clients: dict[tuple[str, tuple[tuple[str, str], ...], float], Any] = {}
@@ -224,7 +189,9 @@ class VectorStore:
                 configuration={"hnsw": {"space": "cosine"}},
                 metadata={"qa:model": model},
             )
-        self.max_batch = int(self.client.get_max_batch_size())
+        from qa.index.shared import max_batch
+
+        self.max_batch = max_batch(self.client)
 
     def count(self) -> int:
         """The chunks this store shows (on a shared server: those its version shows, not every

@@ -11,8 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from qa.index.catalog import Catalog
 from qa.errors import IndexMissingError, ModelMismatchError
+from qa.index.catalog import Catalog
 from qa.index.generations import Generations
 from qa.settings import DEFAULT_MODEL, Settings
 

@@ -69,7 +69,7 @@ def reading_settings(settings: Settings) -> Settings:
     m = marker(settings.resolved_index())
     if m is None or settings.chroma_url:
         return settings
-    from qa.index.chroma import recorded_url
+    from qa.index.server_url import recorded_url
 
     return settings.model_copy(update={"chroma_url": recorded_url(m.get("chroma_url"))})
 
@@ -95,7 +95,7 @@ def follow(settings: Settings, index_id: str) -> SyncReport:
     m = marker(root)
     if m is not None and m["index_id"] != index_id:
         raise UsageError(f"index {root} already follows {m['index_id']}, not {index_id}")
-    from qa.index.chroma import recorded_url
+    from qa.index.server_url import recorded_url
 
     url = settings.chroma_url or recorded_url((m or {}).get("chroma_url"))
     if not url:
@@ -143,6 +143,7 @@ def _sync(settings: Settings, generations: Any) -> SyncReport:
     collected deletions the replica has not seen). A catch-up the writer overtook while it read
     (its floor passed the replica's version, the epoch went, or rows vanished between the ids
     and their fetch) is thrown away and done again from nothing."""
+    from qa.index.server_url import recorded_url
     from qa.index.shared import URL_KEY, open_shared
 
     root = generations.root
@@ -158,7 +159,8 @@ def _sync(settings: Settings, generations: Any) -> SyncReport:
         epoch, at, counts, url = _local_state(generations, URL_KEY)
         report = SyncReport(m["index_id"], target.version, target.epoch)
         keeps_rows = _keeps_rows(generations)  # not: an older qa's replica, whose questions read texts from the server
-        if at == target.version and epoch == target.epoch and url == settings.chroma_url and keeps_rows:
+        same_server = recorded_url(url) == recorded_url(settings.chroma_url)
+        if at == target.version and epoch == target.epoch and same_server and keeps_rows:
             report.up_to_date = True
             report.documents, report.chunks = counts
             break

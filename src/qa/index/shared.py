@@ -165,7 +165,7 @@ class SharedIndex:
             # at every ingest. Rows deleted at all are few (those kept versions still show).
             got = col.get(where={DELETED: {"$lt": NEVER}}, include=["metadatas"])
             ids = [i for i, meta in zip(got["ids"], got["metadatas"]) if int(meta[DELETED]) > published]
-            for part in _batches(ids, _max_batch(self.client)):
+            for part in _batches(ids, max_batch(self.client)):
                 col.update(ids=part, metadatas=[{DELETED: NEVER}] * len(part))
 
     def clear_epoch(self, epoch: str) -> None:
@@ -205,13 +205,13 @@ class SharedIndex:
     def put_documents(self, epoch: str, rows: Sequence[tuple[str, str, dict[str, Any]]], version: int) -> None:
         """(key, cleaned text, catalog fields) of documents written by ``version``."""
         col = self.docs(epoch, create=True)
-        for part in _batches(list(rows), _max_batch(self.client)):
+        for part in _batches(list(rows), max_batch(self.client)):
             col.upsert(ids=[k for k, _, _ in part], documents=[t for _, t, _ in part],
                        metadatas=[stamped(m, version) for _, _, m in part], embeddings=[_DOC_VECTOR] * len(part))
 
     def delete_documents(self, epoch: str, keys: Sequence[str], version: int) -> None:
         col = self.docs(epoch, create=True)
-        for part in _batches(list(keys), _max_batch(self.client)):
+        for part in _batches(list(keys), max_batch(self.client)):
             col.update(ids=part, metadatas=[{DELETED: version}] * len(part))
 
     # ------------------------------------------------------------ reading changes
@@ -241,7 +241,7 @@ class SharedIndex:
             yield col.get(ids=part, include=include)
 
 
-def _max_batch(client: Any) -> int:
+def max_batch(client: Any) -> int:
     from qa.errors import QAError
 
     try:
@@ -261,8 +261,8 @@ def _delete_where(client: Any, col: Any, where: dict[str, Any], page: int = 300)
     from qa.errors import QAError
 
     last: list[str] = []
-    while ids := list(col.get(where=where, limit=min(page, _max_batch(client)), include=[])["ids"]):
-        if ids == last:
+    while ids := list(col.get(where=where, limit=min(page, max_batch(client)), include=[])["ids"]):
+        if set(ids) & set(last):  # deleted rows stop matching: these were not deleted
             raise QAError(f"Chroma server: rows of {col.name} were not deleted ({len(ids)} still match)")
         col.delete(ids=ids)
         last = ids
@@ -282,13 +282,13 @@ def with_server(settings: Settings, catalog: Catalog) -> Settings:
     from qa.errors import UsageError
 
     gen = catalog.path.parent
-    from qa.index.chroma import recorded_url
+    from qa.index.server_url import recorded_url
 
     recorded = recorded_url(catalog.get_meta(URL_KEY))
     given = settings.chroma_url
     if not given:
         return settings.model_copy(update={"chroma_url": recorded}) if recorded else settings
-    if recorded == given:
+    if recorded == recorded_url(given):  # "http://h:8000/" is "http://h:8000"
         return settings
     if not recorded:
         from qa.index.chroma import CHROMA_DIR

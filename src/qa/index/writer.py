@@ -55,7 +55,7 @@ class IndexWriter:
 
         refuse_writes(self.settings)
         if self.settings.chroma_url:  # a malformed URL fails now, not after the first batch is encoded
-            from qa.index.chroma import chroma_address
+            from qa.index.server_url import chroma_address
 
             chroma_address(self.settings.chroma_url)
         if self.existing and self.generations.current() is None:  # before the lock creates the folder
@@ -176,7 +176,9 @@ class IndexWriter:
         assert self.catalog is not None and self.gen is not None
         epoch = self.catalog.get_meta(EPOCH_KEY) if self._base_gen is not None else None  # copied with the catalog
         self._inherited_epoch = epoch
-        self.catalog.set_meta(URL_KEY, self.settings.chroma_url or "")
+        from qa.index.server_url import recorded_url
+
+        self.catalog.set_meta(URL_KEY, recorded_url(self.settings.chroma_url) or "")
         self.catalog.set_meta(EPOCH_KEY, epoch or self.gen.name)
         self.catalog.set_meta(VERSION_KEY, str(version_of(self.gen)))
         self.catalog.commit()
@@ -293,19 +295,23 @@ class IndexWriter:
             except BaseException as e:  # noqa: BLE001 - raised in the writer's own call (_store)
                 opening.set_exception(e)
 
+        thread = threading.Thread(target=open_store, name="qa-open-store", daemon=True)
         self._opening = opening  # before the thread starts: an interrupt between leaves none unwaited
         try:
-            threading.Thread(target=open_store, name="qa-open-store", daemon=True).start()
-        except RuntimeError:  # no thread to be had: the first write opens it
-            self._opening = None
+            thread.start()
+        except BaseException as e:
+            if thread.ident is None:  # it never ran: nothing to wait for (no thread to be had: the first write opens it)
+                self._opening = None
+            if not isinstance(e, RuntimeError):
+                raise
 
     def raise_if_store_failed(self) -> None:
         """Raise, in the writer's own call, the error of the store's thread (``prepare``) if it
         has failed already (the server is not reachable, or refuses this folder). Called between
         the encoder's batches: such a run stops within a batch (~1 s), not after a whole write
         batch of up to ``write_batch_chunks`` chunks (~20 s)."""
-        if self._opening is not None and self._opening.done():
-            self._store()
+        if self._opening is not None and self._opening.done() and self._opening.exception() is not None:
+            self._store()  # raises it (a store opened well is left to the first write)
 
     def _go_on(self) -> None:
         """On the store's thread: stop before the next server request once the writer is closing
