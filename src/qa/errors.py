@@ -79,5 +79,12 @@ class InputWarning:
         return f"warning: {_where(self.path, self.line)}: {printable(self.warning)}"
 
 
+def gist(e: BaseException, limit: int = 200) -> str:
+    """What a one-line error quotes of another: its first line, cut at ``limit`` characters, or
+    its type's name when it has no text."""
+    lines = str(e).splitlines()
+    return lines[0][:limit] if lines else type(e).__name__
+
+
 def _where(path: str, line: int | None) -> str:
     return printable(f"{path}:{line}" if line is not None else path)

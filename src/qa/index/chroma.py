@@ -117,20 +117,18 @@ def http_client(url: str, headers: dict[str, str], timeout: float = 60.0) -> Any
 
 def _new_http_client(url: str, headers: dict[str, str], timeout: float) -> Any:
     host, port, https = chroma_address(url)
-    from qa.errors import QAError
+    from qa.errors import QAError, gist
     from qa.index.chroma_http import bounded_client
 
     try:
         return bounded_client(url, host, port, https, headers, timeout)
-    except QAError:
-        raise
     except Exception as e:
         cause: BaseException | None = e
         while cause is not None and not isinstance(cause, QAError):  # chromadb wraps its handshake's errors
             cause = cause.__cause__ or cause.__context__
         if cause is not None:
             raise cause from None
-        raise QAError(f"Chroma server {url} is not reachable: {str(e).splitlines()[0][:200]}") from None
+        raise QAError(f"Chroma server {url} is not reachable: {gist(e)}") from None
 
 
 class VectorStore:

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from qa.errors import IndexMissingError, QAError, UsageError
+from qa.errors import IndexMissingError, QAError, UsageError, gist
 from qa.settings import Settings
 
 MARKER = "REPLICA"
@@ -174,7 +174,7 @@ def _sync(settings: Settings, generations: Any) -> SyncReport:
         except Exception as e:  # the server changed under the read (an epoch dropped): read again
             after = shared.current()
             if after is not None and (after.epoch, after.version) == (target.epoch, target.version):
-                raise QAError(f"replica {root}: reading the Chroma server failed: {str(e).splitlines()[0][:200] if str(e) else type(e).__name__}") from None
+                raise QAError(f"replica {root}: reading the Chroma server failed: {gist(e)}") from None
             why = "the writer published while the replica read"
         if not why:
             break

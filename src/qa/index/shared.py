@@ -137,7 +137,7 @@ class SharedIndex:
         the server is an error, not "nothing")."""
         from chromadb.errors import NotFoundError
 
-        from qa.errors import QAError
+        from qa.errors import QAError, gist
 
         try:
             col = self.client.get_collection(self.prefix + VERSIONS, embedding_function=None)
@@ -146,7 +146,7 @@ class SharedIndex:
         except QAError:
             raise  # already one line naming the server
         except Exception as e:
-            raise QAError(f"Chroma server: {str(e).splitlines()[0][:200] if str(e) else type(e).__name__}") from None
+            raise QAError(f"Chroma server: {gist(e)}") from None
         got = col.get(ids=[CURRENT], include=["metadatas"])
         return Version.of(got["metadatas"][0]) if got["ids"] else None
 

@@ -118,7 +118,7 @@ class Planner:
         self.read.add(doc_id)
         self.replanned.pop(doc_id, None)  # this read's outcome counts instead
         unchanged = self._unchanged(article)
-        if not unchanged and s.by_text.get(article.text_hash, doc_id) == doc_id:  # not an exact duplicate
+        if not unchanged and self._exact_twin(article) is None:
             self.steps.expect_index()
         self._record_source(doc_id, article.path)
         if unchanged:
@@ -184,10 +184,15 @@ class Planner:
         self._alias(article, twin)
         return twin
 
+    def _exact_twin(self, article: Article) -> str | None:
+        """The other indexed document with exactly ``article``'s text, if any."""
+        exact = self.state.by_text.get(article.text_hash)
+        return exact if exact is not None and exact != article.doc_id else None
+
     def _twin(self, article: Article) -> tuple[str | None, np.ndarray | None]:
         """The indexed document ``article`` duplicates (exactly, else nearly), and its signature."""
-        exact = self.state.by_text.get(article.text_hash)
-        if exact is not None and exact != article.doc_id:
+        exact = self._exact_twin(article)
+        if exact is not None:
             return exact, None
         sig = signature(article.text)
         return self.state.near.find(article.doc_id, sig), sig

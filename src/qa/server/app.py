@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from qa.assistant import Assistant
-from qa.errors import IndexBusyError, QAError, UsageError
+from qa.errors import IndexBusyError, QAError, UsageError, gist
 from qa.retrieve import SearchFilters
 from qa.server.openai_chat import (
     MODEL_ID, ChatRequest, chat_backend_name, completion, completion_events, read_messages,
@@ -92,7 +92,7 @@ def _follow(bot: Assistant, stop: threading.Event) -> None:
             pass  # another process is catching up this folder
         except Exception as e:  # a server down for a while: keep serving what we have
             failures += 1
-            msg = f"qa: replica: {str(e).splitlines()[0][:200] if str(e) else type(e).__name__}"
+            msg = f"qa: replica: {gist(e)}"
             if msg != said:
                 print(msg, file=sys.stderr, flush=True)
                 said = msg
