@@ -45,6 +45,15 @@ SRC = HERE.parent / "src"
 DATA = HERE.parent.parent / "shared" / "data" / "realtimeqa-2023h1" / "articles.jsonl"
 
 
+def _lines(path: Path) -> list[str]:
+    """The lines of an articles file (JSON Lines, gzipped when it ends in .gz)."""
+    import gzip
+
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        return f.readlines()
+
+
 def start_chroma(folder: Path) -> tuple[str, subprocess.Popen]:
     from qa.answer.llms import free_port
 
@@ -83,9 +92,7 @@ def articles(start: int, n: int, folder: Path) -> Path:
     """``n`` real articles from the development set (the samples when it is absent)."""
     path = folder / f"articles-{start}.jsonl"
     if DATA.exists():
-        with open(DATA, encoding="utf-8") as f:
-            lines = [line for i, line in enumerate(f) if start <= i < start + n]
-        path.write_text("".join(lines))
+        path.write_text("".join(_lines(DATA)[start : start + n]))
         return path
     return HERE.parent / "samples"
 
@@ -160,8 +167,7 @@ def new_windows(writer: Path, n: int, skip: int, chars: tuple[int, int] | None) 
     db = sqlite3.connect(f"file:{gen / 'catalog.sqlite'}?mode=ro", uri=True)
     held = {r[0] for r in db.execute("SELECT doc_id FROM documents")}
     db.close()
-    with open(DATA, encoding="utf-8") as f:
-        records = [json.loads(line) for line in f]
+    records = [json.loads(line) for line in _lines(DATA)]
     for start in range(skip, len(records) - n + 1, n):
         run = records[start : start + n]
         size = sum(len(r.get("text", "")) for r in run)
@@ -227,6 +233,8 @@ def main() -> None:
                     "(those the index holds already)")
     ap.add_argument("--chars", help="with --writer: MIN-MAX characters of text per ingest (e.g. 35000-55000: ~50 chunks "
                     "per 10 articles), so that every tree's batches are alike")
+    ap.add_argument("--dataset", type=Path, help="with --writer: the articles file (JSON Lines, .gz allowed; default "
+                    "the development set's), e.g. the training set's once the development set's new runs are used up")
     ap.add_argument("--settle", type=float, default=0.0, help="with --writer: seconds to wait before each cold ingest")
     ap.add_argument("--warm-child", nargs="+", help=argparse.SUPPRESS)  # INDEX URL FILE...: the warm run's process
     args = ap.parse_args()
@@ -234,6 +242,9 @@ def main() -> None:
         if not args.chroma_url:
             raise SystemExit("--writer needs --chroma-url")
         chars = tuple(int(x) for x in args.chars.split("-", 1)) if args.chars else None
+        if args.dataset:
+            global DATA
+            DATA = args.dataset
         small_ingests(args.writer, [("this", SRC)] + [(f"baseline:{b}", b) for b in args.baseline], args.articles,
                       args.repeats, args.skip, chars, args.settle)  # type: ignore[arg-type]
         return

@@ -36,7 +36,7 @@ EXIT_NOT_FOUND = 3
 IndexOpt = typer.Option(None, "--index", help="Index folder (env QA_INDEX, default ./index)")
 ModelOpt = typer.Option(None, "--model", help="sentence-transformers model name or path (env QA_MODEL)")
 JsonOpt = typer.Option(False, "--json", help="Print one JSON object on stdout")
-ChromaOpt = typer.Option(None, "--chroma-url", help="Use a Chroma server (http://host:port) for vectors (env QA_CHROMA_URL)")
+ChromaOpt = typer.Option(None, "--chroma-url", help="Use a Chroma server (http(s)://host:port, or with a path behind a proxy) for vectors (env QA_CHROMA_URL)")
 
 
 def _show_version(value: bool) -> None:

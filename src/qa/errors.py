@@ -41,6 +41,12 @@ class ModelMismatchError(QAError):
     exit_code = 2
 
 
+class ServerAnswerError(QAError):
+    """A Chroma server (or a proxy in front of it) answered a request with an error of its own:
+    it is there and failed or refused the request, unlike a timeout or a lost connection. Not
+    "no such collection", which qa asks about and which stays chromadb's ``NotFoundError``."""
+
+
 class IndexBusyError(QAError):
     """Another process holds the index's writer lock."""
 

@@ -79,3 +79,30 @@ def test_housekeeping_deletes_every_matching_row_a_page_at_a_time(chroma_server:
     _delete_where(client, col, {"v": {"$gt": 1}}, page=300)
     assert sorted(col.get(include=[])["ids"]) == sorted(f"r{i}" for i in range(0, n, 5))
     client.delete_collection(col.name)
+
+
+def test_housekeeping_stops_between_pages_when_the_writer_closes(chroma_server: str) -> None:
+    """An interrupted or failed run stops its store thread's housekeeping before the next page
+    (``go_on`` raises once the writer is closing), not after every page of a killed big ingest's
+    rows: the run's lock is held until that thread is done."""
+    import numpy as np
+
+    from qa.errors import QAError
+    from qa.index.chroma import http_client
+    from qa.index.shared import _delete_where
+
+    client = http_client(chroma_server, {}, 30)
+    col = client.create_collection(f"paging-{random.randrange(10**9)}", embedding_function=None)
+    n = 900
+    col.add(ids=[f"r{i}" for i in range(n)], embeddings=np.ones((n, 2), dtype=np.float32), metadatas=[{"v": 2}] * n)
+    calls = []
+
+    def go_on() -> None:
+        calls.append(1)
+        if len(calls) > 1:
+            raise QAError("closing")
+
+    with pytest.raises(QAError, match="closing"):
+        _delete_where(client, col, {"v": {"$gt": 1}}, page=300, go_on=go_on)
+    assert col.count() == n - 300  # one page went, then it stopped
+    client.delete_collection(col.name)

@@ -116,12 +116,12 @@ def http_client(url: str, headers: dict[str, str], timeout: float = 60.0) -> Any
 
 
 def _new_http_client(url: str, headers: dict[str, str], timeout: float) -> Any:
-    host, port, https = chroma_address(url)
+    address = chroma_address(url)
     from qa.errors import QAError, gist
     from qa.index.chroma_http import bounded_client
 
     try:
-        return bounded_client(url, host, port, https, headers, timeout)
+        return bounded_client(url, address, headers, timeout)
     except Exception as e:
         cause: BaseException | None = e
         while cause is not None and not isinstance(cause, QAError):  # chromadb wraps its handshake's errors

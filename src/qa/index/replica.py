@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from qa.errors import IndexMissingError, QAError, UsageError, gist
+from qa.errors import IndexMissingError, QAError, ServerAnswerError, UsageError, gist
 from qa.settings import Settings
 
 MARKER = "REPLICA"
@@ -169,19 +169,27 @@ def _sync(settings: Settings, generations: Any) -> SyncReport:
         )
         try:
             why = _catch_up(settings, generations, shared, target, None if report.full else at, report)
+        except (ServerAnswerError, IndexMissingError) as e:  # the server's own error, or a collection gone
+            why = _read_again(shared, target, root, e)
         except QAError:
-            raise
-        except Exception as e:  # the server changed under the read (an epoch dropped): read again
-            after = shared.current()
-            if after is not None and (after.epoch, after.version) == (target.epoch, target.version):
-                raise QAError(f"replica {root}: reading the Chroma server failed: {gist(e)}") from None
-            why = "the writer published while the replica read"
+            raise  # the server did not answer, or the replica cannot be used: reading again changes nothing
+        except Exception as e:
+            why = _read_again(shared, target, root, e)
         if not why:
             break
     else:
         raise QAError(f"replica {root}: gave up after {ATTEMPTS} catch-ups ({why}); try again")
     report.seconds = round(time.perf_counter() - started, 3)
     return report
+
+
+def _read_again(shared: Any, target: Any, root: Path, e: Exception) -> str:
+    """After a read that failed: why to read again when the writer published meanwhile (an
+    epoch it dropped under the read); else the failure, on one line."""
+    after = shared.current()
+    if after is not None and (after.epoch, after.version) == (target.epoch, target.version):
+        raise QAError(f"replica {root}: reading the Chroma server failed: {gist(e)}") from None
+    return "the writer published while the replica read"
 
 
 def _keeps_rows(generations: Any) -> bool:

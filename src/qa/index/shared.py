@@ -25,7 +25,7 @@ generation that shows it. Each generation's catalog records its epoch and versio
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -120,16 +120,16 @@ class SharedIndex:
         return self._existing(name, None)
 
     def _existing(self, name: str, embedding_function: Any) -> Any:
-        from qa.errors import QAError
+        """A collection that must be there (IndexMissingError if the server says it is not; any
+        other failure is the server's: qa.index.chroma_http)."""
+        from chromadb.errors import NotFoundError
+
+        from qa.errors import IndexMissingError, gist
 
         try:
             return self.client.get_collection(name, embedding_function=embedding_function)
-        except QAError:
-            raise  # the server did not answer: not a missing collection
-        except Exception as e:
-            from qa.errors import IndexMissingError
-
-            raise IndexMissingError(f"Chroma server: collection {name} is gone ({str(e).splitlines()[0][:120]})") from None
+        except NotFoundError as e:
+            raise IndexMissingError(f"Chroma server: collection {name} is gone ({gist(e, 120)})") from None
 
     # ------------------------------------------------------------ the published version
     def current(self) -> Version | None:
@@ -155,30 +155,31 @@ class SharedIndex:
         col.upsert(ids=[CURRENT], embeddings=[_DOC_VECTOR], documents=[""], metadatas=[version.metadata()])
 
     # ------------------------------------------------------------ the writer's housekeeping
-    def discard_unpublished(self, epoch: str, published: int) -> None:
+    def discard_unpublished(self, epoch: str, published: int, go_on: Callable[[], None] | None = None) -> None:
         """Undo what a killed writer did after version ``published``: its rows go, its deletions
-        are taken back."""
+        are taken back. ``go_on``: called before each page of deletes, raises to stop (the writer
+        is closing)."""
         for col in (self.chunks(epoch), self.docs(epoch)):
-            _delete_where(self.client, col, {ADDED: {"$gt": published}})
+            _delete_where(self.client, col, {ADDED: {"$gt": published}}, go_on=go_on)
             # Chroma resolves each condition of an "$and" on its own, so "deleted after `published`"
             # (true of every live row: NEVER) would read the whole collection, 0.15 s at 100k rows
             # at every ingest. Rows deleted at all are few (those kept versions still show).
             got = col.get(where={DELETED: {"$lt": NEVER}}, include=["metadatas"])
             ids = [i for i, meta in zip(got["ids"], got["metadatas"]) if int(meta[DELETED]) > published]
             for part in _batches(ids, max_batch(self.client)):
+                if go_on is not None:
+                    go_on()
                 col.update(ids=part, metadatas=[{DELETED: NEVER}] * len(part))
 
     def clear_epoch(self, epoch: str) -> None:
         """Remove a new epoch's collections before it starts: a writer killed while starting an
         epoch of the same name (numbers of unpublished generations are reused) left them."""
-        from qa.errors import QAError
+        from chromadb.errors import NotFoundError
 
         for name in (self.name(epoch), self.name(epoch) + "-docs"):
             try:
                 self.client.delete_collection(name)
-            except QAError:
-                raise  # the server did not answer: the collections may still be there
-            except Exception:  # not there: the usual case
+            except NotFoundError:  # not there: the usual case (any other failure stops the run: they may be there)
                 pass
 
     def collect(self, epoch: str, floor: int) -> None:
@@ -188,7 +189,9 @@ class SharedIndex:
 
     def drop_epochs(self, keep: Iterable[str]) -> None:
         """Delete this index's collections but those of the ``keep`` epochs and ``versions``."""
-        from qa.errors import QAError
+        from chromadb.errors import NotFoundError
+
+        from qa.errors import ServerAnswerError
 
         wanted = {self.prefix + VERSIONS} | {n for e in keep for n in (self.name(e), self.name(e) + "-docs")}
         for col in self.client.list_collections():
@@ -196,9 +199,7 @@ class SharedIndex:
             if name.startswith(self.prefix) and name not in wanted:
                 try:
                     self.client.delete_collection(name)
-                except QAError:
-                    raise
-                except Exception:  # gone meanwhile
+                except (NotFoundError, ServerAnswerError):  # gone meanwhile, or refused: the next publish drops it
                     pass
 
     # ------------------------------------------------------------ documents
@@ -242,26 +243,34 @@ class SharedIndex:
 
 
 def max_batch(client: Any) -> int:
-    from qa.errors import QAError
+    from chromadb.errors import NotFoundError
+
+    from qa.errors import ServerAnswerError
 
     try:
         n = int(client.get_max_batch_size())
-    except QAError:
-        raise
-    except Exception:  # a server without the call
+    except (NotFoundError, ServerAnswerError):  # a server without the call
         return 1000
     return n if n > 0 else 1000  # chromadb says -1 when the server does not tell
 
 
-def _delete_where(client: Any, col: Any, where: dict[str, Any], page: int = 300) -> None:
+def _delete_where(
+    client: Any, col: Any, where: dict[str, Any], page: int = 300, go_on: Callable[[], None] | None = None
+) -> None:
     """Delete the rows matching ``where`` a page at a time (300: a managed Chroma's limit on a
     read): one delete of every row a killed 100k-chunk ingest wrote could outlast the client's
     timeout and fail at every later ingest. Deleted rows stop matching, so each read takes the
-    next page; a page that comes back again means the server did not delete it."""
+    next page; a page that comes back again means the server did not delete it. ``go_on`` is
+    called before each page (it raises to stop)."""
     from qa.errors import QAError
 
     last: list[str] = []
-    while ids := list(col.get(where=where, limit=min(page, max_batch(client)), include=[])["ids"]):
+    while True:
+        if go_on is not None:
+            go_on()
+        ids = list(col.get(where=where, limit=min(page, max_batch(client)), include=[])["ids"])
+        if not ids:
+            return
         if set(ids) & set(last):  # deleted rows stop matching: these were not deleted
             raise QAError(f"Chroma server: rows of {col.name} were not deleted ({len(ids)} still match)")
         col.delete(ids=ids)

@@ -195,7 +195,7 @@ class IndexWriter:
         if epoch is None:
             shared.clear_epoch(self.gen.name)
         elif base is not None:
-            shared.discard_unpublished(epoch, version_of(base))
+            shared.discard_unpublished(epoch, version_of(base), go_on=self._go_on)
         shared.docs(epoch or self.gen.name, create=True)  # an epoch has both collections, even with no document
         return base is not None and epoch is None
 
