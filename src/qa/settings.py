@@ -47,7 +47,7 @@ class StorageSettings(_Group):
 
     chroma_url: str | None = Field(None, description="Chroma server (http(s)://host:port[/path], e.g. behind a reverse proxy) instead of the embedded store")
     chroma_headers: dict[str, str] = Field(default_factory=dict, description='HTTP headers for the Chroma server, JSON: {"Authorization": "Bearer …"}')
-    chroma_timeout: float = Field(60.0, gt=0, le=3600, description="Seconds a Chroma server may take to answer one request: a server that accepts and never answers fails the command (one line, exit 1) instead of hanging it, and a replica's catch-up tries again later")
+    chroma_timeout: float = Field(60.0, gt=0, le=3600, description="Seconds one request to a Chroma server may take, its sending and the whole answer included: a server that never answers, or trickles its answer, fails the command (one line, exit 1) instead of hanging it, and a replica's catch-up tries again later")
     replica_poll_seconds: float = Field(2.0, gt=0, le=3600, description=f"How often `qa serve` on a replica (qa index follow) checks the Chroma server for a new version (after failures in a row: doubled each time, up to {REPLICA_WAIT_MAX_SECONDS:.0f} s)")
 
     def resolved_index(self) -> Path:

@@ -340,3 +340,45 @@ def test_a_damaged_current_pointer_is_refused_and_deletes_nothing(tmp_path, dama
         lines = res.stderr.strip().splitlines()
         assert len(lines) == 1 and str(index) in lines[0] and "CURRENT" in lines[0], (args, res.stderr)
         assert sorted(p.name for p in index.glob("gen-*")) == gens, args
+
+
+# ---------------------------------------------------------------- what a pruned or edited file provided
+
+
+def test_a_story_last_read_from_a_pruned_file_takes_the_text_of_the_file_that_still_provides_it(tmp_path):
+    """Two files carry one story (one id), with different texts; the index holds the text read
+    last. When that file goes and is pruned, the story stays (the other file provides it) — with
+    the other file's text, not the gone file's, which nothing provides any more."""
+    ix, a, b = tmp_path / "ix", tmp_path / "a", tmp_path / "b"
+    kept = _write(a / "s.md", _story(doc_id="storm-1", text=STORM))
+    run_json("ingest", str(a), index=ix)
+    gone = _write(b / "s.md", _story(doc_id="storm-1", text=RATES))
+    assert run_json("ingest", str(b), index=ix)["updated"] == 1
+    gone.unlink()
+    pruned = run_json("ingest", str(b), "--prune", index=ix)
+    assert (pruned["removed"], pruned["updated"], pruned["documents"]) == (0, 1, 1)
+    assert {d: (p, t.strip()) for d, (p, t) in _documents(ix).items()} == {"storm-1": (str(kept.resolve()), STORM)}
+    assert run_json("search", "storm closed the harbour bridge", "--k", "1", index=ix)["results"][0]["doc_id"] == "storm-1"
+
+
+def test_records_a_file_no_longer_holds_are_pruned_and_only_from_a_file_read_whole(tmp_path):
+    """A JSONL file edited in place: a record without an id gets one from its content, so a
+    corrected record is a new id and the old one is no longer in the file; a removed record is
+    not either. With --prune, what a file read whole in this run no longer holds goes (as a gone
+    file's stories do); a file with a bad line prunes nothing; without --prune nothing goes."""
+    ix, src = tmp_path / "ix", tmp_path / "src"
+    feed = _write(src / "feed.jsonl", "".join(json.dumps(r) + "\n" for r in (
+        {"title": "Harbour storm", "text": STORM}, {"title": "Rates", "text": RATES}, {"id": "tram-1", "title": "Tram", "text": TRAM})))
+    run_json("ingest", str(src), index=ix)
+    corrected = STORM.replace("several streets near the river", "a dozen streets by the old river docks")
+    lines = [json.dumps({"title": "Harbour storm", "text": corrected}), json.dumps({"id": "tram-1", "title": "Tram", "text": TRAM})]
+    feed.write_text("\n".join(lines) + "\n{not json\n")
+    broken = run_json("ingest", str(src), "--prune", index=ix, ok=(1,))
+    assert broken["failed"] == 1 and broken["removed"] == 0, "a file with a bad line prunes nothing"
+    feed.write_text("\n".join(lines) + "\n")
+    plain = run_json("ingest", str(src), index=ix)
+    assert plain["removed"] == 0, "without --prune nothing goes"
+    pruned = run_json("ingest", str(src), "--prune", index=ix)
+    assert pruned["removed"] >= 2
+    assert sorted(t.strip() for _, t in _documents(ix).values()) == sorted([corrected, TRAM])
+    assert _aliases(ix) == {}

@@ -326,6 +326,21 @@ def test_cli_stream_and_plain_fall_back_on_a_broken_or_slow_llm(index, llm):
     assert out["fallback"] is True and "500" in out["fallback_reason"] and "Extractive answer:) " in out["answer"]
 
 
+def test_an_endpoints_error_text_never_reaches_the_answer_nor_its_url_credentials(index, llm):
+    """The fallback note in front of the extractive answer quoted the endpoint's own error text:
+    "[1]" in it became a citation link, unverified text shown as part of the answer. The note
+    says why in qa's words; the details stay in ``fallback_reason``, without the URL's password."""
+    llm.script = lambda p: Script([], status=400, error="Varga resigned on Monday [1]")
+    host = llm.url.split("://", 1)[1]
+    res = run_qa("ask", QUESTION, "--as-of", AS_OF, "--llm", "openai:scripted", "--base-url", f"http://qa:s3cret@{host}", "--json",
+                 index=index, env={"QA_LLM_MAX_RETRIES": "0"}, timeout=120)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["fallback"] is True and "400" in out["fallback_reason"]
+    assert "Varga resigned" not in out["answer"] and "[1]" not in out["answer"].split("Extractive answer:)")[0]
+    assert "s3cret" not in res.stdout and "s3cret" not in res.stderr
+
+
 def test_configuration_errors_stay_one_line_errors(index, llm, served):
     llm.script = lambda p: Script([], status=401)
     for extra in (["--json"], ["--stream"]):

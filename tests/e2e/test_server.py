@@ -184,6 +184,9 @@ def test_native_endpoints_keep_the_cli_contracts(server):
 
 def test_api_key_validation_and_size_limits(server):
     assert httpx.get(f"{server}/healthz").status_code == 200  # open
+    for path in ("/openapi.json", "/docs"):  # the API's description is behind the key too
+        assert httpx.get(f"{server}{path}").status_code == 401, path
+    assert httpx.get(f"{server}/docs", headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
     r = httpx.post(f"{server}/ask", json={"question": "x"})
     assert r.status_code == 401 and r.json()["error"]["message"].startswith("missing or wrong API key")
     h = {"Authorization": f"Bearer {KEY}"}

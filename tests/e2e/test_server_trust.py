@@ -365,3 +365,33 @@ def test_terminal_output_carries_no_hyperlink_escape(tmp_path):
         res = run_qa(*args, index=index)
         assert res.returncode == 0 and "Quillby hangar" in res.stdout, res.stdout + res.stderr
         assert "\x1b" not in res.stdout and "\x9b" not in res.stdout, repr(res.stdout)
+
+
+# ---------------------------------------------------------------- a public name in front of a loopback server
+
+
+def test_a_loopback_server_given_a_public_host_name_needs_a_key_to_ingest(index, tmp_path):
+    """Behind a reverse proxy: bound to 127.0.0.1, with its public name in QA_ALLOWED_HOSTS. It is
+    reachable from anywhere then, so /ingest (open on a loopback server without a key) needs
+    QA_API_KEY like a server bound beyond loopback; /healthz names no path of the server's."""
+    import shutil
+
+    copy = tmp_path / "index"
+    shutil.copytree(index, copy)
+    proc, url = _serve(copy, {"QA_ALLOWED_HOSTS": json.dumps(["qa.example.org", "127.0.0.1"])})
+    try:
+        r = httpx.post(f"{url}/ingest", json={"articles": [{"id": "x", "title": "X", "text": "Some text about ferries."}]},
+                       headers={"Host": "qa.example.org"}, timeout=60)
+        assert r.status_code == 403 and "QA_API_KEY" in r.text, r.text
+    finally:
+        proc.kill()
+        proc.wait()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc, url = _serve(empty, {})
+    try:
+        health = httpx.get(f"{url}/healthz", timeout=30).json()
+        assert health["status"] == "empty" and str(tmp_path) not in json.dumps(health), health
+    finally:
+        proc.kill()
+        proc.wait()

@@ -23,6 +23,7 @@ class Script:
     pieces: list[str]
     delay: float = 0.0  # seconds before each piece
     status: int = 200  # an error status answers {"error": …} instead
+    error: str = ""  # that error's message (default "scripted STATUS")
     drop_after: int | None = None  # close the connection mid-body after this many pieces
 
 
@@ -58,7 +59,7 @@ class ScriptedLLM:
                 endpoint.requests.append(body)
                 script = endpoint.script(prompt_text(body))
                 if script.status != 200:
-                    self._json(script.status, {"error": {"message": f"scripted {script.status}", "type": "scripted"}})
+                    self._json(script.status, {"error": {"message": script.error or f"scripted {script.status}", "type": "scripted"}})
                 elif body.get("stream"):
                     self._stream(body, script)
                 else:

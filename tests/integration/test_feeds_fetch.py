@@ -147,3 +147,15 @@ def test_only_allowed_hosts_are_fetched_on_every_hop(server):
     message = failure(f, f"http://localhost:{port}/away")
     assert message.startswith("redirected to http://127.0.0.1") and "not in the hosts" in message
     assert server.hits["/feeds/world.rss"] == 0
+
+
+@pytest.mark.parametrize("trick", ["\\@", "\\\\@", "%5C@", "@"])
+def test_a_url_read_as_another_host_by_the_http_library_is_refused(server, trick):
+    """The allow-list read the host with Python's urlsplit (the part after "@": an allowed name);
+    urllib3 sent the request to the part before the backslash (127.0.0.1 here): any internal
+    host and port. A URL with a user part or a backslash is refused before any request."""
+    f = Fetcher(Settings(**FAST), hosts=["news.example.org"])
+    hostport = server.base.split("://", 1)[1]
+    message = failure(f, f"http://{hostport}{trick}news.example.org/feeds/world.rss")
+    assert "news.example.org" not in message or "not" in message
+    assert sum(server.hits.values()) == 0, "nothing reached the internal server"

@@ -323,3 +323,28 @@ def test_same_id_twice_in_one_run_keeps_only_the_last(tmp_path, batch):
         assert sorted(searcher.doc(a)["chunk_id"][0] for _, a in hits) == sorted(got)
     finally:
         reader.close()
+
+
+def test_a_reader_keeps_its_generation_until_it_closes_even_past_keep_generations(tmp_path, tiny_encoder):
+    """A reader opens its search indexes at its first search; the writer removed generations
+    beyond QA_KEEP_GENERATIONS regardless, so a reader whose generation went in that gap found
+    its BM25 index and matrix "absent" and answered nothing (one publish is enough with keep 1).
+    A generation a reader holds is removed once that reader closes, at the next publish."""
+    from qa.assistant import Assistant
+    from qa.index.generations import Generations
+    from qa.index.reader import IndexReader
+    from qa.settings import Settings
+
+    settings = Settings(index=tmp_path / "ix", model=str(tiny_encoder), keep_generations=1)
+    writer = Assistant(settings)
+    writer.ingest_records([{"id": "a", "title": "Harbour ferry strike", "text": "The harbour ferry strike entered its third day on Monday."}])
+    reader = IndexReader(settings)
+    held = reader.gen
+    writer.ingest_records([{"id": "b", "title": "Tram line", "text": "The council approved the riverside tram line on Tuesday."}])
+    writer.ingest_records([{"id": "c", "title": "Storm", "text": "A storm closed the harbour bridge overnight on Wednesday."}])
+    assert held.is_dir(), "removed while a reader held it"
+    assert reader.lexical is not None and reader.dense is not None
+    reader.close()
+    writer.ingest_records([{"id": "d", "title": "Rates", "text": "The central bank raised its interest rate on Thursday."}])
+    assert not held.exists() and Generations(settings.resolved_index()).all() == [Generations(settings.resolved_index()).current()]
+    writer.close()

@@ -123,13 +123,22 @@ class File:
 @dataclass(frozen=True)
 class Live:
     """What the index must hold for one id: its text as last ingested, and every origin that
-    provided it (absolute resolved file paths, "<api>")."""
+    provided it (absolute resolved file paths, "<api>"), in the order each was first recorded,
+    and where it is recorded now (the origin last read; after a prune, the latest recorded left)."""
 
     text: str
     paths: frozenset[str]
+    order: tuple[str, ...] = ()
+    last: str = ""
+    title: str = ""
 
-    def read_from(self, text: str, path: str) -> Live:
-        return Live(text, self.paths | {path})
+    def read_from(self, text: str, path: str, title: str = "") -> Live:
+        """Read again: where it is recorded moves to ``path`` unless it is unchanged (text and
+        title) and the origin recorded still provides it (an unchanged re-ingest writes nothing)."""
+        same = (text, title) == (self.text, self.title)
+        stays = path in self.paths and (self.last == path or (same and still_provides(self.last)))
+        return Live(text, self.paths | {path}, self.order if path in self.order else (*self.order, path),
+                    self.last if stays else path, title)
 
 
 API = "<api>"
@@ -221,6 +230,11 @@ class IndexMachine(RuleBasedStateMachine):
         if rel.endswith(".md"):
             return self.md_ids.get(rel, f"never-{rel}")
         return str((self.corpus / rel).resolve())
+
+    def title_of(self, rel: str) -> str:
+        """The title a file gives its story, as far as it decides "unchanged" (a .md file's front matter)."""
+        f = self.files[rel]
+        return f"Story {f.doc_id}" if f.doc_id is not None else ""
 
     def write(self, rel: str, body: str) -> None:
         """Create or overwrite a file; an existing file keeps its id, a new .md gets a fresh one."""
@@ -359,18 +373,31 @@ class IndexMachine(RuleBasedStateMachine):
         for rel in read:
             doc_id, where_from = self.file_id(rel), str(self.corpus / rel)
             before = self.live.get(doc_id, Live("", frozenset()))
-            self.live[doc_id] = before.read_from(self.files[rel].body, where_from)
-        if prune:  # drop the gone files in scope; forget what nothing left provides
+            self.live[doc_id] = before.read_from(self.files[rel].body, where_from, self.title_of(rel))
+        if prune:  # drop the gone files in scope, and the ids a file read now no longer holds; forget what nothing left provides
+            held = {str(self.corpus / rel): self.file_id(rel) for rel in read}
+            read_ids = set(held.values())
             for doc_id, entry in list(self.live.items()):
-                gone = {p for p in entry.paths
-                        if p != API and any(s.matches(Path(p)) for s in scopes) and not Path(p).exists()}
+                gone = {p for p in entry.paths if p != API and any(s.matches(Path(p)) for s in scopes)
+                        and (not Path(p).exists() or held.get(p, doc_id) != doc_id)}
                 if not gone:
                     continue
                 left = entry.paths - gone
-                if any(still_provides(p) for p in left):
-                    self.live[doc_id] = Live(entry.text, left)
-                else:
+                if not any(still_provides(p) for p in left):
                     del self.live[doc_id]
+                    continue
+                order, now, moved = list(entry.order), entry.last, False
+                for p in sorted(gone):  # as the catalog records it: each removal leaves the latest recorded
+                    moved |= now == p
+                    order.remove(p)
+                    now = order[-1]
+                text = entry.text
+                title = entry.title
+                if moved and doc_id not in read_ids and now != API:  # its text was a dropped file's: read again
+                    rel = str(Path(now).relative_to(self.corpus)) if Path(now).is_relative_to(self.corpus) else ""
+                    if rel in self.files and self.file_id(rel) == doc_id:
+                        text, title = self.files[rel].body, self.title_of(rel)
+                self.live[doc_id] = Live(text, left, tuple(order), now, title)
 
     @rule(
         ids=st.lists(st.sampled_from(API_IDS), min_size=1, max_size=2, unique=True),
@@ -389,7 +416,7 @@ class IndexMachine(RuleBasedStateMachine):
             records.append({"id": doc_id, "title": f"API {doc_id}", "text": text})
         self.assistant.ingest(records)
         for r in records:
-            self.live[r["id"]] = self.live.get(r["id"], Live("", frozenset())).read_from(r["text"], API)
+            self.live[r["id"]] = self.live.get(r["id"], Live("", frozenset())).read_from(r["text"], API, r["title"])
 
     @precondition(lambda self: self.live)
     @rule(name=st.sampled_from(POOL + API_IDS + ["no-such-id"]))

@@ -116,6 +116,19 @@ def test_urls_and_ids():
     assert web_url_problem("http://127.0.0.1:8000/x") is None
 
 
+@pytest.mark.parametrize("url", ["http://[::1]:8080/x", "https://news.example/a?b=c@d", "http://bücher.example/x", "http://Example.ORG:80/"])
+def test_a_url_every_parser_reads_alike_is_fetched(url):
+    assert web_url_problem(url) is None
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9000\\@news.example/x", "http://127.0.0.1:9000%5C@news.example/x",
+                                 "http://user:pw@news.example/x", "http://news.example\\.evil.example/x"])
+def test_a_url_the_http_client_could_read_as_another_host_is_refused(url):
+    """urlsplit (which the allow-list of hosts reads) and urllib3 (which sends the request)
+    disagree on a backslash or an escape before the path: refused, with any user part."""
+    assert "refused" in (web_url_problem(url) or "")
+
+
 def test_a_json_feed_is_a_feed():
     body = (b'{"version": "https://jsonfeed.org/version/1.1", "title": "Ledger JSON", "items": [{"id": "1", '
             b'"url": "https://ledger.example/world/a.html?utm_source=json", "title": "A", '

@@ -102,7 +102,7 @@ def settings(tmp_path: Path) -> Settings:
 def planner_for(docs: list[Article], aliases: list[Alias], settings: Settings) -> tuple[Planner, Recorder, IngestReport]:
     recorder = Recorder(aliases, {x.doc_id: [x.path] for x in docs} | {al.alias_id: [al.path] for al in aliases})
     report = IngestReport()
-    planner = Planner(state_of(docs, aliases), recorder, settings, report, reread=lambda alias: None)
+    planner = Planner(state_of(docs, aliases), recorder, settings, report, reread=lambda doc_id, path: None)
     return planner, recorder, report
 
 

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qa.answer.verify import SentenceBuffer, Verified, Verifier, annotate_dates, neutralise_markers
@@ -69,11 +70,33 @@ class Prepared:
     time_note: str = ""  # what the question's time cue asks of the passages, for the prompt
 
 
+def public_label(backend_label: str) -> str:
+    """A backend label as messages show it: a local model file by its name, not its path."""
+    kind, _, model = backend_label.partition(":")
+    return f"{kind}:{Path(model).name}" if kind == "gguf" and model else backend_label
+
+
+def _without_credentials(url: str | None) -> str | None:
+    """An endpoint URL as messages show it: without a user name and password in it."""
+    if not url or "@" not in url:
+        return url
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        u = urlsplit(url)
+        host = u.netloc.rsplit("@", 1)[1]
+    except (ValueError, IndexError):
+        return "(an endpoint URL that does not parse)"
+    return urlunsplit(u._replace(netloc=host))
+
+
 def llm_error(e: Exception, backend_label: str, settings: LLMSettings) -> QAError:
-    """One clear line for the ways an endpoint fails."""
+    """One clear line for the ways an endpoint fails (its ``public`` form names no more than the
+    kind of failure: what the answer itself may say)."""
     import openai
 
-    where = settings.llm_base_url or backend_label
+    backend_label = public_label(backend_label)
+    where = _without_credentials(settings.llm_base_url) or backend_label
     if isinstance(e, openai.APITimeoutError):
         return QAError(f"LLM {backend_label} at {where} timed out after {settings.llm_timeout:g}s")
     if isinstance(e, openai.APIConnectionError):
@@ -88,7 +111,26 @@ def llm_error(e: Exception, backend_label: str, settings: LLMSettings) -> QAErro
 
 
 class LLMFailed(Exception):
-    """The model failed in a way that ends generation and falls back (not a configuration error)."""
+    """The model failed in a way that ends generation and falls back (not a configuration error).
+    ``str()`` is the detail (``fallback_reason``, which may quote the endpoint); ``public`` is
+    what the fallback note in the answer says: qa's words only, never the endpoint's."""
+
+    def __init__(self, detail: str, public: str = "the LLM failed"):
+        super().__init__(detail)
+        self.public = public
+
+
+def _public_reason(e: BaseException) -> str:
+    """The kind of an endpoint's failure, in qa's words."""
+    import openai
+
+    if isinstance(e, openai.APITimeoutError):
+        return "the LLM timed out"
+    if isinstance(e, openai.APIConnectionError):
+        return "the LLM was not reachable"
+    if isinstance(e, openai.APIStatusError):
+        return f"the LLM answered HTTP {e.status_code}"
+    return "the LLM failed"
 
 
 def classify(e: BaseException, received: bool, backend_label: str, settings: LLMSettings) -> BaseException:
@@ -106,10 +148,11 @@ def classify(e: BaseException, received: bool, backend_label: str, settings: LLM
         return llm_error(e, backend_label, settings)
     if isinstance(e, (openai.APIError, httpx.HTTPError, OSError)):
         if received:
-            return LLMFailed(f"the LLM {backend_label} stream broke off ({type(e).__name__}: {str(e)[:120]})")
-        return LLMFailed(str(llm_error(e, backend_label, settings)))
+            return LLMFailed(f"the LLM {public_label(backend_label)} stream broke off ({type(e).__name__}: {str(e)[:120]})",
+                             "the LLM's stream broke off")
+        return LLMFailed(str(llm_error(e, backend_label, settings)), _public_reason(e))
     if is_foreign(backend_label) and isinstance(e, Exception):
-        return LLMFailed(f"the chat model {backend_label} failed ({type(e).__name__}: {str(e)[:120]})")
+        return LLMFailed(f"the chat model {backend_label} failed ({type(e).__name__}: {str(e)[:120]})", "the chat model failed")
     return e
 
 
@@ -170,7 +213,7 @@ class Generator:
         t0 = time.perf_counter()
         buffer, verifier = SentenceBuffer(), Verifier(prep.relevant)
         parts: list[str] = []
-        usage, finished, failure = None, False, ""
+        usage, finished, failure, public = None, False, "", ""
         try:
             for message in self._model_output(prep, stream):
                 piece = str(message.content or "")
@@ -181,14 +224,15 @@ class Generator:
                     if (kept := verifier.add(sentence)) is not None:
                         yield kept
             if not finished:
-                failure = f"the LLM {self.label} stopped before finishing its answer"
+                public = "the LLM stopped before finishing its answer"
+                failure = f"the LLM {public_label(self.label)} stopped before finishing its answer"
         except LLMFailed as e:
-            failure = str(e)
+            failure, public = str(e), e.public
         if not failure:  # an interrupted last sentence is never shown
             for sentence in buffer.flush():
                 if (kept := verifier.add(sentence)) is not None:
                     yield kept
-        yield self.finish(prep, "".join(parts), usage, t0, verifier.result(), failure)
+        yield self.finish(prep, "".join(parts), usage, t0, verifier.result(), failure, public)
 
     def _model_output(self, prep: Prepared, stream: bool) -> Iterator[Any]:
         """The model's message chunks (or its one message), within QA_LLM_DEADLINE.
@@ -222,7 +266,8 @@ class Generator:
                     more, item = out.get(timeout=max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
                     raise LLMFailed(
-                        f"the LLM {self.label} missed the answer deadline (QA_LLM_DEADLINE={self.settings.llm_deadline:g}s)"
+                        f"the LLM {public_label(self.label)} missed the answer deadline (QA_LLM_DEADLINE={self.settings.llm_deadline:g}s)",
+                        "the LLM missed the answer deadline",
                     ) from None
                 if not more:
                     if item is None:
@@ -233,7 +278,11 @@ class Generator:
         finally:
             stop.set()
 
-    def finish(self, prep: Prepared, raw: str, usage: Any, t0: float, checked: Verified, failure: str = "") -> Answer:
+    def finish(
+        self, prep: Prepared, raw: str, usage: Any, t0: float, checked: Verified, failure: str = "", public: str = ""
+    ) -> Answer:
+        """The Answer: the verified sentences, or the extractive answer behind a note that says
+        why in qa's words (``public``; the details, ``failure``, go in ``fallback_reason``)."""
         latency = round(1000 * (time.perf_counter() - t0), 1)
         extra: dict[str, Any] = {
             "as_of": prep.as_of.isoformat(),
@@ -253,7 +302,8 @@ class Generator:
             return Answer(prep.question, checked.answer, True, tuple(checked.citations), {**extra, "fallback": False})
         reason = failure or checked.reason
         fallback = prep.extractive()
-        note = f"(The {self.label} answer was not used: {reason}. Extractive answer:) "
+        shown_reason = (public or "the LLM failed") if failure else checked.reason
+        note = f"(The {public_label(self.label)} answer was not used: {shown_reason}. Extractive answer:) "
         return Answer(
             prep.question,
             note + fallback.answer if fallback.answered else fallback.answer,

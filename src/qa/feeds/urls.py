@@ -35,6 +35,27 @@ def web_url_problem(url: str) -> str | None:
         return "URL without a host"
     if any(ch.isspace() for ch in url):
         return "URL contains white space"
+    if "\\" in url or "@" in parts.netloc or "%" in parts.netloc:
+        # parsers disagree on such a URL: urlsplit read the host after the "@", urllib3 (which
+        # sends the request) the one before a backslash — an allow-list of hosts was passed by
+        return "URL with a user name, a backslash or an escape before its path (refused: read as another host)"
+    return _same_host_for_urllib3(url, parts.hostname, parts.port)
+
+
+def _same_host_for_urllib3(url: str, host: str, port: int | None) -> str | None:
+    """None when urllib3, which makes the request, reads the host and port qa checked."""
+    from urllib3.util import parse_url
+
+    try:
+        u = parse_url(url)
+    except ValueError as e:
+        return f"not a valid URL ({e})"
+    try:
+        names = {host.lower(), host.encode("idna").decode("ascii").lower()}  # urllib3 sends a Unicode name as IDNA
+    except UnicodeError:
+        names = {host.lower()}
+    if (u.host or "").strip("[]").lower() not in names or u.port != port:
+        return "URL read as another host by the HTTP client (refused)"
     return None
 
 

@@ -8,6 +8,10 @@
       .write.lock      held (exclusively) by the one writer
       .read.lock       shared by readers while they touch a generation, exclusive during a copy
 
+A reader pins its generation for as long as it is open (a shared flock on the generation's folder,
+``Generations.pinned``); a writer removes an old generation only when no reader pins it, and
+otherwise leaves it for a later publish (``_remove_old``).
+
 A writer killed at any moment leaves CURRENT pointing at the previous, complete generation; its
 half-written folder is removed by the next writer.
 """
@@ -46,6 +50,34 @@ class Generations:
         if not self.root.is_dir():
             return []
         return sorted(p for p in self.root.iterdir() if _GEN.match(p.name) and p.is_dir())
+
+    def pinned(self) -> tuple[Path, int] | None:
+        """The published generation and a descriptor that pins it (a shared flock on its folder):
+        no writer removes it until the descriptor is closed. None when nothing is published.
+        A generation removed between reading CURRENT and pinning it is not returned: CURRENT is
+        read again (a remover renames the folder away first, under its exclusive flock)."""
+        for _ in range(100):
+            gen = self.current()
+            if gen is None:
+                return None
+            try:
+                fd = os.open(gen, os.O_RDONLY | os.O_DIRECTORY)
+            except FileNotFoundError:
+                continue  # removed meanwhile: the newer CURRENT
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH)  # waits while a remover holds it
+            except OSError as e:
+                if isinstance(e, (BlockingIOError, InterruptedError)):
+                    os.close(fd)
+                    raise
+                return gen, fd  # a file system without flock on folders: unpinned, as before
+            try:
+                if os.stat(gen).st_ino == os.fstat(fd).st_ino:
+                    return gen, fd
+            except FileNotFoundError:
+                pass
+            os.close(fd)
+        raise QAError(f"index {self.root}: the live generation kept changing while it was opened; try again")
 
     @contextmanager
     def reading(self) -> Iterator[None]:
@@ -96,10 +128,29 @@ class Generations:
         self._remove_old(gen, keep)
 
     def _remove_old(self, live: Path, keep: int) -> None:
-        """Keep ``live`` and the ``keep - 1`` generations before it (readers may still use them)."""
+        """Keep ``live`` and the ``keep - 1`` generations before it, and any older one a reader
+        still pins (``pinned``): it goes at a later publish, once that reader has closed."""
         published = [g for g in self.all() if g.name <= live.name]
         for old in published[:-keep] if keep > 0 else []:
-            shutil.rmtree(old, ignore_errors=True)
+            try:
+                fd = os.open(old, os.O_RDONLY | os.O_DIRECTORY)
+            except FileNotFoundError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue  # a reader uses it
+            except OSError:
+                pass  # a file system without flock on folders: removed, as before
+            try:  # renamed away first: a reader that opens it now finds it gone and reads CURRENT again
+                trash = old.with_name(f".removing-{old.name}")
+                os.replace(old, trash)
+                shutil.rmtree(trash, ignore_errors=True)
+            finally:
+                os.close(fd)
+        for left in self.root.glob(".removing-gen-*"):  # a killed writer's
+            shutil.rmtree(left, ignore_errors=True)
 
     def check_pointer(self) -> None:
         """Raise QAError, naming the folder, if CURRENT is damaged. ``_remove_unpublished`` takes every generation newer than CURRENT for a killed writer's.

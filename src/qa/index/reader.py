@@ -53,14 +53,14 @@ class IndexReader:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.generations = Generations(settings.resolved_index())
-        gen = self.generations.current()
-        if gen is None:
+        pinned = self.generations.pinned()  # kept until close: no writer removes it meanwhile
+        if pinned is None:
             self.generations.check_pointer()
             raise IndexMissingError(
                 f"no index at {settings.resolved_index()}: run `qa ingest PATH` first"
             )
-        self.gen = gen
-        self.catalog = Catalog(gen)
+        self.gen, self._pin = pinned
+        self.catalog = Catalog(self.gen)
         from qa.index.shared import with_server
 
         self.settings = with_server(settings, self.catalog)
@@ -137,6 +137,14 @@ class IndexReader:
             self._dense.close()
             self._dense = None
         self.catalog.close()
+        if self._pin >= 0:
+            os.close(self._pin)
+            self._pin = -1
+
+    def __del__(self) -> None:  # a reader never closed (a quick script) still lets its generation go
+        pin = getattr(self, "_pin", -1)
+        if pin >= 0:
+            os.close(pin)
 
 
 def open_vectors(settings: Settings, gen: Path, model: str, catalog: Catalog, *, writable: bool = False) -> Any:

@@ -11,7 +11,7 @@ from qa.index.writer import IndexWriter
 from qa.ingest.execute import Executor
 from qa.ingest.neardup import signature
 from qa.ingest.plan import PlanState, Planner, chunks
-from qa.ingest.read import read_articles, reread_alias
+from qa.ingest.read import read_articles, reread
 from qa.ingest.report import IngestReport, Progress
 from qa.ingest.scope import PruneScope
 from qa.progress import NoProgress
@@ -39,21 +39,22 @@ def ingest(
     with IndexWriter(settings) as writer, Executor(writer, settings, shown) as executor:
         planner = Planner(
             PlanState.of(writer.base), executor, settings, run_report,
-            reread=lambda alias: reread_alias(alias, settings, run_report, shown),
+            reread=lambda doc_id, path: reread(doc_id, path, settings, run_report, shown),
         )
         if writer.base is not None:
             planner.sign_unsigned(writer.base)
         stream: Iterable[Article] = articles
+        whole: set[str] = set()  # the files read without a problem: what they did not yield, they no longer hold
         if inputs:
             stream = chain(articles, read_articles(
                 inputs, settings, run_report, published_at=published_at,
-                override_published_at=override_published_at, source=source, progress=shown,
+                override_published_at=override_published_at, source=source, progress=shown, whole=whole,
             ))
         for article in stream:
             planner.plan(article)
         executor.flush()
         if prune and writer.base is not None:
-            planner.prune(PruneScope(list(inputs or ())))
+            planner.prune(PruneScope(list(inputs or ())), whole)
             executor.flush()
         planner.count_replanned()
         writer.commit()

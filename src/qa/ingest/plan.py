@@ -96,8 +96,9 @@ class PlanState:
 
 class Planner:
     """Plans each article read in a run against ``state`` and emits the changes to ``steps``;
-    counts every outcome in ``report``. ``reread`` reads an alias an older index kept only as a
-    file path (None when it is gone)."""
+    counts every outcome in ``report``. ``reread(doc_id, path)`` reads a document again from a
+    file recorded for it (None when that file is gone or no longer carries it): an alias an older
+    index kept only as a path, a story whose last-read file was pruned."""
 
     def __init__(
         self,
@@ -105,10 +106,11 @@ class Planner:
         steps: Steps,
         settings: Settings,
         report: IngestReport,
-        reread: Callable[[Alias], Article | None],
+        reread: Callable[[str, str], Article | None],
     ):
         self.state, self.steps, self.settings, self.report, self.reread = state, steps, settings, report, reread
         self.read: set[str] = set()  # ids read in this run: each read counts once in the report
+        self.held: dict[str, set[str]] = {}  # recorded path → the ids read from it in this run
         self.replanned: dict[str, str] = {}  # id → outcome of a re-planned alias not read (yet)
 
     # ------------------------------------------------------------ one article
@@ -116,11 +118,12 @@ class Planner:
         """An article read in this run."""
         s, doc_id = self.state, article.doc_id
         self.read.add(doc_id)
+        self.held.setdefault(article.path, set()).add(doc_id)
         self.replanned.pop(doc_id, None)  # this read's outcome counts instead
         unchanged = self._unchanged(article)
         if not unchanged and self._exact_twin(article) is None:
             self.steps.expect_index()
-        self._record_source(doc_id, article.path)
+        self._record_source(doc_id, article.path, unchanged)
         if unchanged:
             self.report.unchanged += 1
             return
@@ -148,16 +151,16 @@ class Planner:
             return known[0] == article.hash
         return s.alias_hashes.get(article.doc_id) == article.hash
 
-    def _record_source(self, doc_id: str, path: str) -> None:
+    def _record_source(self, doc_id: str, path: str, unchanged: bool) -> None:
         """Record that ``path`` provides ``doc_id`` (several files may; the path column names the
-        latest one recorded, or where it is read when that file is gone). A file read now replaces
-        the relative paths an older index recorded for it."""
+        one its text was last read from, or the latest one recorded when that file is gone). A
+        file read now replaces the relative paths an older index recorded for it."""
         s = self.state
         have = s.sources.setdefault(doc_id, set())
         stale = {p for p in have if is_relative_record(p)} if is_file_record(path) else set()
         last = s.paths.get(doc_id, path)
-        if path in have and not stale and (last == path or may_provide(last)):
-            return  # nothing to write: an unchanged re-ingest writes nothing
+        if path in have and not stale and (last == path or (unchanged and may_provide(last))):
+            return  # nothing to write: an unchanged re-ingest writes nothing (its text is the same, wherever read)
         for old in stale:
             self._remove_source(doc_id, old)
         self.steps.add_source(doc_id, path)
@@ -254,7 +257,7 @@ class Planner:
         for alias in survivors:
             self._unalias(alias.alias_id)
         for alias in survivors:
-            article = alias.article or self.reread(alias)
+            article = alias.article or self.reread(alias.alias_id, alias.path)
             if article is None:
                 self.report.warn(
                     alias.path or alias.alias_id,
@@ -284,20 +287,28 @@ class Planner:
         self.state.sources.pop(doc_id, None)
         self.state.paths.pop(doc_id, None)
 
-    def prune(self, scope: PruneScope) -> None:
-        """Drop the recorded files this run's inputs cover that are gone, and forget the documents
-        and aliases that nothing recorded provides any more (one that also came from stdin or the
-        API never is); relative paths recorded by an older index are reported, never pruned on a
-        guess."""
+    def prune(self, scope: PruneScope, whole: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+        """Drop the recorded files this run's inputs cover that are gone, and the ids that a
+        covered file read whole in this run (``whole``: every record in it used) no longer holds;
+        forget the documents and aliases that nothing recorded provides any more (one that also
+        came from stdin or the API never is). A story still provided elsewhere, last read from a
+        file dropped here, is read again from a file that provides it. Relative paths recorded by
+        an older index are reported, never pruned on a guess."""
         s = self.state
         touched: set[str] = set()
+        moved: set[str] = set()  # still provided elsewhere, maybe: their text was the dropped file's
         for doc_id, paths in sorted(s.sources.items()):
             for path in sorted(paths):
                 if is_relative_record(path):
                     self.report.warn(path, "recorded with a relative path; re-ingest it to fix (not pruned)")
-                elif is_file_record(path) and scope.covers(path) and not os.path.exists(path):
+                elif is_file_record(path) and scope.covers(path) and (
+                    not os.path.exists(path) or (path in whole and doc_id not in self.held.get(path, ()))
+                ):
+                    was_last = s.paths.get(doc_id) == path
                     self._remove_source(doc_id, path)
                     touched.add(doc_id)
+                    if was_last:
+                        moved.add(doc_id)
         gone = sorted(d for d in touched if not any(map(may_provide, s.sources.get(d, ()))))
         for doc_id in gone:
             self._drop_sources(doc_id)  # what is left names files gone outside this run's inputs
@@ -309,6 +320,21 @@ class Planner:
             self.forget(doc_id)
             self.replanned.pop(doc_id, None)
             self.report.removed += 1
+        for doc_id in sorted(moved - set(gone) - self.read):  # read in this run: that read is its text
+            self._read_again(doc_id)
+
+    def _read_again(self, doc_id: str) -> None:
+        """``doc_id``'s last-read file no longer provides it: its text is now that of the file it
+        is recorded under (the one another file provides is never the gone file's)."""
+        path = self.state.paths.get(doc_id)
+        if path is None or not is_file_record(path):
+            return  # stdin or the API provided it too: its text as last read stays
+        article = self.reread(doc_id, path)
+        if article is None:
+            self.report.warn(path, f"{doc_id!r} was last read from a file pruned now, and this file does not carry it "
+                             "(any more): kept as last read")
+            return
+        self.plan(article)
 
     # ------------------------------------------------------------ older indexes
     def sign_unsigned(self, base: Catalog) -> None:

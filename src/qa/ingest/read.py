@@ -8,7 +8,6 @@ from collections.abc import Iterable, Iterator
 from datetime import date
 
 from qa.errors import InputError
-from qa.index.catalog import Alias
 from qa.ingest.clean import clean_text
 from qa.ingest.loaders import RawArticle, expand_inputs, load_path
 from qa.ingest.report import IngestReport, Progress
@@ -95,37 +94,49 @@ def read_articles(
     override_published_at: date | None = None,
     source: str | None = None,
     progress: Progress | None = None,
+    whole: set[str] | None = None,
 ) -> Iterator[Article]:
     """Every usable article of the inputs, recorded under the file's absolute resolved path;
-    problems go to ``report`` and never stop the stream."""
+    problems go to ``report`` and never stop the stream. ``whole`` gets the recorded path of
+    each file read without a problem (every record in it used): what it did not yield, it no
+    longer holds (``Planner.prune``)."""
     progress = progress or NoProgress()
     for path in expand_inputs(inputs):
         name = str(path)
         progress.input_started(name)
+        clean = True
         try:
             for item in load_path(path, max_bytes=settings.max_file_bytes):
                 if isinstance(item, InputError):
                     report.error(item)
+                    clean = False
                     continue
                 item.path = recorded_path(item.path)
                 article = accept(
                     item, name, settings, report, published_at=published_at,
                     override_published_at=override_published_at, source=source,
                 )
-                if article is not None:
+                if article is None:
+                    clean = False
+                else:
                     yield article
         except InputError as e:
             report.error(e)
+            clean = False
         except Exception as e:  # a loader bug must not lose the other inputs
             report.error(InputError(name, f"{type(e).__name__}: {e}"))
+            clean = False
+        if clean and whole is not None:
+            whole.add(recorded_path(name))
 
 
-def reread_alias(alias: Alias, settings: Settings, report: IngestReport, progress: Progress) -> Article | None:
-    """An alias row from an older index (no stored content): read it from its file, when that
-    file is still there and still carries it."""
-    if is_relative_record(alias.path) or not is_file_record(alias.path) or not os.path.isfile(alias.path):
+def reread(doc_id: str, path: str, settings: Settings, report: IngestReport, progress: Progress) -> Article | None:
+    """``doc_id`` read again from the file ``path`` recorded for it (an alias an older index kept
+    without its content; a story whose last-read file is gone), when that file is still there
+    and still carries it."""
+    if is_relative_record(path) or not is_file_record(path) or not os.path.isfile(path):
         return None
-    for article in read_articles([alias.path], settings, report, progress=progress):
-        if article.doc_id == alias.alias_id:
+    for article in read_articles([path], settings, report, progress=progress):
+        if article.doc_id == doc_id:
             return article
     return None

@@ -23,13 +23,13 @@ from pydantic import BaseModel, Field
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from qa.assistant import Assistant
-from qa.errors import IndexBusyError, QAError, UsageError, gist
+from qa.errors import IndexBusyError, IndexMissingError, QAError, UsageError, gist
 from qa.retrieve import SearchFilters
 from qa.server.openai_chat import (
     MODEL_ID, ChatRequest, chat_backend_name, completion, completion_events, read_messages,
 )
 from qa.server.security import (
-    BodyLimit, BodyTooLarge, RateLimiter, allowed_hosts, backend_for, is_loopback, key_ok,
+    BodyLimit, BodyTooLarge, RateLimiter, allowed_hosts, backend_for, key_ok, loopback_only,
     public_details, rate_bucket, too_large,
 )
 from qa.settings import REPLICA_WAIT_MAX_SECONDS, Settings
@@ -144,7 +144,8 @@ def create_app(settings: Settings, *, bound_host: str = "127.0.0.1", watch: bool
                 thread.join(timeout=30)
         bot.close()
 
-    app = FastAPI(title="qa", version="0.1.0", description="Cited, time-aware answers over news articles", lifespan=lifespan)
+    app = FastAPI(title="qa", version="0.1.0", description="Cited, time-aware answers over news articles", lifespan=lifespan,
+                  docs_url=None, redoc_url=None, openapi_url=None)  # served below, behind the key like the rest
     limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_clients)
 
     # inside the rate limiter (added first): a task group there would wrap BodyTooLarge
@@ -181,6 +182,16 @@ def create_app(settings: Settings, *, bound_host: str = "127.0.0.1", watch: bool
 
     app.mount("/static", StaticFiles(directory=WEB), name="static")
 
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(authorized)])
+    def openapi() -> dict[str, Any]:
+        return app.openapi()
+
+    @app.get("/docs", include_in_schema=False, dependencies=[Depends(authorized)])
+    def docs() -> Any:
+        from fastapi.openapi.docs import get_swagger_ui_html
+
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="qa API")
+
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:
         return FileResponse(WEB / "index.html")
@@ -189,8 +200,10 @@ def create_app(settings: Settings, *, bound_host: str = "127.0.0.1", watch: bool
     def healthz() -> dict[str, Any]:
         try:
             return {"status": "ok", **bot.status()}
-        except QAError as e:
-            return {"status": "empty", "detail": str(e)}
+        except IndexMissingError:
+            return {"status": "empty", "detail": "no index published yet: ingest articles first"}
+        except QAError:  # its text names the server's folders: not for an unauthenticated client
+            return {"status": "error", "detail": "the index cannot be read (see `qa index stats` on the server)"}
 
     @app.get("/v1/models", dependencies=[Depends(authorized)])
     def models() -> dict[str, Any]:
@@ -229,8 +242,9 @@ def create_app(settings: Settings, *, bound_host: str = "127.0.0.1", watch: bool
 
     @app.post("/ingest", dependencies=[Depends(authorized)])
     def ingest(req: IngestRequest) -> dict[str, Any]:
-        if not is_loopback(bound_host) and not settings.api_key:
-            raise HTTPException(403, "set QA_API_KEY to allow /ingest on a server bound beyond loopback")
+        if not settings.api_key and not loopback_only(settings, bound_host):
+            raise HTTPException(403, "set QA_API_KEY to allow /ingest on a server reachable beyond loopback "
+                                     "(bound beyond it, or answering a host name in QA_ALLOWED_HOSTS)")
         if req.urls and not settings.ingest_url_hosts:
             raise HTTPException(403, "this server fetches no URL a request names (the operator lists hosts in QA_INGEST_URL_HOSTS)")
         if not req.articles and not req.urls:

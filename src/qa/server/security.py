@@ -155,8 +155,15 @@ def allowed_hosts(settings: ServerSettings, bound_host: str) -> list[str]:
     return ["*"]
 
 
+def loopback_only(settings: ServerSettings, bound_host: str) -> bool:
+    """Whether only this machine can reach the server: bound to loopback, and answering no host
+    name but loopback ones (a public name in QA_ALLOWED_HOSTS: a reverse proxy in front of it)."""
+    names = allowed_hosts(settings, bound_host)
+    return is_loopback(bound_host) and all(is_loopback(n.strip("[]")) for n in names)
+
+
 def is_loopback(host: str) -> bool:
-    if host in ("localhost", ""):
+    if host == "localhost":  # "" binds every interface
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
