@@ -361,6 +361,25 @@ def test_a_story_last_read_from_a_pruned_file_takes_the_text_of_the_file_that_st
     assert run_json("search", "storm closed the harbour bridge", "--k", "1", index=ix)["results"][0]["doc_id"] == "storm-1"
 
 
+def test_the_text_comes_from_a_file_that_still_has_the_story_not_just_the_latest_recorded(tmp_path):
+    """Three files carry one story: c, then b, then a (read last). b goes, outside this run's
+    inputs; a goes and is pruned. The latest recorded file left is b, which is gone: the text is
+    read from c, which still has it. A date the index filled (--published-at) stays filled."""
+    ix = tmp_path / "ix"
+    c = _write(tmp_path / "c" / "s.md", _story(doc_id="storm-1", text=STORM))
+    b = _write(tmp_path / "b" / "s.md", _story(doc_id="storm-1", text=TRAM))
+    a = _write(tmp_path / "a" / "s.md", _story(doc_id="storm-1", text=RATES))
+    for folder in ("c", "b", "a"):
+        run_json("ingest", str(tmp_path / folder), "--published-at", "2025-03-02", index=ix)
+    b.unlink()
+    a.unlink()
+    pruned = run_json("ingest", str(tmp_path / "a"), "--prune", index=ix)
+    assert (pruned["removed"], pruned["documents"]) == (0, 1)
+    with _catalog(ix) as db:
+        rows = list(db.execute("SELECT path, text, published_at FROM documents"))
+    assert [(p, t.strip(), d) for p, t, d in rows] == [(str(c.resolve()), STORM, "2025-03-02")]
+
+
 def test_records_a_file_no_longer_holds_are_pruned_and_only_from_a_file_read_whole(tmp_path):
     """A JSONL file edited in place: a record without an id gets one from its content, so a
     corrected record is a new id and the old one is no longer in the file; a removed record is

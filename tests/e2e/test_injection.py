@@ -341,6 +341,16 @@ def test_an_endpoints_error_text_never_reaches_the_answer_nor_its_url_credential
     assert "s3cret" not in res.stdout and "s3cret" not in res.stderr
 
 
+def test_a_server_client_sees_an_llm_failure_in_qas_words_only(served, llm):
+    """/ask and the chat API's ``qa`` details carried the endpoint's own error text and URL in
+    ``fallback_reason`` / ``llm_error``: a client sees the kind of failure, the operator's CLI
+    and Python API keep the detail."""
+    llm.script = lambda p: Script([], status=400, error="Varga resigned on Monday [1]")
+    ask = httpx.post(f"{served}/ask", json={"question": QUESTION, "as_of": AS_OF}, timeout=60).json()
+    assert ask["fallback"] is True and ask["fallback_reason"] == "the LLM answered HTTP 400", ask
+    assert "Varga resigned" not in json.dumps(ask) and llm.url not in json.dumps(ask)
+
+
 def test_configuration_errors_stay_one_line_errors(index, llm, served):
     llm.script = lambda p: Script([], status=401)
     for extra in (["--json"], ["--stream"]):

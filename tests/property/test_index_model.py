@@ -391,13 +391,14 @@ class IndexMachine(RuleBasedStateMachine):
                     moved |= now == p
                     order.remove(p)
                     now = order[-1]
-                text = entry.text
-                title = entry.title
-                if moved and doc_id not in read_ids and now != API:  # its text was a dropped file's: read again
-                    rel = str(Path(now).relative_to(self.corpus)) if Path(now).is_relative_to(self.corpus) else ""
-                    if rel in self.files and self.file_id(rel) == doc_id:
-                        text, title = self.files[rel].body, self.title_of(rel)
-                self.live[doc_id] = Live(text, left, tuple(order), now, title)
+                kept = Live(entry.text, left, tuple(order), now, entry.title)
+                self.live[doc_id] = kept
+                if moved and doc_id not in read_ids and now != API:  # its text was a dropped file's: read again,
+                    for p in [now, *sorted(q for q in left if q not in (now, API))]:  # from a file that has it
+                        rel = str(Path(p).relative_to(self.corpus)) if Path(p).is_relative_to(self.corpus) else ""
+                        if rel in self.files and self.file_id(rel) == doc_id:
+                            self.live[doc_id] = kept.read_from(self.files[rel].body, p, self.title_of(rel))
+                            break
 
     @rule(
         ids=st.lists(st.sampled_from(API_IDS), min_size=1, max_size=2, unique=True),

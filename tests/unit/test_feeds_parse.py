@@ -116,7 +116,8 @@ def test_urls_and_ids():
     assert web_url_problem("http://127.0.0.1:8000/x") is None
 
 
-@pytest.mark.parametrize("url", ["http://[::1]:8080/x", "https://news.example/a?b=c@d", "http://bücher.example/x", "http://Example.ORG:80/"])
+@pytest.mark.parametrize("url", ["http://[::1]:8080/x", "https://news.example/a?b=c@d", "http://bücher.example/x", "http://Example.ORG:80/",
+                                 "http://straße.de/x", "https://news.example/search?q=a\\b"])
 def test_a_url_every_parser_reads_alike_is_fetched(url):
     assert web_url_problem(url) is None
 

@@ -77,17 +77,16 @@ def public_label(backend_label: str) -> str:
 
 
 def _without_credentials(url: str | None) -> str | None:
-    """An endpoint URL as messages show it: without a user name and password in it."""
-    if not url or "@" not in url:
+    """An endpoint URL as messages show it: without a user name and password, or a query, in it."""
+    if not url:
         return url
     from urllib.parse import urlsplit, urlunsplit
 
     try:
         u = urlsplit(url)
-        host = u.netloc.rsplit("@", 1)[1]
-    except (ValueError, IndexError):
+    except ValueError:
         return "(an endpoint URL that does not parse)"
-    return urlunsplit(u._replace(netloc=host))
+    return urlunsplit(u._replace(netloc=u.netloc.rsplit("@", 1)[-1], query="", fragment=""))  # nor a key in its query
 
 
 def llm_error(e: Exception, backend_label: str, settings: LLMSettings) -> QAError:
@@ -298,18 +297,19 @@ class Generator:
         }
         if failure:
             extra["llm_error"] = failure
+            extra["public_error"] = public or "the LLM failed"  # what a server's client sees (qa.server.security)
         if checked.ok:
             return Answer(prep.question, checked.answer, True, tuple(checked.citations), {**extra, "fallback": False})
         reason = failure or checked.reason
         fallback = prep.extractive()
-        shown_reason = (public or "the LLM failed") if failure else checked.reason
+        shown_reason = extra["public_error"] if failure else checked.reason
         note = f"(The {public_label(self.label)} answer was not used: {shown_reason}. Extractive answer:) "
         return Answer(
             prep.question,
             note + fallback.answer if fallback.answered else fallback.answer,
             fallback.answered,
             fallback.citations,
-            {**extra, "fallback": True, "fallback_reason": reason},
+            {**extra, "fallback": True, "fallback_reason": reason, "public_reason": shown_reason},
         )
 
     def _not_found(self, prep: Prepared) -> Answer:

@@ -35,7 +35,7 @@ def web_url_problem(url: str) -> str | None:
         return "URL without a host"
     if any(ch.isspace() for ch in url):
         return "URL contains white space"
-    if "\\" in url or "@" in parts.netloc or "%" in parts.netloc:
+    if "\\" in parts.netloc or "@" in parts.netloc or "%" in parts.netloc:
         # parsers disagree on such a URL: urlsplit read the host after the "@", urllib3 (which
         # sends the request) the one before a backslash — an allow-list of hosts was passed by
         return "URL with a user name, a backslash or an escape before its path (refused: read as another host)"
@@ -50,11 +50,11 @@ def _same_host_for_urllib3(url: str, host: str, port: int | None) -> str | None:
         u = parse_url(url)
     except ValueError as e:
         return f"not a valid URL ({e})"
-    try:
-        names = {host.lower(), host.encode("idna").decode("ascii").lower()}  # urllib3 sends a Unicode name as IDNA
-    except UnicodeError:
-        names = {host.lower()}
-    if (u.host or "").strip("[]").lower() not in names or u.port != port:
+    try:  # the host as urllib3 normalises a host alone (a Unicode name to IDNA, as it sends it)
+        alone = parse_url(f"http://[{host}]" if ":" in host else f"http://{host}").host or ""
+    except ValueError:
+        alone = host
+    if (u.host or "").strip("[]").lower() not in {host.lower(), alone.strip("[]").lower()} or u.port != port:
         return "URL read as another host by the HTTP client (refused)"
     return None
 

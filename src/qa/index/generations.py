@@ -143,12 +143,14 @@ class Generations:
                 continue  # a reader uses it
             except OSError:
                 pass  # a file system without flock on folders: removed, as before
+            trash = old.with_name(f".removing-{old.name}")
             try:  # renamed away first: a reader that opens it now finds it gone and reads CURRENT again
-                trash = old.with_name(f".removing-{old.name}")
                 os.replace(old, trash)
-                shutil.rmtree(trash, ignore_errors=True)
+            except OSError:
+                continue  # left for a later publish (the new generation is published already)
             finally:
-                os.close(fd)
+                os.close(fd)  # a reader waiting on it finds it renamed, and reads CURRENT again
+            shutil.rmtree(trash, ignore_errors=True)
         for left in self.root.glob(".removing-gen-*"):  # a killed writer's
             shutil.rmtree(left, ignore_errors=True)
 

@@ -36,10 +36,11 @@ def ingest(
     changed. ``published_at`` fills missing dates; ``override_published_at`` replaces them."""
     run_report = report or IngestReport()
     shown = progress or NoProgress()
+    files_read: dict[str, dict[str, Article]] = {}
     with IndexWriter(settings) as writer, Executor(writer, settings, shown) as executor:
         planner = Planner(
             PlanState.of(writer.base), executor, settings, run_report,
-            reread=lambda doc_id, path: reread(doc_id, path, settings, run_report, shown),
+            reread=lambda doc_id, path: _reread(executor, doc_id, path, settings, shown, files_read),
         )
         if writer.base is not None:
             planner.sign_unsigned(writer.base)
@@ -62,6 +63,22 @@ def ingest(
         executor.export_model()
     _totals(run_report, settings)
     return run_report
+
+
+def _reread(executor: Executor, doc_id: str, path: str, settings: Settings, progress: Progress,
+            cache: dict[str, dict[str, Article]]) -> Article | None:
+    """``qa.ingest.read.reread``, with the date and source the index holds for ``doc_id`` filled
+    in where the file gives none (``--published-at`` and ``--source`` fill, as in the run that
+    read it first)."""
+    from dataclasses import replace
+
+    article = reread(doc_id, path, settings, progress, cache)
+    if article is None or (article.published_at is not None and article.source):
+        return article
+    held = executor.target.get(doc_id)
+    if held is None:
+        return article
+    return replace(article, published_at=article.published_at or held.published_at, source=article.source or held.source)
 
 
 def rebuild(settings: Settings, *, model: str | None = None, progress: Progress | None = None) -> IngestReport:

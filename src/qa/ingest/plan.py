@@ -324,17 +324,21 @@ class Planner:
             self._read_again(doc_id)
 
     def _read_again(self, doc_id: str) -> None:
-        """``doc_id``'s last-read file no longer provides it: its text is now that of the file it
-        is recorded under (the one another file provides is never the gone file's)."""
-        path = self.state.paths.get(doc_id)
-        if path is None or not is_file_record(path):
-            return  # stdin or the API provided it too: its text as last read stays
-        article = self.reread(doc_id, path)
-        if article is None:
-            self.report.warn(path, f"{doc_id!r} was last read from a file pruned now, and this file does not carry it "
-                             "(any more): kept as last read")
-            return
-        self.plan(article)
+        """``doc_id``'s last-read file no longer provides it: its text is now that of a file that
+        does — the one it is recorded under, else the others in order of their names (the
+        index never keeps a gone file's text)."""
+        s = self.state
+        now = s.paths.get(doc_id)
+        if now is None or not is_file_record(now):
+            return  # stdin or the API provided it last: its text as last read stays
+        others = sorted(p for p in s.sources.get(doc_id, ()) if p != now and is_file_record(p))
+        for path in [now, *others]:
+            article = self.reread(doc_id, path)
+            if article is not None:
+                self.plan(article)
+                return
+        self.report.warn(now, f"{doc_id!r} was last read from a file pruned now, and no file recorded for it "
+                         "carries it (any more): kept as last read")
 
     # ------------------------------------------------------------ older indexes
     def sign_unsigned(self, base: Catalog) -> None:

@@ -130,13 +130,21 @@ def read_articles(
             whole.add(recorded_path(name))
 
 
-def reread(doc_id: str, path: str, settings: Settings, report: IngestReport, progress: Progress) -> Article | None:
+def reread(
+    doc_id: str, path: str, settings: Settings, progress: Progress, cache: dict[str, dict[str, Article]] | None = None
+) -> Article | None:
     """``doc_id`` read again from the file ``path`` recorded for it (an alias an older index kept
     without its content; a story whose last-read file is gone), when that file is still there
-    and still carries it."""
+    and still carries it: its last record of that id, as a run reads it. The file is not one of
+    the run's inputs: its problems are not reported again. ``cache``: the files read so far in
+    this run (a few), so that many stories of one file read it once."""
+    from qa.ingest.report import IngestReport
+
     if is_relative_record(path) or not is_file_record(path) or not os.path.isfile(path):
         return None
-    for article in read_articles([path], settings, report, progress=progress):
-        if article.doc_id == doc_id:
-            return article
-    return None
+    cache = {} if cache is None else cache
+    if path not in cache:
+        while len(cache) >= 4:
+            cache.pop(next(iter(cache)))
+        cache[path] = {a.doc_id: a for a in read_articles([path], settings, IngestReport(), progress=progress)}
+    return cache[path].get(doc_id)

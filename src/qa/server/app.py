@@ -29,7 +29,7 @@ from qa.server.openai_chat import (
     MODEL_ID, ChatRequest, chat_backend_name, completion, completion_events, read_messages,
 )
 from qa.server.security import (
-    BodyLimit, BodyTooLarge, RateLimiter, allowed_hosts, backend_for, key_ok, loopback_only,
+    BodyLimit, BodyTooLarge, RateLimiter, allowed_hosts, backend_for, forwarded, key_ok, loopback_only,
     public_details, rate_bucket, too_large,
 )
 from qa.settings import REPLICA_WAIT_MAX_SECONDS, Settings
@@ -241,10 +241,10 @@ def create_app(settings: Settings, *, bound_host: str = "127.0.0.1", watch: bool
         return {"query": req.query, "results": [p.to_dict(i) for i, p in enumerate(passages, 1)]}
 
     @app.post("/ingest", dependencies=[Depends(authorized)])
-    def ingest(req: IngestRequest) -> dict[str, Any]:
-        if not settings.api_key and not loopback_only(settings, bound_host):
+    def ingest(req: IngestRequest, request: Request) -> dict[str, Any]:
+        if not settings.api_key and (not loopback_only(settings, bound_host) or forwarded(request.headers)):
             raise HTTPException(403, "set QA_API_KEY to allow /ingest on a server reachable beyond loopback "
-                                     "(bound beyond it, or answering a host name in QA_ALLOWED_HOSTS)")
+                                     "(bound beyond it, answering a host name in QA_ALLOWED_HOSTS, or behind a proxy)")
         if req.urls and not settings.ingest_url_hosts:
             raise HTTPException(403, "this server fetches no URL a request names (the operator lists hosts in QA_INGEST_URL_HOSTS)")
         if not req.articles and not req.urls:

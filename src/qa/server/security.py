@@ -9,6 +9,7 @@ import ipaddress
 import threading
 import time
 from collections import OrderedDict, deque
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,11 @@ def public_details(answer: Answer) -> dict[str, Any]:
     """The answer's details a client may see: backend and model names, fallback, timing."""
     keep = ("as_of", "backend", "model", "fallback", "fallback_reason", "llm_error", "latency_ms", "short_answer_reason")
     extra = {k: answer.extra.get(k) for k in keep if k in answer.extra}
+    # an LLM's failure in qa's words: the detail quotes the endpoint (its text, its URL)
+    if "llm_error" in extra:
+        extra["llm_error"] = answer.extra.get("public_error") or "the LLM failed"
+    if "fallback_reason" in extra and "public_reason" in answer.extra:
+        extra["fallback_reason"] = answer.extra["public_reason"]
     if extra.get("backend") == "gguf" and extra.get("model"):  # the operator's file path stays private
         extra["model"] = Path(str(extra["model"])).name
     return extra
@@ -153,6 +159,12 @@ def allowed_hosts(settings: ServerSettings, bound_host: str) -> list[str]:
     if is_loopback(bound_host):
         return ["localhost", "127.0.0.1", "[::1]", bound_host if ":" not in bound_host else f"[{bound_host}]"]
     return ["*"]
+
+
+def forwarded(headers: Mapping[str, str]) -> bool:
+    """Whether a request came through a proxy that says so (then it may come from anywhere,
+    whatever its Host header names)."""
+    return any(h in headers for h in ("forwarded", "x-forwarded-for", "x-real-ip"))
 
 
 def loopback_only(settings: ServerSettings, bound_host: str) -> bool:
