@@ -64,7 +64,7 @@ class Assistant:
         generation is published and no call uses it: to keep it open while you use it, lease it
         with ``with bot.reading() as reader:``, as ``search``, ``ask`` and ``stats`` do."""
         with self._lock:
-            reader = self._current()
+            reader = self._pinned_current()
             self._close_retired()
             return reader
 
@@ -74,14 +74,26 @@ class Assistant:
         generation swaps it for later calls, and the old one is closed when its last call ends —
         so a query running while an ingest publishes never loses its index."""
         with self._lock:
-            reader = self._current()
+            reader = self._pinned_current()
             self._leases[id(reader)] += 1
         try:
             yield reader
         finally:
             with self._lock:
                 self._leases[id(reader)] -= 1
+                if self._leases[id(reader)] <= 0 and reader is self._reader:
+                    reader.unpin()  # idle: a writer may remove its generation (a long-lived server keeps none)
                 self._close_retired()
+
+    def _pinned_current(self) -> IndexReader:
+        """Under ``_lock``: ``_current()``, its generation pinned for the call (it is unpinned
+        while no call uses it; one removed meanwhile is replaced by the published one)."""
+        reader = self._current()
+        if not reader.repin():
+            self._retired.append(reader)
+            self._reader = None
+            reader = self._current()
+        return reader
 
     def _current(self) -> IndexReader:
         """Under ``_lock``: the reader of the published generation, opened on first use or when a

@@ -348,3 +348,26 @@ def test_a_reader_keeps_its_generation_until_it_closes_even_past_keep_generation
     writer.ingest_records([{"id": "d", "title": "Rates", "text": "The central bank raised its interest rate on Thursday."}])
     assert not held.exists() and Generations(settings.resolved_index()).all() == [Generations(settings.resolved_index()).current()]
     writer.close()
+
+
+def test_an_idle_assistant_keeps_no_old_generation_and_answers_from_the_new_one(tmp_path, tiny_encoder):
+    """A long-lived process (`qa serve`) that answered once and then sat idle pinned that
+    generation until its next call: publishes by another writer could not remove it (a whole
+    generation on disk, and on a Chroma server the rows and epochs it shows). A reader is pinned
+    only while a call uses it."""
+    from qa.assistant import Assistant
+    from qa.index.generations import Generations
+    from qa.settings import Settings
+
+    settings = Settings(index=tmp_path / "ix", model=str(tiny_encoder), keep_generations=1)
+    writer = Assistant(settings)
+    writer.ingest_records([{"id": "a", "title": "Harbour ferry strike", "text": "The harbour ferry strike entered its third day on Monday."}])
+    server = Assistant(settings)
+    assert server.search("ferry strike", k=1)
+    first = Generations(settings.resolved_index()).current()
+    writer.ingest_records([{"id": "b", "title": "Tram line", "text": "The council approved the riverside tram line on Tuesday."}])
+    writer.ingest_records([{"id": "c", "title": "Storm", "text": "A storm closed the harbour bridge overnight on Wednesday."}])
+    assert first is not None and not first.exists(), "an idle reader kept its generation"
+    assert {p.doc_id for p in server.search("storm harbour bridge", k=3)} == {"a", "b", "c"}
+    server.close()
+    writer.close()

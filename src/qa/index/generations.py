@@ -60,24 +60,32 @@ class Generations:
             gen = self.current()
             if gen is None:
                 return None
-            try:
-                fd = os.open(gen, os.O_RDONLY | os.O_DIRECTORY)
-            except FileNotFoundError:
-                continue  # removed meanwhile: the newer CURRENT
-            try:
-                fcntl.flock(fd, fcntl.LOCK_SH)  # waits while a remover holds it
-            except OSError as e:
-                if isinstance(e, (BlockingIOError, InterruptedError)):
-                    os.close(fd)
-                    raise
-                return gen, fd  # a file system without flock on folders: unpinned, as before
-            try:
-                if os.stat(gen).st_ino == os.fstat(fd).st_ino:
-                    return gen, fd
-            except FileNotFoundError:
-                pass
-            os.close(fd)
+            fd = self.pin(gen)
+            if fd is not None:
+                return gen, fd
         raise QAError(f"index {self.root}: the live generation kept changing while it was opened; try again")
+
+    @staticmethod
+    def pin(gen: Path) -> int | None:
+        """A descriptor pinning ``gen`` (see ``pinned``); None when it is gone (removed, or being removed)."""
+        try:
+            fd = os.open(gen, os.O_RDONLY | os.O_DIRECTORY)
+        except FileNotFoundError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)  # waits while a remover holds it
+        except OSError as e:
+            if isinstance(e, (BlockingIOError, InterruptedError)):
+                os.close(fd)
+                raise
+            return fd  # a file system without flock on folders: unpinned, as before
+        try:
+            if os.stat(gen).st_ino == os.fstat(fd).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+        return None
 
     @contextmanager
     def reading(self) -> Iterator[None]:

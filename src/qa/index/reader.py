@@ -141,6 +141,22 @@ class IndexReader:
             os.close(self._pin)
             self._pin = -1
 
+    def unpin(self) -> None:
+        """While no call uses this reader: a writer may remove its generation (``repin`` first)."""
+        if self._pin >= 0:
+            os.close(self._pin)
+            self._pin = -1
+
+    def repin(self) -> bool:
+        """Pin the generation again before a call uses the reader; False when it was removed
+        meanwhile (the caller opens the published one instead)."""
+        if self._pin < 0:
+            fd = self.generations.pin(self.gen)
+            if fd is None:
+                return False
+            self._pin = fd
+        return True
+
     def __del__(self) -> None:  # a reader never closed (a quick script) still lets its generation go
         pin = getattr(self, "_pin", -1)
         if pin >= 0:
