@@ -34,13 +34,14 @@ def bounded_client(url: str, address: ServerAddress, headers: dict[str, str], ti
         init(self, system)
         _bound(self, url, timeout)
 
-    # chromadb joins a bare host and port without an IPv6 host's brackets, and keeps a full URL's path
-    host = address.url() if address.path or ":" in address.host else address.host
     with _making:  # the class is patched only while this client is made
         FastAPI.__init__ = bounded_init  # type: ignore[method-assign]
         try:
+            # a full URL: chromadb joins a bare host and port without an IPv6 host's brackets, and
+            # drops a path; a URL it keeps whole
             return chromadb.HttpClient(
-                host=host, port=address.port, ssl=address.https, headers=headers or None, settings=ChromaSettings(anonymized_telemetry=False)
+                host=address.url(), port=address.port, ssl=address.https, headers=headers or None,
+                settings=ChromaSettings(anonymized_telemetry=False),
             )
         finally:
             FastAPI.__init__ = init  # type: ignore[method-assign]

@@ -68,17 +68,9 @@ class Generations:
     @staticmethod
     def pin(gen: Path) -> int | None:
         """A descriptor pinning ``gen`` (see ``pinned``); None when it is gone (removed, or being removed)."""
-        try:
-            fd = os.open(gen, os.O_RDONLY | os.O_DIRECTORY)
-        except FileNotFoundError:
+        fd = _locked_folder(gen, fcntl.LOCK_SH)  # waits while a remover holds it
+        if fd is None:
             return None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH)  # waits while a remover holds it
-        except OSError as e:
-            if isinstance(e, (BlockingIOError, InterruptedError)):
-                os.close(fd)
-                raise
-            return fd  # a file system without flock on folders: unpinned, as before
         try:
             if os.stat(gen).st_ino == os.fstat(fd).st_ino:
                 return fd
@@ -140,17 +132,9 @@ class Generations:
         still pins (``pinned``): it goes at a later publish, once that reader has closed."""
         published = [g for g in self.all() if g.name <= live.name]
         for old in published[:-keep] if keep > 0 else []:
-            try:
-                fd = os.open(old, os.O_RDONLY | os.O_DIRECTORY)
-            except FileNotFoundError:
-                continue
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                continue  # a reader uses it
-            except OSError:
-                pass  # a file system without flock on folders: removed, as before
+            fd = _locked_folder(old, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if fd is None:
+                continue  # gone, or a reader uses it
             trash = old.with_name(f".removing-{old.name}")
             try:  # renamed away first: a reader that opens it now finds it gone and reads CURRENT again
                 os.replace(old, trash)
@@ -215,6 +199,27 @@ def exclusive(path: Path) -> Iterator[None]:
     the kernel if the process dies."""
     with _flock(path, fcntl.LOCK_EX, create=True):
         yield
+
+
+def _locked_folder(path: Path, mode: int) -> int | None:
+    """A descriptor of the folder ``path`` holding the flock ``mode``; None when the folder is
+    gone, or (``LOCK_NB``) another holds it. On a file system without flock on folders: the
+    descriptor, unlocked (generations are pinned nowhere, as before pinning)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, mode)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    except InterruptedError:
+        os.close(fd)
+        raise
+    except OSError:
+        pass
+    return fd
 
 
 @contextmanager

@@ -137,9 +137,7 @@ class IndexReader:
             self._dense.close()
             self._dense = None
         self.catalog.close()
-        if self._pin >= 0:
-            os.close(self._pin)
-            self._pin = -1
+        self.unpin()
 
     def unpin(self) -> None:
         """While no call uses this reader: a writer may remove its generation (``repin`` first)."""
@@ -158,9 +156,8 @@ class IndexReader:
         return True
 
     def __del__(self) -> None:  # a reader never closed (a quick script) still lets its generation go
-        pin = getattr(self, "_pin", -1)
-        if pin >= 0:
-            os.close(pin)
+        if getattr(self, "_pin", -1) >= 0:
+            self.unpin()
 
 
 def open_vectors(settings: Settings, gen: Path, model: str, catalog: Catalog, *, writable: bool = False) -> Any:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -287,7 +288,7 @@ class Planner:
         self.state.sources.pop(doc_id, None)
         self.state.paths.pop(doc_id, None)
 
-    def prune(self, scope: PruneScope, whole: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+    def prune(self, scope: PruneScope, whole: AbstractSet[str] = frozenset()) -> None:
         """Drop the recorded files this run's inputs cover that are gone, and the ids that a
         covered file read whole in this run (``whole``: every record in it used) no longer holds;
         forget the documents and aliases that nothing recorded provides any more (one that also
