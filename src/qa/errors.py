@@ -24,9 +24,15 @@ def printable(text: object, keep: str = "") -> str:
 
 
 class QAError(Exception):
-    """A user-facing error: its message is printed on one line, without a traceback."""
+    """A user-facing error: its message is printed on one line, without a traceback.
+    ``public`` is what a client of `qa serve` is told instead, where the message names what only
+    the operator may see (the LLM endpoint's URL); by default the message itself."""
 
     exit_code = 1
+
+    def __init__(self, *args: object, public: str | None = None) -> None:
+        super().__init__(*args)
+        self.public = public if public is not None else str(self)
 
 
 class UsageError(QAError):

@@ -293,9 +293,18 @@ class ServerSettings(_Group):
     )
     ingest_url_hosts: list[str] = Field(
         default_factory=list,
-        description='Hosts whose URLs `POST /ingest` may fetch ("urls"), JSON: ["news.example.org"]; '
+        description='Hosts whose URLs `POST /ingest` may fetch ("urls"), JSON: ["news.example.org", '
+        '"feeds.example.org:8080"]; a bare name on its scheme\'s own port (80/443) only; '
         "default: none, the server fetches no URL a request names",
     )
+
+    @field_validator("ingest_url_hosts")
+    @classmethod
+    def _hosts_and_ports(cls, entries: list[str]) -> list[str]:
+        from qa.feeds.urls import allowed_endpoints
+
+        allowed_endpoints(entries)  # a ValueError names the entry
+        return entries
     trusted_proxies: str | None = Field(
         None,
         description="Comma-separated proxy addresses whose X-Forwarded-For / X-Forwarded-Proto are "

@@ -127,9 +127,9 @@ def test_the_server_fetches_only_from_hosts_the_operator_lists(server, env, tmp_
     finally:
         proc.kill()
         proc.wait()
-    proc, url = _serve(index, {**env, "QA_INGEST_URL_HOSTS": '["127.0.0.1"]'})
+    port = server.base.rsplit(":", 1)[1]
+    proc, url = _serve(index, {**env, "QA_INGEST_URL_HOSTS": f'["127.0.0.1:{port}"]'})
     try:
-        port = server.base.rsplit(":", 1)[1]
         r = httpx.post(f"{url}/ingest", json={"urls": [server.url("/world/dam-talks.html"),
                                                          f"http://localhost:{port}/feeds/world.rss"]}, timeout=120)
         assert r.status_code == 200

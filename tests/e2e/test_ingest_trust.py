@@ -401,3 +401,23 @@ def test_records_a_file_no_longer_holds_are_pruned_and_only_from_a_file_read_who
     assert pruned["removed"] >= 2
     assert sorted(t.strip() for _, t in _documents(ix).values()) == sorted([corrected, TRAM])
     assert _aliases(ix) == {}
+
+
+@pytest.mark.parametrize(("name", "emptied"), [
+    ("wire.json", "[]"), ("wire.json", "[]\n"), ("wire.jsonl", ""), ("wire.jsonl", "\n\n"), ("wire.json", ""),
+])
+def test_an_emptied_file_prunes_nothing(tmp_path, name, emptied):
+    """A file of records emptied (a failed export, a truncating editor) is refused alike, whatever
+    its format: `.json` holding `[]` was taken as read whole and pruned every story it had given,
+    while an emptied `.jsonl` pruned nothing. Deleting the file is how its stories are forgotten."""
+    ix, src = tmp_path / "ix", tmp_path / "src"
+    records = [{"id": "tram", "title": "Tram line", "text": TRAM}, {"id": "cup", "title": "Cup final", "text": CUP}]
+    body = json.dumps(records) if name.endswith(".json") else "".join(json.dumps(r) + "\n" for r in records)
+    feed = _write(src / name, body)
+    assert run_json("ingest", str(src), index=ix)["documents"] == 2
+    feed.write_text(emptied)
+    pruned = run_json("ingest", str(src), "--prune", index=ix, ok=(0, 1))
+    assert (pruned["removed"], pruned["documents"]) == (0, 2)
+    assert [e["error"] for e in pruned["errors"] if e["path"].endswith(name)][0].startswith("empty file")
+    feed.unlink()
+    assert run_json("ingest", str(src), "--prune", index=ix, ok=(0, 1))["documents"] == 0

@@ -363,6 +363,25 @@ def test_configuration_errors_stay_one_line_errors(index, llm, served):
     assert "refused the API key" in next(c for c in chunks if "error" in c)["error"]["message"]
 
 
+def test_a_server_client_never_sees_the_llm_endpoints_url(index, served, llm):
+    """A configuration error (the endpoint's model not found, its key refused) reached a client of
+    `qa serve` as the operator's message, naming the LLM endpoint's URL (a host inside the
+    operator's network). A client is told the kind of failure; the CLI keeps the URL."""
+    hostport = llm.url.split("://", 1)[1].split("/", 1)[0]
+    for status in (404, 401):
+        llm.script = lambda p, status=status: Script([], status=status)
+        ask = httpx.post(f"{served}/ask", json={"question": QUESTION, "as_of": AS_OF}, timeout=60)
+        chat = httpx.post(f"{served}/v1/chat/completions", timeout=60, json={
+            "model": "qa", "as_of": AS_OF, "messages": [{"role": "user", "content": QUESTION}]})
+        chunks, raw = _sse(served)
+        for shown in (ask.text, chat.text, "".join(raw)):
+            assert "LLM" in shown and hostport not in shown, (status, shown)
+        assert ask.status_code == 503 and len(ask.json()["error"]["message"].splitlines()) == 1
+    llm.script = lambda p: Script([], status=404)
+    res = _cli(index, llm)
+    assert res.returncode == 1 and hostport in res.stderr
+
+
 # ---------------------------------------------------------------- extractive (finding 18)
 
 

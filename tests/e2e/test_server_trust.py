@@ -286,6 +286,21 @@ def test_forwarded_for_is_trusted_only_from_configured_proxies(index):
     assert rotating == [200] * 4 and same == [200, 200, 429]
 
 
+@pytest.mark.slow
+def test_addresses_of_one_ipv6_network_share_a_bucket(index):
+    """An IPv6 client holds a /64 (often far more), so counting each address would give it 2^64
+    fresh allowances; its addresses count as one network. IPv4 addresses keep their own."""
+    proc, url = _serve(index, {"QA_RATE_LIMIT_PER_MINUTE": "2", "QA_TRUSTED_PROXIES": "127.0.0.1"})
+    try:
+        one_net = [_status(url, "/search", {"X-Forwarded-For": f"2001:db8:1:2::{i:x}"}) for i in range(1, 5)]
+        other_net = [_status(url, "/search", {"X-Forwarded-For": "2001:db8:1:3::1"}) for _ in range(1)]
+        v4 = [_status(url, "/search", {"X-Forwarded-For": f"10.0.0.{i}"}) for i in range(3)]
+    finally:
+        proc.kill()
+        proc.wait()
+    assert one_net == [200, 200, 429, 429] and other_net == [200] and v4 == [200] * 3
+
+
 def test_rate_limiter_table_is_bounded():
     from qa.server import RateLimiter
 

@@ -139,14 +139,28 @@ def test_one_host_gets_its_turns_with_a_delay(server):
 
 
 def test_only_allowed_hosts_are_fetched_on_every_hop(server):
-    f = Fetcher(Settings(**FAST), hosts=["localhost"])
+    port = server.base.rsplit(":", 1)[1]
+    f = Fetcher(Settings(**FAST), hosts=[f"localhost:{port}"])
     assert failure(f, server.url("/feeds/world.rss")) == "host 127.0.0.1 is not in the hosts this server may fetch from"
     assert server.hits["/feeds/world.rss"] == 0
-    port = server.base.rsplit(":", 1)[1]
     server.redirect("/away", server.url("/feeds/world.rss"))
     message = failure(f, f"http://localhost:{port}/away")
     assert message.startswith("redirected to http://127.0.0.1") and "not in the hosts" in message
     assert server.hits["/feeds/world.rss"] == 0
+
+
+def test_an_allowed_host_is_fetched_on_its_web_port_only(server):
+    """An entry of the allow-list opened every port of its host: a name listed for its news pages
+    let a request reach whatever else listens there (an admin port, a database's HTTP port). A
+    bare name allows the scheme's own port; "host:port" allows that port."""
+    port = server.base.rsplit(":", 1)[1]
+    bare = Fetcher(Settings(**FAST), hosts=["127.0.0.1"])
+    assert failure(bare, server.url("/feeds/world.rss")) == f"port {port} of 127.0.0.1 is not in the hosts this server may fetch from"
+    assert server.hits["/feeds/world.rss"] == 0
+    named = Fetcher(Settings(**FAST), hosts=[f"127.0.0.1:{port}"])
+    assert named.get(server.url("/feeds/world.rss")).status == 200
+    other = Fetcher(Settings(**FAST), hosts=["127.0.0.1:1"])
+    assert "is not in the hosts" in failure(other, server.url("/feeds/world.rss"))
 
 
 @pytest.mark.parametrize("trick", ["\\@", "\\\\@", "%5C@", "@"])

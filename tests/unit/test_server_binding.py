@@ -29,3 +29,17 @@ def test_a_public_name_in_allowed_hosts_makes_a_loopback_server_reachable() -> N
     assert loopback_only(Settings(allowed_hosts=["localhost", "[::1]"]), "127.0.0.1")
     assert not loopback_only(Settings(allowed_hosts=["qa.example.org", "127.0.0.1"]), "127.0.0.1")
     assert not loopback_only(Settings(), "0.0.0.0")
+
+
+@pytest.mark.parametrize(("host", "bucket"), [
+    ("203.0.113.7", "203.0.113.7"),
+    ("::ffff:203.0.113.7", "203.0.113.7"),
+    ("2001:db8:1:2::1", "2001:db8:1:2::/64"),
+    ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),
+    ("::1", "::/64"),
+    ("testclient", "testclient"),
+])
+def test_rate_limits_count_an_ipv6_network_not_each_address(host, bucket):
+    from qa.server.security import client_network
+
+    assert client_network(host) == bucket

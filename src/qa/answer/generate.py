@@ -96,17 +96,18 @@ def llm_error(e: Exception, backend_label: str, settings: LLMSettings) -> QAErro
 
     backend_label = public_label(backend_label)
     where = _without_credentials(settings.llm_base_url) or backend_label
+    public = f"LLM {backend_label}: {_public_reason(e)}"
     if isinstance(e, openai.APITimeoutError):
-        return QAError(f"LLM {backend_label} at {where} timed out after {settings.llm_timeout:g}s")
+        return QAError(f"LLM {backend_label} at {where} timed out after {settings.llm_timeout:g}s", public=public)
     if isinstance(e, openai.APIConnectionError):
-        return QAError(f"LLM endpoint {where} is not reachable ({backend_label}): is the server running?")
+        return QAError(f"LLM endpoint {where} is not reachable ({backend_label}): is the server running?", public=public)
     if isinstance(e, openai.NotFoundError):
-        return QAError(f"LLM {backend_label}: model not found at {where}")
+        return QAError(f"LLM {backend_label}: model not found at {where}", public=f"LLM {backend_label}: model not found")
     if isinstance(e, openai.AuthenticationError):
         return QAError(f"LLM {backend_label}: the endpoint refused the API key")
     if isinstance(e, openai.APIStatusError):
-        return QAError(f"LLM {backend_label} at {where} answered HTTP {e.status_code}: {str(e)[:200]}")
-    return QAError(f"LLM {backend_label} failed: {type(e).__name__}: {str(e)[:200]}")
+        return QAError(f"LLM {backend_label} at {where} answered HTTP {e.status_code}: {str(e)[:200]}", public=public)
+    return QAError(f"LLM {backend_label} failed: {type(e).__name__}: {str(e)[:200]}", public=public)
 
 
 class LLMFailed(Exception):

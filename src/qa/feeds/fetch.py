@@ -5,7 +5,7 @@ it off), takes its turn per host (at most ``fetch_per_host`` under way and ``fet
 between starts, more when robots.txt says Crawl-delay or a server said Retry-After), gives up after
 ``fetch_timeout`` seconds, retries 429, 5xx, timeouts and broken connections a bounded number of
 times with exponential backoff (honouring ``Retry-After`` up to ``fetch_max_retry_after``),
-follows at most ``fetch_max_redirects`` redirects (each hop http(s), in the allowed hosts, allowed
+follows at most ``fetch_max_redirects`` redirects (each hop http(s), in the allowed hosts and ports, allowed
 by robots.txt; a loop is named as one), accepts only HTML, XML and JSON media types, and reads at
 most ``fetch_max_bytes`` — on the wire and after decompression, so a gzip bomb is refused after
 reading a bounded amount. Conditional GET: ``Validators`` (ETag, Last-Modified) make an unchanged
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from qa.feeds.urls import host_of, web_url_problem
+from qa.feeds.urls import allowed_endpoints, endpoint_problem, host_of, web_url_problem
 from qa.settings import FeedSettings
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
@@ -142,7 +142,7 @@ class Fetcher:
         import urllib3
 
         self.settings = settings
-        self.hosts = None if hosts is None else frozenset(h.lower() for h in hosts)
+        self.hosts = None if hosts is None else allowed_endpoints(hosts)
         self.gate = HostGate(settings.fetch_per_host, settings.fetch_delay)
         self.pool = urllib3.PoolManager(
             num_pools=64, maxsize=settings.fetch_per_host, block=False, ca_certs=certifi.where(),
@@ -192,9 +192,10 @@ class Fetcher:
         if problem:
             raise FetchError(url, problem if current == url else f"redirected to {current}: {problem}")
         host = host_of(current)
-        if self.hosts is not None and host not in self.hosts:
+        outside = None if self.hosts is None else endpoint_problem(current, self.hosts)
+        if outside:
             where = "" if current == url else f"redirected to {current}: "
-            raise FetchError(url, f"{where}host {host} is not in the hosts this server may fetch from")
+            raise FetchError(url, f"{where}{outside}")
         if robots and self.robots is not None:
             allowed, delay, unreadable = self.robots.check(current)
             if delay:

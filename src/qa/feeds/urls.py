@@ -11,6 +11,7 @@ over another site's document by claiming its URL.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from urllib.parse import urlsplit, urlunsplit
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -57,6 +58,42 @@ def _same_host_for_urllib3(url: str, host: str, port: int | None) -> str | None:
     if (u.host or "").strip("[]").lower() not in {host.lower(), alone.strip("[]").lower()} or u.port != port:
         return "URL read as another host by the HTTP client (refused)"
     return None
+
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def allowed_endpoints(entries: Iterable[str]) -> frozenset[tuple[str, int | None]]:
+    """An allow-list of hosts as (host, port) pairs: ``news.example.org`` is that host on its
+    scheme's own port (port None), ``news.example.org:8080`` / ``[::1]:8080`` that port only."""
+    out = set()
+    for entry in entries:
+        text = entry.strip().lower()
+        if text.count(":") > 1 and not text.startswith("["):  # a bare IPv6 address
+            out.add((text, None))
+            continue
+        try:
+            parts = urlsplit(f"//{text}")
+            port = parts.port
+        except ValueError:
+            raise ValueError(f"{entry!r} is not a host or host:port") from None
+        if not parts.hostname or parts.path or parts.username:
+            raise ValueError(f"{entry!r} is not a host or host:port")
+        out.add((parts.hostname, port))
+    return frozenset(out)
+
+
+def endpoint_problem(url: str, allowed: frozenset[tuple[str, int | None]]) -> str | None:
+    """Why ``url`` is outside the allow-list (None: it is inside): another host, or a port its
+    entry does not name."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    port = parts.port or DEFAULT_PORTS.get(parts.scheme.lower())
+    if (host, port) in allowed or ((host, None) in allowed and port == DEFAULT_PORTS.get(parts.scheme.lower())):
+        return None
+    if any(h == host for h, _ in allowed):
+        return f"port {port} of {host} is not in the hosts this server may fetch from"
+    return f"host {host} is not in the hosts this server may fetch from"
 
 
 def canonical_url(url: str) -> str:

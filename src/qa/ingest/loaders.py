@@ -273,6 +273,8 @@ def load_json(text: str, name: str) -> Iterator[RawArticle | InputError]:
         raise InputError(name, f"malformed JSON: {e.msg}", line=e.lineno) from None
     except (ValueError, RecursionError) as e:  # an integer of 5,000 digits, nesting too deep
         raise InputError(name, f"malformed JSON: {type(e).__name__}") from None
+    if data == []:  # as an emptied .jsonl: refused, so --prune never takes it for "nothing left"
+        raise InputError(name, "empty file (an empty JSON list)", failed=False)
     records = data if isinstance(data, list) else [data]
     for i, rec in enumerate(records, 1):
         yield record_or_error(rec, name, i if isinstance(data, list) else None)

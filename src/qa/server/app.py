@@ -174,7 +174,7 @@ def create_app(settings: Settings, *, bound_host: str = "127.0.0.1", watch: bool
 
     @app.exception_handler(QAError)
     async def qa_error(request: Request, exc: QAError) -> JSONResponse:
-        return JSONResponse({"error": {"message": str(exc), "type": type(exc).__name__}}, status_code=400 if exc.exit_code == 2 else 503)
+        return JSONResponse({"error": {"message": exc.public, "type": type(exc).__name__}}, status_code=400 if exc.exit_code == 2 else 503)
 
     def authorized(request: Request) -> None:
         if settings.api_key and not key_ok(settings, request):

@@ -114,7 +114,7 @@ def completion_events(
             yield event({"content": markdown_answer(piece)})
         answer = stream.answer
     except Exception as e:  # the status line is sent: the error travels in the stream
-        message, kind = (str(e), type(e).__name__) if isinstance(e, QAError) else ("internal error", "internal")
+        message, kind = (e.public, type(e).__name__) if isinstance(e, QAError) else ("internal error", "internal")
         yield f"data: {json.dumps({'error': {'message': message, 'type': kind}}, ensure_ascii=False)}\n\n"
         yield event({}, "stop")
         yield "data: [DONE]\n\n"

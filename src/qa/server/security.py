@@ -148,7 +148,22 @@ def rate_bucket(settings: ServerSettings, request: Request) -> str:
     failed attempts never use up the key's allowance."""
     if key_ok(settings, request):
         return "key"
-    return f"addr:{request.client.host if request.client else '?'}"
+    return f"addr:{client_network(request.client.host) if request.client else '?'}"
+
+
+def client_network(host: str) -> str:
+    """Whom an address's requests count against: an IPv4 address (an IPv4-mapped IPv6 one too),
+    or an IPv6 address's /64, the least a single IPv6 client is given, so a client cannot take a
+    fresh allowance for each of its 2^64 addresses."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 def allowed_hosts(settings: ServerSettings, bound_host: str) -> list[str]:
