@@ -106,3 +106,36 @@ def test_housekeeping_stops_between_pages_when_the_writer_closes(chroma_server: 
         _delete_where(client, col, {"v": {"$gt": 1}}, page=300, go_on=go_on)
     assert col.count() == n - 300  # one page went, then it stopped
     client.delete_collection(col.name)
+
+
+def test_chunk_collections_are_built_with_qas_hnsw_settings(tmp_path: Path, chroma_server: str, tiny_encoder: Path) -> None:
+    """Every chunk collection qa creates, on a server and in an embedded index's parts, gets qa's
+    HNSW construction settings (qa.index.chroma.CHUNK_HNSW): with Chroma's default graph, the
+    server's HNSW insertion was most of a small ingest's write (bench/README.md)."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    from qa.index.chroma import CHUNK_HNSW
+    from qa.index.chroma_parts import PARTS_DIR
+
+    def hnsw(col) -> dict:
+        return {k: col.configuration["hnsw"][k] for k in CHUNK_HNSW}
+
+    remote = Assistant(Settings(index=tmp_path / "remote", chroma_url=chroma_server, model=str(tiny_encoder)))
+    remote.ingest_records([_long_story(0)])
+    remote.close()
+    prefix = f"{Settings().collection}-{(tmp_path / 'remote' / 'INDEX_ID').read_text().strip()}-"
+    client = chromadb.HttpClient(host="127.0.0.1", port=int(chroma_server.rsplit(":", 1)[1]),
+                                 settings=ChromaSettings(anonymized_telemetry=False))
+    chunk_cols = [c for c in client.list_collections() 
+                  if c.name.startswith(prefix) and not c.name.endswith(("-docs", "-versions"))]
+    assert chunk_cols and all(hnsw(c) == CHUNK_HNSW for c in chunk_cols)
+
+    local = Assistant(Settings(index=tmp_path / "local", model=str(tiny_encoder)))
+    local.ingest_records([_long_story(1)])
+    local.close()
+    parts = [p for p in (tmp_path / "local" / PARTS_DIR).iterdir() if p.is_dir()]
+    assert parts
+    for part in parts:
+        store = chromadb.PersistentClient(path=str(part), settings=ChromaSettings(anonymized_telemetry=False))
+        assert [hnsw(c) for c in store.list_collections()] == [CHUNK_HNSW]

@@ -86,6 +86,14 @@ def index_id(root: Path) -> str:
     return path.read_text().strip()
 
 
+# The HNSW graph Chroma builds over a chunk collection. qa ranks by its own exact matrix
+# (qa.index.dense); the graph is read only with QA_DENSE_SEARCH=hnsw, yet every write pays for it
+# (most of a small ingest's write on a Chroma server). Built with ef_construction 32 rather than
+# Chroma's 100 and searched with ef_search 200 rather than 100: the same recall, about half the
+# build (bench/README.md, "HNSW construction").
+CHUNK_HNSW: dict[str, Any] = {"space": "cosine", "ef_construction": 32, "ef_search": 200}
+
+
 def remote_collection_prefix(collection: str, root: Path, of: str | None = None) -> str:
     """What the names of an index's collections on a Chroma server start with: the index
     folder's id, or ``of`` (the id of the index a replica is about to follow)."""
@@ -184,7 +192,7 @@ class VectorStore:
             self.collection = self.client.get_or_create_collection(
                 remote_collection_name(collection, gen) if chroma_url else collection,
                 embedding_function=embed,
-                configuration={"hnsw": {"space": "cosine"}},
+                configuration={"hnsw": dict(CHUNK_HNSW)},
                 metadata={"qa:model": model},
             )
         from qa.index.shared import max_batch

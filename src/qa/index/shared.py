@@ -107,9 +107,11 @@ class SharedIndex:
 
     def chunks(self, epoch: str, *, create: bool = False, embedding_function: Any = None, model: str = "") -> Any:
         if create:
+            from qa.index.chroma import CHUNK_HNSW
+
             return self.client.get_or_create_collection(
                 self.name(epoch), embedding_function=embedding_function,
-                configuration={"hnsw": {"space": "cosine"}}, metadata={"qa:model": model},
+                configuration={"hnsw": dict(CHUNK_HNSW)}, metadata={"qa:model": model},
             )
         return self._existing(self.name(epoch), embedding_function)
 
