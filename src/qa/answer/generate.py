@@ -110,12 +110,15 @@ def llm_error(e: Exception, backend_label: str, settings: LLMSettings) -> QAErro
     return QAError(f"LLM {backend_label} failed: {type(e).__name__}: {str(e)[:200]}", public=public)
 
 
+LLM_FAILED = "the LLM failed"  # an endpoint's failure of no known kind, in qa's words (what a client may see)
+
+
 class LLMFailed(Exception):
     """The model failed in a way that ends generation and falls back (not a configuration error).
     ``str()`` is the detail (``fallback_reason``, which may quote the endpoint); ``public`` is
     what the fallback note in the answer says: qa's words only, never the endpoint's."""
 
-    def __init__(self, detail: str, public: str = "the LLM failed"):
+    def __init__(self, detail: str, public: str = LLM_FAILED):
         super().__init__(detail)
         self.public = public
 
@@ -130,7 +133,7 @@ def _public_reason(e: BaseException) -> str:
         return "the LLM was not reachable"
     if isinstance(e, openai.APIStatusError):
         return f"the LLM answered HTTP {e.status_code}"
-    return "the LLM failed"
+    return LLM_FAILED
 
 
 def classify(e: BaseException, received: bool, backend_label: str, settings: LLMSettings) -> BaseException:
@@ -298,7 +301,7 @@ class Generator:
         }
         if failure:
             extra["llm_error"] = failure
-            extra["public_error"] = public or "the LLM failed"  # what a server's client sees (qa.server.security)
+            extra["public_error"] = public or LLM_FAILED  # what a server's client sees (qa.server.security)
         if checked.ok:
             return Answer(prep.question, checked.answer, True, tuple(checked.citations), {**extra, "fallback": False})
         reason = failure or checked.reason

@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import HTTPException, Request
 from fastapi.responses import JSONResponse
 
+from qa.answer.generate import LLM_FAILED
 from qa.errors import UsageError
 from qa.settings import LLMSettings, ServerSettings
 from qa.types import Answer
@@ -41,7 +42,7 @@ def public_details(answer: Answer) -> dict[str, Any]:
     extra = {k: answer.extra.get(k) for k in keep if k in answer.extra}
     # an LLM's failure in qa's words: the detail quotes the endpoint (its text, its URL)
     if "llm_error" in extra:
-        extra["llm_error"] = answer.extra.get("public_error") or "the LLM failed"
+        extra["llm_error"] = answer.extra.get("public_error") or LLM_FAILED
     if "fallback_reason" in extra and "public_reason" in answer.extra:
         extra["fallback_reason"] = answer.extra["public_reason"]
     if extra.get("backend") == "gguf" and extra.get("model"):  # the operator's file path stays private
