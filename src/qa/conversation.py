@@ -63,6 +63,7 @@ _NOT_NAMES = _TIME_WORDS | {
     "Were", "Has", "Have", "Had", "Can", "Could", "Will", "Would", "Should", "And", "But", "So", "Also", "Then", "Now",
     "Ok", "Okay", "Well", "The", "A", "An", "I", "Tell", "Give", "Show", "List", "Please", "Any", "Anything", "Is",
     "About", "In", "On", "At", "Before", "After", "Since", "Last", "This", "That", "It", "They", "He", "She",
+    "Reported",  # an answer's dated lead: "Reported Monday 3 March 2025 [1]: …"
 }
 
 
@@ -137,6 +138,30 @@ def _about(text: str) -> str | None:
     return None if not x or _QWORD.match(x) or _PERSONS.fullmatch(x) or _THINGS.fullmatch(x) else x
 
 
+def _narrows(x: str, prev: Turn) -> bool:
+    """Whether X of "what about X?" is something the previous answer mentions ("what about Syria?")."""
+    return set(content_words(x)) <= set(content_words(prev.answer))
+
+
+def _topic(prev: Turn) -> re.Match[str] | None:
+    """The last "about Y" of the previous question, which "what about X?" replaces."""
+    return re.search(r"\babout (?!.*\babout\b)(.+?)\s*\?$", prev.core)
+
+
+def _about_fresh(x: str, prev: Turn) -> bool:
+    """Whether "what about X?" starts another story: X is not a time, not a name that could
+    replace the previous names, not something the previous answer mentions, and the previous
+    question has no "about Y" for it to replace ("what about the storm?" after a call)."""
+    return not _is_time(x) and not names_in(x) and not _narrows(x, prev) and not _topic(prev)
+
+
+def _other_story(text: str, prev: Turn | None) -> bool:
+    """Whether the turn ``text`` (after ``prev``) turned to another story ("what about the
+    storm?"): a pronoun after it does not reach past it."""
+    x = _about(text)
+    return x is not None and prev is not None and _kind(text, prev) == "about" and _about_fresh(x, prev)
+
+
 def _is_time(x: str) -> bool:
     """Whether ``x`` is only a time expression ("in June", "last month", "2024")."""
     rest = x
@@ -209,10 +234,10 @@ def rewrite(text: str, history: list[Turn]) -> tuple[str, str]:
             out = _with(_without_time(prev.core), x)
             return out, out
         names = names_in(prev.core)
-        in_answer = set(content_words(x)) <= set(content_words(prev.answer))
-        topic = re.search(r"\babout (?!.*\babout\b)(.+?)\s*\?$", prev.core)
-        thing = re.match(r"(the|a|an)\s", x, re.I) is not None
-        if names and not in_answer and not (thing and topic):
+        in_answer, topic = _narrows(x, prev), _topic(prev)
+        if _about_fresh(x, prev):  # "what about the storm?" after a call: another story
+            return text, text
+        if names and not in_answer and not topic:
             out = prev.core.replace(names, x)  # the same question about someone else: its own date
             return out, out
         frame = prev.core[: topic.start(1)] + x + "?" if topic else _with(prev.core, f"about {x}")
@@ -243,12 +268,22 @@ def rewrite(text: str, history: list[Turn]) -> tuple[str, str]:
 
 def _referent(history: list[Turn], *, singular: bool) -> tuple[str, Turn | None]:
     """Who a pronoun refers back to, and the turn that named them: the names of the latest of the
-    last three questions that has any (one person for he/she), else for he/she a person the
-    previous answer names ("Governor Lise Hammar said …")."""
-    for turn in reversed(history[-3:]):
+    last three questions that has any (one person for he/she), not reaching past a turn that
+    started another story; else, after a "who"/"which" question, the first name its answer gives
+    ("they" after "who won the cup?" is the winner); else for he/she a person the previous answer
+    names ("Governor Lise Hammar said …")."""
+    start = max(0, len(history) - 3)
+    for i in range(len(history) - 1, start - 1, -1):
+        turn = history[i]
         names = names_in(turn.core)
         if names and (not singular or " and " not in names):
             return names, turn
+        if _other_story(turn.question, history[i - 1] if i else None):
+            break
+    if history and re.match(r"\s*(who|which)\b", history[-1].core, re.I):
+        named = names_in(re.sub(r"\[\d+\]", "", history[-1].answer)).split(" and ")[0]
+        if named:
+            return named, history[-1]
     if singular and history:
         people = [n for n in names_in(history[-1].answer).split(" and ") if len(n.split()) >= 2]
         if people:

@@ -28,6 +28,7 @@ STORM = ("2025-03-01", "Saturday 1 March 2025")
 RATE = ("2025-03-06", "Thursday 6 March 2025")
 MUSEUM = ("2025-03-05", "Wednesday 5 March 2025")
 TRAM = ("2025-03-03", "Monday 3 March 2025")
+CUP = ("2025-03-02", "Sunday 2 March 2025")
 Y2024 = ("2024-01-01", "2024")
 NONE: tuple[None, None] = (None, None)
 
@@ -126,6 +127,28 @@ CONVERSATIONS: list[list[Turn]] = [
         ("pronoun", "Where was Netanyahu then?", "Where was Netanyahu on Saturday 15 November 2025?",
          "The article does not say.", NONE),
     ],
+    [  # "they" after a "who" question is the answer; "what about X?" on another story starts fresh
+        ("opener", "Who won the national cup?", "Who won the national cup?",
+         "On Sunday 2 March 2025 [1]: Port Athletic won the national cup, beating Vale Rovers 4-3 on penalties. [1]", CUP),
+        ("pronoun", "And who did they beat?", "Who did Port Athletic beat in the national cup on Sunday 2 March 2025?",
+         "Port Athletic beat Vale Rovers 4-3 on penalties after a 1-1 draw. [1]", CUP),
+        ("new-topic", "What about the storm?", "What about the storm?",
+         "On Saturday 1 March 2025 [1]: Storm Ilse left about 80,000 homes without electricity. [1]", STORM),
+        ("reference", "How many homes lost power?", "How many homes lost power in the storm on Saturday 1 March 2025?",
+         "About 80,000 homes were left without electricity. [1]", STORM),
+    ],
+    [  # a thing is not another pair of leaders: "what about the storm?" does not replace Varga and Hale
+        ("opener", "When did Varga and Hale last speak?", "When did Varga and Hale last speak?",
+         "On Saturday 8 March 2025 [1]: Varga and Hale held a phone call on Saturday. [1]", SAT_MAR),
+        ("new-topic", "What about the storm?", "What about the storm?",
+         "On Saturday 1 March 2025 [1]: Storm Ilse left about 80,000 homes without electricity. [1]", STORM),
+        ("reference", "How many homes lost power?", "How many homes lost power in the storm on Saturday 1 March 2025?",
+         "About 80,000 homes were left without electricity. [1]", STORM),
+        ("new-topic", "What did the central bank decide?", "What did the central bank decide?",
+         "The central bank lowered its main interest rate to 2.75 percent on Thursday. [1]", RATE),
+        ("what-about", "And the storm?", "And the storm?",
+         "On Saturday 1 March 2025 [1]: Storm Ilse left about 80,000 homes without electricity. [1]", STORM),
+    ],
 ]
 
 _MONTHS = {m for m in calendar.month_name if m}
@@ -153,9 +176,17 @@ def judge(conversation: list[Turn], i: int, rewritten: str) -> str | None:
     got = entities(rewritten)
     missing = sorted(k for k in keep if k.lower() not in rewritten.lower())
     brought = sorted(e for e in earlier - keep if e in got)
+    if conversation[i][0] == "new-topic":  # starts fresh: no word of an earlier question either
+        said = _words(conversation[i][1]) | _words(expected)
+        before = set().union(*(_words(turn[2]) for turn in conversation[:i]))
+        brought += sorted((_words(rewritten) - said) & before)
     if missing or brought:
         return f"missing {missing}, brought in {brought}"
     return None
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z]+", text.lower()) if len(w) > 3}
 
 
 def turns() -> list[tuple[int, int]]:
