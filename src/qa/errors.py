@@ -47,6 +47,14 @@ class ModelMismatchError(QAError):
     exit_code = 2
 
 
+class ModelMissingError(UsageError):
+    """The embedding model asked for is not on this machine, nor to be fetched: a setting's
+    fault. A server's client is not told its name or path."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, public="the embedding model is not installed on the server")
+
+
 class ServerAnswerError(QAError):
     """A Chroma server (or a proxy in front of it) answered a request with an error of its own:
     it is there and failed or refused the request, unlike a timeout or a lost connection. Not

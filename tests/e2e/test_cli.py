@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -88,6 +89,57 @@ def test_usage_errors_exit_2(tmp_path):
     assert run_qa("ingest", str(SAMPLES), "--published-at", "someday", index=tmp_path / "i").returncode == 2
     assert run_qa("ask").returncode == 2
     assert run_qa("search", "x", "--k", "0").returncode == 2
+
+
+def _no_model_hub(tmp_path: Path) -> dict[str, str]:
+    """An environment with no model hub to reach (a closed local port stands in for it, offline
+    mode off: qa has to find that out itself) and an empty Hugging Face cache."""
+    from qa.answer.llms import free_port
+
+    return {"HF_HUB_OFFLINE": "0", "HF_ENDPOINT": f"http://127.0.0.1:{free_port()}", "HF_HOME": str(tmp_path / "hf")}
+
+
+def test_a_model_that_is_not_here_is_refused_in_one_line_within_seconds_making_no_generation(tmp_path, cli_index):
+    """An unknown --model name used to wait ~75 s on the hub's retries (their noise on stderr),
+    exit 1 and leave an empty gen-000001 behind; a missing folder is named as such."""
+    import time
+
+    env = _no_model_hub(tmp_path)
+    gone = tmp_path / "models" / "gone"
+    cases = [("ingest", str(SAMPLES), "--model", "no-such-model"), ("ingest", str(SAMPLES), "--model", str(gone))]
+    for args, why in zip(cases, ("not installed here and no model hub is reachable", "does not exist")):
+        index = tmp_path / f"ix-{why[:3]}"
+        t0 = time.monotonic()
+        res = run_qa(*args, "--json", index=index, env=env)
+        took = time.monotonic() - t0
+        assert res.returncode == 2 and res.stdout == "", (args, res.stderr)
+        assert res.stderr.count("\n") == 1 and res.stderr.startswith("qa: error: embedding model"), res.stderr
+        assert args[-1] in res.stderr and why in res.stderr, res.stderr
+        assert took < 20, f"{args}: {took:.0f} s"
+        assert not list(index.glob("gen-*")) and not (index / "CURRENT").exists()
+    before = sorted(p.name for p in cli_index.glob("gen-*"))
+    res = run_qa("index", "rebuild", "--model", "no-such-model", index=cli_index, env=env)
+    assert res.returncode == 2 and res.stderr.count("\n") == 1 and "no-such-model" in res.stderr, res.stderr
+    assert sorted(p.name for p in cli_index.glob("gen-*")) == before
+
+
+def test_a_model_in_the_hugging_face_cache_is_used_by_name_with_no_hub(tmp_path):
+    """A model the Hugging Face cache holds is loaded from it by name without asking a hub."""
+    from qa.embeddings import model_location
+    from qa.settings import DEFAULT_MODEL
+
+    env = _no_model_hub(tmp_path)
+    repo = Path(env["HF_HOME"]) / "hub" / "models--acme--news-minilm"
+    shutil.copytree(model_location(DEFAULT_MODEL), repo / "snapshots" / "0f1e2d3c", copy_function=os.symlink)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0f1e2d3c")
+    ix = tmp_path / "ix"
+    res = run_qa("ingest", str(SAMPLES / "wire-feed.jsonl"), "--model", "acme/news-minilm", "--json", index=ix, env=env)
+    assert res.returncode == 0 and res.stderr == "", res.stderr  # no hub retries, nothing to say
+    assert json.loads(res.stdout)["added"] == 3
+    assert run_json("index", "stats", index=ix, env=env)["model"] == "acme/news-minilm"
+    hits = run_json("search", "national cup final", "--k", "1", index=ix, env=env)["results"]
+    assert hits[0]["doc_id"] == "wire-2025-0303-final"
 
 
 def test_stdin_jsonl(tmp_path):

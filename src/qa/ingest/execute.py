@@ -27,6 +27,10 @@ class Executor:
     so an unchanged re-ingest creates no generation."""
 
     def __init__(self, writer: IndexWriter, settings: Settings, progress: Progress):
+        """A model that is not here (``model_location``) is refused now, before a generation is made."""
+        from qa.embeddings import model_location
+
+        model_location(writer.model)
         self.writer, self.settings, self.progress = writer, settings, progress
         self._items: list[tuple[Article, list[Chunk], np.ndarray]] = []
         self._pending: set[str] = set()  # doc_ids in _items
