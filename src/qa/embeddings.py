@@ -125,21 +125,31 @@ class Encoder:
         self._lock = threading.Lock()
         self.dimension = int(self._model.get_embedding_dimension())
 
-    def encode(self, texts: list[str], batch_size: int | None = None, *, between: Callable[[], None] | None = None) -> np.ndarray:
-        """``between``: called once before (sentence-transformers batches inside one call)."""
-        if between is not None:
-            between()
+    def encode(
+        self, texts: list[str], batch_size: int | None = None, *, between: Callable[[], None] | None = None,
+        done: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        """Normalised vectors in input order, one sentence-transformers call per batch, longest
+        texts first (the batches sentence-transformers would make of the whole list).
+        ``between`` is called before each batch (it may raise to stop the encoding), ``done``
+        after it with its size (progress)."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        with self._lock:
-            vecs = self._model.encode(
-                texts,
-                batch_size=batch_size or self.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
-        return np.asarray(vecs, dtype=np.float32)
+        step = batch_size or self.batch_size
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for i in range(0, len(order), step):
+            if between is not None:
+                between()
+            rows = order[i : i + step]
+            with self._lock:  # per batch: a question in the same process waits for one batch, not all
+                out[rows] = self._model.encode(
+                    [texts[j] for j in rows], batch_size=step, normalize_embeddings=True, convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
+            if done is not None:
+                done(len(rows))
+        return out
 
     def encode_query(self, text: str) -> np.ndarray:
         return self.encode([text])[0]

@@ -295,10 +295,14 @@ class OnnxEncoder:
         dim = self._session.get_outputs()[0].shape[-1]  # an int, or a name when the graph leaves it open
         self.dimension = dim if isinstance(dim, int) else int(self.encode(["x"]).shape[1])
 
-    def encode(self, texts: list[str], batch_size: int | None = None, *, between: Callable[[], None] | None = None) -> np.ndarray:
+    def encode(
+        self, texts: list[str], batch_size: int | None = None, *, between: Callable[[], None] | None = None,
+        done: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
         """Normalised vectors in input order. Texts are tokenized once, then batched by token
         length (as sentence-transformers does): padding a short chunk to a long one is wasted work.
-        ``between`` is called before each batch (it may raise to stop the encoding)."""
+        ``between`` is called before each batch (it may raise to stop the encoding), ``done``
+        after it with its size (progress)."""
         if not texts:
             return np.zeros((0, getattr(self, "dimension", 0)), dtype=np.float32)
         step = batch_size or self.batch_size
@@ -322,6 +326,8 @@ class OnnxEncoder:
             if out is None:
                 out = np.empty((len(texts), vecs.shape[1]), dtype=np.float32)
             out[rows] = vecs
+            if done is not None:
+                done(len(rows))
         assert out is not None
         return out
 

@@ -10,20 +10,46 @@ from typing import Any
 
 
 class RichIngestProgress:
+    """One line: inputs begun, records read (of a known total), chunks embedded of those planned
+    so far (the total grows as records are read: an ingest streams), the input being read."""
+
     def __init__(self, progress: object, task: object):
         self._p = progress
         self._task = task
         self.inputs = 0
-        self.chunks = 0
+        self.records = self.records_total = 0
+        self.embedded = self.planned = 0
         self.current = ""
 
     def input_started(self, name: str) -> None:
         self.inputs += 1
         self._update(name)
 
-    def chunks_written(self, n: int) -> None:
-        self.chunks += n
+    def records_planned(self, n: int) -> None:
+        self.records_total += n
         self._update(None)
+
+    def records_read(self, n: int) -> None:
+        self.records += n
+        self._update(None)
+
+    def chunks_planned(self, n: int) -> None:
+        self.planned += n
+        self._update(None)
+
+    def chunks_embedded(self, n: int) -> None:
+        self.embedded += n
+        self._update(None)
+
+    def counts(self) -> str:
+        """'2 inputs · 412 records read · embedding 96/1,024 chunks', each part once it counts."""
+        parts = [_counted(self.inputs, "input")] if self.inputs else []
+        if self.records or self.records_total:
+            total = f"/{self.records_total:,}" if self.records_total else ""
+            parts.append(f"{self.records:,}{total} records read")
+        if self.planned:
+            parts.append(f"embedding {self.embedded:,}/{self.planned:,} chunks")
+        return " · ".join(parts)
 
     def _update(self, name: str | None) -> None:
         if name is not None:
@@ -32,8 +58,11 @@ class RichIngestProgress:
             from qa.errors import printable
 
             self.current = escape(printable(Path(name).name[-50:]))  # shown as rich markup
-        text = f"[bold]ingesting[/] {self.inputs} inputs · {self.chunks} chunks embedded [dim]{self.current}"
-        self._p.update(self._task, description=text)  # type: ignore[attr-defined]
+        self._p.update(self._task, description=f"[bold]ingesting[/] {self.counts()} [dim]{self.current}")  # type: ignore[attr-defined]
+
+
+def _counted(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
 class RichFetchProgress(RichIngestProgress):
@@ -64,8 +93,9 @@ class RichFetchProgress(RichIngestProgress):
 
             self.current = escape(printable(name[-60:]))  # shown as rich markup
         o = self.outcomes
+        chunks = f" · embedding {self.embedded:,}/{self.planned:,} chunks" if self.planned else ""
         text = (f"[bold]fetching[/] feeds {self.feeds}/{self.feeds_total} · entries {o['new']} new, "
-                f"{o['unchanged']} unchanged, {o['failed']} failed · {self.chunks} chunks embedded [dim]{self.current}")
+                f"{o['unchanged']} unchanged, {o['failed']} failed{chunks} [dim]{self.current}")
         self._p.update(self._task, description=text)  # type: ignore[attr-defined]
 
 
@@ -75,7 +105,16 @@ class NoProgress:
     def input_started(self, name: str) -> None:
         pass
 
-    def chunks_written(self, n: int) -> None:
+    def records_planned(self, n: int) -> None:
+        pass
+
+    def records_read(self, n: int) -> None:
+        pass
+
+    def chunks_planned(self, n: int) -> None:
+        pass
+
+    def chunks_embedded(self, n: int) -> None:
         pass
 
     def feeds_planned(self, n: int) -> None:

@@ -107,6 +107,58 @@ def test_eval_shows_progress_on_a_terminal(tmp_path):
     assert child.exitstatus == 0
 
 
+def _stderr_on_a_terminal(args: list[str], env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], str]:
+    """Run `qa` with stderr on a terminal (a pty, 200 columns) and stdout piped, as in
+    `qa ingest --json > report.json` typed at a terminal: the result, and what the terminal got."""
+    import pty
+    import threading
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([qa_executable(), *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave,
+                            env={**os.environ, "TERM": "xterm", "COLUMNS": "200", **env}, text=True)
+    os.close(slave)
+    shown: list[bytes] = []
+
+    def read() -> None:
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # the pty's other end is closed
+                return
+            if not data:
+                return
+            shown.append(data)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    out, _ = proc.communicate(timeout=300)
+    reader.join(timeout=10)
+    os.close(master)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, ""), b"".join(shown).decode("utf-8", "replace")
+
+
+def test_ingest_shows_records_read_and_chunks_embedded_out_of_a_total_on_a_terminal(tmp_path):
+    """Progress goes to a terminal's stderr only, stdout keeps the one JSON object; chunks are
+    counted as the encoder goes (not once per write of 512), out of the total planned so far."""
+    import re
+
+    from conftest import synthetic_feed
+
+    feed = synthetic_feed(tmp_path / "feed.jsonl", 80, seed=3)
+    res, terminal = _stderr_on_a_terminal(["ingest", str(feed), "--json", "--index", str(tmp_path / "ix")],
+                                          {"QA_EMBED_BATCH_SIZE": "16"})
+    assert res.returncode == 0
+    report = json.loads(res.stdout)
+    assert report["added"] == 80
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", terminal)
+    assert "80 records read" in plain, plain[-500:]
+    seen = {(int(a.replace(",", "")), int(b.replace(",", ""))) for a, b in re.findall(r"embedding ([\d,]+)/([\d,]+) chunks", plain)}
+    assert (report["chunks"], report["chunks"]) in seen, sorted(seen)
+    assert any(0 < done < total for done, total in seen), sorted(seen)  # shown while under way, not only at the end
+    piped = run_qa("ingest", str(feed), "--json", index=tmp_path / "piped")
+    assert piped.returncode == 0 and piped.stderr == "" and json.loads(piped.stdout)["added"] == 80
+
+
 def test_eval_llm_answers_through_the_backend(tmp_path, llama_server):
     out = run_json("eval", str(_eval_dataset(tmp_path)), "--k", "3", "--limit", "1", "--llm", "openai:smollm2",
                    "--base-url", llama_server)

@@ -288,6 +288,56 @@ def test_api_records_get_the_same_checks_and_warnings_as_files(tmp_path):
     bot.close()
 
 
+class _Shown:
+    """A display: keeps, in order, every progress call an ingest makes (whatever its name)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, object]] = []
+
+    def __getattr__(self, name: str):
+        return lambda *args: self.calls.append((name, args[0] if args else None))
+
+    def total(self, name: str) -> int:
+        return sum(int(n) for kind, n in self.calls if kind == name)  # type: ignore[call-overload]
+
+
+def _check_chunk_progress(shown: _Shown, chunks: int, batch: int) -> None:
+    """Chunks are reported as embedded batch by batch of the encoder (not per write of up to 512),
+    each count against a total already announced, ending at the run's chunks."""
+    embedded = planned = 0
+    steps = 0
+    for kind, n in shown.calls:
+        if kind == "chunks_planned":
+            planned += int(n)  # type: ignore[call-overload]
+        elif kind == "chunks_embedded":
+            assert 0 < int(n) <= batch  # type: ignore[call-overload]
+            embedded += int(n)  # type: ignore[call-overload]
+            steps += 1
+            assert embedded <= planned
+    assert embedded == planned == chunks
+    assert steps >= -(-chunks // batch)
+
+
+def test_progress_counts_records_and_chunks_embedded_out_of_a_known_total(tmp_path):
+    """Ingesting 400 records showed only 'N inputs · 0 chunks embedded' until the first write of
+    512 chunks, then the next: no records, no total, nothing in between."""
+    from conftest import synthetic_feed
+
+    settings = Settings(index=tmp_path / "index", embed_batch_size=16)
+    feed = synthetic_feed(tmp_path / "feed.jsonl", 60, seed=5)
+    shown = _Shown()
+    report = ingest([str(feed)], settings, progress=shown)
+    assert report.added == 60 and report.failed == 0
+    assert shown.calls[0] == ("input_started", str(feed))
+    assert shown.total("records_read") == 60
+    _check_chunk_progress(shown, report.chunks, 16)
+
+    shown = _Shown()
+    rebuilt = rebuild(settings, progress=shown)
+    assert shown.calls[0] == ("records_planned", 60) and shown.total("records_read") == 60
+    _check_chunk_progress(shown, rebuilt.chunks, 16)
+
+
 @pytest.mark.parametrize("batch", [1, 2, 512])
 def test_same_id_twice_in_one_run_keeps_only_the_last(tmp_path, batch):
     """A feed dump may hold the same id twice, edited. The second replaces the first whether the

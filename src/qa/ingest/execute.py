@@ -72,6 +72,7 @@ class Executor:
     def index(self, article: Article, chunks: list[Chunk], sig: np.ndarray) -> None:
         self._start_encoder()
         self._items.append((article, chunks, sig))
+        self.progress.chunks_planned(len(chunks))
         self._pending.add(article.doc_id)
         self._n += len(chunks)
         if self._n >= self.settings.write_batch_chunks:
@@ -91,14 +92,15 @@ class Executor:
             )
             self.writer.prepare()  # after the encoder (an export imports torch): not two imports at once
         texts = [embedding_text(a, c) for a, cs, _ in self._items for c in cs]
-        vectors = self._encoder.encode(texts, between=self.writer.raise_if_store_failed)  # see raise_if_store_failed
+        vectors = self._encoder.encode(  # see raise_if_store_failed
+            texts, between=self.writer.raise_if_store_failed, done=self.progress.chunks_embedded,
+        )
         checkpoint("batch-embedded")
         self.writer.write([(a, cs) for a, cs, _ in self._items], vectors)
         catalog = self.target
         for a, _, sig in self._items:
             catalog.put_signature(a.doc_id, sig)
         catalog.commit()
-        self.progress.chunks_written(len(texts))
         self._items, self._n = [], 0
         self._pending.clear()
 

@@ -40,7 +40,7 @@ def ingest(
     with IndexWriter(settings) as writer, Executor(writer, settings, shown) as executor:
         planner = Planner(
             PlanState.of(writer.base), executor, settings, run_report,
-            reread=lambda doc_id, path: _reread(executor, doc_id, path, settings, shown, files_read),
+            reread=lambda doc_id, path: _reread(executor, doc_id, path, settings, files_read),
         )
         if writer.base is not None:
             planner.sign_unsigned(writer.base)
@@ -65,14 +65,14 @@ def ingest(
     return run_report
 
 
-def _reread(executor: Executor, doc_id: str, path: str, settings: Settings, progress: Progress,
+def _reread(executor: Executor, doc_id: str, path: str, settings: Settings,
             cache: dict[str, dict[str, Article]]) -> Article | None:
     """``qa.ingest.read.reread``, with the date and source the index holds for ``doc_id`` filled
     in where the file gives none (``--published-at`` and ``--source`` fill, as in the run that
     read it first)."""
     from dataclasses import replace
 
-    article = reread(doc_id, path, settings, progress, cache)
+    article = reread(doc_id, path, settings, cache)
     if article is None or (article.published_at is not None and article.source):
         return article
     held = executor.target.get(doc_id)
@@ -89,8 +89,9 @@ def rebuild(settings: Settings, *, model: str | None = None, progress: Progress 
         base = writer.base
         assert base is not None  # existing=True
         writer.start()
+        shown.records_planned(base.counts()[0])
         for article in base.articles():
-            shown.input_started(article.doc_id)
+            shown.records_read(1)
             executor.index(article, chunks(article, settings), signature(article.text))
             report.added += 1
         executor.flush()

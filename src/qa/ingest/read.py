@@ -107,6 +107,7 @@ def read_articles(
         clean = True
         try:
             for item in load_path(path, max_bytes=settings.max_file_bytes):
+                progress.records_read(1)
                 if isinstance(item, InputError):
                     report.error(item)
                     clean = False
@@ -130,14 +131,12 @@ def read_articles(
             whole.add(recorded_path(name))
 
 
-def reread(
-    doc_id: str, path: str, settings: Settings, progress: Progress, cache: dict[str, dict[str, Article]] | None = None
-) -> Article | None:
+def reread(doc_id: str, path: str, settings: Settings, cache: dict[str, dict[str, Article]] | None = None) -> Article | None:
     """``doc_id`` read again from the file ``path`` recorded for it (an alias an older index kept
     without its content; a story whose last-read file is gone), when that file is still there
     and still carries it: its last record of that id, as a run reads it. The file is not one of
     the run's inputs: its problems are not reported again. ``cache``: the files read so far in
-    this run (a few), so that many stories of one file read it once."""
+    this run (a few), so that many stories of one file read it once. Not shown as the run's progress."""
     from qa.ingest.report import IngestReport
 
     if is_relative_record(path) or not is_file_record(path) or not os.path.isfile(path):
@@ -146,5 +145,5 @@ def reread(
     if path not in cache:
         while len(cache) >= 4:
             cache.pop(next(iter(cache)))
-        cache[path] = {a.doc_id: a for a in read_articles([path], settings, IngestReport(), progress=progress)}
+        cache[path] = {a.doc_id: a for a in read_articles([path], settings, IngestReport())}
     return cache[path].get(doc_id)

@@ -9,8 +9,14 @@ from qa.errors import InputError, InputWarning
 
 
 class Progress(Protocol):
+    """What an ingest tells its display as it goes; every count is an increment. Chunks are
+    planned (queued to be embedded) before they are embedded, so embedded never passes planned."""
+
     def input_started(self, name: str) -> None: ...
-    def chunks_written(self, n: int) -> None: ...
+    def records_planned(self, n: int) -> None: ...  # records the run will read, when known beforehand (a rebuild)
+    def records_read(self, n: int) -> None: ...  # records read, used or not
+    def chunks_planned(self, n: int) -> None: ...
+    def chunks_embedded(self, n: int) -> None: ...  # after each of the encoder's batches
 
 
 @dataclass
