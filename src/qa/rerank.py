@@ -19,8 +19,9 @@ from qa.errors import QAError
 
 class Reranker:
     def __init__(self, location: str, device: str = "cpu"):
-        from qa.embeddings import quiet_model_logs
+        from qa.embeddings import local_model, quiet_model_logs
 
+        location = local_model(location, "cross-encoder (QA_RERANKER)")  # never a wait on an unreachable hub
         quiet_model_logs()
         from sentence_transformers import CrossEncoder
 

@@ -67,3 +67,22 @@ def test_unloadable_reranker_is_a_one_line_error(sample_index: Path, tmp_path: P
     assert len(lines) == 1 and "QA_RERANKER" in lines[0] and "no-such-model" in lines[0], res.stderr
     with pytest.raises(json.JSONDecodeError):
         json.loads(res.stdout or "")
+
+
+def test_a_reranker_that_is_not_here_is_refused_within_seconds(sample_index: Path, tmp_path: Path) -> None:
+    """A cross-encoder's hub name with no hub to reach used to wait on huggingface_hub's retries
+    (over a minute, their noise on stderr), as an embedding model's did: it is found as the
+    embedding model is (qa.embeddings.local_model), or refused in one line."""
+    import time
+
+    from qa.answer.llms import free_port
+
+    env = {"HF_HUB_OFFLINE": "0", "HF_ENDPOINT": f"http://127.0.0.1:{free_port()}", "HF_HOME": str(tmp_path / "hf"),
+           "QA_RERANKER": "acme/no-such-cross-encoder"}
+    t0 = time.monotonic()
+    res = run_qa("search", QUESTION, "--json", index=sample_index, env=env)
+    took = time.monotonic() - t0
+    assert res.returncode == 2 and res.stdout == "", res.stderr
+    assert res.stderr.count("\n") == 1 and "QA_RERANKER" in res.stderr and "acme/no-such-cross-encoder" in res.stderr
+    assert "not installed here" in res.stderr, res.stderr
+    assert took < 30, f"{took:.0f} s"
