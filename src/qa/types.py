@@ -34,6 +34,7 @@ class Article:
     published_at: date | None = None
     authors: tuple[str, ...] = ()
     path: str = ""  # where it was read from (file path, "-" for stdin)
+    line: int | None = field(default=None, compare=False)  # its record's line (JSONL) or position (JSON, API)
 
     @property
     def key(self) -> str:

@@ -232,6 +232,39 @@ def test_prune_keeps_a_story_that_another_ingested_file_still_provides(tmp_path,
     assert (last["removed"], last["documents"]) == (1, 0)
 
 
+def test_one_id_in_two_files_read_together_keeps_the_last_and_prunes_only_when_neither_holds_it(tmp_path):
+    """Two files hold one id with different texts, ingested together: each re-ingest reported
+    "0 added, 2 updated", re-embedded both and published a new generation, and the first file's
+    record was dropped silently. The file read last gives the text; the other is named in one
+    warning line (file and line, duplicate id) and still recorded as providing the story; an
+    unchanged re-ingest writes nothing, and --prune keeps the story while either file holds it."""
+    ix, src = tmp_path / "ix", tmp_path / "src"
+    first = _write(src / "a" / "wire.jsonl", json.dumps({"id": "storm-1", "title": "Harbour storm", "text": STORM}) + "\n")
+    last = _write(src / "b" / "s.md", _story(doc_id="storm-1", text=RATES))
+    both = run_json("ingest", str(src), index=ix)
+    assert (both["added"], both["updated"], both["skipped"], both["documents"]) == (1, 0, 1, 1)
+    published = (ix / "CURRENT").read_text()
+    for _ in range(2):
+        res = run_qa("ingest", str(src), index=ix)
+        assert res.returncode == 0, res.stderr
+        assert res.stdout.startswith("0 added, 0 updated, 1 unchanged, 1 skipped, 0 failed"), res.stdout
+        assert res.stderr.splitlines() == [
+            f"warning: {first.resolve()}:1: duplicate id 'storm-1': replaced by the record read after it "
+            f"at {last.resolve()} (the last one read is kept)"
+        ]
+        assert (ix / "CURRENT").read_text() == published, "an unchanged re-ingest published a new generation"
+    kept = run_json("ingest", str(src), "--prune", index=ix)
+    assert (kept["removed"], kept["updated"], kept["documents"]) == (0, 0, 1)
+    assert {d: (p, t.strip()) for d, (p, t) in _documents(ix).items()} == {"storm-1": (str(last.resolve()), RATES)}
+    last.unlink()  # the file that gave the text goes: the other one gives it now
+    pruned = run_json("ingest", str(src), "--prune", index=ix)
+    assert (pruned["removed"], pruned["updated"], pruned["skipped"], pruned["warnings"]) == (0, 1, 0, [])
+    assert {d: (p, t.strip()) for d, (p, t) in _documents(ix).items()} == {"storm-1": (str(first.resolve()), STORM)}
+    first.unlink()
+    gone = run_json("ingest", str(src), "--prune", index=ix)
+    assert (gone["removed"], gone["documents"]) == (1, 0)
+
+
 def test_prune_keeps_an_alias_that_another_file_still_provides(tmp_path):
     ix, src = tmp_path / "ix", tmp_path / "src"
     indexed = _write(src / "indexed" / "harbour.txt", STORM)

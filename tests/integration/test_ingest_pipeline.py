@@ -375,6 +375,47 @@ def test_same_id_twice_in_one_run_keeps_only_the_last(tmp_path, batch):
         reader.close()
 
 
+@pytest.mark.parametrize("layout", ["one file", "two files"])
+def test_an_id_read_twice_keeps_the_last_record_and_a_reingest_writes_nothing(tmp_path, tiny_encoder, layout):
+    """One id in two records with different texts (in one JSONL file, or in two files read in
+    one run): every re-ingest of the same inputs re-embedded both ("0 added, 2 updated") and
+    published a new generation, and the record that lost was dropped without a word. The last
+    record read is kept; the one it replaces is named (file and line) in a warning and counted
+    as skipped, each run; an unchanged re-ingest writes nothing."""
+    from qa.index.generations import Generations
+
+    settings = Settings(index=tmp_path / "index", model=str(tiny_encoder))
+    first = {"id": "tram", "title": "Tram", "text": "The council approved the riverside tram line on Tuesday."}
+    last = {"id": "tram", "title": "Tram", "text": "The council rejected the riverside tram line after a long debate."}
+    other = {"id": "ferry", "title": "Ferry", "text": "Ferry fares on the Solent route rise by four percent from April."}
+    src = tmp_path / "src"
+    src.mkdir()
+    if layout == "one file":
+        loser = winner = src / "feed.jsonl"
+        winner.write_text("".join(json.dumps(r) + "\n" for r in (first, other, last)))
+    else:
+        loser, winner = src / "a.jsonl", src / "b.jsonl"  # read in this order
+        loser.write_text("".join(json.dumps(r) + "\n" for r in (first, other)))
+        winner.write_text(json.dumps(last) + "\n")
+    generations = Generations(settings.resolved_index())
+    for run in range(3):
+        report = ingest([str(src)], settings)
+        counts = (report.added, report.updated, report.unchanged, report.skipped, report.failed)
+        assert counts == ((2, 0, 0, 1, 0) if run == 0 else (0, 0, 2, 1, 0)), (run, report)
+        assert [(w.path, w.line) for w in report.warnings] == [(str(loser), 1)]
+        assert "duplicate id 'tram'" in report.warnings[0].warning and str(winner) in report.warnings[0].warning
+        if run == 0:
+            published = generations.current()
+        assert generations.current() == published, f"run {run} published a new generation"
+        reader = IndexReader(settings)
+        try:
+            assert reader.catalog.get("tram").text == last["text"]
+            assert reader.catalog.get("tram").path == str(winner)
+            assert reader.catalog.sources()["tram"] == {str(loser), str(winner)}
+        finally:
+            reader.close()
+
+
 def test_a_reader_keeps_its_generation_until_it_closes_even_past_keep_generations(tmp_path, tiny_encoder):
     """A reader opens its search indexes at its first search; the writer removed generations
     beyond QA_KEEP_GENERATIONS regardless, so a reader whose generation went in that gap found

@@ -1,13 +1,15 @@
 """Model-based stateful test of the index (INDEX-SEMANTICS.md, issue 11 "Proof").
 
 Hypothesis drives random sequences of file writes, edits, deletions, moves, exact and near
-duplicate copies, ingests from random working directories (folders, files and globs, relative and
+duplicate copies, JSONL feeds whose records share ids (within a feed, and with another feed or a
+.md file), ingests from random working directories (folders, files and globs, relative and
 absolute, with and without ``--prune``), Python-API ingests, ``qa index rm`` and ``qa index
 rebuild`` against the real stack (on-disk Chroma, tantivy, memory-mapped dense parts) with a tiny
 deterministic encoder. A plain-Python reference model says which ids must be live; after every
-step the index must hold exactly those, each either indexed with its current text or an alias of
-an indexed duplicate, the search stores must agree with the catalog, and every ingested file's
-text must be found by search.
+step the index must hold exactly those, each either indexed with its current text (of the last
+record of its id read) or an alias of an indexed duplicate, the search stores must agree with the
+catalog, every ingested file's text must be found by search, and an ingest repeated at once with
+the same inputs writes nothing.
 
 CI runs a fixed, bounded number of examples; ``QA_MODEL_EXAMPLES=500`` runs more (and
 ``QA_MODEL_STEPS`` sets the steps per example).
@@ -15,6 +17,7 @@ CI runs a fixed, bounded number of examples; ``QA_MODEL_EXAMPLES=500`` runs more
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -99,7 +102,9 @@ def phrase(text: str) -> str:
 # ---------------------------------------------------------------- the file system
 
 POOL = ["a.txt", "b.txt", "c.md", "sub/d.txt", "sub/e.md"]  # few names: steps often meet
+FEEDS = ["feed.jsonl", "sub/wire.jsonl"]  # records with ids of their own, often the same id twice
 API_IDS = ["api-1", "api-2", "api-3"]
+WIRE_IDS = ["wire-1", "wire-2"]  # a feed record's id: one of these, or a .md file's
 CWDS = ["corpus", "parent", "elsewhere"]
 # inputs: a folder, a subfolder, a missing folder, files, globs (one of a missing folder)
 TARGETS = [
@@ -111,6 +116,8 @@ TARGETS = [
     "glob:**/*.md",
     "glob:sub/*",
     "glob:nosuch/*.txt",
+    "file:feed.jsonl",
+    "glob:**/*.jsonl",
 ]
 
 
@@ -118,6 +125,16 @@ TARGETS = [
 class File:
     body: str
     doc_id: str | None  # front-matter id (.md files), None: the id is the file's path
+    records: tuple[tuple[str, str], ...] = ()  # a .jsonl feed's records: (id, text), in file order
+
+
+@dataclass(frozen=True)
+class Record:
+    """One record a file gives: its id, its text and the title it carries."""
+
+    doc_id: str
+    body: str
+    title: str
 
 
 @dataclass(frozen=True)
@@ -139,6 +156,12 @@ class Live:
         stays = path in self.paths and (self.last == path or (same and still_provides(self.last)))
         return Live(text, self.paths | {path}, self.order if path in self.order else (*self.order, path),
                     self.last if stays else path, title)
+
+    def also_in(self, path: str) -> Live:
+        """A record of this id that a later one read in the same run replaced: its file is
+        recorded as providing the story; the text and where it is recorded stay."""
+        return Live(self.text, self.paths | {path}, self.order if path in self.order else (*self.order, path),
+                    self.last, self.title)
 
 
 API = "<api>"
@@ -231,6 +254,18 @@ class IndexMachine(RuleBasedStateMachine):
             return self.md_ids.get(rel, f"never-{rel}")
         return str((self.corpus / rel).resolve())
 
+    def records(self, rel: str) -> list[Record]:
+        """What a file gives, in file order: a feed's records, else its one story."""
+        f = self.files[rel]
+        if rel.endswith(".jsonl"):
+            return [Record(doc_id, body, f"Wire {doc_id}") for doc_id, body in f.records]
+        return [Record(self.file_id(rel), f.body, self.title_of(rel))]
+
+    def record_in(self, rel: str, doc_id: str) -> Record | None:
+        """The last record of ``doc_id`` in a file (the one a read of that file keeps), if any."""
+        found = [r for r in self.records(rel) if r.doc_id == doc_id] if rel in self.files else []
+        return found[-1] if found else None
+
     def title_of(self, rel: str) -> str:
         """The title a file gives its story, as far as it decides "unchanged" (a .md file's front matter)."""
         f = self.files[rel]
@@ -253,7 +288,9 @@ class IndexMachine(RuleBasedStateMachine):
     def materialize(self, rel: str) -> None:
         f = self.files[rel]
         content = f.body
-        if f.doc_id is not None:
+        if rel.endswith(".jsonl"):
+            content = "".join(json.dumps({"id": r.doc_id, "title": r.title, "text": r.body}) + "\n" for r in self.records(rel))
+        elif f.doc_id is not None:
             content = f"---\nid: {f.doc_id}\ntitle: Story {f.doc_id}\n---\n\n{f.body}"
         path = self.corpus / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -298,6 +335,13 @@ class IndexMachine(RuleBasedStateMachine):
         for i, rel in enumerate(POOL[:3]):
             self.write(rel, story(seed + i))
 
+    @initialize(seed=st.integers(0, 12))
+    def a_feed_with_an_id_twice(self, seed: int) -> None:
+        """And a feed holding one id twice with different texts, so that ingests often meet one."""
+        self.files["feed.jsonl"] = File("", None, tuple((doc_id, story(20_000 + seed + i))
+                                                        for i, doc_id in enumerate(["wire-1", "wire-2", "wire-1"])))
+        self.materialize("feed.jsonl")
+
     @rule(rel=st.sampled_from(POOL), seed=st.integers(0, 10_000))
     def write_story(self, rel: str, seed: int) -> None:
         """A new article, or an existing file rewritten with a new story."""
@@ -320,7 +364,7 @@ class IndexMachine(RuleBasedStateMachine):
             body = self.files[src].body
             self.write(dst, near_copy(body, seed) if near else body)
 
-    @rule(rel=st.sampled_from(POOL))
+    @rule(rel=st.sampled_from(POOL + FEEDS))
     def delete(self, rel: str) -> None:
         if self.files.pop(rel, None) is not None:
             (self.corpus / rel).unlink()
@@ -334,7 +378,28 @@ class IndexMachine(RuleBasedStateMachine):
             self.md_ids[dst] = self.files[dst].doc_id  # type: ignore[assignment]
             self.materialize(dst)
 
-    @rule(src=st.sampled_from(POOL), dst=st.sampled_from(POOL))
+    @rule(rel=st.sampled_from(FEEDS),
+          picks=st.lists(st.tuples(st.integers(0, 5), st.integers(0, 12)), min_size=1, max_size=4))
+    def write_feed(self, rel: str, picks: list[tuple[int, int]]) -> None:
+        """A feed (new or rewritten) of a few records; their ids come from a small set and the .md
+        files' ids, and their texts from a few stories: one id often appears twice, in one feed or
+        in two files, with the same text or another (and one text under two ids)."""
+        ids = [*WIRE_IDS, *sorted({f.doc_id for f in self.files.values() if f.doc_id})]
+        self.files[rel] = File("", None, tuple((ids[i % len(ids)], story(20_000 + seed)) for i, seed in picks))
+        self.materialize(rel)
+
+    @rule(rel=st.sampled_from(FEEDS), which=st.integers(0, 3), seed=st.integers(0, 100))
+    def edit_feed_record(self, rel: str, which: int, seed: int) -> None:
+        """One record of a feed edited in place (a small edit: a near-duplicate of what it was)."""
+        f = self.files.get(rel)
+        if f is not None and f.records:
+            records = list(f.records)
+            doc_id, body = records[which % len(records)]
+            records[which % len(records)] = (doc_id, near_copy(body, seed))
+            self.files[rel] = File("", None, tuple(records))
+            self.materialize(rel)
+
+    @rule(src=st.sampled_from(POOL + FEEDS), dst=st.sampled_from(POOL + FEEDS))
     def move(self, src: str, dst: str) -> None:
         """A rename (same format, onto a free name): a .md keeps its id, a .txt gets a new one."""
         if src in self.files and dst not in self.files and Path(src).suffix == Path(dst).suffix:
@@ -352,6 +417,7 @@ class IndexMachine(RuleBasedStateMachine):
         prune=st.booleans(),
     )
     def ingest_files(self, cwd: str, specs: list[str], absolute: bool, prune: bool) -> None:
+        from qa.index.generations import Generations
         from qa.ingest.loaders import expand_inputs
         from qa.ingest import ingest
 
@@ -364,22 +430,31 @@ class IndexMachine(RuleBasedStateMachine):
             base = self.corpus if absolute else Path(os.path.relpath(self.corpus, where))
             given = base / rel
             inputs.append(str(given))
-        # qa's own enumeration of the inputs gives the reading order: when two files hold one id,
-        # the one read last decides its text
-        read = [str(Path(p).resolve().relative_to(self.corpus)) for p in expand_inputs(inputs)
-                if Path(p).is_file()]
+        # qa's own enumeration of the inputs gives the reading order (a file named twice is read
+        # once): when one id is read twice, in one file or two, the record read last decides its text
+        read = list(dict.fromkeys(str(Path(p).resolve().relative_to(self.corpus)) for p in expand_inputs(inputs)
+                                  if Path(p).is_file()))
         ingest(inputs, self.settings, prune=prune)
         self.last_prune = prune
-        for rel in read:
-            doc_id, where_from = self.file_id(rel), str(self.corpus / rel)
-            before = self.live.get(doc_id, Live("", frozenset()))
-            self.live[doc_id] = before.read_from(self.files[rel].body, where_from, self.title_of(rel))
+        generations = Generations(self.settings.resolved_index())
+        published = generations.current()
+        again = ingest(inputs, self.settings, prune=prune)
+        wrote = (again.added, again.updated, again.duplicates, again.removed)
+        assert generations.current() == published and wrote == (0, 0, 0, 0), f"the same ingest again wrote: {again}"
+        records = [(rel, r) for rel in read for r in self.records(rel)]
+        last = {r.doc_id: i for i, (_, r) in enumerate(records)}
+        for i, (rel, r) in enumerate(records):
+            before, where_from = self.live.get(r.doc_id, Live("", frozenset())), str(self.corpus / rel)
+            if last[r.doc_id] == i:
+                self.live[r.doc_id] = before.read_from(r.body, where_from, r.title)
+            else:
+                self.live[r.doc_id] = before.also_in(where_from)
         if prune:  # drop the gone files in scope, and the ids a file read now no longer holds; forget what nothing left provides
-            held = {str(self.corpus / rel): self.file_id(rel) for rel in read}
-            read_ids = set(held.values())
+            held = {str(self.corpus / rel): {r.doc_id for r in self.records(rel)} for rel in read}
+            read_ids = set().union(*held.values())
             for doc_id, entry in list(self.live.items()):
                 gone = {p for p in entry.paths if p != API and any(s.matches(Path(p)) for s in scopes)
-                        and (not Path(p).exists() or held.get(p, doc_id) != doc_id)}
+                        and (not Path(p).exists() or doc_id not in held.get(p, {doc_id}))}
                 if not gone:
                     continue
                 left = entry.paths - gone
@@ -396,8 +471,9 @@ class IndexMachine(RuleBasedStateMachine):
                 if moved and doc_id not in read_ids and now != API:  # its text was a dropped file's: read again,
                     for p in [now, *sorted(q for q in left if q not in (now, API))]:  # from a file that has it
                         rel = str(Path(p).relative_to(self.corpus)) if Path(p).is_relative_to(self.corpus) else ""
-                        if rel in self.files and self.file_id(rel) == doc_id:
-                            self.live[doc_id] = kept.read_from(self.files[rel].body, p, self.title_of(rel))
+                        found = self.record_in(rel, doc_id)
+                        if found is not None:
+                            self.live[doc_id] = kept.read_from(found.body, p, found.title)
                             break
 
     @rule(
@@ -420,12 +496,12 @@ class IndexMachine(RuleBasedStateMachine):
             self.live[r["id"]] = self.live.get(r["id"], Live("", frozenset())).read_from(r["text"], API, r["title"])
 
     @precondition(lambda self: self.live)
-    @rule(name=st.sampled_from(POOL + API_IDS + ["no-such-id"]))
+    @rule(name=st.sampled_from(POOL + API_IDS + WIRE_IDS + ["no-such-id"]))
     def index_rm(self, name: str) -> None:
         """``qa index rm ID``: the story and its recorded duplicates (an alias: just itself)."""
         from qa.index.writer import remove_documents
 
-        doc_id = name if name in API_IDS or name == "no-such-id" else self.file_id(name)
+        doc_id = name if name not in POOL else self.file_id(name)
         docs, aliases = self.catalog()
         remove_documents(self.settings, [doc_id])
         if doc_id in docs:
@@ -517,16 +593,16 @@ class IndexMachine(RuleBasedStateMachine):
     def check_files_found(self, docs: Rows, aliases: Rows) -> None:
         """A distinctive phrase of each file whose current text was ingested finds its document,
         or the document it is an alias of."""
-        for rel, f in sorted(self.files.items()):
-            doc_id = self.file_id(rel)
-            entry = self.live.get(doc_id)
-            if entry is None or entry.text != f.body or str(self.corpus / rel) not in entry.paths:
-                continue  # not ingested since it last changed
-            target = doc_id if doc_id in docs else aliases.get(doc_id, (None, ""))[0]
-            if target is None:
-                continue  # lost: check_ids says so
-            found = [p.doc_id for p in self.assistant.search(phrase(f.body), k=3)]
-            assert target in found, f"{rel}: search for its text found {found}, not {target}"
+        for rel in sorted(self.files):
+            for r in self.records(rel):
+                entry = self.live.get(r.doc_id)
+                if entry is None or entry.text != r.body or str(self.corpus / rel) not in entry.paths:
+                    continue  # not ingested since it last changed (or another record of its id was kept)
+                target = r.doc_id if r.doc_id in docs else aliases.get(r.doc_id, (None, ""))[0]
+                if target is None:
+                    continue  # lost: check_ids says so
+                found = [p.doc_id for p in self.assistant.search(phrase(r.body), k=3)]
+                assert target in found, f"{rel}: search for {r.doc_id}'s text found {found}, not {target}"
 
 
 class SharedIndexMachine(IndexMachine):
@@ -631,6 +707,32 @@ def test_one_story_in_two_files_survives_pruning_one(tiny_encoder: Path) -> None
         machine.index_matches_model()
         machine.delete(rel="sub/e.md")
         machine.ingest_files(cwd="corpus", specs=["dir:sub"], absolute=False, prune=True)
+        machine.index_matches_model()
+    finally:
+        machine.teardown()
+
+
+def test_one_id_twice_in_a_feed_and_in_another_file_keeps_the_last_and_a_reingest_writes_nothing(tiny_encoder: Path) -> None:
+    """A fixed example of duplicate ids: a feed holds one id twice with different texts, a
+    second feed holds that id again and a .md file's id; every ingest is repeated at once and must
+    write nothing (both records of the id were embedded and a new generation published each run);
+    then a loser edited, the winning file pruned, the last feed pruned."""
+    IndexMachine.encoder = tiny_encoder
+    machine = IndexMachine()
+    try:
+        machine.three_articles(seed=1)  # a.txt, b.txt, c.md (id story-1)
+        machine.write_feed(rel="feed.jsonl", picks=[(0, 1), (1, 2), (0, 3)])  # wire-1 twice, wire-2
+        machine.write_feed(rel="sub/wire.jsonl", picks=[(2, 4), (0, 5)])  # story-1, wire-1 (read last)
+        machine.ingest_files(cwd="corpus", specs=["dir:."], absolute=False, prune=False)
+        machine.index_matches_model()
+        machine.edit_feed_record(rel="feed.jsonl", which=0, seed=7)  # a record that loses: nothing to write
+        machine.ingest_files(cwd="parent", specs=["file:feed.jsonl", "dir:sub"], absolute=True, prune=True)
+        machine.index_matches_model()
+        machine.delete(rel="sub/wire.jsonl")
+        machine.ingest_files(cwd="elsewhere", specs=["dir:."], absolute=True, prune=True)
+        machine.index_matches_model()
+        machine.delete(rel="feed.jsonl")
+        machine.ingest_files(cwd="corpus", specs=["glob:**/*.jsonl"], absolute=False, prune=True)
         machine.index_matches_model()
     finally:
         machine.teardown()

@@ -58,6 +58,12 @@ class Recorder:
             have.append(path)
         self.calls.append(("add_source", doc_id, path))
 
+    def add_origin(self, doc_id: str, path: str) -> None:
+        have = self.origins.setdefault(doc_id, [])
+        if path not in have:
+            have.append(path)
+        self.calls.append(("add_origin", doc_id, path))
+
     def remove_source(self, doc_id: str, path: str) -> str | None:
         have = self.origins.get(doc_id, [])
         if path in have:
@@ -188,3 +194,33 @@ def test_prune_forgets_only_what_no_origin_provides(tmp_path, settings):
     assert set(planner.state.known) == {"x", "z"}
     assert planner.state.paths["x"] == str(kept_file)  # recorded where it is still found
     assert report.removed == 1
+
+
+def test_a_story_read_twice_is_planned_once_from_its_last_record(settings):
+    """The same id read twice in a run: only the last record is planned; the one it replaces is
+    named in a warning, counted as skipped, and its origin is recorded without moving where the
+    story was last read. Nothing is written when the last record is the indexed one."""
+    indexed = article("a", text(2), path="/news/b.jsonl")
+    planner, recorder, report = planner_for([indexed], [], settings)
+    planner.take(Article(doc_id="a", text=text(1), title="A", path="/news/a.jsonl", line=3))
+    planner.take(article("a", text(2), path="/news/b.jsonl"))
+    planner.plan_taken()
+    assert recorder.calls == [("add_origin", "a", "/news/a.jsonl")] and recorder.hints == [0]
+    assert planner.state.paths["a"] == "/news/b.jsonl"
+    assert (report.unchanged, report.skipped, report.updated) == (1, 1, 0)
+    assert [(w.path, w.line) for w in report.warnings] == [("/news/a.jsonl", 3)]
+    planner.take(article("a", text(2), path="/news/b.jsonl"))  # the next run: its origin is known now
+    planner.take(article("a", text(2), path="/news/b.jsonl"))
+    planner.plan_taken()
+    assert len(recorder.calls) == 1 and (report.unchanged, report.skipped) == (3, 1)
+
+
+def test_articles_taken_beyond_the_memory_bound_come_back_whole_and_in_order():
+    from qa.ingest.spool import Spool
+
+    spool: Spool[tuple[str, str, Article | None]] = Spool(memory_bytes=1024)  # a few articles: then a file
+    items = [(f"id-{i}", f"/news/{i}.txt", article(f"id-{i}", text(i)) if i % 3 else None) for i in range(20)]
+    for item in items:
+        spool.add(item)
+    assert list(spool.drain()) == items
+    assert list(spool.drain()) == []

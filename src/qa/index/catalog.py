@@ -122,9 +122,13 @@ class Catalog:
             out.setdefault(doc_id, set()).add(path)
         return out
 
+    def add_origin(self, doc_id: str, path: str) -> None:
+        """Record that ``path`` provides ``doc_id``; where it was last read stays."""
+        self.db.execute("INSERT OR IGNORE INTO sources VALUES (?, ?)", (doc_id, path))
+
     def add_source(self, doc_id: str, path: str) -> None:
         """Record that ``path`` provides ``doc_id``, and that it was last read there."""
-        self.db.execute("INSERT OR IGNORE INTO sources VALUES (?, ?)", (doc_id, path))
+        self.add_origin(doc_id, path)
         self.db.execute("UPDATE documents SET path=? WHERE doc_id=?", (path, doc_id))
         self.db.execute("UPDATE aliases SET path=? WHERE alias_id=?", (path, doc_id))
 

@@ -127,6 +127,9 @@ class Executor:
     def add_source(self, doc_id: str, path: str) -> None:
         self.target.add_source(doc_id, path)
 
+    def add_origin(self, doc_id: str, path: str) -> None:
+        self.target.add_origin(doc_id, path)
+
     def remove_source(self, doc_id: str, path: str) -> str | None:
         return self.target.remove_source(doc_id, path)
 

@@ -52,7 +52,8 @@ def ingest(
                 override_published_at=override_published_at, source=source, progress=shown, whole=whole,
             ))
         for article in stream:
-            planner.plan(article)
+            planner.take(article)
+        planner.plan_taken()
         executor.flush()
         if prune and writer.base is not None:
             planner.prune(PruneScope(list(inputs or ())), whole)

@@ -23,6 +23,7 @@ from qa.ingest.chunk import chunk_article
 from qa.ingest.neardup import NearDuplicateIndex, signature
 from qa.ingest.report import IngestReport
 from qa.ingest.scope import PruneScope, is_file_record, is_relative_record, may_provide
+from qa.ingest.spool import Spool
 from qa.settings import IngestSettings, Settings
 from qa.types import Article, Chunk
 
@@ -52,6 +53,9 @@ class Steps(Protocol):
     def add_source(self, doc_id: str, path: str) -> None:
         """Record that ``path`` provides ``doc_id`` and that it was last read there."""
 
+    def add_origin(self, doc_id: str, path: str) -> None:
+        """Record that ``path`` provides ``doc_id``; where it was last read stays."""
+
     def remove_source(self, doc_id: str, path: str) -> str | None:
         """``path`` no longer provides ``doc_id``; returns where it is recorded now (None: nowhere)."""
 
@@ -61,6 +65,16 @@ class Steps(Protocol):
 def chunks(article: Article, settings: IngestSettings) -> list[Chunk]:
     """How an article is chunked for the index (ingest and rebuild alike)."""
     return chunk_article(article, target_chars=settings.chunk_chars, overlap_sentences=settings.chunk_overlap_sentences)
+
+
+@dataclass(frozen=True)
+class _Taken:
+    """The latest record of an id read in this run: its place in the run, its origin, its hash."""
+
+    n: int
+    path: str
+    line: int | None
+    hash: str
 
 
 @dataclass
@@ -97,9 +111,11 @@ class PlanState:
 
 class Planner:
     """Plans each article read in a run against ``state`` and emits the changes to ``steps``;
-    counts every outcome in ``report``. ``reread(doc_id, path)`` reads a document again from a
-    file recorded for it (None when that file is gone or no longer carries it): an alias an older
-    index kept only as a path, a story whose last-read file was pruned."""
+    counts every outcome in ``report``. A run's articles are taken (``take``) and planned once
+    the reading ends (``plan_taken``): the last record of an id read in a run is the one planned.
+    ``reread(doc_id, path)`` reads a document again from a file recorded for it (None when that
+    file is gone or no longer carries it): an alias an older index kept only as a path, a story
+    whose last-read file was pruned."""
 
     def __init__(
         self,
@@ -113,21 +129,63 @@ class Planner:
         self.read: set[str] = set()  # ids read in this run: each read counts once in the report
         self.held: dict[str, set[str]] = {}  # recorded path → the ids read from it in this run
         self.replanned: dict[str, str] = {}  # id → outcome of a re-planned alias not read (yet)
+        self.latest: dict[str, _Taken] = {}  # id → its latest record taken in this run
+        self.taken: Spool[tuple[str, str, Article | None]] = Spool()  # (id, origin, article; None: unchanged), in order
+        self._n_taken = 0
+
+    # ------------------------------------------------------------ the run's articles
+    def take(self, article: Article) -> None:
+        """An article read in this run, kept until the reading ends: a later record of its id may
+        replace it. A record replaced by a different one is counted as skipped and named in a
+        warning; by the same one, as unchanged. Only an article to write is kept whole (an
+        unchanged one: its id and origin), so an unchanged re-ingest keeps little."""
+        doc_id = article.doc_id
+        self._note_read(doc_id, article.path)
+        prior = self.latest.get(doc_id)
+        if prior is not None:
+            self._replaced(doc_id, prior, article)
+        self.latest[doc_id] = _Taken(self._n_taken, article.path, article.line, article.hash)
+        self._n_taken += 1
+        unchanged = self._unchanged(article)
+        if not unchanged and self._exact_twin(article) is None:
+            self.steps.expect_index()  # it will most likely be indexed: the encoder is made while the rest is read
+        self.taken.add((doc_id, article.path, None if unchanged else article))
+
+    def _replaced(self, doc_id: str, prior: _Taken, by: Article) -> None:
+        if prior.hash == by.hash:
+            self.report.unchanged += 1  # the same record again: nothing lost
+            return
+        self.report.skipped += 1
+        where = by.path if by.line is None else f"{by.path}:{by.line}"
+        self.report.warn(prior.path, f"duplicate id {doc_id!r}: replaced by the record read after it at {where} "
+                         "(the last one read is kept)", prior.line)
+
+    def plan_taken(self) -> None:
+        """Plan the articles taken, in the order read: each id's last record; an earlier record of
+        the id records its file as one that provides the story (``--prune`` keeps the story while
+        that file holds it), and nothing else."""
+        for n, (doc_id, path, article) in enumerate(self.taken.drain()):
+            if self.latest[doc_id].n != n:
+                self._record_origin(doc_id, path)
+            elif article is None:
+                self._plan_unchanged(doc_id, path)
+            else:
+                self.plan(article)
+        self.latest.clear()
+        self._n_taken = 0
 
     # ------------------------------------------------------------ one article
     def plan(self, article: Article) -> None:
-        """An article read in this run."""
+        """An article read in this run, planned now (``take`` reads a run's inputs; a story whose
+        file is pruned is read again from another, and planned at once)."""
         s, doc_id = self.state, article.doc_id
-        self.read.add(doc_id)
-        self.held.setdefault(article.path, set()).add(doc_id)
-        self.replanned.pop(doc_id, None)  # this read's outcome counts instead
-        unchanged = self._unchanged(article)
-        if not unchanged and self._exact_twin(article) is None:
-            self.steps.expect_index()
-        self._record_source(doc_id, article.path, unchanged)
-        if unchanged:
-            self.report.unchanged += 1
+        self._note_read(doc_id, article.path)
+        if self._unchanged(article):
+            self._plan_unchanged(doc_id, article.path)
             return
+        if self._exact_twin(article) is None:
+            self.steps.expect_index()
+        self._record_source(doc_id, article.path, unchanged=False)
         prior, had_content = s.aliases.get(doc_id), doc_id in s.alias_hashes
         was_indexed = doc_id in s.known
         if prior is not None:
@@ -144,6 +202,15 @@ class Planner:
             self.report.updated += 1  # the same duplicate with other metadata
         else:
             self.report.unchanged += 1  # an older alias row, now with its content stored
+
+    def _note_read(self, doc_id: str, path: str) -> None:
+        self.read.add(doc_id)
+        self.held.setdefault(path, set()).add(doc_id)
+        self.replanned.pop(doc_id, None)  # this read's outcome counts instead
+
+    def _plan_unchanged(self, doc_id: str, path: str) -> None:
+        self._record_source(doc_id, path, unchanged=True)
+        self.report.unchanged += 1
 
     def _unchanged(self, article: Article) -> bool:
         s = self.state
@@ -167,6 +234,15 @@ class Planner:
         self.steps.add_source(doc_id, path)
         have.add(path)
         s.paths[doc_id] = path
+
+    def _record_origin(self, doc_id: str, path: str) -> None:
+        """Record that ``path`` provides ``doc_id``, not moving where its text was last read."""
+        s = self.state
+        have = s.sources.setdefault(doc_id, set())
+        if path not in have:
+            self.steps.add_origin(doc_id, path)
+            have.add(path)
+        s.paths.setdefault(doc_id, path)
 
     def _remove_source(self, doc_id: str, path: str) -> None:
         s = self.state

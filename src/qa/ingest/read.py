@@ -37,6 +37,7 @@ def to_article(
         published_at=published,
         authors=raw.authors,
         path=raw.path,
+        line=raw.line,
     )
 
 
@@ -97,12 +98,20 @@ def read_articles(
     whole: set[str] | None = None,
 ) -> Iterator[Article]:
     """Every usable article of the inputs, recorded under the file's absolute resolved path;
-    problems go to ``report`` and never stop the stream. ``whole`` gets the recorded path of
-    each file read without a problem (every record in it used): what it did not yield, it no
-    longer holds (``Planner.prune``)."""
+    problems go to ``report`` and never stop the stream. A file named twice (a folder and a file
+    in it) is read once. ``whole`` gets the recorded path of each file read without a problem
+    (every record in it used): what it did not yield, it no longer holds (``Planner.prune``)."""
     progress = progress or NoProgress()
+    seen: set[str] = set()
     for path in expand_inputs(inputs):
         name = str(path)
+        try:
+            key = recorded_path(name)
+        except ValueError:  # a name no file can have (a NUL byte): its loader reports it
+            key = name
+        if key in seen:
+            continue
+        seen.add(key)
         progress.input_started(name)
         clean = True
         try:

@@ -22,7 +22,9 @@ class Progress(Protocol):
 @dataclass
 class IngestReport:
     """What one run did. Each record read in the run counts exactly once (added, updated,
-    unchanged, duplicates, skipped or failed), even when two files carry the same id. An alias
+    unchanged, duplicates, skipped or failed), even when two files carry the same id: the last
+    record of an id read in a run is the one used, and one it replaces counts as skipped (with a
+    warning naming it), or as unchanged when it is the same. An alias
     planned again because the document it duplicated was forgotten (its file pruned, its text
     changed) counts as added or a duplicate only when no read of this run counted it; ``removed``
     counts the documents and aliases forgotten by ``--prune``."""
