@@ -33,6 +33,14 @@ FEED_LINES = [
 EVIL_TITLE = json.dumps({"id": "f11", "title": "Evil \x1b[2J\x1b]8;;https://evil.example\x07title\u202e",
                          "source": "S\x1b[31m", "text": "The lighthouse keeper retired after forty years on the rocky island."})
 EVIL_NAME = "evil\nfailed: forged.docx"
+# a page whose only date is an ambiguous one (3 April or 4 March?) and a copyright year
+AMBIGUOUS_PAGE = (
+    '<html><head><title>Lock keepers ask for a new pay scale</title>'
+    '<meta property="article:published_time" content="03/04/2025"></head><body><article>'
+    + "<p>The lock keepers on the northern canal asked the waterways board for a new pay scale, "
+      "saying that night shifts on the upper locks had doubled since the autumn.</p>" * 4
+    + "</article><footer>Copyright 2019 Canal Courier</footer></body></html>"
+)
 
 
 @pytest.fixture(scope="module")
@@ -44,11 +52,13 @@ def hostile(tmp_path_factory):
     (d / "evil-title.jsonl").write_text(EVIL_TITLE + "\n")
     (d / "bomb.md").write_text(ALIAS_BOMB)
     (d / "dated.md").write_text("---\ntitle: Festival\ndate: now\n---\nThe summer festival sold out its tickets in one hour.\n")
+    (d / "lock-keepers.html").write_text(AMBIGUOUS_PAGE)
     (d / EVIL_NAME).write_bytes(b"PK\x03\x04")
     index = d.parent / "ix"
     res = run_qa("ingest", str(d), "--json", index=index, timeout=600)
     assert "Traceback" not in res.stderr, res.stderr
-    docs = run_json("search", "harbour ferry tram strike museum wildfire railway market airport hospital summit festival lighthouse",
+    docs = run_json("search", "harbour ferry tram strike museum wildfire railway market airport hospital summit festival lighthouse"
+                    " lock keepers",
                     "--k", "50", index=index)
     by_id = {}
     for r in docs["results"]:
@@ -89,6 +99,19 @@ def test_undated_metadata_is_a_warning_not_today_or_1900(hostile):
     stderr = hostile["res"].stderr.splitlines()
     feed = str(hostile["dir"] / "feed.jsonl")
     assert any(ln.startswith(f"warning: {feed}:5: ") for ln in stderr), stderr
+
+
+def test_an_html_date_that_is_not_a_day_is_a_warning_not_a_guess(hostile):
+    """An HTML page's ambiguous "03/04/2025" was read as 3 April 2025 without a word (and a page
+    with no date metadata took 1 January of its copyright year): now the page is undated and the
+    report names the file and the field, as for JSONL."""
+    page = next(r for r in hostile["docs"].values() if r["title"] == "Lock keepers ask for a new pay scale")
+    assert page["published_at"] is None
+    warning = _warnings(hostile["out"])[("lock-keepers.html", None)]
+    assert "'article:published_time'" in warning and "ambiguous" in warning
+    path = str(hostile["dir"] / "lock-keepers.html")
+    assert any(ln.startswith(f"warning: {path}: ") and "article:published_time" in ln
+               for ln in hostile["res"].stderr.splitlines()), hostile["res"].stderr
 
 
 def test_metadata_is_bounded_and_links_are_http_only(hostile):

@@ -98,7 +98,7 @@ def test_a_page_is_named_by_its_canonical_url_only_on_its_own_site():
 
 def test_json_ld_date_is_the_pages_own_and_undated_pages_stay_undated_without_a_guess():
     assert page_article(fixture("harbour-bridge.html"), BASE + "/world/harbour-bridge.html").published_at == date(2025, 3, 7)
-    assert page_article(fixture("port-strike.html"), BASE + "/business/port-strike.html", guess_dates=False).published_at is None
+    assert page_article(fixture("port-strike.html"), BASE + "/business/port-strike.html").published_at is None
 
 
 def test_an_entry_falls_back_to_its_own_content():

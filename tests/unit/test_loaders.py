@@ -46,6 +46,81 @@ def test_html_date_never_comes_from_file_time(tmp_path):
     assert art.published_at is None
 
 
+_PILOTS = "".join(
+    f"<p>The harbour pilots voted on a new winter rota, said member {n}, after a long meeting in the old customs house.</p>"
+    for n in range(6)
+)
+
+
+def _page(tmp_path, head: str = "", body: str = "", name: str = "pilots.html") -> Path:
+    page = tmp_path / name
+    page.write_text(f"<html><head><title>Pilots vote on rota</title>{head}</head>"
+                    f"<body><article><h1>Pilots vote on rota</h1>{body}{_PILOTS}</article>"
+                    "<footer>Copyright 2019 Harbour Post</footer></body></html>")
+    return page
+
+
+@pytest.mark.parametrize(
+    "head, field",
+    [
+        ('<meta property="article:published_time" content="03/04/2025">', "article:published_time"),  # which is the day?
+        ('<meta property="article:published_time" content="2025-02-30">', "article:published_time"),  # no such day
+        ('<meta property="article:published_time" content="March 2025">', "article:published_time"),  # no day
+        ('<meta name="date" content="2025">', "date"),
+        ('<script type="application/ld+json">{"@type": "NewsArticle", "datePublished": "March 2025"}</script>',
+         "datePublished"),
+    ],
+)
+def test_html_date_that_is_not_a_full_day_leaves_the_page_undated_with_a_warning(tmp_path, head, field):
+    """A page's date is the one its metadata states as a day, by the rule JSONL uses (parse_date):
+    trafilatura's date search turned these into 3 April, 1 February, 1 January, or 1 January 2019
+    from the copyright line — no day is guessed, repaired or filled in."""
+    art = _one(_page(tmp_path, head))
+    assert art.published_at is None
+    assert len(art.warnings) == 1 and repr(field) in art.warnings[0] and "undated" in art.warnings[0], art.warnings
+
+
+def test_html_date_is_never_guessed_from_the_page_text(tmp_path):
+    art = _one(_page(tmp_path, body="<p>Published on 4 March 2025.</p><p>Posted 2025-03-04 by the desk.</p>"))
+    assert art.published_at is None and art.warnings == []  # no date stated: undated, nothing to warn about
+
+
+@pytest.mark.parametrize(
+    "head, body, expected",
+    [
+        ('<meta property="article:published_time" content="2025-03-06T23:30:00-05:00">', "", date(2025, 3, 6)),
+        ('<meta property="article:published_time" content="2025-03-06T08:15:00Z">'
+         '<meta property="article:modified_time" content="2025-03-09T10:00:00Z">', "", date(2025, 3, 6)),
+        ('<meta name="date" content="4 March 2025">', "", date(2025, 3, 4)),
+        ('<meta name="DC.date.issued" content="2025-03-04">', "", date(2025, 3, 4)),
+        ('<meta itemprop="datePublished" content="2025-03-04T07:00:00+01:00">', "", date(2025, 3, 4)),
+        ('<script type="application/ld+json">{"@context": "https://schema.org", "@graph": [{"@type": "WebPage"},'
+         ' {"@type": "NewsArticle", "dateModified": "2025-03-08", "datePublished": "2025-03-05T18:00:00+00:00"}]}'
+         "</script>", "", date(2025, 3, 5)),
+        ('<script type="application/ld+json">[{"@type": "NewsArticle", "datePublished": "2025-03-05"}]</script>',
+         "", date(2025, 3, 5)),
+        ("", '<p>By the desk, <time datetime="2025-03-06T09:00:00+01:00">6 March 2025</time></p>', date(2025, 3, 6)),
+        ("", '<p><time pubdate datetime="2025-03-06">Thursday</time></p>', date(2025, 3, 6)),
+        ("", '<p><span itemprop="datePublished" content="2025-03-06">Thursday</span></p>', date(2025, 3, 6)),
+        # a bad field does not hide a day the page states elsewhere
+        ('<meta name="date" content="March 2025"><meta property="article:published_time" content="2025-03-06">',
+         "", date(2025, 3, 6)),
+    ],
+)
+def test_html_dates_stated_in_metadata_are_kept(tmp_path, head, body, expected):
+    """ISO 8601 with a time and an offset (the day as written), written-out days, Dublin Core,
+    JSON-LD datePublished (never dateModified), schema.org itemprop and <time datetime>."""
+    art = _one(_page(tmp_path, head, body))
+    assert art.published_at == expected and art.warnings == [], art.warnings
+
+
+def test_html_time_elements_that_disagree_date_nothing(tmp_path):
+    """Several <time> days and none marked as the publication's: which is the article's is a guess."""
+    body = '<p><time datetime="2025-03-06">Thursday</time> and <time datetime="2025-02-20">last month</time></p>'
+    art = _one(_page(tmp_path, body=body))
+    assert art.published_at is None
+
+
 def test_jsonl_field_aliases(tmp_path):
     f = tmp_path / "feed.jsonl"
     rows = [

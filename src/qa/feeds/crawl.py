@@ -336,7 +336,7 @@ def _extracted(got: Response) -> RawArticle | InputError:
         kind = detect(got)
         if kind != "page":
             return InputError(got.url, f"a {kind} where an article page was expected")
-        raw = page_article(got.body, got.final_url, guess_dates=False)
+        raw = page_article(got.body, got.final_url)
     except NotReadable as e:
         return InputError(got.url, str(e))
     except InputError as e:

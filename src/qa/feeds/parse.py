@@ -211,10 +211,10 @@ def _children_text(root: Any, parent: str, child: str) -> list[str]:
 # ---------------------------------------------------------------- articles
 
 
-def page_article(body: bytes, fetched: str, *, guess_dates: bool = True) -> RawArticle:
+def page_article(body: bytes, fetched: str) -> RawArticle:
     """An article page fetched from ``fetched`` (after redirects): main text and metadata, named
     by its canonical URL. Raises ``InputError`` when no article text is found."""
-    raw = load_html(body, fetched, url=fetched, guess_dates=guess_dates)
+    raw = load_html(body, fetched, url=fetched)
     raw.doc_id = raw.url = document_id(fetched, raw.url)
     return raw
 

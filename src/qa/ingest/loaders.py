@@ -16,13 +16,16 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from qa.dates import parse_date
 from qa.errors import InputError
 from qa.links import safe_url
 from qa.types import short_hash
+
+if TYPE_CHECKING:
+    from lxml.html import HtmlElement
 
 TEXT_FIELDS = ("text", "body", "content")
 DATE_FIELDS = ("published_at", "date", "publish_date")
@@ -233,23 +236,28 @@ def _front_matter_loader() -> type:
     return FrontMatterLoader
 
 
-def load_html(data: bytes, name: str, *, url: str | None = None, guess_dates: bool = True) -> RawArticle:
-    """HTML page → main text and metadata (title, date from meta tags, site, canonical URL) via
-    trafilatura. ``url``: where the page was fetched (resolves relative links, names it when it
-    has no canonical link). ``guess_dates=False`` reads only the dates the page's metadata states
-    (meta tags, JSON-LD, ``<time>``), never one guessed from its text — for a page whose date is
-    known from elsewhere (a feed entry's)."""
+def load_html(data: bytes, name: str, *, url: str | None = None) -> RawArticle:
+    """HTML page → main text and metadata (title, site, canonical URL) via trafilatura; its date
+    only as its metadata states it (``qa.ingest.html_date``), never guessed from its text.
+    ``url``: where the page was fetched (resolves relative links, names it when it has no
+    canonical link)."""
     import trafilatura
     from trafilatura.settings import set_date_params
+    from trafilatura.utils import load_html as parse_html
 
+    tree = parse_html(data)
+    if tree is None:
+        raise InputError(name, "no article text found in HTML page")
+    warnings: list[str] = []
+    published = _stated_html_date(tree, warnings)
     doc = trafilatura.bare_extraction(
-        data,
+        tree,
         url=url,
         with_metadata=True,
         include_comments=False,
         include_tables=False,
         favor_precision=True,
-        date_extraction_params=None if guess_dates else set_date_params(extensive=False),
+        date_extraction_params=set_date_params(extensive=False),  # its date is not used (above)
     )
     if doc is None or not (getattr(doc, "text", None) or "").strip():
         raise InputError(name, "no article text found in HTML page")
@@ -259,10 +267,32 @@ def load_html(data: bytes, name: str, *, url: str | None = None, guess_dates: bo
         "title": getattr(doc, "title", None) or _title_from_stem(name),
         "url": getattr(doc, "url", None) or "",
         "source": getattr(doc, "sitename", None) or getattr(doc, "hostname", None) or "",
-        "published_at": getattr(doc, "date", None),
+        "published_at": published,
         "authors": [a for a in author.split(";") if a.strip()],
     }
-    return _from_record(record, name, line=None, fallback_id=url or _file_doc_id(name))
+    article = _from_record(record, name, line=None, fallback_id=url or _file_doc_id(name))
+    article.warnings[:0] = warnings
+    return article
+
+
+def _stated_html_date(tree: HtmlElement, warnings: list[str]) -> date | None:
+    """The first day the page's metadata states. A page states its date in many places for many
+    readers, so a value that is no day ("March 2025", "03/04/2025") is passed over; with no
+    day stated anywhere it leaves the page undated with a warning naming the field."""
+    from qa.ingest.html_date import stated_dates
+
+    problem = ""
+    for key, value in stated_dates(tree):
+        try:
+            day = parse_date(value)
+        except ValueError as e:
+            problem = problem or _undated(key, e)
+            continue
+        if day is not None:
+            return day
+    if problem:
+        warnings.append(problem)
+    return None
 
 
 def load_json(text: str, name: str) -> Iterator[RawArticle | InputError]:
@@ -408,9 +438,13 @@ def _published(rec: dict[str, Any], warnings: list[str]) -> date | None:
         try:
             return parse_date(value)
         except ValueError as e:
-            warnings.append(f"field {key!r}: {e}; the article is undated")
+            warnings.append(_undated(key, e))
             return None
     return None
+
+
+def _undated(key: str, error: ValueError) -> str:
+    return f"field {key!r}: {error}; the article is undated"
 
 
 def _authors(rec: dict[str, Any], warnings: list[str]) -> tuple[str, ...]:
