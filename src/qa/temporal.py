@@ -2,8 +2,9 @@
 a question ("this week", "last", "when") resolved against an as-of date.
 
 News prose is past-tense reporting: a bare weekday ("on Saturday") is the latest such day on or
-before the publication date, a bare month ("in August") the latest such month; "next"/"will"
-point forward. A question may also mean the next one, when it begins within a month.
+before the publication date, a bare month ("in August") the latest such month; "next", and
+"will", "could", "may", "likely to" … earlier in the clause, point forward ("could cut again in
+June" is the next June). A question may also mean the next one, when it begins within a month.
 """
 
 from __future__ import annotations
@@ -52,7 +53,14 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
 ]
 
 _RELATIVE_KINDS = frozenset({"ago", "rel_unit", "rel_weekday", "rel_month", "day_word"})
-_FUTURE_CUE = re.compile(r"\b(will|would|shall|is to|are to|set to|scheduled|plans? to|planning to|expected to|due to|upcoming|going to)\b", re.I)
+# a modal points forward unless it looks back ("could have cut"); "may" only lower-case (not the month)
+_FUTURE_CUE = re.compile(
+    r"\b((?:will|would|shall|could|might|should|(?-i:may))(?!\s+(?:not\s+)?have\b)|is to|are to|set to|scheduled|"
+    r"plans? to|planning to|expected to|likely to|due to|upcoming|going to)\b",
+    re.I,
+)
+# "the strongest since Storm Gorm in November 2023": the date of what a comparison counts from
+_SINCE_NAMED = re.compile(r"\b[Ss]ince\s+(?:the\s+)?(?:[A-Z][\w'’-]*\s+){1,4}(?:in|of|on)?\s*$")
 _CLAUSE_END = re.compile(r"[.;\n]")
 _REPORTED = re.compile(
     r"\b(said|told|announced|added|wrote|reported|stated|confirmed|noted|claimed|revealed|explained)\b", re.I
@@ -95,6 +103,7 @@ class TimeMention:
     granularity: str  # day | week | month | year
     absolute: bool = False  # the text names its year ("in 2021", "March 3, 2021"), not "2 years ago"
     relative: bool = False  # counted from the anchor ("3 days ago", "last week", "on Friday"), not a calendar date
+    since: bool = False  # dates what a comparison counts from: "the worst since Storm Gorm in November 2023"
 
     @property
     def resolved(self) -> bool:
@@ -102,8 +111,9 @@ class TimeMention:
 
     @property
     def is_bound(self) -> bool:
-        """"before October", "since 2020": a limit, not the date of an event."""
-        return self.text.split(" ", 1)[0].lower() in ("before", "after", "since", "until", "by", "through", "from")
+        """"before October", "since 2020", "since Storm Gorm in November 2023": a limit, not the
+        date of an event."""
+        return self.since or self.text.split(" ", 1)[0].lower() in ("before", "after", "since", "until", "by", "through", "from")
 
     def label(self) -> str:
         """Absolute form for answers: 'Saturday 15 November 2025', 'October 2025', '2024'."""
@@ -313,6 +323,9 @@ def _resolve(
     return None, None, "day"
 
 
+SINCE_CHARS = 60  # how far back "since <a name> in" is looked for before a date
+
+
 def find_time_mentions(text: str, anchor: date | None, *, question: bool = False) -> list[TimeMention]:
     """Every time expression in ``text`` with the dates it refers to, given the anchor date
     (publication date of the article, or as-of date of a question). Unresolvable ones (no anchor)
@@ -338,8 +351,9 @@ def find_time_mentions(text: str, anchor: date | None, *, question: bool = False
             except (OverflowError, ValueError):  # beyond the calendar (year 0, 10000): unresolved
                 first, last, gran = None, None, "day"
             taken[s:e] = b"\x01" * (e - s)
+            since = _SINCE_NAMED.search(text, max(0, s - SINCE_CHARS), s) is not None
             out.append(TimeMention(s, e, text[s:e], first, last, gran, bool(m.groupdict().get("year")),
-                                   kind in _RELATIVE_KINDS))
+                                   kind in _RELATIVE_KINDS, since))
     out.sort(key=lambda t: t.start)
     return out
 
@@ -438,6 +452,19 @@ def dates_event(m: TimeMention) -> bool:
     and not a bare year of background ("founded in 2010") — a relative year ("last year") or
     anything finer counts."""
     return bool(m.first and m.last and not m.is_bound and (m.granularity != "year" or not m.absolute))
+
+
+def most_precise(mentions: list[TimeMention]) -> list[TimeMention]:
+    """``mentions`` without those that only widen another's days ("this year" beside "on
+    Thursday", "in March" beside "6 March"): a sentence's date is the most precise it states of
+    each period. A coarse date of another period ("began in 2023 … opened on Thursday") stays."""
+    ranges = sorted({(m.first, m.last) for m in mentions if m.first and m.last}, key=lambda r: (-r[0].toordinal(), r[1]))
+    widening, narrowest = set(), date.max  # the earliest end of the ranges starting on or after this one's start
+    for first, last in ranges:  # latest start first; of one start, the shortest first
+        if narrowest <= last:
+            widening.add((first, last))
+        narrowest = min(narrowest, last)
+    return [m for m in mentions if (m.first, m.last) not in widening]
 
 
 def event_mentions(mentions: list[TimeMention]) -> list[tuple[date, date]]:
@@ -576,8 +603,9 @@ def answer_event(answer: Answer, qtime: QuestionTime | None = None) -> AnswerEve
     conversation whose text carries no sources list — leads with its own text up to its first
     ``[n]`` marker, with no publication date, so only the absolute dates it states count (the
     extractive answerer writes one after every relative date). Of the lead's event dates (not
-    bounds such as "since May"): only those before the question's "before" bound; the latest if
-    the question asks for the latest, else the first; with none, the article's publication date.
+    bounds such as "since May"; the most precise of each period, ``most_precise``): only those
+    before the question's "before" bound; the latest if the question asks for the latest, else
+    the first; with none, the article's publication date.
     ``qtime`` is the question's time intent (by default ``answer.question`` as of
     ``answer.extra["as_of"]``, else today)."""
     if qtime is None:
@@ -588,7 +616,7 @@ def answer_event(answer: Answer, qtime: QuestionTime | None = None) -> AnswerEve
     else:
         marker = _CITATION_MARKER.search(answer.answer)
         lead, published = answer.answer[: marker.start() if marker else None], None
-    mentions = [m for m in find_time_mentions(lead, published) if m.resolved and not m.is_bound]
+    mentions = most_precise([m for m in find_time_mentions(lead, published) if m.resolved and not m.is_bound])
     if qtime.before:
         mentions = [m for m in mentions if m.last and m.last < qtime.before]
     if not mentions:

@@ -66,6 +66,22 @@ def test_when_answers_keep_the_dated_lead_and_the_short_answer_is_the_date(sampl
     assert short["text"] == "8 March 2025" and short["type"] == "date" and spanned == "Saturday"
 
 
+@pytest.mark.parametrize(
+    ("question", "lead", "text", "spanned"),
+    [
+        # "on Thursday, its second cut this year": the lead and short answer were "2025"
+        ("When did the central bank last cut rates?", "On Thursday 6 March 2025", "6 March 2025", "Thursday"),
+        # "the strongest storm … since Storm Gorm in November 2023": they were Storm Gorm's month
+        ("When did the storm hit?", "On Saturday 1 March 2025", "1 March 2025", "Saturday morning"),
+    ],
+)
+def test_a_when_answer_states_the_most_precise_date_of_the_event_asked_about(sample_index, question, lead, text, spanned):
+    out = run_json("ask", question, "--as-of", "2025-03-10", index=sample_index, env=ANY_CONFIDENCE)
+    assert out["answer"].startswith(f"{lead} [1]:"), out["answer"]
+    short, span = _span_in_quote(out)
+    assert (short["text"], span) == (text, spanned)
+
+
 def test_a_question_without_a_short_answer_says_so_and_quotes_sentences(sample_index):
     out = run_json("ask", "All of these teams played in the cup final except:", "--as-of", "2025-03-10",
                    index=sample_index, ok=(0, 3))

@@ -138,3 +138,61 @@ def test_an_unrelated_passage_from_the_window_does_not_lead(tmp_path: Path) -> N
         assert not answer.answered and answer.extra["nothing_in_window"] is True
     finally:
         bot.close()
+
+
+_LEADS = [
+    {"id": "rates-2025-03", "title": "Central bank trims its key rate again", "source": "Harbour Post",
+     "published_at": "2025-03-06",  # a Thursday
+     "text": "The central bank trimmed its key interest rate to 3.1 percent on Thursday, its third cut this year. "
+             "Governor Elin Sato said the bank could cut again in June if prices keep falling. "
+             "Mortgage lenders said they would pass the cut on to borrowers within a week."},
+    {"id": "storm-2025-01", "title": "Storm Wenke tears roofs off homes on the northern coast", "source": "Coastal Times",
+     "published_at": "2025-01-18",  # a Saturday
+     "text": "Storm Wenke tore roofs off houses along the northern coast on Friday night, and thousands of homes lost power. "
+             "It was the most powerful storm to strike the coast since Storm Arvid in October 2022, which flooded the old harbour. "
+             "Road crews cleared fallen trees from the coast road by Saturday afternoon."},
+]
+
+
+@pytest.fixture(scope="module")
+def leads(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
+    bot = Assistant(Settings(index=tmp_path_factory.mktemp("leads") / "index"))
+    assert bot.ingest(_LEADS).added == len(_LEADS)
+    yield bot
+    bot.close()
+
+
+@pytest.mark.parametrize("question", ["When did the central bank last cut its rate?",
+                                      "When was the latest interest rate cut?"])
+def test_a_when_lead_states_the_day_the_sentence_gives(leads: Assistant, question: str) -> None:
+    """"on Thursday, its third cut this year": a "last" question's lead said "In 2025", the
+    latest-ending date, instead of the day."""
+    answer = leads.ask(question, as_of=date(2025, 3, 10))
+    assert answer.citations[0].doc_id == "rates-2025-03", answer.answer
+    assert _lead(answer.answer) == "On Thursday 6 March 2025", answer.answer
+    assert answer.extra["event"]["first"] == answer.extra["event"]["last"] == "2025-03-06"
+
+
+def test_a_month_the_news_looks_forward_to_is_the_next_one(leads: Assistant) -> None:
+    """"the bank could cut again in June", published 6 March 2025, was June 2024."""
+    answer = leads.ask("When could the central bank cut again?", as_of=date(2025, 3, 10))
+    assert "in June (June 2025)" in answer.answer and "2024" not in answer.answer, answer.answer
+
+
+@pytest.mark.parametrize("question", ["When did the storm hit?", "When did the storm strike the coast?"])
+def test_a_when_answer_is_not_the_date_a_comparison_counts_from(leads: Assistant, question: str) -> None:
+    """"the most powerful storm … since Storm Arvid in October 2022" dates another storm: the
+    answer to when the storm struck led with October 2022, and gave it as the short answer."""
+    answer = leads.ask(question, as_of=date(2025, 1, 20))
+    assert answer.citations[0].doc_id == "storm-2025-01", answer.answer
+    assert "2022" not in _lead(answer.answer), answer.answer
+    assert not answer.extra["event"]["first"].startswith("2022"), answer.extra["event"]
+    assert answer.short_answer is None or "2022" not in answer.short_answer.text, answer.short_answer
+
+
+def test_a_when_answer_leads_with_a_near_best_sentence_that_dates_the_event(leads: Assistant) -> None:
+    """The review's question: the comparison's sentence matched "storm" and "hit" a little better
+    than the sentence that says when Storm Wenke struck; a "when" question wants the latter."""
+    answer = leads.ask("When did the storm hit?", as_of=date(2025, 1, 20))
+    assert _lead(answer.answer) == "On Friday 17 January 2025", answer.answer
+    assert answer.citations[0].quote.startswith("Storm Wenke tore roofs")

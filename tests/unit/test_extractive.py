@@ -52,3 +52,32 @@ def test_every_relative_date_is_annotated_the_same_way_for_reader_and_model() ->
         (c,) = candidates([passage(text)])
         assert annotate(c) == expected
         assert annotate_dates(text, PUB) == expected
+
+
+def test_a_lead_states_the_most_precise_date_of_its_period() -> None:
+    """"its second cut this year" and "on Thursday": a "last" question's lead said "In 2025",
+    the latest-ending date, when the sentence says the day; a coarser date of another period
+    ("began in 2023") is still its own."""
+    from qa.temporal import answer_event
+    from qa.types import Answer, Citation
+
+    pub = date(2025, 3, 6)
+    text = "The central bank lowered its main rate to 2.75 percent on Thursday, its second cut this year."
+    for question in ("When did the central bank last cut rates?", "When did the central bank cut rates?"):
+        qtime = question_time(question, date(2025, 3, 10))
+        (c,) = candidates([passage(text, pub)])
+        assert dated_lead(c, qtime)[0] == "On Thursday 6 March 2025", question
+        cite = Citation(1, text, text, "d1", "T", "", "", pub, 0, len(text))
+        answer = Answer(question, f"On Thursday 6 March 2025 [1]: {text} [1]", True, (cite,), {"as_of": "2025-03-10"})
+        assert answer_event(answer, qtime).label == "Thursday 6 March 2025", question
+    other = "Work on the bridge began in 2023 and it opened on Thursday."
+    (c,) = candidates([passage(other, pub)])
+    assert dated_lead(c, question_time("When did work on the bridge begin?", date(2025, 3, 10)))[0] == "In 2023"
+
+
+def test_a_when_lead_never_states_the_date_a_comparison_counts_from() -> None:
+    """"the strongest storm … since Storm Gorm in November 2023" led "In November 2023" for
+    "When did the storm hit?": that date is Storm Gorm's, so the sentence is dated by its article."""
+    qtime = question_time("When did the storm hit?", date(2025, 11, 13))
+    (c,) = candidates([passage("It was the strongest storm to hit the region since Storm Gorm in November 2023.")])
+    assert dated_lead(c, qtime) == ("By 12 November 2025 (the article's date)", None)

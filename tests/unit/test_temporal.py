@@ -113,3 +113,62 @@ def test_a_date_with_its_weekday_is_in_a_year_where_the_weekday_fits(text: str, 
     """'Friday, March 3' without a year, in an article of November 2025: the nearest March 3
     that was a Friday, not this year's (a Monday)."""
     assert [m.first for m in find_time_mentions(text, date(2025, 11, 12))] == [day]
+
+
+CUT_DAY = date(2025, 3, 6)  # a Thursday
+
+
+@pytest.mark.parametrize(
+    "text, first",
+    [
+        ("The central bank could cut again in June if wage growth keeps easing.", date(2025, 6, 1)),
+        ("The bank signalled that rates might fall in June.", date(2025, 6, 1)),
+        ("Economists said the bank may cut again in June.", date(2025, 6, 1)),
+        ("The board should decide in June, officials said.", date(2025, 6, 1)),
+        ("Inflation is likely to ease in August.", date(2025, 8, 1)),
+        ("Prices could rise in February.", date(2026, 2, 1)),  # the next February, not last month's
+        ("The bank cut rates in June.", date(2024, 6, 1)),  # reported news: the last June
+        ("The bank could have cut in June.", date(2024, 6, 1)),  # a past that did not happen
+        ("The fund grew in May.", date(2024, 5, 1)),  # the month, not the modal
+    ],
+)
+def test_a_month_named_after_a_modal_is_the_next_one(text: str, first: date) -> None:
+    """"could cut again in June", in an article of 6 March 2025, was June 2024: a forward cue
+    ("could", "might", "may", "should", "likely to", as "will") makes a bare month the next one;
+    without one, news reports the past."""
+    months = [m for m in find_time_mentions(text, CUT_DAY) if m.granularity == "month"]
+    assert [m.first for m in months] == [first], months
+
+
+@pytest.mark.parametrize(
+    "text, bound",
+    [
+        ("It was the strongest storm to hit the region since Storm Gorm in November 2023.", True),
+        ("It was the worst flood since the Kessel Flood of March 2019, officials said.", True),
+        ("Storm Gorm hit the region in November 2023.", False),
+        ("The storm hit the coast in November, the first since the bridge opened.", False),
+    ],
+)
+def test_the_date_a_comparison_counts_from_is_a_bound(text: str, bound: bool) -> None:
+    """"the strongest since Storm Gorm in November 2023" dates Storm Gorm, the point a comparison
+    counts from, as "since 2020" does: not the event the sentence reports."""
+    (m,) = find_time_mentions(text, CUT_DAY)
+    assert m.is_bound is bound, m
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 30), st.integers(0, 12)), max_size=8))
+def test_most_precise_drops_exactly_the_dates_that_widen_another(spans: list[tuple[int, int]]) -> None:
+    """The sweep agrees with its plain definition: a date goes when another one's days lie
+    inside its own and are fewer."""
+    from datetime import timedelta
+
+    from qa.temporal import TimeMention, most_precise
+
+    day0 = date(2025, 1, 1)
+    mentions = [TimeMention(0, 1, "x", day0 + timedelta(a), day0 + timedelta(a + n), "day") for a, n in spans]
+
+    def widens(c: TimeMention, f: TimeMention) -> bool:
+        return c.first <= f.first and f.last <= c.last and (c.first, c.last) != (f.first, f.last)
+
+    assert most_precise(mentions) == [m for m in mentions if not any(widens(m, o) for o in mentions)]

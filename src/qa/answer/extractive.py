@@ -20,6 +20,7 @@ from qa.temporal import (
     dates_event,
     find_time_mentions,
     format_day,
+    most_precise,
     with_absolute_dates,
 )
 from qa.text import STOPWORDS, content_words
@@ -43,6 +44,12 @@ class Candidate:
         pub = self.passage.published_at
         days = [m.last for m in self.mentions if m.last and not m.is_bound and (pub is None or m.last <= pub)]
         return max(days) if days else pub
+
+    @property
+    def dates_an_event(self) -> bool:
+        """Whether the sentence gives a date that is not only a bound ("since Storm Gorm in
+        November 2023", "since 2020"): what a "when" question asks for."""
+        return any(m.resolved and not m.is_bound for m in self.mentions)
 
     def latest_before(self, bound: date) -> date | None:
         """The latest event this sentence reports strictly before ``bound`` (None if none)."""
@@ -102,7 +109,7 @@ def score_candidates(
             + 0.15 * _lexical(terms, c.text)
             + 0.10 * _lexical(terms, context)
         )
-        if qtime.asks_when and any(m.granularity in ("day", "week", "month") for m in c.mentions):
+        if qtime.asks_when and any(m.granularity in ("day", "week", "month") and not m.is_bound for m in c.mentions):
             c.score += 0.08
         c.score += 0.06 * _answer_type_fit(qtype, c.text)
         if _ASKS_ENTITY.search(question):
@@ -143,7 +150,8 @@ def _answer_type_fit(qtype: str, text: str) -> float:
 
 
 def choose(cands: list[Candidate], qtime: QuestionTime, n: int) -> list[Candidate]:
-    """Best sentence first; for "last/latest" questions the most recent of the near-best ones."""
+    """Best sentence first; for "last/latest" questions the most recent of the near-best ones;
+    for a "when" question the best that dates an event, if it is near-best."""
     ranked = sorted(cands, key=lambda c: c.score, reverse=True)
     if qtime.before:  # "before that": only what happened before the bound, latest first
         bound = qtime.before
@@ -167,6 +175,8 @@ def choose(cands: list[Candidate], qtime: QuestionTime, n: int) -> list[Candidat
         close = [c for c in ranked if c.score >= best.score - NEAR_BEST and c.latest]
         if close:
             best = max(close, key=lambda c: (c.latest, c.score))
+    elif qtime.asks_when and not best.dates_an_event:
+        best = next((c for c in ranked if c.score >= best.score - NEAR_BEST and c.dates_an_event), best)
     chosen = [best]
     for c in ranked:
         if len(chosen) >= n:
@@ -197,13 +207,14 @@ def sentence_date(
     question, and for any other question the date of the news it quotes ("On Sunday 9 November
     2025", or "Reported Monday 10 November 2025" when the sentence names no date) — so an old
     story is never mistaken for this week's. Also the mention it states (not annotated again)."""
-    mentions = found if qtime.asks_when else [m for m in found if dates_event(m)]
+    # the date a comparison counts from ("since Storm Gorm in November 2023") is another event's
+    mentions = [m for m in found if not m.since] if qtime.asks_when else [m for m in found if dates_event(m)]
     if qtime.asks_when or mentions:
         if not mentions:
             if published:
                 return f"By {published.strftime('%-d %B %Y')} (the article's date)", None
             return "", None
-        mentions = [m for m in mentions if not m.is_bound] or mentions
+        mentions = most_precise([m for m in mentions if not m.is_bound] or mentions)
         if qtime.before:
             mentions = [m for m in mentions if m.last and m.last < qtime.before] or mentions
         pick = max(mentions, key=lambda m: (m.last or date.min)) if qtime.recency else mentions[0]
