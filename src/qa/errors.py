@@ -5,9 +5,10 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
-# control characters and line/paragraph separators, plus the bidirectional controls that can
-# reorder what a line shows (other format characters, such as the joiners of Persian, stay)
-_UNPRINTABLE = {"Cc", "Zl", "Zp"}
+# control characters, line/paragraph separators and lone surrogates (a file name's undecodable
+# bytes), plus the bidirectional controls that can reorder what a line shows (other format
+# characters, such as the joiners of Persian, stay)
+_UNPRINTABLE = {"Cc", "Zl", "Zp", "Cs"}
 _BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
@@ -16,11 +17,24 @@ def printable(text: object, keep: str = "") -> str:
     ``\\x1b``, ``\\u202e``) so a file name or field can never forge a line of output or drive
     the terminal. ``keep`` names characters left as they are (``"\\n\\t"`` for multi-line text)."""
     return "".join(
-        ch.encode("unicode_escape").decode("ascii")
-        if (ch in _BIDI or unicodedata.category(ch) in _UNPRINTABLE) and ch not in keep
-        else ch
+        _escaped(ch) if (ch in _BIDI or unicodedata.category(ch) in _UNPRINTABLE) and ch not in keep else ch
         for ch in str(text)
     )
+
+
+def encodable(text: str) -> str:
+    """``text`` as UTF-8 can encode it, for a report, an index or JSON: its lone surrogates
+    escaped. A file name's bytes that are not UTF-8 reach Python as surrogates (``caf\\udce9``)
+    and are shown as the bytes they were (``caf\\xe9``)."""
+    if text.isascii():
+        return text
+    return "".join(_escaped(ch) if unicodedata.category(ch) == "Cs" else ch for ch in text)
+
+
+def _escaped(ch: str) -> str:
+    if "\udc80" <= ch <= "\udcff":  # an undecodable byte, as os.fsdecode keeps it
+        return f"\\x{ord(ch) - 0xDC00:02x}"
+    return ch.encode("unicode_escape").decode("ascii")
 
 
 class QAError(Exception):
@@ -70,8 +84,8 @@ class InputError(Exception):
     (counts as failed) from one that is merely not an article (empty, unknown type: skipped)."""
 
     def __init__(self, path: str, message: str, *, line: int | None = None, failed: bool = True):
-        super().__init__(message)
-        self.path = path
+        super().__init__(encodable(message))
+        self.path = encodable(path)  # as it can be shown and written as JSON
         self.line = line
         self.failed = failed
 

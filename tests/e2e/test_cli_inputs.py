@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import date
 from pathlib import Path
 
@@ -242,3 +243,32 @@ def test_a_gpu_device_this_machine_lacks_is_a_one_line_usage_error(tmp_path):
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "QA_DEVICE" in lines[0] and "cuda" in lines[0]
     assert not (index / "CURRENT").exists()
+
+
+# ---------------------------------------------------------------- new-user review: file reading
+
+
+def test_a_file_name_or_a_record_that_is_not_valid_unicode_costs_only_itself(tmp_path):
+    """A file whose name is not UTF-8 (bytes ``caf\\xe9.txt``) and a JSON record holding a lone
+    surrogate (``"\\ud800"``) once crashed the whole ingest (UnicodeEncodeError hashing them) and
+    nothing else in the folder was ingested. Each is one failed line naming it (its name's
+    undecodable byte shown as ``\\xe9``), in the terminal and in ``--json``, and the rest is read."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "good.txt").write_text("The ferry to the islands resumed service on Monday after the storm passed.\n")
+    with open(os.fsencode(inbox) + b"/caf\xe9.txt", "wb") as f:
+        f.write(b"The cafe on the harbour reopened on Friday after two months of repairs.\n")
+    (inbox / "feed.jsonl").write_text(
+        '{"id": "bad", "text": "The tram depot \\ud800 was flooded by the storm."}\n'
+        + json.dumps({"id": "fine", "text": "The museum of maritime history reopened its west wing."}) + "\n"
+    )
+    res = run_qa("ingest", str(inbox), "--json", index=tmp_path / "ix")
+    assert "Traceback" not in res.stderr, res.stderr
+    assert res.returncode == 1, (res.stdout, res.stderr)
+    out = json.loads(res.stdout)
+    assert (out["added"], out["failed"], out["documents"]) == (2, 2, 2), out
+    lines = res.stderr.splitlines()
+    assert len(lines) == 2 and all(ln.startswith("failed: ") for ln in lines), lines
+    assert any("caf\\xe9.txt" in ln and "file name is not valid UTF-8" in ln for ln in lines), lines
+    assert any("feed.jsonl:1:" in ln and "'text'" in ln for ln in lines), lines
+    assert {Path(e["path"]).name for e in out["errors"]} == {"caf\\xe9.txt", "feed.jsonl"}

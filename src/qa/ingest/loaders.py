@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from qa.dates import parse_date
-from qa.errors import InputError
+from qa.errors import InputError, encodable
 from qa.links import safe_url
 from qa.types import short_hash
 
@@ -114,6 +114,8 @@ def load_path(path: str | Path, *, max_bytes: int) -> Iterator[RawArticle | Inpu
     ext = path.suffix.lower()
     if ext not in SUPPORTED:
         raise InputError(name, f"unsupported file type {ext or '(none)'!r}", failed=False)
+    if encodable(name) != name:  # it could not be recorded in the index, nor shown as it is
+        raise InputError(name, "file name is not valid UTF-8; rename the file to ingest it")
     size = path.stat().st_size
     if size == 0:
         raise InputError(name, "empty file", failed=False)
@@ -396,6 +398,13 @@ def _from_record(rec: Any, name: str, *, line: int | None, fallback_id: str | No
         warnings.append(f"field 'url': {given_url[:80]!r} is not an http(s) URL; not kept as a link")
     doc_id = rid or given_url or fallback_id or ""
     title = _capped(rec, "title", TITLE_CHARS, warnings)
+    source = _capped(rec, "source", SOURCE_CHARS, warnings) or _host(url)
+    published_at = _published(rec, warnings)
+    authors = _authors(rec, warnings)
+    _refuse_lone_surrogates(
+        {"id": rid, "url": given_url, text_field: text, "title": title, "source": source, "authors": "".join(authors)},
+        name, line,
+    )
     if not doc_id:  # no identity given: the content is the identity
         doc_id = "sha1:" + short_hash(f"{title}\n{text}")
     return RawArticle(
@@ -403,13 +412,24 @@ def _from_record(rec: Any, name: str, *, line: int | None, fallback_id: str | No
         text=text,
         title=title,
         url=url,
-        source=_capped(rec, "source", SOURCE_CHARS, warnings) or _host(url),
-        published_at=_published(rec, warnings),
-        authors=_authors(rec, warnings),
+        source=source,
+        published_at=published_at,
+        authors=authors,
         path=name,
         line=line,
         warnings=warnings,
     )
+
+
+def _refuse_lone_surrogates(fields: dict[str, str], name: str, line: int | None) -> None:
+    """JSON and YAML can escape half a character (``"\\ud800"``): text that cannot be written
+    as UTF-8, so not hashed, indexed or shown; the record is refused naming the field."""
+    for key, value in fields.items():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise InputError(name, f"field {key!r} is not valid Unicode (a lone surrogate at character {e.start})",
+                             line=line) from None
 
 
 def _identity(rec: dict[str, Any], key: str, name: str, line: int | None) -> str:

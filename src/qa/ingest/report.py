@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
-from qa.errors import InputError, InputWarning
+from qa.errors import InputError, InputWarning, encodable
 
 
 class Progress(Protocol):
@@ -53,7 +53,7 @@ class IngestReport:
 
     def warn(self, path: str, warning: str, line: int | None = None) -> None:
         """Something the user should know that lost nothing and failed nothing."""
-        self.warnings.append(InputWarning(path, line, warning))
+        self.warnings.append(InputWarning(encodable(path), line, encodable(warning)))  # a date field's "\ud800" too
 
     def to_dict(self) -> dict[str, Any]:
         """The `--json` contract: every count in field order, then errors and warnings."""
