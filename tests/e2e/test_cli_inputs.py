@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 from datetime import date
 from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLES, run_json, run_qa
+from conftest import SAMPLES, qa_executable, run_json, run_qa
 
 LONG_ID = "x" * 5000
 
@@ -272,3 +274,58 @@ def test_a_file_name_or_a_record_that_is_not_valid_unicode_costs_only_itself(tmp
     assert any("caf\\xe9.txt" in ln and "file name is not valid UTF-8" in ln for ln in lines), lines
     assert any("feed.jsonl:1:" in ln and "'text'" in ln for ln in lines), lines
     assert {Path(e["path"]).name for e in out["errors"]} == {"caf\\xe9.txt", "feed.jsonl"}
+
+
+def _run_unprivileged(*args: str, index: Path) -> subprocess.CompletedProcess[str]:
+    """`qa` as a user that file permissions bind: root bypasses them (CAP_DAC_OVERRIDE and
+    CAP_DAC_READ_SEARCH), so as root it runs without those two capabilities (setpriv); it stays
+    the owner of the index and of everything else it made."""
+    if os.geteuid() != 0:
+        return run_qa(*args, index=index)
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without setpriv: permissions cannot be enforced")
+    cmd = [setpriv, "--bounding-set=-dac_override,-dac_read_search", qa_executable(), *args, "--index", str(index)]
+    env = {k: v for k, v in os.environ.items() if k != "QA_INDEX"}
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+
+
+def test_a_folder_that_cannot_be_entered_is_a_failed_input_and_prunes_nothing(tmp_path):
+    """A file under a folder that cannot be entered (chmod 000) printed a PermissionError
+    traceback; that folder given, or met in a walk, was passed over in silence (0 added, exit 0);
+    and `--prune` took its stories for gone and removed them. Now it is one failed line naming
+    the folder ("permission denied", exit 1), the other inputs are ingested, and nothing recorded
+    below it is pruned."""
+    inbox, other = tmp_path / "inbox", tmp_path / "other"
+    (inbox / "locked" / "deeper").mkdir(parents=True)
+    other.mkdir()
+    (inbox / "good.txt").write_text("The ferry to the islands resumed service on Monday after the storm passed.\n")
+    (inbox / "locked" / "cafe.txt").write_text("The cafe on the harbour reopened on Friday after two months of repairs.\n")
+    (inbox / "locked" / "deeper" / "tram.txt").write_text("The tram depot was flooded by the storm and trams stopped running.\n")
+    (other / "museum.txt").write_text("The museum of maritime history reopened its west wing on Sunday.\n")
+    ix = tmp_path / "ix"
+    assert run_json("ingest", str(inbox), index=ix)["documents"] == 3
+    locked = inbox / "locked"
+    locked.chmod(0)
+    try:
+        probe = _run_unprivileged("index", "stats", index=ix)
+        assert probe.returncode == 0, probe.stderr
+        one = _run_unprivileged("ingest", str(locked / "cafe.txt"), index=ix)
+        assert one.returncode == 1 and "Traceback" not in one.stderr, one.stderr
+        assert one.stderr.splitlines() == [f"failed: {locked / 'cafe.txt'}: permission denied"]
+
+        both = _run_unprivileged("ingest", str(locked), str(other), "--json", index=ix)
+        assert both.returncode == 1, (both.stdout, both.stderr)
+        out = json.loads(both.stdout)
+        assert (out["added"], out["failed"]) == (1, 1), out
+        assert [(e["path"], e["error"]) for e in out["errors"]] == [(str(locked), "permission denied")]
+
+        pruned = _run_unprivileged("ingest", str(inbox), "--prune", "--json", index=ix)
+        assert pruned.returncode == 1, (pruned.stdout, pruned.stderr)
+        out = json.loads(pruned.stdout)
+        assert (out["removed"], out["failed"], out["documents"]) == (0, 1, 4), out
+        assert pruned.stderr.splitlines() == [f"failed: {locked}: permission denied"]
+    finally:
+        locked.chmod(0o755)
+    titles = {r["title"] for r in run_json("index", "ls", index=ix)["documents"]}
+    assert {"Cafe", "Tram"} <= titles, titles

@@ -11,6 +11,7 @@ import glob
 import json
 import os
 import re
+import stat
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -62,23 +63,26 @@ class RawArticle:
 # ---------------------------------------------------------------- finding inputs
 
 
-def expand_inputs(specs: Iterable[str]) -> Iterator[str | Path]:
+def expand_inputs(specs: Iterable[str]) -> Iterator[str | Path | InputError]:
     """Files, folders (recursively, sorted), globs and ``-`` (stdin) → paths in a stable order.
 
-    A spec that matches nothing is yielded as-is so the loader reports it by name.
+    A spec that matches nothing, or that cannot be looked at (a folder on its way cannot be
+    entered), is yielded as-is so the loader reports it by name; a folder met that cannot be
+    listed is yielded as its ``InputError``.
     """
     for spec in specs:
         if spec == STDIN:
             yield STDIN
             continue
         p = Path(spec).expanduser()
-        if p.is_dir():
-            for root, dirs, files in os.walk(p):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                for name in sorted(files):
-                    if not name.startswith("."):
-                        yield Path(root) / name
-        elif p.exists() or p.is_symlink():
+        try:
+            is_dir, exists = p.is_dir(), p.exists() or p.is_symlink()
+        except OSError:
+            yield p
+            continue
+        if is_dir:
+            yield from _walk(p)
+        elif exists:
             yield p
         elif any(ch in spec for ch in "*?["):
             matches = sorted(glob.glob(os.path.expanduser(spec), recursive=True))
@@ -94,6 +98,39 @@ def expand_inputs(specs: Iterable[str]) -> Iterator[str | Path]:
             yield p
 
 
+def _walk(folder: Path) -> Iterator[Path | InputError]:
+    """The files below ``folder``, each folder's own first, by name; names starting with a dot
+    are left out. A folder that cannot be listed is its error: what it holds is not known, never
+    taken for nothing."""
+    try:
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError as e:
+        yield _unreadable(str(folder), e)
+        return
+    folders = []
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        try:
+            is_folder = entry.is_dir()
+        except OSError:
+            is_folder = False  # the loader says what is wrong with it
+        if not is_folder:
+            yield Path(entry.path)
+        elif not entry.is_symlink():
+            folders.append(entry)
+    for entry in folders:
+        yield from _walk(Path(entry.path))
+
+
+def _unreadable(name: str, e: OSError) -> InputError:
+    """The error of an input the system refuses to open or list."""
+    if isinstance(e, PermissionError):
+        return InputError(name, "permission denied")
+    return InputError(name, f"cannot read: {e.strerror or e}")
+
+
 # ---------------------------------------------------------------- reading files
 
 
@@ -105,18 +142,22 @@ def load_path(path: str | Path, *, max_bytes: int) -> Iterator[RawArticle | Inpu
         return
     path = Path(path)
     name = str(path)
-    if path.is_symlink() and not path.exists():
-        raise InputError(name, "dead symlink")
-    if not path.exists():
-        raise InputError(name, "no such file or directory")
-    if not path.is_file():
+    try:
+        st = path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        raise InputError(name, "dead symlink" if os.path.islink(path) else "no such file or directory") from None
+    except OSError as e:
+        if not isinstance(e, PermissionError) and os.path.islink(path):  # a link loop
+            raise InputError(name, "dead symlink") from None
+        raise _unreadable(name, e) from None
+    if not stat.S_ISREG(st.st_mode):
         raise InputError(name, "not a regular file", failed=False)
     ext = path.suffix.lower()
     if ext not in SUPPORTED:
         raise InputError(name, f"unsupported file type {ext or '(none)'!r}", failed=False)
     if encodable(name) != name:  # it could not be recorded in the index, nor shown as it is
         raise InputError(name, "file name is not valid UTF-8; rename the file to ingest it")
-    size = path.stat().st_size
+    size = st.st_size
     if size == 0:
         raise InputError(name, "empty file", failed=False)
     if ext in (".jsonl", ".ndjson"):  # a feed is streamed: its records are limited, not its size
@@ -126,10 +167,8 @@ def load_path(path: str | Path, *, max_bytes: int) -> Iterator[RawArticle | Inpu
         raise InputError(name, f"file too large ({size:,} bytes > limit {max_bytes:,})")
     try:
         data = path.read_bytes()
-    except PermissionError:
-        raise InputError(name, "permission denied") from None
     except OSError as e:
-        raise InputError(name, f"cannot read: {e.strerror or e}") from None
+        raise _unreadable(name, e) from None
     if b"\x00" in data[:8192]:
         raise InputError(name, "binary file (contains NUL bytes)")
     if ext in (".html", ".htm"):
@@ -320,10 +359,8 @@ def _stream_jsonl_file(path: Path, name: str) -> Iterator[RawArticle | InputErro
     """Read a JSONL file line by line (constant memory); a bad line never stops the rest."""
     try:
         f = open(path, "rb")
-    except PermissionError:
-        raise InputError(name, "permission denied") from None
     except OSError as e:
-        raise InputError(name, f"cannot read: {e.strerror or e}") from None
+        raise _unreadable(name, e) from None
     with f:
         if b"\x00" in f.read(8192):
             raise InputError(name, "binary file (contains NUL bytes)")

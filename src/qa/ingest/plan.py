@@ -10,7 +10,6 @@ origins is gone.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from qa.index.catalog import Alias, Catalog
 from qa.ingest.chunk import chunk_article
 from qa.ingest.neardup import NearDuplicateIndex, signature
 from qa.ingest.report import IngestReport
-from qa.ingest.scope import PruneScope, is_file_record, is_relative_record, may_provide
+from qa.ingest.scope import PruneScope, is_file_record, is_gone, is_relative_record, may_provide
 from qa.ingest.spool import Spool
 from qa.settings import IngestSettings, Settings
 from qa.types import Article, Chunk
@@ -379,7 +378,7 @@ class Planner:
                 if is_relative_record(path):
                     self.report.warn(path, "recorded with a relative path; re-ingest it to fix (not pruned)")
                 elif is_file_record(path) and scope.covers(path) and (
-                    not os.path.exists(path) or (path in whole and doc_id not in self.held.get(path, ()))
+                    is_gone(path) or (path in whole and doc_id not in self.held.get(path, ()))
                 ):
                     was_last = s.paths.get(doc_id) == path
                     self._remove_source(doc_id, path)

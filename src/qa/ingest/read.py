@@ -104,6 +104,9 @@ def read_articles(
     progress = progress or NoProgress()
     seen: set[str] = set()
     for path in expand_inputs(inputs):
+        if isinstance(path, InputError):  # a folder that cannot be listed
+            report.error(path)
+            continue
         name = str(path)
         try:
             key = recorded_path(name)

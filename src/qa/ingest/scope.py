@@ -4,6 +4,8 @@
 A folder covers every recorded path below it, a file covers itself, a glob covers the recorded
 paths it matches (and what lies below a folder it matches, as ``expand_inputs`` reads it). An input
 that does not exist covers nothing, so a mistyped folder prunes nothing; stdin covers nothing.
+A recorded file is pruned only when it is known to be gone (``is_gone``): one below a folder that
+cannot be entered is not.
 """
 
 from __future__ import annotations
@@ -49,16 +51,19 @@ class PruneScope:
         if spec == STDIN:
             return
         p = Path(spec).expanduser()
-        if p.is_dir():
-            self._folders.append(p.resolve())
-        elif p.exists():
-            self._files.add(str(p.resolve()))
-        elif any(ch in spec for ch in _WILDCARDS):
-            parts = p.parts
-            fixed = next(i for i, part in enumerate(parts) if any(ch in part for ch in _WILDCARDS))
-            root = Path(*parts[:fixed]) if fixed else Path(".")
-            if root.is_dir():
-                self._globs.append((root.resolve(), parts[fixed:]))
+        try:
+            if p.is_dir():
+                self._folders.append(p.resolve())
+            elif p.exists():
+                self._files.add(str(p.resolve()))
+            elif any(ch in spec for ch in _WILDCARDS):
+                parts = p.parts
+                fixed = next(i for i, part in enumerate(parts) if any(ch in part for ch in _WILDCARDS))
+                root = Path(*parts[:fixed]) if fixed else Path(".")
+                if root.is_dir():
+                    self._globs.append((root.resolve(), parts[fixed:]))
+        except OSError:  # a folder on its way cannot be entered: it covers nothing
+            return
 
     def covers(self, recorded: str) -> bool:
         """Whether this run's inputs name the absolute ``recorded`` path."""
@@ -92,8 +97,20 @@ def _matches_prefix(pattern: tuple[str, ...], parts: tuple[str, ...]) -> bool:
 
 def may_provide(path: str) -> bool:
     """Whether a recorded origin may still provide its document: stdin, the API, a URL and an
-    older index's relative path (never judged on a guess) always do, a file while it exists."""
-    return not is_file_record(path) or is_relative_record(path) or os.path.exists(path)
+    older index's relative path (never judged on a guess) always do, a file until it is gone."""
+    return not is_file_record(path) or is_relative_record(path) or not is_gone(path)
+
+
+def is_gone(path: str) -> bool:
+    """Whether the file ``path`` is known to be gone: not there, or a folder on its way is not.
+    One that cannot be looked at (a folder that cannot be entered) is not known to be gone."""
+    try:
+        os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return False
+    return False
 
 
 def is_relative_record(path: str) -> bool:
