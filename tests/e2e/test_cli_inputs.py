@@ -329,3 +329,34 @@ def test_a_folder_that_cannot_be_entered_is_a_failed_input_and_prunes_nothing(tm
         locked.chmod(0o755)
     titles = {r["title"] for r in run_json("index", "ls", index=ix)["documents"]}
     assert {"Cafe", "Tram"} <= titles, titles
+
+
+def test_a_symlinked_folder_is_read_once_and_a_link_loop_ends(tmp_path):
+    """A symlinked folder inside an input folder was passed over in silence (os.walk does not
+    follow links). Now it is read like any folder, each real folder once: a second link to it,
+    or a link back up (a loop), is one skipped line and the walk ends; what is read through a link
+    is recorded under its real path, and `--prune` of the outer folder covers it."""
+    inbox, wire = tmp_path / "inbox", tmp_path / "elsewhere" / "wire"
+    inbox.mkdir()
+    wire.mkdir(parents=True)
+    (inbox / "good.txt").write_text("The ferry to the islands resumed service on Monday after the storm passed.\n")
+    story = wire / "story.txt"
+    story.write_text("The tram depot was flooded by the storm and trams stopped running.\n")
+    (inbox / "wire").symlink_to(wire, target_is_directory=True)
+    (inbox / "wire-again").symlink_to(wire, target_is_directory=True)
+    (inbox / "loop").symlink_to(inbox, target_is_directory=True)
+    (wire / "back").symlink_to(inbox, target_is_directory=True)
+    ix = tmp_path / "ix"
+    res = run_qa("ingest", str(inbox), "--json", index=ix, timeout=120)
+    assert res.returncode == 0, (res.stdout, res.stderr)
+    out = json.loads(res.stdout)
+    assert (out["added"], out["failed"], out["documents"]) == (2, 0, 2), out
+    skipped = {Path(e["path"]).name for e in out["errors"]}
+    assert skipped == {"wire-again", "loop", "back"} and out["skipped"] == 3, out
+    assert all("already read" in ln for ln in res.stderr.splitlines()), res.stderr
+    paths = {d["path"] for d in run_json("index", "ls", index=ix)["documents"]}
+    assert str(story.resolve()) in paths, paths
+
+    story.unlink()
+    pruned = run_json("ingest", str(inbox), "--prune", index=ix)
+    assert (pruned["removed"], pruned["documents"]) == (1, 1), pruned

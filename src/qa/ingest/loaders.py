@@ -64,7 +64,8 @@ class RawArticle:
 
 
 def expand_inputs(specs: Iterable[str]) -> Iterator[str | Path | InputError]:
-    """Files, folders (recursively, sorted), globs and ``-`` (stdin) → paths in a stable order.
+    """Files, folders (recursively, sorted, following symlinked folders), globs and ``-``
+    (stdin) → paths in a stable order.
 
     A spec that matches nothing, or that cannot be looked at (a folder on its way cannot be
     entered), is yielded as-is so the loader reports it by name; a folder met that cannot be
@@ -81,7 +82,7 @@ def expand_inputs(specs: Iterable[str]) -> Iterator[str | Path | InputError]:
             yield p
             continue
         if is_dir:
-            yield from _walk(p)
+            yield from _walk(p, {})
         elif exists:
             yield p
         elif any(ch in spec for ch in "*?["):
@@ -98,16 +99,24 @@ def expand_inputs(specs: Iterable[str]) -> Iterator[str | Path | InputError]:
             yield p
 
 
-def _walk(folder: Path) -> Iterator[Path | InputError]:
+def _walk(folder: Path, read: dict[tuple[int, int], Path]) -> Iterator[Path | InputError]:
     """The files below ``folder``, each folder's own first, by name; names starting with a dot
-    are left out. A folder that cannot be listed is its error: what it holds is not known, never
-    taken for nothing."""
+    are left out. Symlinked folders are followed, each real folder read once (``read``: those
+    read so far, by device and inode, with their real paths): a second link to one, or a link
+    back up (a loop), is a skipped input. A folder that cannot be listed is its error: what it
+    holds is not known, never taken for nothing."""
     try:
+        st = folder.stat()
         with os.scandir(folder) as it:
             entries = sorted(it, key=lambda e: e.name)
     except OSError as e:
         yield _unreadable(str(folder), e)
         return
+    key = (st.st_dev, st.st_ino)
+    if key in read:
+        yield InputError(str(folder), f"a folder already read ({read[key]}); not read again", failed=False)
+        return
+    read[key] = folder.resolve()
     folders = []
     for entry in entries:
         if entry.name.startswith("."):
@@ -116,12 +125,21 @@ def _walk(folder: Path) -> Iterator[Path | InputError]:
             is_folder = entry.is_dir()
         except OSError:
             is_folder = False  # the loader says what is wrong with it
-        if not is_folder:
-            yield Path(entry.path)
-        elif not entry.is_symlink():
+        if is_folder:
             folders.append(entry)
+        else:
+            yield Path(entry.path)
     for entry in folders:
-        yield from _walk(Path(entry.path))
+        yield from _walk(Path(entry.path), read)
+
+
+def folders_read(folder: Path) -> list[Path]:
+    """The real folders that reading ``folder`` reads: itself and the symlinked folders it
+    follows (what ``--prune`` of it covers)."""
+    read: dict[tuple[int, int], Path] = {}
+    for _ in _walk(folder, read):
+        pass
+    return list(read.values())
 
 
 def _unreadable(name: str, e: OSError) -> InputError:

@@ -1,8 +1,9 @@
 """Recorded paths, and what `qa ingest INPUTS --prune` may remove: only documents recorded under this run's inputs
 (as LangChain's indexing API scopes cleanup to the source it was given).
 
-A folder covers every recorded path below it, a file covers itself, a glob covers the recorded
-paths it matches (and what lies below a folder it matches, as ``expand_inputs`` reads it). An input
+A folder covers every recorded path below it and below the symlinked folders reading it follows,
+a file covers itself, a glob covers the recorded paths it matches (and what lies below a folder it
+matches, as ``expand_inputs`` reads it). An input
 that does not exist covers nothing, so a mistyped folder prunes nothing; stdin covers nothing.
 A recorded file is pruned only when it is known to be gone (``is_gone``): one below a folder that
 cannot be entered is not.
@@ -14,7 +15,7 @@ import os
 from fnmatch import fnmatchcase
 from pathlib import Path, PurePath
 
-from qa.ingest.loaders import STDIN
+from qa.ingest.loaders import STDIN, folders_read
 
 _WILDCARDS = "*?["
 API = "<api>"  # the path Assistant.ingest records for records given as dicts
@@ -53,7 +54,7 @@ class PruneScope:
         p = Path(spec).expanduser()
         try:
             if p.is_dir():
-                self._folders.append(p.resolve())
+                self._folders.extend(folders_read(p))
             elif p.exists():
                 self._files.add(str(p.resolve()))
             elif any(ch in spec for ch in _WILDCARDS):
