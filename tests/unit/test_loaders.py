@@ -150,6 +150,34 @@ def test_jsonl_bad_lines_are_reported_with_line_numbers(tmp_path):
     assert any("'date'" in w for w in undated.warnings)
 
 
+def test_json_array_records_are_reported_at_the_line_where_they_start(tmp_path):
+    """A record of a `.json` array was reported at "line" 1, 2, 3 — its number in the list, not
+    a line of the file. Now it is the line where the record starts, as in JSONL; the records of
+    a one-line array all start on line 1."""
+    f = tmp_path / "wire.json"
+    f.write_text(
+        '[\n'
+        '  {"id": "a", "text": "One."},\n'
+        '\n'
+        '  {"id": "b",\n'
+        '   "title": "no text"},\n'
+        '  {"id": "c", "text": "Three.", "date": "someday"},  \n'
+        '  7 ,{"id": "e", "text": "Five."}\n'
+        ']\n'
+    )
+    items = list(load_path(f, max_bytes=MAX))
+    assert [(type(i).__name__, i.line) for i in items] == [
+        ("RawArticle", 2), ("InputError", 4), ("RawArticle", 6), ("InputError", 7), ("RawArticle", 7)]
+    assert "missing text field" in str(items[1]) and items[2].warnings
+    flat = tmp_path / "flat.json"
+    flat.write_text('[{"id": "x", "text": "X."}, {"id": "y"}]')
+    assert [i.line for i in load_path(flat, max_bytes=MAX)] == [1, 1]
+    single = tmp_path / "single.json"
+    single.write_text('\n\n{"id": "z"}\n')
+    [err] = load_path(single, max_bytes=MAX)
+    assert isinstance(err, InputError) and err.line is None  # the file is the record
+
+
 @pytest.mark.parametrize(
     "name, content, failed, message",
     [

@@ -364,9 +364,33 @@ def load_json(text: str, name: str) -> Iterator[RawArticle | InputError]:
         raise InputError(name, f"malformed JSON: {type(e).__name__}") from None
     if data == []:  # as an emptied .jsonl: refused, so --prune never takes it for "nothing left"
         raise InputError(name, "empty file (an empty JSON list)", failed=False)
-    records = data if isinstance(data, list) else [data]
-    for i, rec in enumerate(records, 1):
-        yield record_or_error(rec, name, i if isinstance(data, list) else None)
+    if not isinstance(data, list):
+        yield record_or_error(data, name, None)
+        return
+    for rec, line in zip(data, _array_lines(text)):
+        yield record_or_error(rec, name, line)
+
+
+_JSON_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _array_lines(text: str) -> Iterator[int]:
+    """The line where each element of the JSON array ``text`` (already parsed) starts."""
+    decoder = json.JSONDecoder()
+    i = _after_space(text, 0) + 1  # past "["
+    line, counted = 1, 0
+    while text[(i := _after_space(text, i))] != "]":
+        line += text.count("\n", counted, i)
+        counted = i
+        yield line
+        _, i = decoder.raw_decode(text, i)
+        i = _after_space(text, i)
+        if text[i] == ",":
+            i += 1
+
+
+def _after_space(text: str, i: int) -> int:
+    return _JSON_SPACE.match(text, i).end()  # type: ignore[union-attr]  # it matches "" at least
 
 
 def load_jsonl_stream(stream: IO[str], name: str) -> Iterator[RawArticle | InputError]:
