@@ -360,3 +360,28 @@ def test_a_symlinked_folder_is_read_once_and_a_link_loop_ends(tmp_path):
     story.unlink()
     pruned = run_json("ingest", str(inbox), "--prune", index=ix)
     assert (pruned["removed"], pruned["documents"]) == (1, 1), pruned
+
+
+@pytest.mark.parametrize("io_encoding", ["", "utf-8:strict"], ids=["default", "strict-stdin"])
+def test_bytes_that_are_not_utf8_on_stdin_are_reported_as_in_a_file(tmp_path, io_encoding):
+    """`printf '\\xff\\xfe{"text":1}\\n' | qa ingest -` said "malformed JSON", a Latin-1 line further
+    on crashed the run (or, with a strict stdin, cost every line after it), while the same bytes
+    in a .jsonl file are "not valid UTF-8 text" on their own lines. Stdin is now read as the file
+    is: the same messages and lines, named `-`, and the good lines are ingested."""
+    feed = (b'\xff\xfe{"text": 1}\n'
+            + json.dumps({"id": "ok", "text": "The ferry resumed service on Monday after the storm passed."}).encode() + b"\n"
+            + b'{"id": "latin", "text": "The caf\xe9 on the quay reopened."}\n'
+            + json.dumps({"id": "ok2", "text": "The museum of maritime history reopened its west wing."}).encode() + b"\n")
+    (tmp_path / "feed.jsonl").write_bytes(feed)
+    from_file = run_json("ingest", str(tmp_path / "feed.jsonl"), index=tmp_path / "ix-file", ok=(1,))
+    env = {k: v for k, v in os.environ.items() if k != "QA_INDEX"}
+    if io_encoding:
+        env["PYTHONIOENCODING"] = io_encoding
+    res = subprocess.run([qa_executable(), "ingest", "-", "--json", "--index", str(tmp_path / "ix-stdin")],
+                         input=feed, capture_output=True, timeout=300, env=env)
+    assert res.returncode == 1 and b"Traceback" not in res.stderr, res.stderr
+    from_stdin = json.loads(res.stdout)
+    assert (from_stdin["added"], from_stdin["failed"]) == (from_file["added"], from_file["failed"]) == (2, 2)
+    assert [(e["line"], e["error"]) for e in from_stdin["errors"]] == [(e["line"], e["error"]) for e in from_file["errors"]]
+    assert {e["path"] for e in from_stdin["errors"]} == {"-"}
+    assert all("not valid UTF-8 text" in e["error"] for e in from_stdin["errors"]), from_stdin["errors"]

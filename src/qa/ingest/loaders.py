@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from qa.dates import parse_date
@@ -156,7 +156,7 @@ def load_path(path: str | Path, *, max_bytes: int) -> Iterator[RawArticle | Inpu
     """Yield the articles of one input; errors are yielded (not raised) for per-record problems
     and raised for whole-file problems."""
     if path == STDIN:
-        yield from load_jsonl_stream(sys.stdin, STDIN)
+        yield from load_jsonl_stream(sys.stdin.buffer, STDIN)  # bytes, decoded line by line as a file's
         return
     path = Path(path)
     name = str(path)
@@ -207,7 +207,11 @@ def _decode(data: bytes, name: str) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise InputError(name, f"not valid UTF-8 text (byte {e.start})") from None
+        raise _not_utf8(name, e) from None
+
+
+def _not_utf8(name: str, e: UnicodeDecodeError, line: int | None = None) -> InputError:
+    return InputError(name, f"not valid UTF-8 text (byte {e.start})", line=line)
 
 
 def _file_doc_id(name: str) -> str:
@@ -393,8 +397,18 @@ def _after_space(text: str, i: int) -> int:
     return _JSON_SPACE.match(text, i).end()  # type: ignore[union-attr]  # it matches "" at least
 
 
-def load_jsonl_stream(stream: IO[str], name: str) -> Iterator[RawArticle | InputError]:
-    yield from load_jsonl_lines(stream, name)
+def load_jsonl_stream(stream: Iterable[bytes], name: str) -> Iterator[RawArticle | InputError]:
+    """JSON Lines read as bytes (a file, stdin): each line decoded on its own (a BOM allowed on
+    the first) and numbered, so a line that is not UTF-8 costs only itself."""
+    for lineno, raw in enumerate(stream, 1):
+        try:
+            line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+        except UnicodeDecodeError as e:
+            yield _not_utf8(name, e, line=lineno)
+            continue
+        for item in load_jsonl_lines([line], name):
+            item.line = lineno  # numbered here, not by the one-line reader
+            yield item
 
 
 def _stream_jsonl_file(path: Path, name: str) -> Iterator[RawArticle | InputError]:
@@ -408,16 +422,9 @@ def _stream_jsonl_file(path: Path, name: str) -> Iterator[RawArticle | InputErro
             raise InputError(name, "binary file (contains NUL bytes)")
         f.seek(0)
         records = 0
-        for lineno, raw in enumerate(f, 1):
-            try:
-                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
-            except UnicodeDecodeError as e:
-                yield InputError(name, f"not valid UTF-8 text (byte {e.start})", line=lineno)
-                continue
-            for item in load_jsonl_lines([line], name):
-                item.line = lineno  # numbered here, not by the one-line reader
-                records += 1
-                yield item
+        for item in load_jsonl_stream(f, name):
+            records += 1
+            yield item
         if records == 0:
             raise InputError(name, "empty file (only whitespace)", failed=False)
 
