@@ -362,6 +362,25 @@ def test_a_symlinked_folder_is_read_once_and_a_link_loop_ends(tmp_path):
     assert (pruned["removed"], pruned["documents"]) == (1, 1), pruned
 
 
+def test_a_recursive_glob_over_link_loops_ends_and_reads_each_file_once(tmp_path):
+    """`qa ingest 'inbox/**/*.txt'` over folders linking back up hung: Python's glob follows every
+    link under `**`, so two loop links make its walk grow without end. A `**` pattern is matched
+    on the folder walk (each real folder once, loops skipped), as a folder input is read."""
+    inbox = tmp_path / "inbox"
+    (inbox / "a" / "b").mkdir(parents=True)
+    (inbox / "top.txt").write_text("The ferry to the islands resumed service on Monday after the storm passed.\n")
+    (inbox / "a" / "b" / "deep.txt").write_text("The tram depot was flooded by the storm and trams stopped running.\n")
+    (inbox / "a" / "b" / "notes.md").write_text("# Notes\n\nThe harbour office reopened on Tuesday.\n")
+    (inbox / "a" / "b" / "up").symlink_to(inbox / "a", target_is_directory=True)
+    (inbox / "a" / "b" / "top").symlink_to(inbox, target_is_directory=True)
+    res = run_qa("ingest", str(inbox / "**" / "*.txt"), "--json", index=tmp_path / "ix", timeout=60)
+    assert res.returncode == 0, (res.stdout, res.stderr)
+    out = json.loads(res.stdout)
+    assert (out["added"], out["failed"], out["documents"]) == (2, 0, 2), out
+    paths = {Path(d["path"]).name for d in run_json("index", "ls", index=tmp_path / "ix")["documents"]}
+    assert paths == {"top.txt", "deep.txt"}
+
+
 @pytest.mark.parametrize("io_encoding", ["", "utf-8:strict"], ids=["default", "strict-stdin"])
 def test_bytes_that_are_not_utf8_on_stdin_are_reported_as_in_a_file(tmp_path, io_encoding):
     """`printf '\\xff\\xfe{"text":1}\\n' | qa ingest -` said "malformed JSON", a Latin-1 line further

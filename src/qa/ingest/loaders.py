@@ -6,6 +6,7 @@ broken input never stops the others.
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import glob
 import json
@@ -85,8 +86,10 @@ def expand_inputs(specs: Iterable[str]) -> Iterator[str | Path | InputError]:
             yield from _walk(p, {})
         elif exists:
             yield p
+        elif "**" in Path(spec).parts:
+            yield from _recursive_glob(p)
         elif any(ch in spec for ch in "*?["):
-            matches = sorted(glob.glob(os.path.expanduser(spec), recursive=True))
+            matches = sorted(glob.glob(os.path.expanduser(spec)))
             if not matches:
                 yield p
             for m in matches:
@@ -131,6 +134,48 @@ def _walk(folder: Path, read: dict[tuple[int, int], Path]) -> Iterator[Path | In
             yield Path(entry.path)
     for entry in folders:
         yield from _walk(Path(entry.path), read)
+
+
+def split_glob(spec: Path) -> tuple[Path, tuple[str, ...]]:
+    """A glob as (its fixed folder, the pattern's parts below it)."""
+    parts = spec.parts
+    fixed = next(i for i, part in enumerate(parts) if glob.has_magic(part))
+    return (Path(*parts[:fixed]) if fixed else Path(".")), parts[fixed:]
+
+
+def glob_covers(pattern: tuple[str, ...], parts: tuple[str, ...]) -> bool:
+    """Whether the glob ``pattern`` (``**`` = any number of folders) matches ``parts`` or a folder
+    holding them; like ``glob``, wildcards do not match names starting with a dot."""
+    if not pattern:
+        return True  # matched a folder: everything below it was an input
+    head, rest = pattern[0], pattern[1:]
+    if head == "**":
+        return any(glob_covers(rest, parts[i:]) for i in range(len(parts) + 1))
+    if not parts:
+        return False
+    name = parts[0]
+    if name.startswith(".") and not head.startswith("."):
+        return False
+    return fnmatch.fnmatchcase(name, head) and glob_covers(rest, parts[1:])
+
+
+def _recursive_glob(spec: Path) -> Iterator[Path | InputError]:
+    """The files a ``**`` pattern matches (or that lie below a folder it matches), found by the
+    folder walk of its fixed part: Python's glob follows every link under ``**``, so a link back
+    up makes it walk without end; ``_walk`` reads each real folder once."""
+    root, pattern = split_glob(spec)
+    if not root.is_dir():
+        yield spec
+        return
+    matched = False
+    for item in _walk(root, {}):
+        if isinstance(item, InputError):
+            yield item
+        elif glob_covers(pattern, item.relative_to(root).parts):
+            matched = True
+            yield item
+    if not matched:
+        yield spec
 
 
 def folders_read(folder: Path) -> list[Path]:

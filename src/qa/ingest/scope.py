@@ -12,10 +12,9 @@ cannot be entered is not.
 from __future__ import annotations
 
 import os
-from fnmatch import fnmatchcase
 from pathlib import Path, PurePath
 
-from qa.ingest.loaders import STDIN, folders_read
+from qa.ingest.loaders import STDIN, folders_read, glob_covers, split_glob
 
 _WILDCARDS = "*?["
 API = "<api>"  # the path Assistant.ingest records for records given as dicts
@@ -58,11 +57,9 @@ class PruneScope:
             elif p.exists():
                 self._files.add(str(p.resolve()))
             elif any(ch in spec for ch in _WILDCARDS):
-                parts = p.parts
-                fixed = next(i for i, part in enumerate(parts) if any(ch in part for ch in _WILDCARDS))
-                root = Path(*parts[:fixed]) if fixed else Path(".")
+                root, pattern = split_glob(p)
                 if root.is_dir():
-                    self._globs.append((root.resolve(), parts[fixed:]))
+                    self._globs.append((root.resolve(), pattern))
         except OSError:  # a folder on its way cannot be entered: it covers nothing
             return
 
@@ -72,28 +69,12 @@ class PruneScope:
         if recorded in self._files or any(path.is_relative_to(f) for f in self._folders):
             return True
         return any(
-            path.is_relative_to(root) and _matches_prefix(pattern, path.relative_to(root).parts)
+            path.is_relative_to(root) and glob_covers(pattern, path.relative_to(root).parts)
             for root, pattern in self._globs
         )
 
     def __bool__(self) -> bool:
         return bool(self._folders or self._files or self._globs)
-
-
-def _matches_prefix(pattern: tuple[str, ...], parts: tuple[str, ...]) -> bool:
-    """Whether the glob ``pattern`` (``**`` = any number of folders) matches ``parts`` or a folder
-    holding them; like ``glob``, wildcards do not match names starting with a dot."""
-    if not pattern:
-        return True  # matched a folder: everything below it was an input
-    head, rest = pattern[0], pattern[1:]
-    if head == "**":
-        return any(_matches_prefix(rest, parts[i:]) for i in range(len(parts) + 1))
-    if not parts:
-        return False
-    name = parts[0]
-    if name.startswith(".") and not head.startswith("."):
-        return False
-    return fnmatchcase(name, head) and _matches_prefix(rest, parts[1:])
 
 
 def may_provide(path: str) -> bool:
