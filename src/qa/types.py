@@ -180,6 +180,10 @@ class ShortAnswer:
         return asdict(self)
 
 
+NOT_ANSWERED = "the question was not answered"
+GENERATED = "only the extractive answer is read for a short answer"
+
+
 @dataclass(frozen=True)
 class Answer:
     question: str
@@ -196,6 +200,16 @@ class Answer:
             "answered": self.answered,
             "citations": [c.to_dict() for c in self.citations],
             "short_answer": self.short_answer.to_dict() if self.short_answer else None,
+            "short_answer_reason": self.short_answer_reason,
         }
-        d.update(self.extra)
+        d.update((k, v) for k, v in self.extra.items() if k != "short_answer_reason")
         return d
+
+    @property
+    def short_answer_reason(self) -> str | None:
+        """Why there is no short answer (None when there is one): the reader's reason
+        (``extra["short_answer_reason"]``, qa.answer.lead), else that nothing was answered, else
+        that the answer was generated."""
+        if self.short_answer is not None:
+            return None
+        return self.extra.get("short_answer_reason") or (GENERATED if self.answered else NOT_ANSWERED)

@@ -3,9 +3,9 @@ HTTP API (/ask and /v1/chat/completions) and the web page in headless Chromium."
 
 from __future__ import annotations
 
-import re
-
 import json
+import re
+import sys
 from pathlib import Path
 
 import httpx
@@ -93,6 +93,43 @@ def test_a_question_without_a_short_answer_says_so_and_quotes_sentences(sample_i
         assert human.stdout.startswith("(")  # the reason, then the quoted sentences
 
 
+@pytest.mark.parametrize(
+    ("question", "as_of", "code", "short"),
+    [
+        ("How many Westmark engineers were detained in Norland?", "2025-03-10", 0, True),
+        ("All of these teams played in the cup final except:", "2025-03-10", 0, False),
+        ("What is the boiling point of mercury?", "2025-03-10", 3, False),  # nothing relevant
+        ("Who won the national cup this week?", "2025-06-20", 3, False),  # nothing from the window
+    ],
+)
+def test_ask_json_always_says_why_there_is_no_short_answer(sample_index, question, as_of, code, short):
+    """`short_answer_reason` is always in the object: null with a short answer, else why not
+    (an unanswered question too, and a generated answer)."""
+    out = run_json("ask", question, "--as-of", as_of, index=sample_index, ok=(code,))
+    assert "short_answer_reason" in out, sorted(out)
+    if short:
+        assert out["short_answer"] is not None and out["short_answer_reason"] is None
+    else:
+        assert out["short_answer"] is None
+        assert isinstance(out["short_answer_reason"], str) and out["short_answer_reason"]
+    if not out["answered"]:
+        assert out["short_answer_reason"] != "no confident short answer"  # the reason is that nothing answered
+
+
+def test_a_generated_answer_also_says_why_it_has_no_short_answer(sample_index):
+    sys.path.insert(0, str(Path(__file__).parents[1] / "helpers"))
+    from scripted_llm import Script, ScriptedLLM
+
+    with ScriptedLLM() as llm:
+        llm.script = lambda prompt: Script([], status=500)  # the extractive answer stands in, as a fallback
+        res = run_qa("ask", "How many Westmark engineers were detained in Norland?", "--as-of", "2025-03-10",
+                     "--llm", "openai:scripted", "--base-url", llm.url, "--json", index=sample_index,
+                     env={"QA_LLM_MAX_RETRIES": "0"}, timeout=120)
+    out = json.loads(res.stdout)
+    assert res.returncode == 0 and out["fallback"] is True, res.stderr
+    assert out["short_answer"] is None and isinstance(out["short_answer_reason"], str) and out["short_answer_reason"]
+
+
 def test_seed_short_answer_is_the_date_of_the_call(seed_index):
     out = run_json("ask", "When did Putin and Netanyahu last speak?", "--as-of", "2025-11-24", index=seed_index)
     short, spanned = _span_in_quote(out)
@@ -107,6 +144,10 @@ def test_http_ask_and_chat_completions_carry_the_short_answer(served):
     chat = httpx.post(f"{served}/v1/chat/completions", timeout=120, json={
         "model": "qa", "as_of": "2025-03-10", "messages": [{"role": "user", "content": body["question"]}]}).json()
     assert chat["qa"]["short_answer"] == ask["short_answer"]
+    assert ask["short_answer_reason"] is None and chat["qa"]["short_answer_reason"] is None
+    unanswered = httpx.post(f"{served}/ask", json={**body, "question": "What is the boiling point of mercury?"},
+                            timeout=120).json()
+    assert unanswered["answered"] is False and unanswered["short_answer"] is None and unanswered["short_answer_reason"]
     assert chat["choices"][0]["message"]["content"].startswith("three \\(reported Saturday 8 March 2025\\) [1]\\:")  # markdown escaped
 
 

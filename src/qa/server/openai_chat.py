@@ -91,7 +91,8 @@ def qa_details(question: str, answer: Answer) -> dict[str, Any]:
     """The reply's ``qa`` extension: the question as asked, whether it was answered, the short
     answer (its span inside the quote of citation ``n``) and the public backend details."""
     short = answer.short_answer.to_dict() if answer.short_answer else None
-    return {"question": question, "answered": answer.answered, "short_answer": short, **public_details(answer)}
+    return {"question": question, "answered": answer.answered, "short_answer": short,
+            "short_answer_reason": answer.short_answer_reason, **public_details(answer)}
 
 
 def completion_events(

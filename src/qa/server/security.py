@@ -38,7 +38,7 @@ def backend_for(settings: LLMSettings, name: str | None, field: str = "llm") -> 
 
 def public_details(answer: Answer) -> dict[str, Any]:
     """The answer's details a client may see: backend and model names, fallback, timing."""
-    keep = ("as_of", "backend", "model", "fallback", "fallback_reason", "llm_error", "latency_ms", "short_answer_reason")
+    keep = ("as_of", "backend", "model", "fallback", "fallback_reason", "llm_error", "latency_ms")
     extra = {k: answer.extra.get(k) for k in keep if k in answer.extra}
     # an LLM's failure in qa's words: the detail quotes the endpoint (its text, its URL)
     if "llm_error" in extra:

@@ -147,7 +147,8 @@ async function ask(question) {
       rewritten.textContent = `(asked as: ${final.qa.question})`;
     }
     const details = final.qa || {};
-    if (!details.short_answer && details.short_answer_reason && final.citations.length) {
+    // the reader's reason before quoted sentences; a generated answer is not introduced as sentences
+    if (!details.short_answer && details.short_answer_reason && details.backend === "extractive" && final.citations.length) {
       answer.prepend(el("div", "no-short", `(${details.short_answer_reason}; the sentences that may answer:)`));
     }
     renderSources(sources, final.citations, turn, details.short_answer);
