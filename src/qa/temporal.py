@@ -104,6 +104,7 @@ class TimeMention:
     absolute: bool = False  # the text names its year ("in 2021", "March 3, 2021"), not "2 years ago"
     relative: bool = False  # counted from the anchor ("3 days ago", "last week", "on Friday"), not a calendar date
     since: bool = False  # dates what a comparison counts from: "the worst since Storm Gorm in November 2023"
+    kind: str = ""  # the pattern that found it ("day_word": "yesterday"; "rel_unit": "last week"; …)
 
     @property
     def resolved(self) -> bool:
@@ -353,7 +354,7 @@ def find_time_mentions(text: str, anchor: date | None, *, question: bool = False
             taken[s:e] = b"\x01" * (e - s)
             since = _SINCE_NAMED.search(text, max(0, s - SINCE_CHARS), s) is not None
             out.append(TimeMention(s, e, text[s:e], first, last, gran, bool(m.groupdict().get("year")),
-                                   kind in _RELATIVE_KINDS, since))
+                                   kind in _RELATIVE_KINDS, since, kind))
     out.sort(key=lambda t: t.start)
     return out
 
@@ -379,8 +380,10 @@ _EARLIER = re.compile(r"\b(before that|earlier|previous(ly)?|prior|first time)\b
 
 
 RECENT_DAYS = 14
-"""A "this week"-type cue ("this week", "recently", "yesterday", "on Tuesday", "last week") asks for
-news published in the 14 days up to the question's date."""
+"""A "this week"-type cue ("this week", "recently", "on Tuesday") asks for news published in the 14
+days up to the question's date: a weekly quiz's "this week" is often asked days later. A cue that
+names its own period counted from that date ("yesterday", "today", "last week") does not
+(``names_its_period``)."""
 REPORT_LAG_DAYS = {"day": 7, "week": 7, "month": 31, "year": 92}
 """How long after an older period ends it is still reported on: a day or week for a week, a month
 ("in October": October's figures come out in November) for a month, a year ("in 2022": its
@@ -540,13 +543,31 @@ def _background(m: TimeMention, horizon: date) -> bool:
     return bool(m.absolute and m.last and m.last < horizon)
 
 
+def names_its_period(m: TimeMention, as_of: date) -> bool:
+    """Whether a question's cue names one period counted from its day, as of ``as_of``:
+    "yesterday", "today", "last night", "last week", "this month", "last year" — but not this
+    week ("this week", "the past week", "earlier this week"), which is a "this week"-type cue."""
+    if m.kind == "day_word":
+        return True
+    return m.kind == "rel_unit" and not (m.granularity == "week" and m.last is not None and m.last >= week_range(as_of)[0])
+
+
+def _window_label(m: TimeMention, as_of: date) -> str:
+    """"yesterday (Wednesday 12 November 2025)", "last month (October 2025)"; "on Monday 3 March
+    2025", "in October 2025"."""
+    if names_its_period(m, as_of):
+        return f"{m.text.lower()} ({m.label()})"
+    return ("on " if m.granularity == "day" or m.first == m.last else "in ") + m.label()
+
+
 def evidence_window(question: str, mentions: list[TimeMention], as_of: date) -> Window | None:
     """The window a question's explicit cue restricts its evidence to, as of ``as_of``:
-    - a recent day or week ("this week", "last week", "yesterday", "on Tuesday") or "recently":
-      the RECENT_DAYS up to ``as_of``;
-    - a month or year ("this month", "in October", "this year", "in 2024"): that period, and
-      reports published up to REPORT_LAG_DAYS (by its longest granularity) after it;
-    - an older day or week ("on 3 March 2025"): that day or week, likewise.
+    - a recent day or week ("this week", "on Tuesday", "3 March" asked on 10 March) or
+      "recently": the RECENT_DAYS up to ``as_of``;
+    - a period the cue names from ``as_of`` ("yesterday", "today", "last week", "last month",
+      ``names_its_period``), a month or year ("in October", "this year", "in 2024"), or an older
+      day or week ("on 3 March 2025"): that period, and reports published up to REPORT_LAG_DAYS
+      (by its longest granularity) after it, never after ``as_of``.
     None without a cue; bounds ("before May") are not windows, and nor is a period that ended
     over BACKGROUND_DAYS before ``as_of`` ("introduced in 2000", "in 2018 … this week")."""
     recent_from = _plus(as_of, -(RECENT_DAYS - 1))
@@ -558,9 +579,10 @@ def evidence_window(question: str, mentions: list[TimeMention], as_of: date) -> 
         return Window(recent_from, as_of, recent_from, as_of, recent) if cue else None
     first = min(m.first for m in dated if m.first)
     last = min(max(m.last for m in dated if m.last), as_of)
-    if all(m.granularity in ("day", "week") for m in dated) and last >= recent_from:
+    vague = all(m.granularity in ("day", "week") and not names_its_period(m, as_of) for m in dated)
+    if vague and last >= recent_from:
         return Window(min(first, recent_from), as_of, min(first, recent_from), as_of, recent)
-    label = " and ".join(("on " if m.granularity == "day" or m.first == m.last else "in ") + m.label() for m in dated)
+    label = " and ".join(_window_label(m, as_of) for m in dated)
     lag = max(REPORT_LAG_DAYS[m.granularity] for m in dated)
     return Window(first, last, first, min(as_of, _plus(last, lag)), label)
 

@@ -55,6 +55,36 @@ def test_ask_not_found_exits_3(cli_index):
     assert json.loads(res.stdout)["answered"] is False
 
 
+@pytest.mark.parametrize(
+    ("question", "as_of", "doc_id", "label"),
+    [
+        ("Who won the national cup yesterday?", "2025-03-03", "wire-2025-0303-final", "yesterday (Sunday 2 March 2025)"),
+        ("Who won the national cup yesterday?", "2025-03-05", None, "yesterday (Tuesday 4 March 2025)"),
+        ("What did the central bank do today?", "2025-03-06", "wire-2025-0306-rates", "today (Thursday 6 March 2025)"),
+        ("What did the central bank do today?", "2025-03-08", None, "today (Saturday 8 March 2025)"),
+        ("What did the central bank do last week?", "2025-03-12", "wire-2025-0306-rates",
+         "last week (3 March – Sunday 9 March 2025)"),
+        ("How many homes lost power in the storm last week?", "2025-03-12", None,
+         "last week (3 March – Sunday 9 March 2025)"),
+        ("What did the central bank do last month?", "2025-04-02", "wire-2025-0306-rates", "last month (March 2025)"),
+    ],
+)
+def test_yesterday_today_last_week_and_last_month_are_answered_from_that_period_or_not_at_all(
+    cli_index, question, as_of, doc_id, label
+):
+    """"yesterday" is the day before --as-of, not the two weeks to it: with nothing from that day
+    qa says so and exits 3, as "this week" does with an empty week."""
+    res = run_qa("ask", question, "--as-of", as_of, "--json", index=cli_index)
+    out = json.loads(res.stdout)
+    assert out["window"]["label"] == label, out["window"]
+    if doc_id is None:
+        assert res.returncode == 3 and out["answered"] is False and out["nothing_in_window"] is True
+        assert out["answer"].startswith(f"Nothing in the indexed articles published {label} answers that."), out["answer"]
+    else:
+        assert res.returncode == 0 and out["answered"] is True, out["answer"]
+        assert out["citations"][0]["doc_id"] == doc_id, out["answer"]
+
+
 def test_index_stats(cli_index):
     st = run_json("index", "stats", index=cli_index)
     assert st["documents"] == 6 and st["chunks"] >= 6

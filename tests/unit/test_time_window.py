@@ -20,9 +20,7 @@ def window(question: str, as_of: date = AS_OF):
     [
         "Thousands attended a victory parade this week in which city?",
         "Which automaker recently recalled about 375,000 SUVs?",
-        "Who resigned yesterday?",
         "What did the council decide on Tuesday?",
-        "Which team won last week?",
     ],
 )
 def test_recent_cues_ask_for_the_two_weeks_up_to_the_question(question: str) -> None:
@@ -33,11 +31,39 @@ def test_recent_cues_ask_for_the_two_weeks_up_to_the_question(question: str) -> 
 
 
 @pytest.mark.parametrize(
+    "question, as_of, first, last, to, label",
+    [
+        ("Who resigned yesterday?", AS_OF, date(2025, 11, 12), date(2025, 11, 12), AS_OF,
+         "yesterday (Wednesday 12 November 2025)"),
+        ("What did the council decide today?", AS_OF, AS_OF, AS_OF, AS_OF, "today (Thursday 13 November 2025)"),
+        ("What happened last night in the final?", AS_OF, date(2025, 11, 12), date(2025, 11, 12), AS_OF,
+         "last night (Wednesday 12 November 2025)"),
+        ("Which team won last week?", AS_OF, date(2025, 11, 3), date(2025, 11, 9), AS_OF,
+         "last week (3 November – Sunday 9 November 2025)"),
+        ("Which team won last week?", date(2025, 11, 30), date(2025, 11, 17), date(2025, 11, 23), date(2025, 11, 30),
+         "last week (17 November – Sunday 23 November 2025)"),
+        ("What was announced last month?", AS_OF, date(2025, 10, 1), date(2025, 10, 31), AS_OF,
+         "last month (October 2025)"),
+        ("Who resigned yesterday?", date(2025, 3, 1), date(2025, 2, 28), date(2025, 2, 28), date(2025, 3, 1),
+         "yesterday (Friday 28 February 2025)"),
+    ],
+)
+def test_yesterday_today_and_last_week_or_month_ask_for_that_period(
+    question: str, as_of: date, first: date, last: date, to: date, label: str
+) -> None:
+    """A cue counted from the question's day names one period: that period and the reports of it
+    published up to the question's day (not the two weeks of "this week")."""
+    w = window(question, as_of)
+    assert w is not None
+    assert (w.first, w.last, w.published_from, w.published_to, w.label) == (first, last, first, to, label)
+
+
+@pytest.mark.parametrize(
     "question, first, last, to, label",
     [
-        ("What was the deadliest typhoon this year?", date(2025, 1, 1), AS_OF, AS_OF, "in 2025"),
+        ("What was the deadliest typhoon this year?", date(2025, 1, 1), AS_OF, AS_OF, "this year (2025)"),
         ("Who won the mayoral election in October?", date(2025, 10, 1), date(2025, 10, 31), AS_OF, "in October 2025"),
-        ("What was announced this month?", date(2025, 11, 1), AS_OF, AS_OF, "in November 2025"),
+        ("What was announced this month?", date(2025, 11, 1), AS_OF, AS_OF, "this month (November 2025)"),
         ("Who won the cup in 2024?", date(2024, 1, 1), date(2024, 12, 31), date(2025, 4, 2), "in 2024"),
         ("How far did the birth rate fall in 2024?", date(2024, 1, 1), date(2024, 12, 31), date(2025, 4, 2), "in 2024"),
         ("What was the inflation rate in August?", date(2025, 8, 1), date(2025, 8, 31), date(2025, 10, 1), "in August 2025"),
