@@ -154,7 +154,9 @@ class Assistant:
         from qa.answer.generate import Prepared
         from qa.retrieve import Retriever, in_window
         from qa.temporal import question_time
+        from qa.text import as_question
 
+        question = as_question(question)
         as_of = as_of or date.today()
         qtime = question_time(question, as_of)
         with self.reading() as reader:

@@ -19,6 +19,21 @@ STOPWORDS = frozenset(
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’\-]*")
 
 
+_CLOSING = re.compile(r"[\s?!.…？！。]+$")
+
+
+def as_question(text: str) -> str:
+    """A question as qa reads it: its words one space apart, ending in one "?" (a quiz stem that
+    ends with ":", its options to follow, keeps it). How a question is spaced or punctuated at its
+    end says nothing about what it asks, but the embedding model reads the punctuation, and near
+    the relevance floor that alone decided whether it was answered; "?" is how the questions qa
+    was measured on end."""
+    core = _CLOSING.sub("", " ".join(text.split()))
+    if not core:
+        return text
+    return core if core.endswith((":", "：")) else f"{core}?"
+
+
 def words(text: str) -> list[str]:
     return [w.lower().replace("’", "'").removesuffix("'s") for w in _WORD.findall(text)]
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from qa.assistant import Assistant
 from qa.index.catalog import Catalog
 from qa.index.generations import Generations
@@ -111,3 +114,39 @@ def test_exact_and_hnsw_dense_search_agree(sample_index):
             results[engine] = [[(p.chunk_id, round(p.similarity, 4)) for p in bot.search(q, filters=filters)] for q in queries]
         assert results["exact"] == results["hnsw"], as_of
         assert all(results["exact"])
+
+
+# questions over the samples: answered with and without a short answer, a "when", and unanswered ones
+SAMPLE_QUESTIONS = [
+    "Who is the museum director?", "Who saved two penalties in the shoot-out?", "When did Varga and Hale last speak?",
+    "How many Westmark engineers were detained in Norland?", "How many homes lost power in the storm?",
+    "What percentage did inflation fall to in February?", "Where did Storm Ilse hit?",
+    "How much did the museum renovation cost?", "Who won the national cup this week?",
+    "What is the boiling point of mercury?", "All of these teams played in the cup final except:",
+]
+_ASKED: dict[str, tuple] = {}
+
+
+def _reply(bot: Assistant, question: str) -> tuple:
+    """What a reader sees of an answer: whether it answered, its text, short answer and sources."""
+    a = bot.ask(question, as_of=date(2025, 3, 10))
+    short = a.short_answer.to_dict() if a.short_answer else None
+    return a.answered, a.answer, short, [(c.doc_id, c.start, c.end) for c in a.citations], a.extra.get("window")
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(
+    question=st.sampled_from(SAMPLE_QUESTIONS),
+    end=st.sampled_from(["", "?", "??", " ?", ".", "!", "?!", "…", "?."]),
+    before=st.sampled_from(["", " ", "\t", "\n "]),
+    after=st.sampled_from(["", " ", "  \n", "\t"]),
+    case=st.sampled_from([str, str.lower, str.upper, lambda q: q[:1].lower() + q[1:]]),
+)
+def test_how_a_question_ends_and_its_case_never_change_its_answer(sample_index, question, end, before, after, case):
+    """"Who is the museum director?" was not answered (exit 3) while "Who is the museum director"
+    was: the question's closing punctuation moved its vector across the relevance floor."""
+    bot = Assistant(Settings(index=sample_index))
+    if question not in _ASKED:
+        _ASKED[question] = _reply(bot, question)
+    variant = before + case(question.rstrip("?")) + end + after
+    assert _reply(bot, variant) == _ASKED[question], repr(variant)
