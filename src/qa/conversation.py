@@ -237,7 +237,8 @@ def rewrite(text: str, history: list[Turn]) -> tuple[str, str]:
         in_answer, topic = _narrows(x, prev), _topic(prev)
         if _about_fresh(x, prev):  # "what about the storm?" after a call: another story
             return text, text
-        if names and not in_answer and not topic:
+        thing = re.match(r"(the|a|an)\s", x, re.I) is not None
+        if names and not in_answer and not (thing and topic):
             out = prev.core.replace(names, x)  # the same question about someone else: its own date
             return out, out
         frame = prev.core[: topic.start(1)] + x + "?" if topic else _with(prev.core, f"about {x}")

@@ -76,3 +76,14 @@ def test_a_pronoun_after_who_is_the_answer_not_its_dated_lead():
                  True, "2025-03-03", "Monday 3 March 2025")
     standalone, _ = rewrite("And who did they beat?", [asked])
     assert standalone.startswith("Who did Harbour City beat")
+
+
+
+def test_what_about_other_names_replaces_the_names_of_a_question_about_a_thing():
+    """"What about Varga and Hale?" after "What did Putin and Netanyahu say about the dam?" asks
+    the same of the other pair; only a thing ("what about the crossing?") replaces the topic."""
+    asked = Turn("What did Putin and Netanyahu say about the dam?", "What did Putin and Netanyahu say about the dam?",
+                 "They discussed water releases from the dam. [1]", True, "2025-11-15", "Saturday 15 November 2025")
+    assert rewrite("What about Varga and Hale?", [asked])[0] == "What did Varga and Hale say about the dam?"
+    thing, _ = rewrite("What about the crossing?", [asked])
+    assert thing.startswith("What did Putin and Netanyahu say about the crossing")
