@@ -312,6 +312,7 @@ def chat(
     """
     from qa.assistant import Assistant
     from qa.render import print_answer, print_sources
+    from qa.text import as_question
 
     settings = _settings(index, chroma_url=chroma_url, model=model, llm=llm, llm_base_url=base_url)
     if list_sessions or export is not None:
@@ -359,7 +360,7 @@ def chat(
                 raise
             typer.echo(f"qa: error: {printable(e)}", err=True)
             continue
-        if standalone != text:  # the model's rewrite (unverified): one escaped, short line
+        if standalone != as_question(text):  # a rewrite (the model's unverified): one escaped, short line
             typer.echo(f"(asking: {_one_line(standalone)})")
         print_answer(last)
         typer.echo("")

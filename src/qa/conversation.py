@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from qa.answer.stream import AnswerStream
 from qa.temporal import answer_event, find_time_mentions, question_asks_when
-from qa.text import content_words
+from qa.text import as_question, content_words
 from qa.types import Answer
 
 if TYPE_CHECKING:
@@ -158,6 +158,7 @@ def _about_fresh(x: str, prev: Turn) -> bool:
 def _other_story(text: str, prev: Turn | None) -> bool:
     """Whether the turn ``text`` (after ``prev``) turned to another story ("what about the
     storm?"): a pronoun after it does not reach past it."""
+    text = as_question(text)  # a kept turn's message, as typed
     x = _about(text)
     return x is not None and prev is not None and _kind(text, prev) == "about" and _about_fresh(x, prev)
 
@@ -215,8 +216,11 @@ def rewrite(text: str, history: list[Turn]) -> tuple[str, str]:
       of its own keeps the previous names and, unless it asks when, the date of the previous answer;
     - a question that names its own subject (or shares nothing with the previous turn) starts
       fresh: no name, no date inherited.
+
+    A message is read as ``qa ask`` reads a question (``qa.text.as_question``): how it is spaced
+    or ends ("and the storm", "what about in June…") never changes what it asks.
     """
-    text = " ".join(text.split())
+    text = as_question(" ".join(text.split()))
     if not history or not text:
         return text, text
     prev = history[-1]

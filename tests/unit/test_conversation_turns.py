@@ -87,3 +87,38 @@ def test_what_about_other_names_replaces_the_names_of_a_question_about_a_thing()
     assert rewrite("What about Varga and Hale?", [asked])[0] == "What did Varga and Hale say about the dam?"
     thing, _ = rewrite("What about the crossing?", [asked])
     assert thing.startswith("What did Putin and Netanyahu say about the crossing")
+
+
+MESSAGE_ENDINGS = {
+    "no mark": lambda s: s.rstrip("?"),
+    "full stop": lambda s: s.rstrip("?") + ".",
+    "?!": lambda s: s.rstrip("?") + "?!",
+    "spaced ?": lambda s: s.rstrip("?") + " ?",
+    "ellipsis": lambda s: s.rstrip("?") + "…",
+    "spaces": lambda s: "  " + s.replace(" ", "   ") + "  ",
+}
+
+
+def test_how_a_message_ends_never_changes_its_standalone_question():
+    """A chat message is read as `qa ask` reads a question (``qa.text.as_question``): "and the
+    Kessel crossing" typed without its "?" keeps the frame it has with one (it became "The Kessel
+    crossing"), "and the storm" after a rate decision still starts another story, "what about in
+    June…" still shifts the time. Every hand-written conversation is replayed with each message
+    ending otherwise; every standalone question is the one the "?" form gives."""
+    def replay(ending):
+        history: list[Turn] = []
+        out = []
+        for _, says, _, answer, (event_date, label) in conversation:
+            standalone, frame = rewrite(ending(says), history)
+            out.append(standalone)
+            history.append(Turn(ending(says), standalone, answer, True, event_date, label, frame=frame))
+        return out
+
+    differ = []
+    for c, conversation in enumerate(CONVERSATIONS):
+        base = replay(lambda s: s)
+        for name, ending in MESSAGE_ENDINGS.items():
+            for i, (want, got) in enumerate(zip(base, replay(ending))):
+                if got != want:
+                    differ.append(f"{c}.{i} {name}: {ending(conversation[i][1])!r} -> {got!r}, not {want!r}")
+    assert not differ, "\n".join(differ)

@@ -13,6 +13,7 @@ from datetime import date
 from typing import Any
 
 from qa.links import safe_url
+from qa.text import as_question
 from qa.types import Answer, Citation
 
 _MARKDOWN_SPECIAL = frozenset("\\`*_{}[]()<>#!|~&")
@@ -98,7 +99,7 @@ def conversation_markdown(name: str, turns: list[Any]) -> str:
     lines = [f"# qa chat: {markdown_text(name)}", ""]
     for turn in turns:
         lines += [f"## {markdown_text(turn.question)}", ""]
-        if turn.standalone != turn.question:
+        if turn.standalone != as_question(turn.question):  # rewritten, not only read as a question
             lines += [f"*Asked as: {markdown_text(turn.standalone)}*", ""]
         citations = tuple(_citation(c) for c in turn.citations)
         answer = Answer(turn.standalone, turn.answer, turn.answered, citations)
