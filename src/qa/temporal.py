@@ -187,15 +187,24 @@ def _closest_year(anchor: date, month: int, day: int | None, future: bool, quest
     probe = (month, day or 1)
     if future:
         year = anchor.year if probe >= (anchor.month, anchor.day if day else 1) else anchor.year + 1
-        return min(year, date.max.year)
+        return _year_holding(min(year, date.max.year), month, day, 1)
     limit = (anchor.month, anchor.day if day else 31)
     year = anchor.year if probe <= limit else anchor.year - 1
     if question:
-        ahead = anchor.year if probe > limit else anchor.year + 1
-        start = (_safe_date(ahead, month, day or 1) or _safe_date(ahead, month, 28)) if ahead <= date.max.year else None
+        ahead = _year_holding(anchor.year if probe > limit else anchor.year + 1, month, day, 1)
+        start = _safe_date(ahead, month, day or 1) if ahead <= date.max.year else None
         if start is not None and 0 < (start - anchor).days <= QUESTION_AHEAD_DAYS:
             return ahead
-    return max(year, date.min.year)
+    return _year_holding(max(year, date.min.year), month, day, -1)
+
+
+def _year_holding(year: int, month: int, day: int | None, step: int) -> int:
+    """``year``, or the nearest year in ``step``'s direction that has the day (29 February: the
+    nearest leap year); ``year`` when none within 8 years does (30 February)."""
+    for y in range(year, year + 8 * step, step):
+        if _safe_date(y, month, day or 1) is not None:
+            return y
+    return year
 
 
 WEEKDAY_YEARS = 6

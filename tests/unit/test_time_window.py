@@ -262,3 +262,27 @@ def test_a_relative_period_written_in_digits_is_neither_background_nor_a_bare_ye
     day = date(2025, 4, 10)
     assert mentions("The plant closed 2 years ago.", day) == [(date(2023, 1, 1), date(2023, 12, 31))]
     assert mentions("The plant, opened in 2023, closed.", day) == []
+
+
+@pytest.mark.parametrize(
+    "text, anchor, question, expected",
+    [
+        # a question asked after 29 February of a leap year, in a year that has none
+        ("Who won the vote on February 29?", date(2025, 2, 10), True, date(2024, 2, 29)),
+        ("Who won the vote on 29 February?", date(2025, 1, 20), True, date(2024, 2, 29)),
+        ("What happened on Feb. 29?", date(2025, 12, 30), True, date(2024, 2, 29)),
+        ("What happens on February 29?", date(2028, 2, 10), True, date(2028, 2, 29)),  # the next, within a month
+        # an article: the last 29 February, or the next one when the sentence looks forward
+        ("The referendum was held on February 29.", date(2025, 3, 10), False, date(2024, 2, 29)),
+        ("The referendum will be held on 29 February.", date(2026, 3, 10), False, date(2028, 2, 29)),
+    ],
+)
+def test_29_february_without_a_year_is_the_nearest_leap_day(text: str, anchor: date, question: bool, expected: date) -> None:
+    """"On February 29" with no year named no day at all outside a leap year (the year of the
+    nearest 29 February was taken as the anchor's, where it does not exist), so a question asked
+    in 2025 about it had no window and was answered from any date."""
+    days = [(m.first, m.last) for m in find_time_mentions(text, anchor, question=question)]
+    assert days == [(expected, expected)]
+    if question and 0 <= (anchor - expected).days < 365:  # a past day within the year: its window
+        w = window(text, anchor)
+        assert w is not None and w.first == w.last == expected, w
