@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from qa.errors import ModelMissingError, QAError, UsageError
+from qa.errors import ModelMissingError, QAError, UsageError, model_public
 from qa.settings import DEFAULT_MODEL
 
 if TYPE_CHECKING:
@@ -189,7 +189,8 @@ def _load(location: str, device: str) -> SentenceTransformer:
     except Exception as e:  # a damaged folder, or the hub failed a download: say what to do instead
         raise QAError(
             f"cannot load embedding model {location!r}: {type(e).__name__}: {str(e).splitlines()[0]}"
-            " (give a local path, or a model already in the Hugging Face cache)"
+            " (give a local path, or a model already in the Hugging Face cache)",
+            public=model_public("embedding model", "cannot be loaded"),
         ) from None
 
 

@@ -54,7 +54,14 @@ class UsageError(QAError):
 
 
 class IndexMissingError(QAError):
-    """The index folder holds no usable generation yet."""
+    """The index folder holds no usable generation yet. The message names the folder, which only
+    the operator may see: a server's client is told what `/healthz` says."""
+
+    def __init__(self, *args: object, public: str | None = None) -> None:
+        super().__init__(*args, public=public if public is not None else NO_INDEX_PUBLIC)
+
+
+NO_INDEX_PUBLIC = "no index published yet: ingest articles first"
 
 
 class ModelMismatchError(QAError):
@@ -66,7 +73,14 @@ class ModelMissingError(UsageError):
     fetched: a setting's fault. A server's client is not told its name or path."""
 
     def __init__(self, message: str, what: str = "embedding model") -> None:
-        super().__init__(message, public=f"the {what.split(' (')[0]} is not installed on the server")
+        super().__init__(message, public=model_public(what, "is not installed"))
+
+
+def model_public(what: str, problem: str) -> str:
+    """What a server's client is told of a model a setting names (``what``: "cross-encoder
+    (QA_RERANKER)") that is missing or cannot be loaded: which model, never its name or path nor
+    the library's words about its folder."""
+    return f"the {what.split(' (')[0]} {problem} on the server"
 
 
 class ServerAnswerError(QAError):

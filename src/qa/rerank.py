@@ -14,7 +14,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from qa.errors import QAError
+from qa.errors import QAError, model_public
 
 
 class Reranker:
@@ -30,7 +30,8 @@ class Reranker:
         except Exception as e:  # the hub is unreachable here: say what to do instead
             raise QAError(
                 f"QA_RERANKER: cannot load cross-encoder {location!r}: {type(e).__name__}: "
-                f"{(str(e).splitlines() or [''])[0]} (give a local path, or a model already in the Hugging Face cache)"
+                f"{(str(e).splitlines() or [''])[0]} (give a local path, or a model already in the Hugging Face cache)",
+                public=model_public("cross-encoder", "cannot be loaded"),
             ) from None
         self._lock = threading.Lock()
 

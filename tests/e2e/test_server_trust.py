@@ -410,3 +410,41 @@ def test_a_loopback_server_given_a_public_host_name_needs_a_key_to_ingest(index,
     finally:
         proc.kill()
         proc.wait()
+
+
+# ---------------------------------------------------------------- what a failing server tells a client
+
+
+def test_a_server_error_never_names_the_servers_folders(index, tmp_path):
+    """A client is told what failed, never where the server keeps things: a model folder a
+    setting names that cannot be loaded (a damaged cross-encoder, spaCy pipeline or embedding
+    model) answered every /search, /ask and /ingest with the folder's path and the library's
+    words, and a server on a folder with no index yet answered /ask with that folder ("no index at
+    /srv/…"), while /healthz says only "no index published yet"."""
+    import shutil
+
+    operator = tmp_path / "operator-only"
+    damaged = operator / "damaged-model"
+    damaged.mkdir(parents=True)
+    (damaged / "config.json").write_text("{}")
+    served = operator / "index"
+    shutil.copytree(index, served)
+    fresh = operator / "fresh-index"
+    fresh.mkdir()
+    ask = ("/ask", {"question": "How many homes lost power in the storm?", "as_of": "2025-03-10"})
+    cases = [
+        (served, {"QA_RERANKER": str(damaged)}, [("/search", {"query": "storm"}), ask]),
+        (served, {"QA_SHORT_ANSWER_PIPELINE": str(damaged)}, [ask]),
+        (fresh, {"QA_MODEL": str(damaged)}, [ask, ("/ingest", {"articles": [{"id": "x", "text": "Ferries stopped."}]})]),
+    ]
+    for folder, env, requests in cases:
+        proc, url = _serve(folder, {**env, "QA_API_KEY": KEY})
+        try:
+            for route, body in requests:
+                r = httpx.post(f"{url}{route}", json=body, headers=AUTH, timeout=120)
+                message = r.json()["error"]["message"] if r.status_code >= 400 else ""
+                assert r.status_code >= 400 and message, (env, route, r.status_code, r.text)
+                assert "operator-only" not in r.text and "/tmp" not in r.text, (env, route, r.text)
+        finally:
+            proc.kill()
+            proc.wait()

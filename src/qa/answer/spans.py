@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from qa.errors import UsageError
+from qa.errors import UsageError, model_public
 from qa.temporal import TimeMention, find_time_mentions
 
 NOUN_PHRASE = "NP"  # label of a noun chunk that is not an entity
@@ -161,7 +161,8 @@ def load_pipeline(name: str) -> Any:
                 nlp = spacy.load(name, exclude=["lemmatizer"])
             except (OSError, ImportError) as e:
                 raise UsageError(
-                    f"short_answer_pipeline: cannot load spaCy pipeline {name!r} ({str(e).splitlines()[0][:200]})"
+                    f"short_answer_pipeline: cannot load spaCy pipeline {name!r} ({str(e).splitlines()[0][:200]})",
+                    public=model_public("short-answer spaCy pipeline", "cannot be loaded"),
                 ) from None
             _PIPELINES[name] = nlp
         return nlp

@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from qa.assistant import Assistant
-from qa.errors import IndexBusyError, IndexMissingError, QAError, UsageError, gist
+from qa.errors import NO_INDEX_PUBLIC, IndexBusyError, IndexMissingError, QAError, UsageError, gist
 from qa.retrieve import SearchFilters
 from qa.server.openai_chat import (
     MODEL_ID, ChatRequest, chat_backend_name, completion, completion_events, read_messages,
@@ -201,7 +201,7 @@ def create_app(settings: Settings, *, bound_host: str = "127.0.0.1", watch: bool
         try:
             return {"status": "ok", **bot.status()}
         except IndexMissingError:
-            return {"status": "empty", "detail": "no index published yet: ingest articles first"}
+            return {"status": "empty", "detail": NO_INDEX_PUBLIC}
         except QAError:  # its text names the server's folders: not for an unauthenticated client
             return {"status": "error", "detail": "the index cannot be read (see `qa index stats` on the server)"}
 
