@@ -83,6 +83,12 @@ def model_public(what: str, problem: str) -> str:
     return f"the {what.split(' (')[0]} {problem} on the server"
 
 
+def chroma_public(problem: str) -> str:
+    """What a server's client is told of the index's Chroma server failing: that it did, never
+    its URL (the operator's address) nor the words of the library that reached it."""
+    return f"the index's Chroma server {problem}"
+
+
 class ServerAnswerError(QAError):
     """A Chroma server (or a proxy in front of it) answered a request with an error of its own:
     it is there and failed or refused the request, unlike a timeout or a lost connection. Not

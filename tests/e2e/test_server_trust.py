@@ -448,3 +448,22 @@ def test_a_server_error_never_names_the_servers_folders(index, tmp_path):
         finally:
             proc.kill()
             proc.wait()
+
+
+def test_a_server_error_never_names_its_chroma_server(tmp_path):
+    """An index on a Chroma server that does not answer failed /ingest with the server's URL
+    ("Chroma server http://10.0.0.5:8000/… is not reachable: [Errno 111] …"): the operator's
+    address, told to any client. The client is told that the index's Chroma server failed."""
+    from qa.answer.llms import free_port
+
+    chroma = f"http://127.0.0.1:{free_port()}/operator-only-path"
+    fresh = tmp_path / "index"
+    fresh.mkdir()
+    proc, url = _serve(fresh, {"QA_API_KEY": KEY, "QA_CHROMA_URL": chroma, "QA_CHROMA_TIMEOUT": "3"})
+    try:
+        r = httpx.post(f"{url}/ingest", json={"articles": [{"id": "x", "text": "Ferries stopped."}]}, headers=AUTH, timeout=120)
+        assert r.status_code >= 400 and "Chroma server" in r.json()["error"]["message"], r.text
+        assert "operator-only-path" not in r.text and "127.0.0.1" not in r.text, r.text
+    finally:
+        proc.kill()
+        proc.wait()

@@ -125,7 +125,7 @@ def http_client(url: str, headers: dict[str, str], timeout: float = 60.0) -> Any
 
 def _new_http_client(url: str, headers: dict[str, str], timeout: float) -> Any:
     address = chroma_address(url)
-    from qa.errors import QAError, gist
+    from qa.errors import QAError, chroma_public, gist
     from qa.index.chroma_http import bounded_client
 
     try:
@@ -136,7 +136,7 @@ def _new_http_client(url: str, headers: dict[str, str], timeout: float) -> Any:
             cause = cause.__cause__ or cause.__context__
         if cause is not None:
             raise cause from None
-        raise QAError(f"Chroma server {url} is not reachable: {gist(e)}") from None
+        raise QAError(f"Chroma server {url} is not reachable: {gist(e)}", public=chroma_public("is not reachable")) from None
 
 
 class VectorStore:

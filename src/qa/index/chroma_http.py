@@ -17,7 +17,7 @@ from chromadb.api.fastapi import FastAPI
 from chromadb.config import Settings as ChromaSettings
 from chromadb.errors import ChromaError, NotFoundError
 
-from qa.errors import QAError, ServerAnswerError, gist
+from qa.errors import QAError, ServerAnswerError, chroma_public, gist
 from qa.index.server_url import ServerAddress
 
 _making = threading.Lock()
@@ -65,14 +65,16 @@ def _bound(api: FastAPI, url: str, timeout: float) -> None:
         except NotFoundError:
             raise  # "no such collection": the callers' own question (qa.index.shared)
         except ChromaError as e:  # the server's own error answer (it failed, or refused the request)
-            raise ServerAnswerError(f"Chroma server {url} answered with an error: {gist(e)}") from None
+            raise ServerAnswerError(f"Chroma server {url} answered with an error: {gist(e)}", public=chroma_public("answered with an error")) from None
         except httpx.TimeoutException:
-            raise QAError(f"Chroma server {url} did not answer within {timeout:g} s (QA_CHROMA_TIMEOUT)") from None
+            raise QAError(f"Chroma server {url} did not answer within {timeout:g} s (QA_CHROMA_TIMEOUT)",
+                          public=chroma_public("did not answer in time")) from None
         except httpx.TransportError as e:
-            raise QAError(f"Chroma server {url} is not reachable: {_first_line(e)}") from None
+            raise QAError(f"Chroma server {url} is not reachable: {_first_line(e)}", public=chroma_public("is not reachable")) from None
         except Exception as e:
             if type(e) is Exception:  # chromadb's wrapper of an error answer that is not Chroma's (a proxy's 502 page)
-                raise ServerAnswerError(f"Chroma server {url} answered with an error: {_first_line(e)}") from None
+                raise ServerAnswerError(f"Chroma server {url} answered with an error: {_first_line(e)}",
+                                        public=chroma_public("answered with an error")) from None
             raise
         finally:
             _deadline.at = None

@@ -139,7 +139,7 @@ class SharedIndex:
         the server is an error, not "nothing")."""
         from chromadb.errors import NotFoundError
 
-        from qa.errors import QAError, gist
+        from qa.errors import QAError, chroma_public, gist
 
         try:
             col = self.client.get_collection(self.prefix + VERSIONS, embedding_function=None)
@@ -148,7 +148,7 @@ class SharedIndex:
         except QAError:
             raise  # already one line naming the server
         except Exception as e:
-            raise QAError(f"Chroma server: {gist(e)}") from None
+            raise QAError(f"Chroma server: {gist(e)}", public=chroma_public("failed")) from None
         got = col.get(ids=[CURRENT], include=["metadatas"])
         return Version.of(got["metadatas"][0]) if got["ids"] else None
 
