@@ -134,7 +134,8 @@ def format_span(first: date, last: date, granularity: str) -> str:
         return f"{calendar.month_name[first.month]} {first.year}"
     if granularity == "year":
         return str(first.year)
-    return f"{first.day} {calendar.month_name[first.month]} – {format_day(last)}"
+    year = f" {first.year}" if first.year != last.year else ""  # "30 December 2024 – Sunday 5 January 2025"
+    return f"{first.day} {calendar.month_name[first.month]}{year} – {format_day(last)}"
 
 
 _POSSESSIVE = re.compile(r"(?:['’]s\b)?")

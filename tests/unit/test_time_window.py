@@ -286,3 +286,19 @@ def test_29_february_without_a_year_is_the_nearest_leap_day(text: str, anchor: d
     if question and 0 <= (anchor - expected).days < 365:  # a past day within the year: its window
         w = window(text, anchor)
         assert w is not None and w.first == w.last == expected, w
+
+
+@pytest.mark.parametrize(
+    "question, as_of, label",
+    [
+        ("What happened last week?", date(2025, 1, 6), "last week (30 December 2024 – Sunday 5 January 2025)"),
+        ("What happened last week?", date(2025, 1, 1), "last week (23 December – Sunday 29 December 2024)"),
+        ("What happened last week?", date(2025, 3, 5), "last week (24 February – Sunday 2 March 2025)"),
+    ],
+)
+def test_a_week_across_new_year_names_the_year_it_begins_in(question: str, as_of: date, label: str) -> None:
+    """"Last week" asked on Monday 6 January 2025 was "last week (30 December – Sunday 5 January
+    2025)": a period that reads as ending before it begins (30 December 2025). A week's first day
+    names its year when it is not the last day's."""
+    w = window(question, as_of)
+    assert w is not None and w.label == label
