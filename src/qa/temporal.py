@@ -357,6 +357,10 @@ def find_time_mentions(text: str, anchor: date | None, *, question: bool = False
                 continue
             if kind == "rel_month" and g_may_verb(m):
                 continue
+            if kind == "day_word" and _in_a_name(text, s, m.group("word")):
+                continue
+            if kind == "rel_unit" and m.group("which").lower() == "last" and _ordinal_part(text, s, e):
+                continue
             try:
                 first, last, gran = _resolve(kind, m, anchor, cues.before(s), question)
             except (OverflowError, ValueError):  # beyond the calendar (year 0, 10000): unresolved
@@ -367,6 +371,29 @@ def find_time_mentions(text: str, anchor: date | None, *, question: bool = False
                                    kind in _RELATIVE_KINDS, since, kind))
     out.sort(key=lambda t: t.start)
     return out
+
+
+_SENTENCE_OPENERS = frozenset(".!?:;\n\"“‘'([")
+
+
+def _in_a_name(text: str, start: int, word: str) -> bool:
+    """A capitalised day word inside a sentence is part of a name ("USA TODAY", "The Tonight
+    Show", the song "Yesterday"), not a time: only lower case, or capitalised where a sentence
+    begins, is one (in a text without lower case, any)."""
+    if word.islower() or not any(ch.islower() for ch in text):
+        return False
+    before = text[:start].rstrip()
+    return bool(before) and before[-1] not in _SENTENCE_OPENERS
+
+
+_THE_BEFORE = re.compile(r"\bthe\s+$", re.I)
+_OF_AFTER = re.compile(r"\s+of\b", re.I)
+
+
+def _ordinal_part(text: str, start: int, end: int) -> bool:
+    """"the last day of the carnival", "the last week of the season": the end of something named
+    after it, not a period counted from today ("the past week of talks" still is one)."""
+    return _THE_BEFORE.search(text, max(0, start - 8), start) is not None and _OF_AFTER.match(text, end) is not None
 
 
 def g_may_verb(m: re.Match[str]) -> bool:

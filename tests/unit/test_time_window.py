@@ -78,6 +78,44 @@ def test_periods_are_the_period_and_its_reports(question: str, first: date, last
 
 @pytest.mark.parametrize(
     "question",
+    [
+        "Which reporter told the Harbour Today newspaper about the strike?",
+        "Which columnist left USA TODAY after the merger?",
+        "Who hosted The Tonight Show before the new host took over?",
+        "Which band recorded the song Yesterday in one take?",
+        "Thousands queued on the last day of the book fair in which city?",
+        "What did the team win in the final week of the season?",
+    ],
+)
+def test_a_name_or_the_last_day_of_something_is_no_time_cue(question: str) -> None:
+    """"Today" in a name ("USA TODAY", "The Tonight Show") and "the last day of" an event name no
+    period counted from the question's day: no window, so evidence from any date is read (they had
+    been "today" and "last day (yesterday)", and the answer said nothing was published then)."""
+    assert window(question) is None
+
+
+@pytest.mark.parametrize(
+    "question, label",
+    [
+        ("Many people celebrated the festival this week, the last day of the season. Where?", "in the two weeks to Thursday 13 November 2025"),
+        ("Today, which newspaper named USA TODAY's new editor?", "today (Thursday 13 November 2025)"),
+        ("What did the Harbour Today newspaper report yesterday?", "yesterday (Wednesday 12 November 2025)"),
+    ],
+)
+def test_a_cue_beside_a_name_or_the_last_day_of_something_keeps_its_own_window(question: str, label: str) -> None:
+    w = window(question)
+    assert w is not None and w.label == label
+
+
+def test_an_article_naming_usa_today_or_the_last_day_of_an_event_dates_nothing_by_them() -> None:
+    published = date(2025, 3, 4)
+    assert mentions("The coach told USA TODAY that the Tonight Show booked him.", published) == []
+    assert mentions("Crowds filled the square on the last day of the carnival.", published) == []
+    assert mentions("Today the coach told USA TODAY he would stay.", published) == [(published, published)]
+
+
+@pytest.mark.parametrize(
+    "question",
     ["Which automaker recalled SUVs over fire risks?", "When did Varga and Hale last speak?",
      "Who is the latest chief executive?", "What happened before October?"],
 )
