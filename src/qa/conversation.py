@@ -237,8 +237,8 @@ def rewrite(text: str, history: list[Turn]) -> tuple[str, str]:
             x = x if re.match(r"(in|on|during|before|after|since|last|this|next)\b", x, re.I) else f"in {x}"
             out = _with(_without_time(prev.core), x)
             return out, out
-        names = names_in(prev.core)
         in_answer, topic = _narrows(x, prev), _topic(prev)
+        names = names_in(prev.core[: topic.start()] if topic else prev.core)  # not the topic's ("about Syria")
         if _about_fresh(x, prev):  # "what about the storm?" after a call: another story
             return text, text
         thing = re.match(r"(the|a|an)\s", x, re.I) is not None

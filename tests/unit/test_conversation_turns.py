@@ -89,6 +89,17 @@ def test_what_about_other_names_replaces_the_names_of_a_question_about_a_thing()
     assert thing.startswith("What did Putin and Netanyahu say about the crossing")
 
 
+def test_what_about_other_names_replaces_the_names_before_a_named_topic():
+    """"What about Varga and Hale?" after "What did Putin and Netanyahu discuss about Syria?" asks
+    the same of the other pair: the names to replace are the question's before its "about", not
+    the topic's name too (it came back unchanged: "Putin and Netanyahu and Syria" is nowhere in it)."""
+    asked = Turn("What did Putin and Netanyahu discuss about Syria?", "What did Putin and Netanyahu discuss about Syria?",
+                 "They discussed the ceasefire in Syria. [1]", True, "2025-11-15", "Saturday 15 November 2025")
+    assert rewrite("What about Varga and Hale?", [asked])[0] == "What did Varga and Hale discuss about Syria?"
+    thing, _ = rewrite("What about the ceasefire?", [asked])
+    assert thing.startswith("What did Putin and Netanyahu discuss about the ceasefire")
+
+
 MESSAGE_ENDINGS = {
     "no mark": lambda s: s.rstrip("?"),
     "full stop": lambda s: s.rstrip("?") + ".",
