@@ -361,6 +361,8 @@ def find_time_mentions(text: str, anchor: date | None, *, question: bool = False
                 continue
             if kind == "rel_unit" and m.group("which").lower() == "last" and _ordinal_part(text, s, e):
                 continue
+            if kind in _RECURRING_KINDS and _EVERY_BEFORE.search(text, max(0, s - 8), s):
+                continue  # "every 16 January", "each Tuesday": a custom, no one day
             try:
                 first, last, gran = _resolve(kind, m, anchor, cues.before(s), question)
             except (OverflowError, ValueError):  # beyond the calendar (year 0, 10000): unresolved
@@ -386,6 +388,8 @@ def _in_a_name(text: str, start: int, word: str) -> bool:
     return bool(before) and before[-1] not in _SENTENCE_OPENERS
 
 
+_RECURRING_KINDS = frozenset({"month_day", "day_month", "rel_weekday"})
+_EVERY_BEFORE = re.compile(r"\b(?:every|each)\s+$", re.I)
 _THE_BEFORE = re.compile(r"\bthe\s+$", re.I)
 _OF_AFTER = re.compile(r"\s+of\b", re.I)
 

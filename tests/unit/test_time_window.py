@@ -107,6 +107,26 @@ def test_a_cue_beside_a_name_or_the_last_day_of_something_keeps_its_own_window(q
     assert w is not None and w.label == label
 
 
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Villagers in the valley honour their patron saint every 10 November by doing what?",
+        "Which market opens each Tuesday in the old town square?",
+        "What do fishermen in the harbour town celebrate every November?",
+    ],
+)
+def test_a_date_that_recurs_is_no_time_cue(question: str) -> None:
+    """"every 10 November", "each Tuesday": a custom, not the day the news is from (it had been
+    read as the last 10 November, and the answer came only from the two weeks to the question)."""
+    assert window(question) is None
+
+
+def test_an_article_dates_nothing_by_a_date_that_recurs() -> None:
+    assert mentions("The village feasts every 10 November and each Tuesday, and on Friday.", date(2025, 3, 4)) == [
+        (date(2025, 2, 28), date(2025, 2, 28))
+    ]
+
+
 def test_an_article_naming_usa_today_or_the_last_day_of_an_event_dates_nothing_by_them() -> None:
     published = date(2025, 3, 4)
     assert mentions("The coach told USA TODAY that the Tonight Show booked him.", published) == []
