@@ -178,6 +178,21 @@ def test_json_array_records_are_reported_at_the_line_where_they_start(tmp_path):
     assert isinstance(err, InputError) and err.line is None  # the file is the record
 
 
+def test_records_sharing_a_line_of_a_json_array_are_named_by_their_place(tmp_path):
+    """A minified `.json` array holds all its records on line 1: "flat.json:1: missing text
+    field" did not say which of a thousand records it was. A record that shares its line with
+    another is named by its place in the array too, in its error and its warnings."""
+    flat = tmp_path / "flat.json"
+    flat.write_text('[{"id": "x", "text": "X."}, {"id": "y"}, {"id": "z", "text": "Z.", "date": "someday"}]')
+    ok, bad, warned = load_path(flat, max_bytes=MAX)
+    assert isinstance(bad, InputError) and bad.line == 1
+    assert str(bad).startswith("record 2 of the array: missing text field")
+    assert warned.warnings and all(w.startswith("record 3 of the array: ") for w in warned.warnings)
+    tall = tmp_path / "tall.json"
+    tall.write_text('[\n{"id": "x", "text": "X."},\n{"id": "y"}\n]')
+    assert not str(list(load_path(tall, max_bytes=MAX))[1]).startswith("record")  # its line says which
+
+
 @pytest.mark.parametrize(
     "name, content, failed, message",
     [

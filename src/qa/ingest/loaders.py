@@ -14,6 +14,7 @@ import os
 import re
 import stat
 import sys
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -416,8 +417,17 @@ def load_json(text: str, name: str) -> Iterator[RawArticle | InputError]:
     if not isinstance(data, list):
         yield record_or_error(data, name, None)
         return
-    for rec, line in zip(data, _array_lines(text)):
-        yield record_or_error(rec, name, line)
+    lines = list(_array_lines(text))
+    shared = {line for line, n in Counter(lines).items() if n > 1}  # a minified array: all on line 1
+    for place, (rec, line) in enumerate(zip(data, lines), 1):
+        item = record_or_error(rec, name, line)
+        if line in shared:  # its line does not say which record it is: its place does
+            where = f"record {place} of the array: "
+            if isinstance(item, InputError):
+                item = InputError(item.path, where + str(item), line=item.line, failed=item.failed)
+            else:
+                item.warnings[:] = [where + w for w in item.warnings]
+        yield item
 
 
 _JSON_SPACE = re.compile(r"[ \t\n\r]*")
