@@ -89,6 +89,14 @@ def chroma_public(problem: str) -> str:
     return f"the index's Chroma server {problem}"
 
 
+def index_public(problem: str) -> str:
+    """What a server's client is told of an index the server cannot use as it is (damaged on
+    disk, not matching the server's settings, one writer's rule broken): what is wrong with it,
+    never its folder nor the Chroma server it lives on, nor how the operator repairs it (the
+    terminal's message says that: `qa index stats` on the server)."""
+    return f"the index {problem}"
+
+
 class ServerAnswerError(QAError):
     """A Chroma server (or a proxy in front of it) answered a request with an error of its own:
     it is there and failed or refused the request, unlike a timeout or a lost connection. Not

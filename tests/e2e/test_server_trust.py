@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from conftest import SAMPLES
+from conftest import SAMPLES, run_qa
 
 KEY = "trust-key-456"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -467,3 +467,65 @@ def test_a_server_error_never_names_its_chroma_server(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+def _what_a_client_is_told(url: str, route: str, body: dict[str, Any]) -> str:
+    """The error a client gets for ``route`` (a streamed chat's ``error`` event): its message,
+    after checking that the request failed and that the whole answer names no folder of the
+    server's ("operator-only", the temporary folders)."""
+    r = httpx.post(f"{url}{route}", json=body, headers=AUTH, timeout=120)
+    if body.get("stream"):
+        errors = [json.loads(line[6:])["error"] for line in r.text.splitlines()
+                  if line.startswith("data: {") and '"error"' in line[:20]]
+        assert r.status_code == 200 and errors, (route, r.text)
+        message = errors[0]["message"]
+    else:
+        assert r.status_code >= 400, (route, r.status_code, r.text)
+        message = r.json()["error"]["message"]
+    assert message and "operator-only" not in r.text and "/tmp" not in r.text and "/srv" not in r.text, (route, r.text)
+    return message
+
+
+QUESTION = "How many homes lost power in the storm?"
+EVERY_ROUTE = [
+    ("/ask", {"question": QUESTION, "as_of": "2025-03-10"}),
+    ("/search", {"query": "storm"}),
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": QUESTION}]}),
+    ("/v1/chat/completions", {"stream": True, "messages": [{"role": "user", "content": QUESTION}]}),
+    ("/ingest", {"articles": [{"id": "ferries", "text": "Ferries stopped in the storm."}]}),
+]
+
+
+def test_a_damaged_index_is_never_named_to_a_client(index, tmp_path):
+    """An index folder damaged on the server's disk - its CURRENT pointer naming no generation,
+    a Chroma part it lists gone (read by QA_DENSE_SEARCH=hnsw), chunks in a Chroma store beside
+    its part list - answered every route with the folder's path and the operator's repair
+    instructions ("index /srv/…: CURRENT names 'gen-000009' … write its name into /srv/…/CURRENT").
+    The client is told the index is damaged; the terminal keeps the whole message and its exit code."""
+    import shutil
+
+    operator = tmp_path / "operator-only"
+    pointer, part, stray = (operator / name for name in ("pointer", "part", "stray"))
+    for folder in (pointer, part, stray):
+        shutil.copytree(index, folder)
+    (pointer / "CURRENT").write_text("gen-000009\n")
+    gen = (part / "CURRENT").read_text().strip()
+    for listed in json.loads((part / gen / "chroma" / "qa-parts.json").read_text())["parts"]:
+        shutil.rmtree(part / "chroma-parts" / listed)
+    some_part = next(p for p in (stray / "chroma-parts").iterdir() if p.is_dir())
+    shutil.copy(some_part / "chroma.sqlite3", stray / gen / "chroma" / "chroma.sqlite3")
+    cases = [
+        (pointer, {}, EVERY_ROUTE),
+        (part, {"QA_DENSE_SEARCH": "hnsw"}, EVERY_ROUTE[:4]),
+        (stray, {}, EVERY_ROUTE[4:]),
+    ]
+    for folder, env, requests in cases:
+        proc, url = _serve(folder, {**env, "QA_API_KEY": KEY})
+        try:
+            for route, body in requests:
+                assert "index is damaged" in _what_a_client_is_told(url, route, body), (folder.name, route)
+        finally:
+            proc.kill()
+            proc.wait()
+    res = run_qa("ask", QUESTION, index=pointer)
+    assert res.returncode == 1 and f"{pointer}/CURRENT" in res.stderr and len(res.stderr.splitlines()) == 1, res.stderr

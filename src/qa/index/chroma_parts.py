@@ -136,11 +136,12 @@ class PartedStore:
         legacy = (self.folder / "chroma.sqlite3").exists()
         if manifest is not None:
             if legacy and _stray_rows(self.folder / "chroma.sqlite3"):
-                from qa.errors import QAError
+                from qa.errors import QAError, index_public
 
                 raise QAError(
                     f"{self.folder}: chunks in a single Chroma store beside this qa's part list (written by an "
-                    "older qa while this one used the index?); run `qa index rebuild`"
+                    "older qa while this one used the index?); run `qa index rebuild`",
+                    public=index_public("is damaged (chunks in a Chroma store beside its part list)"),
                 )
             self.parts: list[str] = list(manifest.get("parts", []))
             self.rows: dict[str, int] = {p: int(n) for p, n in manifest.get("rows", {}).items()}
@@ -276,9 +277,10 @@ class PartedStore:
         if store is None:
             path = self._path(part)
             if not path.is_dir():
-                from qa.errors import QAError
+                from qa.errors import QAError, index_public
 
-                raise QAError(f"{self.gen}: its Chroma part {path} is missing; run `qa index rebuild`")
+                raise QAError(f"{self.gen}: its Chroma part {path} is missing; run `qa index rebuild`",
+                              public=index_public("is damaged (a Chroma part it lists is missing)"))
             if self.writable and part not in (self._own, ROOT):
                 part = self._private_copy(part)
                 path = self._path(part)

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from qa.checkpoints import checkpoint
-from qa.errors import IndexBusyError, QAError
+from qa.errors import IndexBusyError, QAError, index_public
 
 _GEN = re.compile(r"^gen-(\d{6})$")
 
@@ -165,7 +165,8 @@ class Generations:
         newest = gens[-1].name if gens else "none"
         raise QAError(
             f"index {self.root}: CURRENT {damage}; nothing was changed (if {newest} is complete, write its name into "
-            f"{pointer} to make it the live generation, or restore the folder from a backup)"
+            f"{pointer} to make it the live generation, or restore the folder from a backup)",
+            public=index_public("is damaged (its CURRENT pointer names no generation); nothing was changed"),
         )
 
     def _remove_unpublished(self) -> None:
