@@ -529,3 +529,32 @@ def test_a_damaged_index_is_never_named_to_a_client(index, tmp_path):
             proc.wait()
     res = run_qa("ask", QUESTION, index=pointer)
     assert res.returncode == 1 and f"{pointer}/CURRENT" in res.stderr and len(res.stderr.splitlines()) == 1, res.stderr
+
+
+def test_an_index_the_servers_settings_do_not_fit_is_never_named_to_a_client(index, tmp_path):
+    """A server whose settings do not fit its index - QA_MODEL naming another embedding model (a
+    folder of the operator's) than the index was built with, QA_CHROMA_URL given for an index
+    that keeps its vectors in its own folder - answered every route with the index folder, the
+    model folder and the operator's fix ("index /srv/… was built with embedding model …, not
+    '/srv/…/other-model'; … `qa index rebuild --model /srv/…`"). The client is told only that
+    the index does not fit; the terminal keeps the whole message and exit 2."""
+    import shutil
+
+    from qa.answer.llms import free_port
+
+    operator = tmp_path / "operator-only"
+    served = operator / "index"
+    shutil.copytree(index, served)
+    chroma = f"http://127.0.0.1:{free_port()}/operator-only-path"
+    cases = [{"QA_MODEL": str(operator / "other-model")}, {"QA_CHROMA_URL": chroma, "QA_CHROMA_TIMEOUT": "3"}]
+    for env in cases:
+        proc, url = _serve(served, {**env, "QA_API_KEY": KEY})
+        try:
+            for route, body in EVERY_ROUTE:
+                message = _what_a_client_is_told(url, route, body)
+                assert message.startswith("the index ") and "127.0.0.1" not in message, (env, route, message)
+        finally:
+            proc.kill()
+            proc.wait()
+        res = run_qa("ask", QUESTION, index=served, env=env)
+        assert res.returncode == 2 and str(served) in res.stderr and len(res.stderr.splitlines()) == 1, res.stderr

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from qa.errors import IndexMissingError, ModelMismatchError
+from qa.errors import IndexMissingError, ModelMismatchError, index_public
 from qa.index.catalog import Catalog
 from qa.index.generations import Generations
 from qa.settings import DEFAULT_MODEL, Settings
@@ -31,7 +31,8 @@ def choose_model(settings: Settings, recorded: str | None) -> str:
         raise ModelMismatchError(
             f"index {settings.resolved_index()} was built with embedding model {recorded!r}, not "
             f"{canonical_model(settings.model)!r}; use another --index, or `qa index rebuild --model "
-            f"{settings.model}` to re-embed it"
+            f"{settings.model}` to re-embed it",
+            public=index_public("was built with another embedding model than the server is set to use (QA_MODEL)"),
         )
     return recorded or canonical_model(settings.model or DEFAULT_MODEL)
 

@@ -290,7 +290,7 @@ def with_server(settings: Settings, catalog: Catalog) -> Settings:
     accepted only when that server holds the index's published version (the server moved);
     --chroma-url on an index whose vectors are in its own folder is refused (nothing would be
     found there, and its next write would start empty on the server)."""
-    from qa.errors import UsageError
+    from qa.errors import UsageError, index_public
 
     gen = catalog.path.parent
     from qa.index.server_url import recorded_url
@@ -307,7 +307,8 @@ def with_server(settings: Settings, catalog: Catalog) -> Settings:
         if (gen / CHROMA_DIR).exists():
             raise UsageError(
                 f"index {gen.parent} keeps its vectors in its own folder, not on a Chroma server: drop --chroma-url / "
-                "QA_CHROMA_URL (to serve it from a server, ingest its articles into a new index with --chroma-url)"
+                "QA_CHROMA_URL (to serve it from a server, ingest its articles into a new index with --chroma-url)",
+                public=index_public("keeps its vectors in its own folder, not on the Chroma server the server is set to use"),
             )
         return settings  # an older qa's generation on a server, which recorded no URL
     held = open_shared(settings).current()
