@@ -558,3 +558,63 @@ def test_an_index_the_servers_settings_do_not_fit_is_never_named_to_a_client(ind
             proc.wait()
         res = run_qa("ask", QUESTION, index=served, env=env)
         assert res.returncode == 2 and str(served) in res.stderr and len(res.stderr.splitlines()) == 1, res.stderr
+
+
+@pytest.mark.slow
+def test_an_index_on_a_chroma_server_is_never_named_to_a_client(tmp_path, chroma_server):
+    """The one-writer rules of an index on a Chroma server answered a client with the server's
+    folders and the Chroma server's address: POST /ingest to a replica ("index /srv/… is a
+    replica of ID on http://10.0.0.5:8000: …"), to a folder holding only the writer's INDEX_ID
+    ("the Chroma server http://… already holds index ID …, and /srv/… has none of its
+    generations …") and to a stale copy of the writer's folder ("… version 2 of index /srv/…,
+    newer than its folder's 1 …"), and every route of a writer's folder served with another
+    Chroma server's URL ("index /srv/… lives on the Chroma server http://…; http://… does not
+    hold it"). The client is told what is wrong with the index in qa's words."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from conftest import wait_until_up
+
+    from qa.answer.llms import free_port
+
+    operator = tmp_path / "operator-only"
+    writer, replica, copy, id_only = (operator / name for name in ("writer", "replica", "copy", "id-only"))
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text((SAMPLES / "wire-feed.jsonl").read_text())
+    remote = ["--chroma-url", chroma_server]
+    assert run_qa("ingest", str(feed), *remote, index=writer).returncode == 0
+    shutil.copytree(writer, copy)
+    id_only.mkdir()
+    shutil.copy(writer / "INDEX_ID", id_only / "INDEX_ID")
+    assert run_qa("ingest", str(SAMPLES / "norland-westmark-call.md"), index=writer).returncode == 0
+    index_id = (writer / "INDEX_ID").read_text().strip()
+    assert run_qa("index", "follow", index_id, *remote, index=replica).returncode == 0
+    port = free_port()
+    other = subprocess.Popen([str(Path(sys.executable).parent / "chroma"), "run", "--path", str(tmp_path / "other-chroma"),
+                              "--host", "127.0.0.1", "--port", str(port)], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, env={**os.environ, "ANONYMIZED_TELEMETRY": "False"})
+    ingest = EVERY_ROUTE[4:]
+    cases = [
+        (replica, {}, ingest, "is a replica"),
+        (id_only, {"QA_CHROMA_URL": chroma_server}, ingest, "has none of the generations"),
+        (copy, {}, ingest, "is older than"),
+        (writer, {"QA_CHROMA_URL": f"http://127.0.0.1:{port}"}, EVERY_ROUTE, "lives on another Chroma server"),
+    ]
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/api/v2/heartbeat", other, timeout=60)
+        for folder, env, requests, problem in cases:
+            proc, url = _serve(folder, {**env, "QA_API_KEY": KEY})
+            try:
+                for route, body in requests:
+                    message = _what_a_client_is_told(url, route, body)
+                    assert problem in message and "127.0.0.1" not in message, (folder.name, route, message)
+            finally:
+                proc.kill()
+                proc.wait()
+    finally:
+        other.kill()
+        other.wait()
+    res = run_qa("ingest", str(feed), index=replica)
+    assert res.returncode == 2 and str(replica) in res.stderr and chroma_server in res.stderr, res.stderr

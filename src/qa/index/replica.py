@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from qa.errors import IndexMissingError, QAError, ServerAnswerError, UsageError, gist
+from qa.errors import IndexMissingError, QAError, ServerAnswerError, UsageError, gist, index_public
 from qa.settings import Settings
 
 MARKER = "REPLICA"
@@ -79,7 +79,8 @@ def refuse_writes(settings: Settings) -> None:
     if m is not None:
         raise UsageError(
             f"index {settings.resolved_index()} is a replica of {m.get('index_id')} on {m.get('chroma_url')}: "
-            "ingest through the writer's index; a replica only follows it"
+            "ingest through the writer's index; a replica only follows it",
+            public=index_public("is a replica: it only follows its writer's index; ingest through the writer"),
         )
 
 

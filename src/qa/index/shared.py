@@ -313,7 +313,8 @@ def with_server(settings: Settings, catalog: Catalog) -> Settings:
         return settings  # an older qa's generation on a server, which recorded no URL
     held = open_shared(settings).current()
     if held is None or held.epoch != catalog.get_meta(EPOCH_KEY):
-        raise UsageError(f"index {gen.parent} lives on the Chroma server {recorded}; {given} does not hold it")
+        raise UsageError(f"index {gen.parent} lives on the Chroma server {recorded}; {given} does not hold it",
+                         public=index_public("lives on another Chroma server than the one the server is set to use"))
     return settings
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.checkpoints import checkpoint
-from qa.errors import IndexMissingError, QAError, UsageError
+from qa.errors import IndexMissingError, QAError, UsageError, index_public
 from qa.index.catalog import Catalog
 from qa.index.generations import Generations
 from qa.index.lexical import lexical_text
@@ -231,7 +231,8 @@ class IndexWriter:
             raise UsageError(
                 f"the Chroma server {self.settings.chroma_url} already holds index {ident} (version {held.version}), and "
                 f"{self.generations.root} has none of its generations: an index has one writer, its own folder (a new "
-                f"index needs a folder without INDEX_ID; to serve this one: qa index follow {ident}, into an empty folder)"
+                f"index needs a folder without INDEX_ID; to serve this one: qa index follow {ident}, into an empty folder)",
+                public=index_public("has none of the generations its Chroma server holds: an index has one writer, its own folder"),
             )
 
     def _announce(self, *, check: bool = False) -> None:
@@ -264,7 +265,8 @@ class IndexWriter:
             if announced is not None and announced.version > version:
                 raise UsageError(
                     f"the Chroma server holds version {announced.version} of index {self.generations.root}, newer than "
-                    f"its folder's {version}: is another writer using a copy of the folder? An index has one writer"
+                    f"its folder's {version}: is another writer using a copy of the folder? An index has one writer",
+                    public=index_public("is older than what its Chroma server holds: an index has one writer, its own folder"),
                 )
         floor = min(version_of(g) for g in kept)
         shared.publish(Version(version, epoch, floor, *chunking))
