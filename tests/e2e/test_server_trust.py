@@ -618,3 +618,17 @@ def test_an_index_on_a_chroma_server_is_never_named_to_a_client(tmp_path, chroma
         other.wait()
     res = run_qa("ingest", str(feed), index=replica)
     assert res.returncode == 2 and str(replica) in res.stderr and chroma_server in res.stderr, res.stderr
+
+
+def test_a_configured_local_model_file_that_is_missing_is_not_named_to_a_client(server):
+    """An operator's backend choice whose gguf file is not there ("local": gguf:/srv/operator-only/
+    secret-model.gguf) answered /ask and /v1/chat/completions with the file's path ("gguf:/srv/…:
+    no such model file"), while /v1/models and an answer's details never show more than its name.
+    The client is told the model file is not installed on the server."""
+    requests = [
+        ("/ask", {"question": QUESTION, "llm": "local"}),
+        ("/v1/chat/completions", {"model": "qa:local", "messages": [{"role": "user", "content": QUESTION}]}),
+        ("/v1/chat/completions", {"model": "qa:local", "stream": True, "messages": [{"role": "user", "content": QUESTION}]}),
+    ]
+    for route, body in requests:
+        assert "model file is not installed on the server" in _what_a_client_is_told(server, route, body), route

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qa.errors import QAError, UsageError
+from qa.errors import QAError, UsageError, model_public
 from qa.settings import LLMSettings
 
 Factory = Callable[[str, "LLMSettings"], Any]
@@ -157,7 +157,7 @@ def start_llama_server(gguf: Path, port: int, *, alias: str = "local", n_ctx: in
     except ImportError:
         raise QAError("gguf backend needs the optional extra: pip install 'qa[gguf]' (xllamacpp)") from None
     if not gguf.is_file():
-        raise UsageError(f"gguf:{gguf}: no such model file")
+        raise UsageError(f"gguf:{gguf}: no such model file", public=model_public("gguf model file", "is not installed"))
     params = xllamacpp.CommonParams()
     params.model.path = str(gguf)
     params.hostnames = ["127.0.0.1"]
