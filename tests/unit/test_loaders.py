@@ -340,6 +340,35 @@ def test_fields_are_capped_and_identities_never_truncated(tmp_path):
     assert isinstance(url_err, InputError) and "'url' too long" in str(url_err) and url_err.line == 3
 
 
+def test_a_title_source_or_author_that_is_not_text_is_a_warning_never_its_python_form(tmp_path):
+    """A record's source given as an object (a news API's {"id": …, "name": …}), a title as a
+    list or true, an author as an object (a JSON Feed's {"name": …}) were kept as Python wrote
+    them, with no warning: every citation read "— {'id': 'harbour-times', 'name': 'Harbour
+    Times'}". A field qa cannot use is a warning and is not used; a number is its text."""
+    from qa.ingest.loaders import record_or_error
+
+    rows = [
+        {"id": "a", "text": "Body.", "url": "https://harbour.example/a", "source": {"id": "ht", "name": "Harbour Times"},
+         "title": ["Kessel", "ferry"], "authors": [{"name": "Ola Brenn"}, "Jane Quill", ["x"]]},
+        {"id": "b", "text": "Body.", "source": ["Wire"], "title": True, "author": {"name": "Ola Brenn"}},
+        {"id": "c", "text": "Body.", "source": "Wire", "title": 2025, "authors": ["Jane Quill", 7]},
+    ]
+    f = tmp_path / "feed.jsonl"
+    f.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "d.md").write_text("---\ntitle: [Kessel, ferry]\nsource: {name: Wire}\nauthors: [{name: Ola}]\n---\nBody.\n")
+    a, b, c = list(load_path(f, max_bytes=MAX))
+    api = record_or_error(rows[0], "<api>", 1)
+    d = _one(tmp_path / "d.md")
+    for art in (a, api):
+        assert (art.title, art.source, art.authors) == ("", "harbour.example", ("Jane Quill",)), art
+        assert len(art.warnings) == 3 and all("not text" in w for w in art.warnings), art.warnings
+    assert (b.title, b.source, b.authors) == ("", "", ()) and len(b.warnings) == 3, b
+    assert (c.title, c.source, c.authors) == ("2025", "Wire", ("Jane Quill", "7")) and c.warnings == [], c
+    assert (d.title, d.source, d.authors) == ("", "", ()) and len(d.warnings) == 3, d
+    for art in (a, b, c, d):
+        assert not any("{" in v or "[" in v or v == "True" for v in (art.title, art.source, *art.authors)), art
+
+
 @pytest.mark.parametrize("url", ["javascript:alert(1)", "data:text/html,x", "file:///etc/passwd", "/local/path"])
 def test_non_http_urls_are_not_kept_as_links(tmp_path, url):
     f = tmp_path / "feed.jsonl"

@@ -294,7 +294,7 @@ def load_markdown(text: str, name: str) -> RawArticle:
         text = text[m.end() :]
     body = _MD_LINK.sub(r"\1", text)
     body = _MD_EMPHASIS.sub(r"\2", body)
-    title = str(meta.get("title") or "")
+    title = meta.get("title") or ""  # one that is not text is a warning, in _from_record
     if not title:
         h = re.search(r"^#\s+(.+)$", body, re.M)
         title = h.group(1).strip() if h else _title_from_stem(name)
@@ -582,8 +582,25 @@ def _identity(rec: dict[str, Any], key: str, name: str, line: int | None) -> str
     return text
 
 
+def _as_text(value: Any) -> str | None:
+    """A metadata value as text: a string as given, a number (or a YAML date) as written; None
+    for what is not text (an object, a list, true or false), which a caller warns about and
+    does not use - never Python's own spelling of it ("{'name': 'Harbour Times'}")."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float, date)) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
 def _capped(rec: dict[str, Any], key: str, limit: int, warnings: list[str]) -> str:
-    text = str(rec.get(key) or "")
+    value = rec.get(key)
+    if value is None or value == "":
+        return ""
+    text = _as_text(value)
+    if text is None:
+        warnings.append(f"field {key!r} is not text; ignored")
+        return ""
     if len(text) > limit:
         warnings.append(f"field {key!r} truncated to {limit:,} characters (was {len(text):,})")
         text = text[:limit]
@@ -616,7 +633,10 @@ def _authors(rec: dict[str, Any], warnings: list[str]) -> tuple[str, ...]:
     if not isinstance(value, (list, tuple)):
         warnings.append(f"field {key!r} is not a string or a list; ignored")
         return ()
-    names = [str(a).strip() for a in value if str(a).strip()]
+    texts = [_as_text(a) for a in value]
+    if None in texts:
+        warnings.append(f"field {key!r}: {texts.count(None)} of its entries not text; ignored")
+    names = [a.strip() for a in texts if a is not None and a.strip()]
     if len(names) > MAX_AUTHORS or any(len(a) > AUTHOR_CHARS for a in names):
         warnings.append(f"field {key!r} capped to {MAX_AUTHORS} names of {AUTHOR_CHARS} characters")
     return tuple(a[:AUTHOR_CHARS] for a in names[:MAX_AUTHORS])
