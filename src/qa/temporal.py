@@ -170,8 +170,9 @@ def shift_month(d: date, n: int) -> tuple[int, int]:
 
 
 def week_range(d: date) -> tuple[date, date]:
+    """The Monday to Sunday week of ``d`` (the last week of 9999 held at the calendar's end)."""
     start = d - timedelta(days=d.weekday())
-    return start, start + timedelta(days=6)
+    return start, _plus(start, 6)
 
 
 def _safe_date(y: int, m: int, d: int) -> date | None:
