@@ -129,6 +129,20 @@ def test_every_failure_is_one_line_naming_its_url_and_the_others_go_on(server, b
     assert set(docs(bot)) == {server.url("/world/dam-talks"), server.url("/science/river-survey.html")}
 
 
+def test_a_url_that_does_not_parse_is_its_own_error_and_the_others_go_on(server, bot):
+    """'http://[::1' (an IPv6 host without its closing bracket) crashed the whole run - qa ingest
+    printed a ValueError traceback, POST /ingest {"urls": […]} answered 500 - before anything was
+    fetched, while a URL with a port out of range is that URL's one-line error."""
+    bad = ["http://[::1", "https://[news.example/a", "http://news.example:99999/"]
+    page = server.url("/world/dam-talks.html")
+    for report in (bot.ingest([*bad, page]),
+                   bot.ingest_records([], urls=[*bad, page], url_hosts=[server.base.split("//")[1], "news.example"])):
+        reasons = {e.path: str(e) for e in report.errors}
+        assert set(reasons) == set(bad) and all(r.startswith("not a valid URL") for r in reasons.values()), reasons
+        assert report.failed == len(bad)
+    assert set(docs(bot)) == {server.url("/world/dam-talks")}
+
+
 def test_an_article_page_url_is_unchanged_at_no_cost_the_second_time(server, bot):
     first = bot.ingest([server.url("/world/harbour-bridge.html?utm_source=newsletter#top")])
     assert first.added == 1 and list(docs(bot)) == [server.url("/world/harbour-bridge.html")]

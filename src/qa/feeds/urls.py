@@ -97,10 +97,14 @@ def endpoint_problem(url: str, allowed: frozenset[tuple[str, int | None]]) -> st
 
 
 def canonical_url(url: str) -> str:
-    """The form of ``url`` that names a document (see the module doc)."""
+    """The form of ``url`` that names a document (see the module doc); a URL that does not
+    parse (``http://[::1``) as given, for the fetcher to report as that URL's error."""
     from courlan import normalize_url
 
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return url.strip()
     try:
         return normalize_url(urlunsplit(parts._replace(fragment="")), strict=False)
     except ValueError:  # courlan refuses some odd queries: keep the URL without its fragment
