@@ -632,3 +632,36 @@ def test_a_configured_local_model_file_that_is_missing_is_not_named_to_a_client(
     ]
     for route, body in requests:
         assert "model file is not installed on the server" in _what_a_client_is_told(server, route, body), route
+
+
+def test_an_unforeseen_failure_is_internal_to_the_client_and_logged_for_the_operator(index, tmp_path):
+    """A failure qa did not foresee (here the index's chroma-parts folder replaced by a file
+    while the server runs; a full disk is the same) answers the client 500 "internal error",
+    never its words nor a stack trace - but the server wrote nothing at all to its log, so
+    the operator could not learn why /ingest failed. Its log now has the traceback."""
+    import os
+    import shutil
+    import subprocess
+
+    from conftest import qa_executable, wait_until_up
+
+    from qa.answer.llms import free_port
+
+    served = tmp_path / "operator-only" / "index"
+    shutil.copytree(index, served)
+    port, log = free_port(), tmp_path / "serve.log"
+    with open(log, "w") as err:
+        proc = subprocess.Popen([qa_executable(), "serve", "--index", str(served), "--port", str(port)],
+                                env={**os.environ, "QA_API_KEY": KEY}, stdout=subprocess.DEVNULL, stderr=err)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(f"{url}/healthz", proc)
+        shutil.rmtree(served / "chroma-parts")
+        (served / "chroma-parts").write_text("")
+        r = httpx.post(f"{url}/ingest", json={"articles": [{"id": "ferries", "text": "Ferries stopped."}]}, headers=AUTH, timeout=120)
+        assert (r.status_code, r.json()) == (500, {"error": {"message": "internal error", "type": "internal"}}), r.text
+    finally:
+        proc.kill()
+        proc.wait()
+    said = log.read_text()
+    assert "POST /ingest" in said and "Traceback" in said and "NotADirectoryError" in said, said

@@ -29,8 +29,8 @@ from qa.server.openai_chat import (
     MODEL_ID, ChatRequest, chat_backend_name, completion, completion_events, read_messages,
 )
 from qa.server.security import (
-    BodyLimit, BodyTooLarge, RateLimiter, allowed_hosts, backend_for, forwarded, key_ok, loopback_only,
-    public_details, rate_bucket, too_large,
+    BodyLimit, BodyTooLarge, RateLimiter, allowed_hosts, backend_for, forwarded, internal_error, key_ok,
+    loopback_only, public_details, rate_bucket, too_large,
 )
 from qa.settings import REPLICA_WAIT_MAX_SECONDS, Settings
 
@@ -158,8 +158,8 @@ def create_app(settings: Settings, *, bound_host: str = "127.0.0.1", watch: bool
             return JSONResponse({"error": {"message": "rate limit exceeded", "type": "rate_limited"}}, status_code=429, headers={"Retry-After": "60"})
         try:
             return await call_next(request)
-        except Exception:  # never a stack trace over HTTP
-            return JSONResponse({"error": {"message": "internal error", "type": "internal"}}, status_code=500)
+        except Exception as e:  # never a stack trace over HTTP: the operator's log has it
+            return JSONResponse(internal_error(f"{request.method} {request.url.path}", e), status_code=500)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

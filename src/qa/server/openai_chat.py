@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from qa.errors import QAError
 from qa.server.markdown import markdown_answer, read_answer, sources_markdown
-from qa.server.security import public_details
+from qa.server.security import internal_error, public_details
 from qa.types import Answer
 
 if TYPE_CHECKING:
@@ -115,8 +115,9 @@ def completion_events(
             yield event({"content": markdown_answer(piece)})
         answer = stream.answer
     except Exception as e:  # the status line is sent: the error travels in the stream
-        message, kind = (e.public, type(e).__name__) if isinstance(e, QAError) else ("internal error", "internal")
-        yield f"data: {json.dumps({'error': {'message': message, 'type': kind}}, ensure_ascii=False)}\n\n"
+        error = ({"message": e.public, "type": type(e).__name__} if isinstance(e, QAError)
+                 else internal_error("POST /v1/chat/completions (streamed)", e)["error"])
+        yield f"data: {json.dumps({'error': error}, ensure_ascii=False)}\n\n"
         yield event({}, "stop")
         yield "data: [DONE]\n\n"
         return

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import logging
 import threading
 import time
 from collections import OrderedDict, deque
@@ -48,6 +49,14 @@ def public_details(answer: Answer) -> dict[str, Any]:
     if extra.get("backend") == "gguf" and extra.get("model"):  # the operator's file path stays private
         extra["model"] = Path(str(extra["model"])).name
     return extra
+
+
+def internal_error(request: str, exc: BaseException) -> dict[str, Any]:
+    """What a client is told of a failure qa did not foresee (a bug, a full disk): "internal
+    error", never its words nor a stack trace. The operator's log gets the traceback, naming
+    the request (``"POST /ingest"``), as uvicorn's own log would."""
+    logging.getLogger("uvicorn.error").error("qa serve: %s failed", request, exc_info=exc)
+    return {"error": {"message": "internal error", "type": "internal"}}
 
 
 class RateLimiter:
