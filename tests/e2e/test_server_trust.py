@@ -665,3 +665,43 @@ def test_an_unforeseen_failure_is_internal_to_the_client_and_logged_for_the_oper
         proc.wait()
     said = log.read_text()
     assert "POST /ingest" in said and "Traceback" in said and "NotADirectoryError" in said, said
+
+
+def test_a_document_named_by_its_file_is_not_shown_by_its_path(tmp_path):
+    """A file ingested without an id or url is named by its absolute path on the server, and
+    every /search result and citation (/ask, /v1/chat/completions plain and streamed) gave that
+    name to the client as its doc_id ("/srv/operator-only/inbox/museum-east-wing.txt"): where the
+    operator keeps the files. A client now sees a name that is the same for the same file and
+    says nothing of where it is; the terminal (qa search --json) keeps the path."""
+    import shutil
+
+    from qa.ingest import ingest
+    from qa.settings import Settings
+
+    inbox = tmp_path / "operator-only" / "inbox"
+    inbox.mkdir(parents=True)
+    shutil.copy(SAMPLES / "museum-east-wing.txt", inbox / "museum-east-wing.txt")
+    index = tmp_path / "index"
+    ingest([str(inbox)], Settings(index=index))
+    question = "When did the Maritime Museum reopen its east wing?"
+    proc, url = _serve(index, {"QA_API_KEY": KEY})
+    try:
+        seen = []
+        r = httpx.post(f"{url}/search", json={"query": question, "k": 1}, headers=AUTH, timeout=120)
+        seen.append((r.text, [x["doc_id"] for x in r.json()["results"]]))
+        r = httpx.post(f"{url}/ask", json={"question": question}, headers=AUTH, timeout=120)
+        seen.append((r.text, [c["doc_id"] for c in r.json()["citations"]]))
+        chat = {"messages": [{"role": "user", "content": question}]}
+        r = httpx.post(f"{url}/v1/chat/completions", json=chat, headers=AUTH, timeout=120)
+        seen.append((r.text, [c["doc_id"] for c in r.json()["citations"]]))
+        r = httpx.post(f"{url}/v1/chat/completions", json={**chat, "stream": True}, headers=AUTH, timeout=120)
+        last = [json.loads(line[6:]) for line in r.text.splitlines() if line.startswith("data: {") and "citations" in line]
+        seen.append((r.text, [c["doc_id"] for c in last[-1]["citations"]]))
+    finally:
+        proc.kill()
+        proc.wait()
+    for text, ids in seen:
+        assert ids and "operator-only" not in text and str(tmp_path) not in text, text[:500]
+    assert len({i for _, ids in seen for i in ids}) == 1, seen
+    res = run_qa("search", question, "--json", "--k", "1", index=index)
+    assert json.loads(res.stdout)["results"][0]["doc_id"] == str(inbox / "museum-east-wing.txt")

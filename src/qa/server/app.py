@@ -30,7 +30,7 @@ from qa.server.openai_chat import (
 )
 from qa.server.security import (
     BodyLimit, BodyTooLarge, RateLimiter, allowed_hosts, backend_for, forwarded, internal_error, key_ok,
-    loopback_only, public_details, rate_bucket, too_large,
+    loopback_only, public_details, public_sources, rate_bucket, too_large,
 )
 from qa.settings import REPLICA_WAIT_MAX_SECONDS, Settings
 
@@ -232,13 +232,14 @@ def create_app(settings: Settings, *, bound_host: str = "127.0.0.1", watch: bool
         filters = SearchFilters(req.since, req.until, req.source)
         backend = backend_for(settings, req.llm)
         answer = bot.ask(req.question, as_of=req.as_of, k=req.k, filters=filters, llm=backend)
-        return {**answer.to_dict(), **public_details(answer)}
+        shown = answer.to_dict()
+        return {**shown, "citations": public_sources(shown["citations"]), **public_details(answer)}
 
     @app.post("/search", dependencies=[Depends(authorized)])
     def search(req: SearchRequest) -> dict[str, Any]:
         filters = SearchFilters(req.since, req.until, req.source)
         passages = bot.search(req.query, req.k, as_of=req.as_of, filters=filters)
-        return {"query": req.query, "results": [p.to_dict(i) for i, p in enumerate(passages, 1)]}
+        return {"query": req.query, "results": public_sources([p.to_dict(i) for i, p in enumerate(passages, 1)])}
 
     @app.post("/ingest", dependencies=[Depends(authorized)])
     def ingest(req: IngestRequest, request: Request) -> dict[str, Any]:

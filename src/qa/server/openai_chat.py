@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from qa.errors import QAError
 from qa.server.markdown import markdown_answer, read_answer, sources_markdown
-from qa.server.security import internal_error, public_details
+from qa.server.security import internal_error, public_details, public_sources
 from qa.types import Answer
 
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ def completion(question: str, answer: Answer, cid: str, created: int) -> dict[st
         "choices": [{"index": 0, "finish_reason": "stop",
                      "message": {"role": "assistant", "content": markdown_answer(answer.answer) + sources_markdown(answer)}}],
         "usage": usage(answer),
-        "citations": [c.to_dict() for c in answer.citations],
+        "citations": public_sources([c.to_dict() for c in answer.citations]),
         "qa": qa_details(question, answer),
     }
 
@@ -124,5 +124,5 @@ def completion_events(
     tail = sources_markdown(answer)
     if tail:
         yield event({"content": tail})
-    yield event({}, "stop", citations=[c.to_dict() for c in answer.citations], qa=qa_details(question, answer))
+    yield event({}, "stop", citations=public_sources([c.to_dict() for c in answer.citations]), qa=qa_details(question, answer))
     yield "data: [DONE]\n\n"

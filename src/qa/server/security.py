@@ -4,6 +4,7 @@ may see (never the operator's paths)."""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 import logging
@@ -49,6 +50,20 @@ def public_details(answer: Answer) -> dict[str, Any]:
     if extra.get("backend") == "gguf" and extra.get("model"):  # the operator's file path stays private
         extra["model"] = Path(str(extra["model"])).name
     return extra
+
+
+def public_doc_id(doc_id: str) -> str:
+    """A document's id as a client sees it: as it is, unless it is a path on the server (a file
+    ingested without an id or url is named by its absolute path), which a client sees as a digest
+    of it - the same for the same file, saying nothing of where the operator keeps it."""
+    if not doc_id.startswith("/"):
+        return doc_id
+    return "file:" + hashlib.sha256(doc_id.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
+def public_sources(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Search results or citations (their ``to_dict``) as a client sees them (``public_doc_id``)."""
+    return [{**item, "doc_id": public_doc_id(item["doc_id"])} for item in items]
 
 
 def internal_error(request: str, exc: BaseException) -> dict[str, Any]:
