@@ -705,3 +705,14 @@ def test_a_document_named_by_its_file_is_not_shown_by_its_path(tmp_path):
     assert len({i for _, ids in seen for i in ids}) == 1, seen
     res = run_qa("search", question, "--json", "--k", "1", index=index)
     assert json.loads(res.stdout)["results"][0]["doc_id"] == str(inbox / "museum-east-wing.txt")
+
+
+@pytest.mark.parametrize("method, path, status", [("POST", "/v1/embeddings", 404), ("POST", "/v1/completions", 404),
+                                                  ("GET", "/ask", 405), ("GET", "/static/no-such.js", 404)])
+def test_every_error_body_is_the_servers_json_error(server, method, path, status):
+    """An OpenAI client calling a route qa does not have (/v1/embeddings) or the wrong method
+    got Starlette's {"detail": "Not Found"}, unlike every other error of the server
+    ({"error": {"message", "type"}}, the shape OpenAI clients read)."""
+    r = httpx.request(method, f"{server}{path}", headers=AUTH, json={}, timeout=30)
+    assert r.status_code == status and set(r.json()) == {"error"}, r.text
+    assert r.json()["error"]["message"] and r.json()["error"]["type"] == "http_error", r.text

@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from qa.assistant import Assistant
@@ -166,8 +167,8 @@ def create_app(settings: Settings, *, bound_host: str = "127.0.0.1", watch: bool
         problems = [{"field": ".".join(str(x) for x in e["loc"][1:]), "message": e["msg"]} for e in exc.errors()]
         return JSONResponse({"error": {"message": "invalid request", "type": "invalid_request", "details": problems}}, status_code=422)
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    @app.exception_handler(StarletteHTTPException)  # FastAPI's HTTPException and Starlette's own (404, 405)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if isinstance(exc, BodyTooLarge):
             return too_large(settings.max_request_bytes)
         return JSONResponse({"error": {"message": str(exc.detail), "type": "http_error"}}, status_code=exc.status_code, headers=exc.headers)
