@@ -56,7 +56,8 @@ _OWN_TIME_FREE = re.compile(r"\b(ever|first|last(?!\s*[(?.!]|\s*$)|latest|most r
 _STATE = re.compile(r"^\s*(?:\w+\s+){0,2}?(is|are|does|do|has|have|can|will)\b", re.I)  # a present state, not the event
 _SINGULAR = re.compile(r"\b(he|him|she|her|his)\b", re.I)
 _TRAILING_THEN = re.compile(r"[\s,]+(then|at (that|the) time)\s*(?=[?.!]*$)", re.I)
-_NAME_RUN = re.compile(r"[A-Z][\w'’.-]*(?:\s+(?:and|&|of|the|de|van|von)\s+[A-Z][\w'’.-]*|\s+[A-Z][\w'’.-]*)*")
+_NAMED = r"[A-Z][\w'’.-]*(?:\s+\d[\w.-]*)?"  # a capitalised word, with the number that names it ("Apollo 11")
+_NAME_RUN = re.compile(rf"{_NAMED}(?:\s+(?:and|&|of|the|de|van|von)\s+{_NAMED}|\s+{_NAMED})*")
 _TIME_WORDS = {m for m in calendar.month_name if m} | {d for d in calendar.day_name}
 _NOT_NAMES = _TIME_WORDS | {
     "When", "What", "Who", "Whom", "Whose", "Where", "Why", "How", "Which", "Did", "Do", "Does", "Is", "Are", "Was",

@@ -100,6 +100,26 @@ def test_what_about_other_names_replaces_the_names_before_a_named_topic():
     assert thing.startswith("What did Putin and Netanyahu discuss about the ceasefire")
 
 
+def test_what_about_a_name_with_a_number_replaces_the_whole_name():
+    """"What about Apollo 13?" after "When was Apollo 11 launched?" was asked as "When was Apollo
+    13 11 launched?" (and "Euro 2020" after "the Euro 2024 final" as "the Euro 2020 2024 final"):
+    the number of a name was not part of the name, so it stayed and piled up turn after turn."""
+    cases = [
+        (["When was Apollo 11 launched?", "What about Apollo 13?", "And Apollo 17?"],
+         ["When was Apollo 11 launched?", "When was Apollo 13 launched?", "When was Apollo 17 launched?"]),
+        (["Who won the Euro 2024 final?", "What about Euro 2020?"],
+         ["Who won the Euro 2024 final?", "Who won the Euro 2020 final?"]),
+        (["Why was the Boeing 737 grounded?", "What about Airbus A320?"],
+         ["Why was the Boeing 737 grounded?", "Why was the Airbus A320 grounded?"]),
+    ]
+    for says, expected in cases:
+        history: list[Turn] = []
+        for text in says:
+            standalone, frame = rewrite(text, history)
+            history.append(Turn(text, standalone, "It happened. [1]", True, None, None, frame=frame))
+        assert [t.standalone for t in history] == expected
+
+
 MESSAGE_ENDINGS = {
     "no mark": lambda s: s.rstrip("?"),
     "full stop": lambda s: s.rstrip("?") + ".",
