@@ -531,6 +531,31 @@ def test_a_damaged_index_is_never_named_to_a_client(index, tmp_path):
     assert res.returncode == 1 and f"{pointer}/CURRENT" in res.stderr and len(res.stderr.splitlines()) == 1, res.stderr
 
 
+def test_a_damaged_catalog_is_one_line_and_the_server_still_starts(index, tmp_path):
+    """A live generation whose catalog is not a database (a damaged disk, a bad restore) made
+    `qa serve` die at startup with a traceback ("sqlite3.DatabaseError: file is not a database")
+    and `qa ask` print one. Now it is one line naming the catalog in the terminal (exit 1), and
+    the server starts: /healthz says the index cannot be read and a client is told the index
+    is damaged, never where."""
+    import shutil
+
+    served = tmp_path / "operator-only" / "index"
+    shutil.copytree(index, served)
+    gen = (served / "CURRENT").read_text().strip()
+    (served / gen / "catalog.sqlite").write_bytes(b"not a database, whatever it was " * 64)
+    res = run_qa("ask", QUESTION, index=served)
+    assert res.returncode == 1 and len(res.stderr.splitlines()) == 1, res.stderr
+    assert str(served / gen / "catalog.sqlite") in res.stderr and "Traceback" not in res.stderr, res.stderr
+    proc, url = _serve(served, {"QA_API_KEY": KEY})
+    try:
+        assert httpx.get(f"{url}/healthz", timeout=30).json()["status"] == "error"
+        for route, body in EVERY_ROUTE:
+            assert "index is damaged" in _what_a_client_is_told(url, route, body), route
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def test_an_index_the_servers_settings_do_not_fit_is_never_named_to_a_client(index, tmp_path):
     """A server whose settings do not fit its index - QA_MODEL naming another embedding model (a
     folder of the operator's) than the index was built with, QA_CHROMA_URL given for an index

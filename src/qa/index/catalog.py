@@ -12,6 +12,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from qa.errors import QAError, index_public
 from qa.types import Article
 
 if TYPE_CHECKING:  # numpy is imported on use: `qa index stats` stays light
@@ -28,11 +29,20 @@ class Catalog:
 
     def __init__(self, gen: Path, *, writable: bool = False):
         self.path = gen / FILE
-        if writable:
-            self.db = sqlite3.connect(self.path, check_same_thread=False)
-        else:
-            uri = f"file:{urllib.parse.quote(str(self.path))}?mode=ro"
-            self.db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        try:
+            if writable:
+                self.db = sqlite3.connect(self.path, check_same_thread=False)
+            else:
+                uri = f"file:{urllib.parse.quote(str(self.path))}?mode=ro"
+                self.db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            self.db.execute("SELECT count(*) FROM sqlite_master").fetchone()  # reads its header
+        except sqlite3.DatabaseError as e:  # not a database, or no file to read: a damaged generation
+            if hasattr(self, "db"):
+                self.db.close()
+            raise QAError(
+                f"{self.path}: the index's catalog cannot be read ({e}); restore the index folder from a backup",
+                public=index_public("is damaged (its catalog cannot be read)"),
+            ) from None
 
     def close(self) -> None:
         self.db.close()
