@@ -248,3 +248,49 @@ def test_ingest_while_querying_sees_old_or_new_never_half(tmp_path):
         assert len({x["doc_id"] for x in after["results"]}) == 40
     finally:
         proc.kill()
+
+
+def test_ingests_waiting_for_another_writer_never_stall_questions(tmp_path):
+    """While another process holds the index's writer lock (a `qa ingest` or a long `qa index
+    rebuild` of the same folder), each POST /ingest waits its turn - in the request threads the
+    server answers every route with, so 40 of them froze it: /search and even /healthz hung until
+    the other writer finished. Questions are answered meanwhile; the ingests land afterwards."""
+    import fcntl
+    import os
+    import time
+
+    from qa.ingest import ingest
+    from qa.settings import Settings
+
+    index = tmp_path / "index"
+    ingest([str(SAMPLES / "wire-feed.jsonl")], Settings(index=index))
+    proc, url = _serve(index)
+    lock = os.open(index / ".write.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(lock, fcntl.LOCK_EX)  # the other writer, as qa.index.generations takes it
+    results: list[int] = []
+
+    def post(i: int) -> None:
+        r = httpx.post(f"{url}/ingest", json={"articles": [{"id": f"wait-{i}", "text": f"Ferry {i} waited at the pier."}]},
+                       timeout=300)
+        results.append(r.status_code)
+
+    posts = [threading.Thread(target=post, args=(i,)) for i in range(45)]
+    try:
+        for t in posts:
+            t.start()
+        time.sleep(2)
+        started = time.monotonic()
+        assert httpx.get(f"{url}/healthz", timeout=15).status_code == 200
+        search = httpx.post(f"{url}/search", json={"query": "storm power homes", "k": 1}, timeout=15)
+        assert search.status_code == 200 and search.json()["results"], search.text
+        assert time.monotonic() - started < 15
+        assert not results  # all still waiting for the other writer
+    finally:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        os.close(lock)
+        for t in posts:
+            t.join(timeout=300)
+        documents = httpx.get(f"{url}/healthz", timeout=30).json().get("documents")
+        proc.kill()
+        proc.wait()
+    assert results == [200] * 45 and documents == 3 + 45, (results, documents)

@@ -7,10 +7,12 @@ CLI's JSON contracts (`POST /ask`, `POST /search`, `POST /ingest`) and `GET /hea
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -124,6 +126,9 @@ def create_app(settings: Settings, *, bound_host: str = "127.0.0.1", watch: bool
     bot = Assistant(settings)
     replica = bot.is_replica()  # a corrupt marker fails here, as one line, not in the lifespan
     write_lock = threading.Lock()
+    # ingests run here, one at a time: one waiting for the writer lock (another process's ingest
+    # or rebuild) holds none of the request threads every route is answered with
+    ingests = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qa-ingest")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> Any:
@@ -143,6 +148,7 @@ def create_app(settings: Settings, *, bound_host: str = "127.0.0.1", watch: bool
         for thread in (watcher, follower):
             if thread.is_alive():
                 thread.join(timeout=30)
+        ingests.shutdown(wait=True, cancel_futures=True)
         bot.close()
 
     app = FastAPI(title="qa", version="0.1.0", description="Cited, time-aware answers over news articles", lifespan=lifespan,
@@ -242,8 +248,13 @@ def create_app(settings: Settings, *, bound_host: str = "127.0.0.1", watch: bool
         passages = bot.search(req.query, req.k, as_of=req.as_of, filters=filters)
         return {"query": req.query, "results": public_sources([p.to_dict(i) for i, p in enumerate(passages, 1)])}
 
+    def ingest_records(req: IngestRequest) -> dict[str, Any]:
+        with write_lock:
+            report = bot.ingest_records(req.articles, urls=req.urls, url_hosts=settings.ingest_url_hosts)
+        return report.to_dict()
+
     @app.post("/ingest", dependencies=[Depends(authorized)])
-    def ingest(req: IngestRequest, request: Request) -> dict[str, Any]:
+    async def ingest(req: IngestRequest, request: Request) -> dict[str, Any]:
         if not settings.api_key and (not loopback_only(settings, bound_host) or forwarded(request.headers)):
             raise HTTPException(403, "set QA_API_KEY to allow /ingest on a server reachable beyond loopback "
                                      "(bound beyond it, answering a host name in QA_ALLOWED_HOSTS, or behind a proxy)")
@@ -251,9 +262,7 @@ def create_app(settings: Settings, *, bound_host: str = "127.0.0.1", watch: bool
             raise HTTPException(403, "this server fetches no URL a request names (the operator lists hosts in QA_INGEST_URL_HOSTS)")
         if not req.articles and not req.urls:
             raise HTTPException(422, "give articles (records) or urls")
-        with write_lock:
-            report = bot.ingest_records(req.articles, urls=req.urls, url_hosts=settings.ingest_url_hosts)
-        return report.to_dict()
+        return await asyncio.get_running_loop().run_in_executor(ingests, ingest_records, req)
 
     return app
 
