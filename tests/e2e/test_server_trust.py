@@ -741,3 +741,28 @@ def test_every_error_body_is_the_servers_json_error(server, method, path, status
     r = httpx.request(method, f"{server}{path}", headers=AUTH, json={}, timeout=30)
     assert r.status_code == status and set(r.json()) == {"error"}, r.text
     assert r.json()["error"]["message"] and r.json()["error"]["type"] == "http_error", r.text
+
+
+def test_the_servers_own_problem_is_503_and_only_a_bad_request_is_400(server, index, tmp_path):
+    """A problem of the server's configuration or index - a backend whose model file is missing,
+    an index built with another embedding model than QA_MODEL - answered 400, an OpenAI client's
+    "your request is invalid" (not retried, the user told to fix the request), while README
+    promises such configuration errors 503, as an LLM endpoint's are. Only what the request
+    itself got wrong (a backend name not configured) is 400."""
+    import shutil
+
+    ask = {"question": QUESTION}
+    assert httpx.post(f"{server}/ask", json={**ask, "llm": "nope"}, headers=AUTH, timeout=60).status_code == 400
+    for body in ({**ask, "llm": "local"},):
+        r = httpx.post(f"{server}/ask", json=body, headers=AUTH, timeout=60)
+        assert r.status_code == 503, r.text
+    served = tmp_path / "index"
+    shutil.copytree(index, served)
+    proc, url = _serve(served, {"QA_API_KEY": KEY, "QA_MODEL": "sentence-transformers/all-mpnet-base-v2"})
+    try:
+        for route, body in EVERY_ROUTE[:3] + EVERY_ROUTE[4:]:
+            r = httpx.post(f"{url}{route}", json=body, headers=AUTH, timeout=60)
+            assert r.status_code == 503 and r.json()["error"]["type"] == "ModelMismatchError", (route, r.text)
+    finally:
+        proc.kill()
+        proc.wait()

@@ -181,7 +181,9 @@ def create_app(settings: Settings, *, bound_host: str = "127.0.0.1", watch: bool
 
     @app.exception_handler(QAError)
     async def qa_error(request: Request, exc: QAError) -> JSONResponse:
-        return JSONResponse({"error": {"message": exc.public, "type": type(exc).__name__}}, status_code=400 if exc.exit_code == 2 else 503)
+        # the server's own problem (its configuration, its index, a model or endpoint it uses), even
+        # one the terminal calls a usage error (exit 2): what a request gets wrong is an HTTPException
+        return JSONResponse({"error": {"message": exc.public, "type": type(exc).__name__}}, status_code=503)
 
     def authorized(request: Request) -> None:
         if settings.api_key and not key_ok(settings, request):

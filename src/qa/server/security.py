@@ -19,7 +19,6 @@ from fastapi import HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from qa.answer.generate import LLM_FAILED
-from qa.errors import UsageError
 from qa.settings import LLMSettings, ServerSettings
 from qa.types import Answer
 
@@ -34,7 +33,7 @@ def backend_for(settings: LLMSettings, name: str | None, field: str = "llm") -> 
     if name is None:
         return names["default"]
     if name not in names:
-        raise UsageError(f"{field}: not a configured backend name; choose one of: {', '.join(names)}")
+        raise HTTPException(400, f"{field}: not a configured backend name; choose one of: {', '.join(names)}")
     return names[name]
 
 
