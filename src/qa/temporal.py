@@ -127,12 +127,24 @@ def format_day(d: date) -> str:
     return f"{calendar.day_name[d.weekday()]} {d.day} {calendar.month_name[d.month]} {d.year}"
 
 
+def _span_to(anchor: date, unit: str) -> date:
+    """The first day of the week, month or year that ends on ``anchor`` ("the past year" asked on
+    13 November 2025 begins on 14 November 2024)."""
+    if unit == "week":
+        return _plus(anchor, -6)
+    if unit == "month":
+        y, mo = shift_month(anchor, -1)
+    else:
+        y, mo = anchor.year - 1, anchor.month
+    return _plus(date(y, mo, min(anchor.day, calendar.monthrange(y, mo)[1])), 1)
+
+
 def format_span(first: date, last: date, granularity: str) -> str:
     if granularity == "day" or first == last:
         return format_day(first)
-    if granularity == "month":
+    if granularity == "month" and first.day == 1:
         return f"{calendar.month_name[first.month]} {first.year}"
-    if granularity == "year":
+    if granularity == "year" and (first.month, first.day) == (1, 1):
         return str(first.year)
     year = f" {first.year}" if first.year != last.year else ""  # "30 December 2024 – Sunday 5 January 2025"
     return f"{first.day} {calendar.month_name[first.month]}{year} – {format_day(last)}"
@@ -317,9 +329,9 @@ def _resolve(
         if unit == "day":
             d = anchor + timedelta(days=step)
             return d, d, "day"
+        if which == "past" and unit != "day":  # "the past week / month / year": the span up to the anchor
+            return _span_to(anchor, unit), anchor, unit
         if unit == "week":
-            if which == "past":  # "the past week": the seven days up to the anchor
-                return anchor - timedelta(days=6), anchor, "week"
             a, b = week_range(anchor + timedelta(weeks=step))
         elif unit == "month":
             y, mo = shift_month(anchor, step)

@@ -121,6 +121,25 @@ def test_a_date_that_recurs_is_no_time_cue(question: str) -> None:
     assert window(question) is None
 
 
+@pytest.mark.parametrize(
+    "question, first, label",
+    [
+        ("How much have egg prices increased over the past year?", date(2024, 11, 14),
+         "past year (14 November 2024 – Thursday 13 November 2025)"),
+        ("Which shares fell most in the past month?", date(2025, 10, 14),
+         "past month (14 October – Thursday 13 November 2025)"),
+    ],
+)
+def test_the_past_year_or_month_is_the_twelve_months_or_month_up_to_the_question(
+    question: str, first: date, label: str
+) -> None:
+    """"Over the past year" asked on 13 November 2025 is the twelve months to that day, not the
+    calendar year 2024 ("last year"), whose reports it had been answered from."""
+    w = window(question)
+    assert w is not None
+    assert (w.first, w.last, w.published_from, w.published_to, w.label) == (first, AS_OF, first, AS_OF, label)
+
+
 def test_an_article_dates_nothing_by_a_date_that_recurs() -> None:
     assert mentions("The village feasts every 10 November and each Tuesday, and on Friday.", date(2025, 3, 4)) == [
         (date(2025, 2, 28), date(2025, 2, 28))
