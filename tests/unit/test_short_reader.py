@@ -47,6 +47,18 @@ def test_the_entity_the_question_names_never_wins_however_often_it_appears(analy
     assert r.candidates[0].key in ("harbour city fc", "harbour city")
 
 
+def test_a_name_inside_a_hyphenated_modifier_is_no_candidate(analyzer):
+    """"a Varga-backed rival", "a pro-Hale group": the name only describes something else, so it
+    answers no "which …?" (a "Trump-backed" candidate had won "… at which university?" over the
+    university the sentence names)."""
+    sentence = ("Former senator Ines Roald is joining the Harbour University's Center for Politics "
+                "after her defeat by a Varga-backed rival and a pro-Hale group last year.")
+    [spans] = analyzer.analyse([sentence])
+    texts = {sentence[s.start:s.end] for s in spans}
+    assert "Varga" not in texts and "Hale" not in texts
+    assert any("Harbour University" in t for t in texts)
+
+
 def test_votes_from_independent_articles_beat_one_article(analyzer):
     q = "Which country will host the 2031 games?"
     passages = [

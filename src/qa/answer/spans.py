@@ -204,8 +204,9 @@ def _doc_spans(doc: Any) -> list[Span]:
     ents = []
     for ent in doc.ents:
         s, e = trim(text, ent.start_char, ent.end_char)
-        if e > s:
+        if e > s and not describes(text, s, e):
             out.append(Span(s, e, ent.label_))
+        if e > s:
             ents.append((ent.start_char, ent.end_char))
     if doc.has_annotation("DEP"):
         for chunk in doc.noun_chunks:
@@ -228,7 +229,26 @@ def _proper_runs(chunk: Any, whole: tuple[int, int]) -> list[Span]:
         elif runs[-1]:
             runs.append([])
     out = []
+    text = chunk.doc.text
     for run in runs:
         if run and (run[0].idx, run[-1].idx + len(run[-1])) != whole:
-            out.append(Span(run[0].idx, run[-1].idx + len(run[-1].text), NOUN_PHRASE, run[-1].text.lower()))
+            s, e = run[0].idx, run[-1].idx + len(run[-1].text)
+            if not describes(text, s, e):
+                out.append(Span(s, e, NOUN_PHRASE, run[-1].text.lower()))
     return out
+
+
+_LOWER_PREFIX = re.compile(r"[a-z]+-")
+
+
+def describes(text: str, start: int, end: int) -> bool:
+    """Whether ``text[start:end]`` is a name inside a hyphenated modifier ("a Varga-backed
+    rival", "a pro-Hale group", "Ukraine-born"): it describes something else and answers no
+    "which …?"."""
+    after = text[end : end + 2]
+    before = text[max(0, start - 2) : start]
+    return (
+        (len(after) == 2 and after[0] == "-" and after[1].islower())
+        or (len(before) == 2 and before[1] == "-" and before[0].islower())
+        or _LOWER_PREFIX.match(text, start) is not None
+    )
