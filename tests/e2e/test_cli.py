@@ -235,3 +235,15 @@ def test_index_rm_and_rebuild(tmp_path):
     rebuilt = run_json("index", "rebuild", index=ix)
     assert rebuilt["documents"] == 2
     assert run_json("index", "stats", index=ix)["documents"] == 2
+
+
+def test_an_id_named_twice_to_index_rm_is_removed_and_counted_once(tmp_path):
+    ix = tmp_path / "ix"
+    run_json("ingest", str(SAMPLES / "wire-feed.jsonl"), index=ix)
+    out = run_json("index", "rm", "wire-2025-0301-storm", "wire-2025-0301-storm", index=ix)
+    assert out == {"removed": ["wire-2025-0301-storm"], "missing": []}
+    res = run_qa("index", "rm", "wire-2025-0303-final", "wire-2025-0303-final", "nope", "nope", index=ix)
+    assert res.returncode == 1
+    assert res.stdout.strip() == "removed 1 document(s)"
+    assert res.stderr.count("nope") == 1
+    assert run_json("index", "stats", index=ix)["documents"] == 1

@@ -467,14 +467,15 @@ def _needs_upgrade(gen: Path, catalog: Catalog) -> bool:
 
 
 def remove_documents(settings: Settings, doc_ids: list[str]) -> tuple[list[str], list[str]]:
-    """Delete documents (or duplicate aliases) by id; returns (removed, missing)."""
+    """Delete documents (or duplicate aliases) by id; returns (removed, missing), each id once
+    however often it was named."""
     removed: list[str] = []
     missing: list[str] = []
     with IndexWriter(settings, existing=True) as writer:
         assert writer.base is not None
         known = writer.base.hashes()
         aliases = writer.base.aliases()
-        for doc_id in doc_ids:
+        for doc_id in dict.fromkeys(doc_ids):
             if doc_id in known:  # an explicit request: the story goes with its recorded duplicates
                 writer.delete(doc_id)
                 writer.target.delete_aliases_of(doc_id)
