@@ -136,12 +136,17 @@ _DURATION = re.compile(r"(?i)\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*")
 _UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
 
 
+MAX_DURATION_DAYS = 365
+
+
 def parse_duration(text: str) -> float:
-    """``"30m"``, ``"2h"``, ``"90s"``, ``"1d"`` (a bare number is seconds) → seconds (> 0)."""
+    """``"30m"``, ``"2h"``, ``"90s"``, ``"1d"`` (a bare number is seconds) → seconds (> 0, at most
+    MAX_DURATION_DAYS: a longer one put the next poll past what a date can hold)."""
     m = _DURATION.fullmatch(text)
-    if m is None or float(m.group(1)) <= 0:
-        raise ValueError(f"not a duration: {text!r} (use e.g. 90s, 30m, 2h, 1d)")
-    return float(m.group(1)) * _UNIT_SECONDS[(m.group(2) or "s").lower()]
+    seconds = float(m.group(1)) * _UNIT_SECONDS[(m.group(2) or "s").lower()] if m else 0.0
+    if not 0 < seconds <= MAX_DURATION_DAYS * 86400:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 90s, 30m, 2h, 1d; at most {MAX_DURATION_DAYS}d)")
+    return seconds
 
 
 class RetrievalSettings(_Group):

@@ -196,3 +196,23 @@ def test_sigkill_during_a_poll_leaves_index_and_sources_whole(server, env, tmp_p
     assert done["failed"] == 0 and done["documents"] == 5
     assert {d["doc_id"] for d in qa_json("index", "ls", index=index, env=env)["documents"]} == expected
     assert qa_json("sources", "ls", index=index, env=env)["sources"][0]["name"] == "World"
+
+
+def test_an_every_longer_than_a_year_is_refused_and_the_list_stays_readable(server, env, tmp_path):
+    """`--every 99999999999d` was followed, and once polled every `qa sources ls` was a ValueError
+    traceback (its next poll lies past the year 9999)."""
+    index = tmp_path / "index"
+    url = server.url("/nope.rss")
+    for every in ("99999999999d", "367d", "9" * 400):
+        bad = qa("sources", "add", url, "--every", every, index=index, env=env)
+        assert bad.returncode == 2 and "--every: not a duration" in bad.stderr and "Traceback" not in bad.stderr
+    ok = qa_json("sources", "add", url, "--every", "365d", index=index, env=env)
+    assert ok["source"]["every_seconds"] == 365 * 86400
+    qa("watch", "--once", index=index, env=env)
+    listed = qa_json("sources", "ls", index=index, env=env)["sources"]
+    assert [s["every"] for s in listed] == ["365d"] and listed[0]["next_poll"]
+    # a list an older qa wrote with such a duration is one line, not a traceback
+    (index / "sources.json").write_text(json.dumps({"sources": [{"url": url, "name": "", "every": "99999999999d"}]}))
+    res = qa("sources", "ls", index=index, env=env)
+    assert res.returncode == 1 and "Traceback" not in res.stderr and "sources.json" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1

@@ -44,8 +44,11 @@ class SourceList:
             return []
         try:
             data = json.loads(text)
-            return [Source(str(s["url"]), str(s.get("name") or ""), str(s.get("every") or "30m"))
-                    for s in data["sources"]]
+            sources = [Source(str(s["url"]), str(s.get("name") or ""), str(s.get("every") or "30m"))
+                       for s in data["sources"]]
+            for source in sources:
+                parse_duration(source.every)
+            return sources
         except (ValueError, KeyError, TypeError) as e:
             raise QAError(f"{self.path}: not a source list qa wrote ({type(e).__name__}: {e}); fix or remove it") from None
 
