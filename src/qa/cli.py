@@ -121,9 +121,13 @@ def _print_json(obj: Any) -> None:
 
 
 def _filters(since: str | None, until: str | None, source: str | None) -> Any:
+    from qa.index.filters import range_problem
     from qa.retrieve import SearchFilters
 
-    return SearchFilters(_date_arg(since, "--since"), _date_arg(until, "--until", last=True), source)
+    first, last = _date_arg(since, "--since"), _date_arg(until, "--until", last=True)
+    if range_problem(first, last):
+        _fail(f"--since {since} is after --until {until}: no day is in that range", 2)
+    return SearchFilters(first, last, source)
 
 
 # ---------------------------------------------------------------- ingest

@@ -203,6 +203,10 @@ def test_http_date_fields_refuse_junk_with_422(hostile):
                 assert r.status_code == 422, (field, junk, r.text)
         ok = httpx.post(f"{url}/search", json={"query": "harbour", "as_of": "2025-03-10"}, headers=h)
         assert ok.status_code == 200
+        # a since after the until holds no day: a bad request, as on the terminal, not an empty answer
+        for route, body in (("/search", {"query": "harbour"}), ("/ask", {"question": "harbour?"})):
+            r = httpx.post(f"{url}{route}", json={**body, "since": "2025-03-05", "until": "2025-03-01"}, headers=h)
+            assert r.status_code == 422 and "no day is in that range" in r.text, (route, r.status_code, r.text)
     finally:
         proc.kill()
         proc.wait()
@@ -404,3 +408,15 @@ def test_bytes_that_are_not_utf8_on_stdin_are_reported_as_in_a_file(tmp_path, io
     assert [(e["line"], e["error"]) for e in from_stdin["errors"]] == [(e["line"], e["error"]) for e in from_file["errors"]]
     assert {e["path"] for e in from_stdin["errors"]} == {"-"}
     assert all("not valid UTF-8 text" in e["error"] for e in from_stdin["errors"]), from_stdin["errors"]
+
+
+@pytest.mark.parametrize("command", ["search", "ask"])
+def test_a_since_after_the_until_is_a_usage_error_not_an_empty_answer(hostile, command):
+    """`--since 2025-03-05 --until 2025-03-01` holds no day: it was searched and answered
+    'results: []' (exit 0) or 'I could not find an answer' (exit 3), as if nothing was indexed."""
+    res = run_qa(command, "harbour bridge", "--since", "2025-03-05", "--until", "2025-03-01", "--json", index=hostile["index"])
+    assert res.returncode == 2, (res.stdout, res.stderr)
+    assert res.stdout == "" and res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
+    assert "--since 2025-03-05" in res.stderr and "--until 2025-03-01" in res.stderr
+    # a month as both ends is its own range, never refused
+    assert run_qa(command, "harbour bridge", "--since", "2025-03", "--until", "2025-03", index=hostile["index"]).returncode in (0, 3)

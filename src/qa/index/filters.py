@@ -12,6 +12,14 @@ from datetime import date
 from qa.index.records import UNDATED
 
 
+def range_problem(since: date | None, until: date | None) -> str | None:
+    """What is wrong with a range a user gave (``since`` after ``until`` holds no day), or None:
+    said to the user, never searched as an empty range. A window qa narrows itself may be empty."""
+    if since is not None and until is not None and since > until:
+        return f"since {since.isoformat()} is after until {until.isoformat()}: no day is in that range"
+    return None
+
+
 @dataclass(frozen=True)
 class SearchFilters:
     since: date | None = None

@@ -21,12 +21,13 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from qa.assistant import Assistant
 from qa.errors import NO_INDEX_PUBLIC, IndexBusyError, IndexMissingError, QAError, UsageError, gist
+from qa.index.filters import range_problem
 from qa.retrieve import SearchFilters
 from qa.server.openai_chat import (
     MODEL_ID, ChatRequest, chat_backend_name, completion, completion_events, read_messages,
@@ -43,7 +44,19 @@ WEB = Path(__file__).resolve().parent.parent / "web"
 # ---------------------------------------------------------------- request bodies
 
 
-class AskRequest(BaseModel):
+class _Range(BaseModel):
+    since: date | None = None
+    until: date | None = None
+
+    @model_validator(mode="after")
+    def _a_range_with_days(self) -> "_Range":
+        problem = range_problem(self.since, self.until)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+
+class AskRequest(_Range):
     question: str = Field(..., min_length=1, max_length=2000)
     as_of: date | None = None
     k: int | None = Field(None, ge=1, le=100)
@@ -53,7 +66,7 @@ class AskRequest(BaseModel):
     llm: str | None = None
 
 
-class SearchRequest(BaseModel):
+class SearchRequest(_Range):
     query: str = Field(..., min_length=1, max_length=2000)
     k: int = Field(10, ge=1, le=200)
     as_of: date | None = None
