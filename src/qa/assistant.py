@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qa.answer.stream import AnswerStream, AsyncAnswerStream
-from qa.settings import Settings
+from qa.settings import MAX_K, Settings
 from qa.types import Answer, Article, Passage
 
 if TYPE_CHECKING:  # imported where used: `qa index stats` and `qa index ls` stay light
@@ -130,7 +130,7 @@ class Assistant:
         qtime = question_time(query, as_of or date.today())
         filters = _with_as_of(filters, as_of)
         with self.reading() as reader:
-            passages, _ = Retriever(reader, self.settings).search(query, k or self.settings.search_k, filters, qtime)
+            passages, _ = Retriever(reader, self.settings).search(query, _wanted(k, self.settings.search_k), filters, qtime)
         return passages
 
     def ranking(self) -> str:
@@ -162,7 +162,7 @@ class Assistant:
         with self.reading() as reader:
             retriever = Retriever(reader, self.settings)
             if passages is None:
-                passages, qvec = retriever.for_answer(question, k or self.settings.k, _with_as_of(filters, as_of), qtime)
+                passages, qvec = retriever.for_answer(question, _wanted(k, self.settings.k), _with_as_of(filters, as_of), qtime)
             else:
                 qvec = retriever.encoder.encode_query(question)
                 passages = _with_similarity(passages, qvec, retriever.encoder)
@@ -574,6 +574,18 @@ def _with_similarity(passages: list[Passage], qvec: Any, encoder: Any) -> list[P
     for i, vec in zip(missing, vecs):
         out[i] = replace(out[i], similarity=float(vec @ qvec))
     return out
+
+
+def _wanted(k: int | None, default: int) -> int:
+    """How many passages a call asks for: ``default`` when None, else a whole number from 1 to
+    MAX_K (a huge one made the BM25 engine abort the whole process asking for its memory)."""
+    if k is None:
+        return default
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+        from qa.errors import UsageError
+
+        raise UsageError(f"k: {k!r} is not a number of passages (a whole number from 1 to {MAX_K})")
+    return k
 
 
 def _with_as_of(filters: SearchFilters | None, as_of: date | None) -> SearchFilters | None:

@@ -137,6 +137,7 @@ _UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
 
 
 MAX_DURATION_DAYS = 365
+MAX_K = 200  # passages one search or answer may ask for (the server's and QARetriever's bound too)
 
 
 def parse_duration(text: str) -> float:
@@ -152,8 +153,8 @@ def parse_duration(text: str) -> float:
 class RetrievalSettings(_Group):
     """Ranking passages: fusion, time prior, learned ranker, per-article cap (qa.retrieve, qa.rank)."""
 
-    k: int = Field(8, ge=1, description="Passages retrieved for an answer")
-    search_k: int = Field(10, ge=1, description="Results shown by `qa search`")
+    k: int = Field(8, ge=1, le=MAX_K, description="Passages retrieved for an answer")
+    search_k: int = Field(10, ge=1, le=MAX_K, description="Results shown by `qa search`")
     per_doc_cap: int = Field(3, ge=1, description="Most passages one article may place in the top k")
     dense_search: Literal["exact", "hnsw"] = Field(
         "exact", description="exact: numpy over memory-mapped vectors (fast filters); hnsw: Chroma's index"

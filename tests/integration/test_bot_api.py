@@ -198,3 +198,28 @@ def test_issue_follow_up_stays_on_its_story_in_python_and_v1(news_index):
     standalone, answer = chat.ask("How many homes lost power in Storm Ilse?", as_of=as_of)
     assert standalone == "How many homes lost power in Storm Ilse?" and "80,000" in answer.answer
     bot.close()
+
+
+def test_a_number_of_passages_out_of_range_is_a_usage_error_never_a_crash(sample_index):
+    """A bot asking `bot.search(q, 10**9)` had its whole process aborted ('memory allocation of
+    64000000000 bytes failed' in the BM25 engine), and k=0 or k=-1 gave the default's passages."""
+    import subprocess
+    import sys
+
+    script = f"""
+from qa import Assistant
+from qa.errors import UsageError
+bot = Assistant.open(index={str(sample_index)!r})
+for k in (10**9, 201, 0, -1, 2.5, True):
+    for call in (lambda: bot.search("storm", k), lambda: bot.ask("What did the storm do?", k=k)):
+        try:
+            call()
+        except UsageError as e:
+            assert "k" in str(e) and "\\n" not in str(e), e
+        else:
+            raise SystemExit(f"k={{k!r}} was taken")
+assert len(bot.search("storm", 200)) >= 1 and len(bot.search("storm", 1)) == 1
+print("ok")
+"""
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0 and res.stdout.strip() == "ok", (res.returncode, res.stdout[-500:], res.stderr[-2000:])
