@@ -45,17 +45,47 @@ class Question:
 
 
 def load_questions(path: Path, limit: int | None = None) -> list[Question]:
+    """The questions of a dataset's questions.jsonl; anything wrong with the file or a line stops
+    the run with one UsageError naming the file (and the line, and the field)."""
     out: list[Question] = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-                out.append(Question(str(rec.get("id", lineno)), rec["question"], rec["answer"], parse_date(rec["asked_on"])))  # type: ignore[arg-type]
-            except (KeyError, ValueError, TypeError) as e:
-                raise UsageError(f"{path}:{lineno}: bad question record ({e})") from None
+    try:
+        with open(path, "rb") as f:
+            for lineno, raw in enumerate(f, 1):
+                if not raw.strip():
+                    continue
+                try:
+                    out.append(_question(json.loads(raw.decode("utf-8")), lineno))
+                except UnicodeDecodeError as e:
+                    raise UsageError(f"{path}:{lineno}: bad question record (not valid UTF-8 text, byte {e.start + 1})") from None
+                except (KeyError, ValueError, TypeError) as e:
+                    raise UsageError(f"{path}:{lineno}: bad question record ({e})") from None
+    except OSError as e:
+        raise UsageError(f"{path}: cannot be read ({e.strerror or type(e).__name__})") from None
+    if not out:
+        raise UsageError(f"{path}: no questions (one JSON object a line: question, answer, asked_on)")
     return out[:limit] if limit else out
+
+
+def _question(rec: object, lineno: int) -> Question:
+    """One line's record as a Question; KeyError/ValueError/TypeError saying what is wrong."""
+    if not isinstance(rec, dict):
+        raise TypeError(f"not a JSON object but {type(rec).__name__}")
+    for name in ("question", "answer", "asked_on"):
+        if name not in rec:
+            raise ValueError(f"missing field {name!r}")
+    for name in ("question", "answer"):
+        if not isinstance(rec[name], str) or not rec[name].strip():
+            raise ValueError(f"field {name!r} is not a non-empty text")
+    try:
+        asked_on = parse_date(rec["asked_on"])
+    except ValueError as e:
+        raise ValueError(f"field 'asked_on': {e}") from None
+    if asked_on is None:
+        raise ValueError("field 'asked_on' is empty")
+    qid = rec.get("id", lineno)
+    if isinstance(qid, bool) or not isinstance(qid, (str, int)):
+        raise ValueError("field 'id' is not a text or a number")
+    return Question(str(qid), rec["question"], rec["answer"], asked_on)
 
 
 @dataclass

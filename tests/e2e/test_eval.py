@@ -55,3 +55,42 @@ def test_eval_bad_dataset_is_a_clear_error(tmp_path):
 
     res = run_qa("eval", str(tmp_path))
     assert res.returncode == 2 and "articles.jsonl" in res.stderr and "Traceback" not in res.stderr
+
+
+import pytest  # noqa: E402
+
+GOOD = '{"question": "Which team won the national cup?", "answer": "Port Athletic", "asked_on": "2025-03-10"}\n'
+
+
+@pytest.mark.parametrize("content, where, why", [
+    (GOOD.encode() + b'{"question": 5, "answer": "x", "asked_on": "2025-03-10"}\n', ":2:", "question"),
+    (GOOD.encode() + b"[1, 2]\n", ":2:", "not a JSON object"),
+    (GOOD.encode() + b'{"question": "Who?", "answer": "", "asked_on": "2025-03-10"}\n', ":2:", "answer"),
+    (GOOD.encode() + b'{"question": "Who?", "answer": ["a"], "asked_on": "2025-03-10"}\n', ":2:", "answer"),
+    (GOOD.encode() + b'{"question": "Who?", "answer": "a", "asked_on": 20250310}\n', ":2:", "asked_on"),
+    (b'\xff\xfe' + GOOD.encode(), ":1:", "UTF-8"),
+    (b"", "questions.jsonl", "no questions"),
+    (b"\n  \n", "questions.jsonl", "no questions"),
+])
+def test_a_malformed_questions_file_is_one_line_naming_file_and_line(tmp_path, content, where, why):
+    """A question that is not text, a line that is not an object, bytes that are not UTF-8 were a
+    Python traceback (exit 1); an empty file an evaluation of 0 questions scoring 0.0 (exit 0)."""
+    from conftest import run_qa
+
+    d = _dataset(tmp_path)
+    (d / "questions.jsonl").write_bytes(content)
+    res = run_qa("eval", str(d), "--no-answers", "--json")
+    assert res.returncode == 2, (res.returncode, res.stdout[-300:], res.stderr[-1500:])
+    assert "Traceback" not in res.stderr and res.stderr.count("\n") == 1 and res.stdout == ""
+    assert "questions.jsonl" in res.stderr and where in res.stderr and why in res.stderr, res.stderr
+
+
+def test_a_questions_file_that_cannot_be_read_is_one_line(tmp_path):
+    from conftest import run_qa
+
+    d = _dataset(tmp_path)
+    (d / "questions.jsonl").unlink()
+    (d / "questions.jsonl").mkdir()
+    res = run_qa("eval", str(d), "--no-answers")
+    assert res.returncode == 2 and "Traceback" not in res.stderr and res.stderr.count("\n") == 1
+    assert "questions.jsonl" in res.stderr
