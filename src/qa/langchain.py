@@ -27,10 +27,10 @@ from langchain_core.documents import Document
 from langchain_core.messages import BaseMessage
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import Runnable, RunnableLambda
-from pydantic import ConfigDict, Field, PrivateAttr
+from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
 from qa.assistant import Assistant
-from qa.index.filters import SearchFilters
+from qa.index.filters import SearchFilters, range_problem
 from qa.types import Answer, Passage
 
 __all__ = ["QARetriever", "answer_chain", "document_of", "passage_of"]
@@ -102,6 +102,13 @@ class QARetriever(BaseRetriever):
     source: str | None = None
     _bot: Assistant | None = PrivateAttr(default=None)
 
+    @model_validator(mode="after")
+    def _a_range_with_days(self) -> "QARetriever":
+        problem = range_problem(self.since, self.until)
+        if problem:
+            raise ValueError(problem)
+        return self
+
     @property
     def bot(self) -> Assistant:
         if self._bot is None:
@@ -172,14 +179,27 @@ def _read_input(value: Any) -> tuple[str, date | None, Any, list[Document] | Non
     question = value.get("question", value.get("input"))
     if not isinstance(question, str) or not question.strip():
         raise ValueError("qa answer_chain: the input needs a 'question' (or 'input') string")
-    when = value.get("as_of")
-    if isinstance(when, str):
-        from qa.dates import parse_iso_period
-
-        when = parse_iso_period(when)[1]
     history = value.get("history", value.get("chat_history"))
     context = value.get("context")
-    return question, when, history, list(context) if context is not None else None
+    if context is not None:
+        context = list(context)
+        if not all(isinstance(d, Document) for d in context):
+            raise TypeError("qa answer_chain: 'context' is a list of LangChain Documents")
+    return question, _as_of(value.get("as_of")), history, context
+
+
+def _as_of(when: Any) -> date | None:
+    """An input's ``as_of``: a date, or an ISO date string (``YYYY-MM``/``YYYY``: its last day)."""
+    if when is None or isinstance(when, date):
+        return when
+    if not isinstance(when, str):
+        raise TypeError(f"qa answer_chain: 'as_of' is a date or an ISO date string, not {type(when).__name__}")
+    from qa.dates import parse_iso_period
+
+    try:
+        return parse_iso_period(when)[1]
+    except ValueError as e:
+        raise ValueError(f"qa answer_chain: 'as_of': {e}") from None
 
 
 def _exchanges(history: Any, as_of: date) -> list[tuple[str, Answer | None]]:

@@ -131,3 +131,22 @@ def test_answer_chain_answers_from_your_own_documents(bot):
     # nothing relevant among the documents: no answer, never one from the index
     none = answer_chain(assistant=bot).invoke({"question": QUESTION, "as_of": AS_OF, "context": own[1:]})
     assert not none.answered and not none.citations
+
+
+def test_a_bad_chain_input_is_one_error_naming_its_field(bot):
+    """An `as_of` given as a number (20250310) raised "unsupported operand type(s) for +: 'int' and
+    'datetime.timedelta'" from deep in the date rules, 'yesterday' a ValueError naming no field, and
+    `context` of plain strings an AttributeError ("'str' object has no attribute 'metadata'"), not
+    an error a bot author can act on. A since after the until in QARetriever was an empty list."""
+    chain = answer_chain(assistant=bot)
+    for as_of in (20250310, 2025.3, ["2025-03-10"], "yesterday", "2025-13"):
+        with pytest.raises((TypeError, ValueError), match="as_of") as caught:
+            chain.invoke({"question": QUESTION, "as_of": as_of})
+        assert "\n" not in str(caught.value)
+    with pytest.raises(TypeError, match="context"):
+        chain.invoke({"question": QUESTION, "context": ["plain text, not a Document"]})
+    with pytest.raises(ValueError, match="no day is in that range"):
+        QARetriever(assistant=bot, since=date(2025, 3, 5), until=date(2025, 3, 1))
+    # the forms that are dates still are
+    assert chain.invoke({"question": QUESTION, "as_of": "2025-03-10"}).answered
+    assert chain.invoke({"question": QUESTION, "as_of": AS_OF}).answered
