@@ -216,3 +216,14 @@ def test_an_every_longer_than_a_year_is_refused_and_the_list_stays_readable(serv
     res = qa("sources", "ls", index=index, env=env)
     assert res.returncode == 1 and "Traceback" not in res.stderr and "sources.json" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_sources_rm_on_a_folder_without_sources_creates_nothing(tmp_path):
+    """`qa sources rm NAME --index mistyped` said 'no source …' but left the folder 'mistyped'
+    holding a lock file behind, which later commands took for an index folder."""
+    mistyped = tmp_path / "mistyped"
+    res = run_qa("sources", "rm", "Ledger World", "--json", index=mistyped)
+    assert res.returncode == 1 and "no source with URL or name 'Ledger World'" in res.stderr
+    assert res.stderr.count("\n") == 1 and res.stdout == ""
+    assert not mistyped.exists()
+    assert run_qa("sources", "ls", index=mistyped).returncode == 0 and not mistyped.exists()

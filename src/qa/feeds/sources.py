@@ -79,11 +79,14 @@ class SourceList:
         return new, old is None
 
     def remove(self, url_or_name: str) -> Source:
+        missing = QAError(f"no source with URL or name {url_or_name!r} (see qa sources ls)")
+        if not self.path.exists():  # nothing to remove: create no folder, no lock file
+            raise missing
         with self._locked():
             sources = self.load()
             gone = next((s for s in sources if url_or_name in (s.url, s.name)), None)
             if gone is None:
-                raise QAError(f"no source with URL or name {url_or_name!r} (see qa sources ls)")
+                raise missing
             self._write([s for s in sources if s is not gone])
         return gone
 
