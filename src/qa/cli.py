@@ -307,12 +307,13 @@ def chat(
     index: Optional[Path] = IndexOpt,
     chroma_url: Optional[str] = ChromaOpt,
     model: Optional[str] = ModelOpt,
-    as_json: bool = typer.Option(False, "--json", help="With --list or --export: print one JSON object"),
+    as_json: bool = typer.Option(False, "--json", help="With --list or --export: print one JSON object; else one JSON object a turn, a line each (`qa ask --json` plus the message)"),
 ) -> None:
     """A conversation in the terminal: follow-ups like "and before that?" are understood.
 
     Line editing and history as in a shell (arrow keys, Ctrl-R). Commands: /sources (the last
-    answer's sources), /reset (forget the conversation), /exit.
+    answer's sources), /reset (forget the conversation), /exit. With --json, each turn is one
+    line on stdout: {"message", …the answer as `qa ask --json`}; nothing else is printed there.
     """
     from qa.assistant import Assistant
     from qa.render import print_answer, print_sources
@@ -327,15 +328,19 @@ def chat(
     _run(lambda: bot.reader)  # fail early, in one line, when there is no index
     conv = bot.chat(session, llm=llm)
     read_line = _line_editor(settings.resolved_index() / "sessions" / ".history")
-    typer.echo("qa chat — ask about the indexed news; /sources, /reset, /exit")
-    if conv.history:
-        typer.echo(f"(resumed session {session!r}: {len(conv.history)} earlier turns)")
+    if as_json:  # a program's conversation: one answer object a line, the commands still work
+        read_line = input
+    else:
+        typer.echo("qa chat — ask about the indexed news; /sources, /reset, /exit")
+        if conv.history:
+            typer.echo(f"(resumed session {session!r}: {len(conv.history)} earlier turns)")
     last = None
     while True:
         try:
-            text = read_line("you> ").strip()
+            text = read_line("" if as_json else "you> ").strip()
         except (EOFError, KeyboardInterrupt):
-            typer.echo("")
+            if not as_json:
+                typer.echo("")
             break
         if not text:
             continue
@@ -344,16 +349,19 @@ def chat(
         if text == "/reset":
             conv.reset()
             last = None
-            typer.echo("(conversation forgotten)")
+            if not as_json:
+                typer.echo("(conversation forgotten)")
             continue
-        if text == "/sources":
-            if last is None:
+        if text == "/sources":  # with --json, each turn's line holds its sources already
+            if as_json:
+                pass
+            elif last is None:
                 typer.echo("(no answer yet)")
             else:
                 print_sources(last)
             continue
         if text.startswith("/"):
-            typer.echo(f"unknown command {_one_line(text)}; try /sources, /reset or /exit")
+            typer.echo(f"unknown command {_one_line(text)}; try /sources, /reset or /exit", err=as_json)
             continue
         try:
             standalone, last = conv.ask(text, as_of=when)
@@ -363,6 +371,10 @@ def chat(
             if not isinstance(e, QAError):
                 raise
             typer.echo(f"qa: error: {printable(e)}", err=True)
+            continue
+        if as_json:
+            sys.stdout.write(json.dumps({"message": text, **last.to_dict()}, ensure_ascii=False) + "\n")
+            sys.stdout.flush()
             continue
         if standalone != as_question(text):  # a rewrite (the model's unverified): one escaped, short line
             typer.echo(f"(asking: {_one_line(standalone)})")

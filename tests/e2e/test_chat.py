@@ -57,3 +57,25 @@ def test_chat_follow_ups_sources_reset_and_sessions(seed_index):
         child.expect(pexpect.EOF)
     finally:
         child.close(force=True)
+
+
+def test_chat_json_prints_one_answer_object_a_line(tmp_path):
+    """`echo … | qa chat --json` printed the banner, the answers and their sources as text: a
+    program asking for JSON got none (--json was read only with --list or --export)."""
+    import subprocess
+
+    from conftest import SAMPLES, run_json
+
+    index = tmp_path / "index"
+    run_json("ingest", str(SAMPLES), index=index)
+    res = subprocess.run(
+        [qa_executable(), "chat", "--json", "--index", str(index), "--as-of", "2025-03-10"],
+        input="Which team won the national cup?\n/sources\nWhat about the storm?\n\n/exit\n",
+        capture_output=True, text=True, timeout=300, env=ENV,
+    )
+    assert res.returncode == 0, res.stderr
+    turns = [json.loads(line) for line in res.stdout.splitlines()]
+    assert [t["message"] for t in turns] == ["Which team won the national cup?", "What about the storm?"]
+    for t in turns:
+        assert {"question", "answer", "answered", "citations", "short_answer", "short_answer_reason", "as_of"} <= set(t)
+    assert "Port Athletic" in turns[0]["answer"] and turns[0]["as_of"] == "2025-03-10"
