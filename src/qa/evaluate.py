@@ -267,6 +267,11 @@ def run_eval(
     t0 = time.perf_counter()
     report = bot.ingest([str(articles)], progress=progress)
     ingest_s = time.perf_counter() - t0
+    if report.errors:  # a dataset is scored whole or not at all: a dropped article lowers every score
+        first, more = report.errors[0], len(report.errors) - 1
+        also = f" (and {more} more)" if more else ""
+        where = first.path if first.line is None else f"{first.path}:{first.line}"
+        raise UsageError(f"{where}: {first}{also}; a dataset's articles must all be read")
     corpus = CorpusIndex(a.text for a in bot.articles())
 
     def search(q: Question, n: int) -> list[Passage]:

@@ -94,3 +94,26 @@ def test_a_questions_file_that_cannot_be_read_is_one_line(tmp_path):
     res = run_qa("eval", str(d), "--no-answers")
     assert res.returncode == 2 and "Traceback" not in res.stderr and res.stderr.count("\n") == 1
     assert "questions.jsonl" in res.stderr
+
+
+@pytest.mark.parametrize("extra, where, why", [
+    (b"not json\n", ":4:", "JSON"),
+    (b'{"id": "no-text", "title": "A record without its text"}\n', ":4:", "text"),
+    (None, "articles.jsonl", "empty"),
+])
+def test_a_bad_articles_file_is_one_line_naming_file_and_line(tmp_path, extra, where, why):
+    """A bad line of articles.jsonl was dropped without a word (exit 0, the ceiling and the scores
+    quietly lower); an empty articles.jsonl was 'no index at /tmp/qa-eval-…/index', a folder the
+    user never named."""
+    from conftest import run_qa
+
+    d = _dataset(tmp_path)
+    articles = d / "articles.jsonl"
+    if extra is None:
+        articles.write_bytes(b"")
+    else:
+        articles.write_bytes(articles.read_bytes() + extra)
+    res = run_qa("eval", str(d), "--no-answers", "--json")
+    assert res.returncode == 2, (res.returncode, res.stdout[-300:], res.stderr[-1500:])
+    assert "Traceback" not in res.stderr and res.stderr.count("\n") == 1 and res.stdout == ""
+    assert "articles.jsonl" in res.stderr and where in res.stderr and why in res.stderr and "qa-eval-" not in res.stderr
