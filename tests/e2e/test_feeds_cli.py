@@ -227,3 +227,16 @@ def test_sources_rm_on_a_folder_without_sources_creates_nothing(tmp_path):
     assert res.stderr.count("\n") == 1 and res.stdout == ""
     assert not mistyped.exists()
     assert run_qa("sources", "ls", index=mistyped).returncode == 0 and not mistyped.exists()
+
+
+def test_a_round_with_no_source_due_reports_the_index_as_it_is(server, env, tmp_path):
+    """`qa watch --once --json` with no source due said "documents": 0, "chunks": 0 of an index
+    holding 4 documents: the contract's totals are the published index's, whatever the round did."""
+    index = tmp_path / "index"
+    qa_json("sources", "add", server.url("/feeds/world.rss"), "--every", "1h", index=index, env=env)
+    first = qa_json("watch", "--once", index=index, env=env)
+    stats = qa_json("index", "stats", index=index, env=env)
+    assert first["documents"] == stats["documents"] >= 1 and first["chunks"] == stats["chunks"]
+    idle = qa_json("watch", "--once", index=index, env=env)  # nothing is due for an hour
+    assert idle["feeds"] == [] and idle["added"] == 0
+    assert (idle["documents"], idle["chunks"]) == (stats["documents"], stats["chunks"])

@@ -74,7 +74,10 @@ def poll(settings: Settings, *, progress: FetchProgress | None = None, every_sou
     finally:
         state.close()
     report = FeedReport()
-    if not chosen:
+    if not chosen:  # nothing fetched: the totals are still the index's, as every report's
+        from qa.ingest.pipeline import index_totals
+
+        index_totals(report, settings)
         return report
     started = time.time()
     ingest_urls(settings, [Target(s.url, s.name, feed_expected=True) for s in chosen], report=report, progress=progress)

@@ -62,7 +62,7 @@ def ingest(
         writer.commit()
         run_report.encoder = executor.encoder
         executor.export_model()
-    _totals(run_report, settings)
+    index_totals(run_report, settings)
     return run_report
 
 
@@ -102,12 +102,12 @@ def rebuild(settings: Settings, *, model: str | None = None, progress: Progress 
         writer.commit()
         report.encoder = executor.encoder
         executor.export_model()
-    _totals(report, settings)
+    index_totals(report, settings)
     return report
 
 
-def _totals(report: IngestReport, settings: Settings) -> None:
-    """The documents and chunks the published index holds now."""
+def index_totals(report: IngestReport, settings: Settings) -> None:
+    """The documents and chunks the published index holds now, into ``report`` (none yet: 0)."""
     from qa.index.catalog import Catalog
     from qa.index.generations import Generations
 
