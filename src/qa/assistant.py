@@ -127,6 +127,7 @@ class Assistant:
         from qa.retrieve import Retriever
         from qa.temporal import question_time
 
+        _whole_text(query, "query")
         qtime = question_time(query, as_of or date.today())
         filters = _with_as_of(filters, as_of)
         with self.reading() as reader:
@@ -156,6 +157,7 @@ class Assistant:
         from qa.temporal import question_time
         from qa.text import as_question
 
+        _whole_text(question, "question")
         question = as_question(question)
         as_of = as_of or date.today()
         qtime = question_time(question, as_of)
@@ -574,6 +576,18 @@ def _with_similarity(passages: list[Passage], qvec: Any, encoder: Any) -> list[P
     for i, vec in zip(missing, vecs):
         out[i] = replace(out[i], similarity=float(vec @ qvec))
     return out
+
+
+def _whole_text(text: str, what: str) -> None:
+    """A question or query holding what is not text (bytes that are not UTF-8, from a terminal in
+    another encoding) is a UsageError naming it; the tokenizer would raise a TypeError."""
+    from qa.text import unicode_problem
+
+    problem = unicode_problem(text) if isinstance(text, str) else None
+    if problem:
+        from qa.errors import UsageError
+
+        raise UsageError(f"{what}: {problem}")
 
 
 def _wanted(k: int | None, default: int) -> int:

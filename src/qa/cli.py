@@ -248,7 +248,7 @@ def ask(
     from qa.assistant import Assistant
 
     if question == "-":
-        question = " ".join(sys.stdin.read().split())
+        question = " ".join(sys.stdin.buffer.read().decode("utf-8", "surrogateescape").split())
         if not question:
             _fail("ask -: no question on stdin", 2)
     settings = _settings(index, chroma_url=chroma_url, model=model, llm=llm, llm_base_url=base_url)

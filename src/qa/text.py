@@ -22,6 +22,19 @@ _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’\-]*")
 _CLOSING = re.compile(r"[\s?!.…？！。]+$")
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def unicode_problem(text: str) -> str | None:
+    """What keeps ``text`` from being whole Unicode text, or None: a lone surrogate, which is what
+    bytes that are not UTF-8 become in a command line or on stdin ('caf\\xe9' → 'caf\\udce9'),
+    or a JSON '\\ud800'; named by its byte, counted from 1."""
+    m = _SURROGATE.search(text)
+    if m is None:
+        return None
+    return f"not valid UTF-8 text (byte {len(text[: m.start()].encode('utf-8', 'surrogatepass')) + 1})"
+
+
 def as_question(text: str) -> str:
     """A question as qa reads it: its words one space apart, ending in one "?" (a quiz stem that
     ends with ":", its options to follow, keeps it). How a question is spaced or punctuated at its

@@ -420,3 +420,20 @@ def test_a_since_after_the_until_is_a_usage_error_not_an_empty_answer(hostile, c
     assert "--since 2025-03-05" in res.stderr and "--until 2025-03-01" in res.stderr
     # a month as both ends is its own range, never refused
     assert run_qa(command, "harbour bridge", "--since", "2025-03", "--until", "2025-03", index=hostile["index"]).returncode in (0, 3)
+
+
+def test_a_question_that_is_not_utf8_is_one_line_and_exit_2(hostile):
+    """A question holding bytes that are not UTF-8 (a terminal in Latin-1: 'caf\\xe9') was a
+    TypeError traceback from the tokenizer in qa ask, qa search and qa ask -, and ended qa chat."""
+    ix = str(hostile["index"])
+    for args, stdin in ((["ask", "caf\udce9 ferry?"], None), (["search", "caf\udce9 ferry"], None),
+                        (["ask", "-"], b"caf\xe9 ferry?\n")):
+        res = subprocess.run([qa_executable(), *args, "--index", ix, "--json"], input=stdin, capture_output=True, timeout=300)
+        err = res.stderr.decode("utf-8", "replace")
+        assert res.returncode == 2, (args, res.returncode, err[-800:])
+        assert "Traceback" not in err and err.count("\n") == 1 and "not valid UTF-8 text (byte 4)" in err
+        assert res.stdout == b""
+    chat = subprocess.run([qa_executable(), "chat", "--index", ix], input=b"caf\xe9 ferry?\nWhen did the ferry resume?\n",
+                          capture_output=True, timeout=300)
+    assert chat.returncode == 0 and b"Traceback" not in chat.stderr and b"not valid UTF-8 text" in chat.stderr
+    assert b"ferry" in chat.stdout.split(b"not valid")[-1]  # the next question is still answered
