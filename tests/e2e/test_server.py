@@ -294,3 +294,22 @@ def test_ingests_waiting_for_another_writer_never_stall_questions(tmp_path):
         proc.kill()
         proc.wait()
     assert results == [200] * 45 and documents == 3 + 45, (results, documents)
+
+
+def test_a_message_that_is_not_unicode_is_a_bad_request(sample_index):
+    """/v1/chat/completions with a user message holding a lone surrogate ("caf\\udce9", what bytes
+    that are not UTF-8 become) answered 500 "internal error" (the tokenizer's TypeError), and after
+    17c823f 503, the server's own problem; /ask and /search already answered 422."""
+    from fastapi.testclient import TestClient
+
+    from qa.server import create_app
+    from qa.settings import Settings
+
+    with TestClient(create_app(Settings(index=sample_index)), base_url="http://127.0.0.1") as client:
+        for stream in ("false", "true"):
+            body = '{"model": "qa", "stream": %s, "messages": [{"role": "user", "content": "caf\\udce9 ferry?"}]}' % stream
+            r = client.post("/v1/chat/completions", content=body, headers={"content-type": "application/json"})
+            assert r.status_code == 400, (stream, r.status_code, r.text)
+            assert r.json()["error"]["message"] == "the last user message is not valid UTF-8 text (byte 4)"
+        ok = client.post("/v1/chat/completions", json={"model": "qa", "messages": [{"role": "user", "content": QUESTION}]})
+        assert ok.status_code == 200

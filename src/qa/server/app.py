@@ -37,6 +37,7 @@ from qa.server.security import (
     loopback_only, public_details, public_sources, rate_bucket, too_large,
 )
 from qa.settings import REPLICA_WAIT_MAX_SECONDS, Settings
+from qa.text import unicode_problem
 
 WEB = Path(__file__).resolve().parent.parent / "web"
 
@@ -240,6 +241,9 @@ def create_app(settings: Settings, *, bound_host: str = "127.0.0.1", watch: bool
     def chat_completions(req: ChatRequest) -> Any:
         backend = backend_for(settings, chat_backend_name(req.model), "model")
         exchanges, text = read_messages(req.messages, req.as_of or date.today())
+        problem = unicode_problem(text)
+        if problem:  # what the request gets wrong (the question's own text), never the server's problem
+            raise HTTPException(400, f"the last user message is {problem}")
         conversation = bot.chat(llm=backend, exchanges=exchanges)
         created = int(time.time())
         cid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
