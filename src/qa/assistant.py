@@ -579,11 +579,14 @@ def _with_similarity(passages: list[Passage], qvec: Any, encoder: Any) -> list[P
 
 
 def _whole_text(text: str, what: str) -> None:
-    """A question or query holding what is not text (bytes that are not UTF-8, from a terminal in
-    another encoding) is a UsageError naming it; the tokenizer would raise a TypeError."""
+    """A question or query that is not a str is a TypeError naming it, one holding what is not
+    text (bytes that are not UTF-8, from a terminal in another encoding) a UsageError naming it;
+    either would fail deep inside (the tokenizer, the time rules) in words of its own."""
     from qa.text import unicode_problem
 
-    problem = unicode_problem(text) if isinstance(text, str) else None
+    if not isinstance(text, str):
+        raise TypeError(f"{what} is text, not {type(text).__name__}")
+    problem = unicode_problem(text)
     if problem:
         from qa.errors import UsageError
 

@@ -223,3 +223,14 @@ print("ok")
 """
     res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0 and res.stdout.strip() == "ok", (res.returncode, res.stdout[-500:], res.stderr[-2000:])
+
+
+def test_a_question_that_is_not_text_is_a_type_error_naming_it(bot):
+    """bot.ask(None) raised "AttributeError: 'NoneType' object has no attribute 'split'" and
+    bot.search(None) "TypeError: object of type 'NoneType' has no len()", from deep inside."""
+    for value in (None, 42, b"Who won the cup?", ["Who won the cup?"]):
+        with pytest.raises(TypeError, match=r"^question is text, not "):
+            bot.ask(value)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match=r"^query is text, not "):
+            bot.search(value)  # type: ignore[arg-type]
+    assert bot.ask("Who won the national cup?", as_of=AS_OF).answered
