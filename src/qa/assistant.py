@@ -580,13 +580,14 @@ def _with_similarity(passages: list[Passage], qvec: Any, encoder: Any) -> list[P
 
 def _whole_text(text: str, what: str) -> None:
     """A question or query that is not a str is a TypeError naming it, one holding what is not
-    text (bytes that are not UTF-8, from a terminal in another encoding) a UsageError naming it;
-    either would fail deep inside (the tokenizer, the time rules) in words of its own."""
+    text (bytes that are not UTF-8, from a terminal in another encoding) or nothing but spaces a
+    UsageError naming it; the first would fail deep inside (the tokenizer, the time rules) in
+    words of its own, the last be answered with arbitrary passages as if something was asked."""
     from qa.text import unicode_problem
 
     if not isinstance(text, str):
         raise TypeError(f"{what} is text, not {type(text).__name__}")
-    problem = unicode_problem(text)
+    problem = "empty" if not text.strip() else unicode_problem(text)
     if problem:
         from qa.errors import UsageError
 

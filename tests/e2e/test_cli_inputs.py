@@ -437,3 +437,25 @@ def test_a_question_that_is_not_utf8_is_one_line_and_exit_2(hostile):
                           capture_output=True, timeout=300)
     assert chat.returncode == 0 and b"Traceback" not in chat.stderr and b"not valid UTF-8 text" in chat.stderr
     assert b"ferry" in chat.stdout.split(b"not valid")[-1]  # the next question is still answered
+
+
+def test_an_empty_question_or_query_is_one_line_and_exit_2(hostile):
+    """`qa search "   "` listed ten arbitrary passages (exit 0) and `qa ask ""` said "I could not
+    find an answer" (exit 3), as if the index had been searched for something; `qa ask -` with an
+    empty stdin already said "no question on stdin". An empty or blank question or query is a
+    usage error everywhere: the CLI, the Python API (and through it the server and LangChain)."""
+    from qa.assistant import Assistant
+    from qa.errors import UsageError
+    from qa.settings import Settings
+
+    ix = str(hostile["index"])
+    for args in (["ask", ""], ["ask", "  \t "], ["search", "   "], ["search", ""]):
+        res = subprocess.run([qa_executable(), *args, "--index", ix, "--json"], capture_output=True, timeout=300)
+        err = res.stderr.decode("utf-8", "replace")
+        assert res.returncode == 2, (args, res.returncode, err[-800:])
+        assert "Traceback" not in err and err.count("\n") == 1 and ": empty" in err, err
+        assert res.stdout == b""
+    bot = Assistant(Settings(index=hostile["index"]))
+    for call in (lambda: bot.ask(" "), lambda: bot.search("")):
+        with pytest.raises(UsageError, match="empty"):
+            call()
