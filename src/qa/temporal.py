@@ -329,7 +329,7 @@ def _resolve(
         if unit == "day":
             d = anchor + timedelta(days=step)
             return d, d, "day"
-        if which == "past" and unit != "day":  # "the past week / month / year": the span up to the anchor
+        if which == "past":  # "the past week / month / year": the span up to the anchor
             return _span_to(anchor, unit), anchor, unit
         if unit == "week":
             a, b = week_range(anchor + timedelta(weeks=step))
@@ -397,8 +397,10 @@ def _in_a_name(text: str, start: int, word: str) -> bool:
     begins, is one (in a text without lower case, any)."""
     if word.islower() or not any(ch.islower() for ch in text):
         return False
-    before = text[:start].rstrip()
-    return bool(before) and before[-1] not in _SENTENCE_OPENERS
+    i = start - 1
+    while i >= 0 and text[i].isspace():  # the last character before it (no copy of an article's prefix)
+        i -= 1
+    return i >= 0 and text[i] not in _SENTENCE_OPENERS
 
 
 _RECURRING_KINDS = frozenset({"month_day", "day_month", "rel_weekday"})

@@ -204,10 +204,11 @@ def _doc_spans(doc: Any) -> list[Span]:
     ents = []
     for ent in doc.ents:
         s, e = trim(text, ent.start_char, ent.end_char)
-        if e > s and not describes(text, s, e):
+        if e <= s:
+            continue
+        ents.append((ent.start_char, ent.end_char))  # its noun chunk is no candidate either way
+        if not describes(text, s, e):
             out.append(Span(s, e, ent.label_))
-        if e > s:
-            ents.append((ent.start_char, ent.end_char))
     if doc.has_annotation("DEP"):
         for chunk in doc.noun_chunks:
             if chunk.root.pos_ == "PRON" or any(chunk.start_char < ee and chunk.end_char > es for es, ee in ents):
