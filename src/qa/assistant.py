@@ -581,7 +581,7 @@ def _with_similarity(passages: list[Passage], qvec: Any, encoder: Any) -> list[P
 def _whole_text(text: str, what: str) -> None:
     """A question or query that is not a str is a TypeError naming it, one holding what is not
     text (bytes that are not UTF-8, from a terminal in another encoding) or nothing but spaces a
-    UsageError naming it; the first would fail deep inside (the tokenizer, the time rules) in
+    RequestError (a usage error; a server's bad request) naming it; the first would fail deep inside (the tokenizer, the time rules) in
     words of its own, the last be answered with arbitrary passages as if something was asked."""
     from qa.text import unicode_problem
 
@@ -589,9 +589,9 @@ def _whole_text(text: str, what: str) -> None:
         raise TypeError(f"{what} is text, not {type(text).__name__}")
     problem = "empty" if not text.strip() else unicode_problem(text)
     if problem:
-        from qa.errors import UsageError
+        from qa.errors import RequestError
 
-        raise UsageError(f"{what}: {problem}")
+        raise RequestError(f"{what}: {problem}")
 
 
 def _wanted(k: int | None, default: int) -> int:
@@ -600,9 +600,9 @@ def _wanted(k: int | None, default: int) -> int:
     if k is None:
         return default
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
-        from qa.errors import UsageError
+        from qa.errors import RequestError
 
-        raise UsageError(f"k: {k!r} is not a number of passages (a whole number from 1 to {MAX_K})")
+        raise RequestError(f"k: {k!r} is not a number of passages (a whole number from 1 to {MAX_K})")
     return k
 
 

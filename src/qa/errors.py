@@ -53,6 +53,12 @@ class UsageError(QAError):
     exit_code = 2
 
 
+class RequestError(UsageError):
+    """What the caller's own input gets wrong (a question that is empty or not text, a number of
+    passages out of range): a usage error in the terminal, a bad request (400) on the server,
+    where every other QAError is the server's own problem (503)."""
+
+
 class IndexMissingError(QAError):
     """The index folder holds no usable generation yet. The message names the folder, which only
     the operator may see: a server's client is told what `/healthz` says."""

@@ -313,3 +313,19 @@ def test_a_message_that_is_not_unicode_is_a_bad_request(sample_index):
             assert r.json()["error"]["message"] == "the last user message is not valid UTF-8 text (byte 4)"
         ok = client.post("/v1/chat/completions", json={"model": "qa", "messages": [{"role": "user", "content": QUESTION}]})
         assert ok.status_code == 200
+
+
+def test_a_blank_question_or_query_is_a_bad_request(sample_index):
+    """A question or query of nothing but spaces passes the request's length check and is refused
+    by the rule every surface shares (`question: empty`, exit 2 in the terminal): what the request
+    gets wrong is a 400, never the 503 of the server's own problem, which it had answered."""
+    from fastapi.testclient import TestClient
+
+    from qa.server import create_app
+    from qa.settings import Settings
+
+    with TestClient(create_app(Settings(index=sample_index)), base_url="http://127.0.0.1") as client:
+        for path, body, what in (("/ask", {"question": "   "}, "question"), ("/search", {"query": " \t "}, "query")):
+            r = client.post(path, json=body)
+            assert r.status_code == 400, (path, r.status_code, r.text)
+            assert r.json()["error"]["message"] == f"{what}: empty"

@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from qa.assistant import Assistant
-from qa.errors import NO_INDEX_PUBLIC, IndexBusyError, IndexMissingError, QAError, UsageError, gist
+from qa.errors import NO_INDEX_PUBLIC, IndexBusyError, IndexMissingError, QAError, RequestError, UsageError, gist
 from qa.index.filters import range_problem
 from qa.retrieve import SearchFilters
 from qa.server.openai_chat import (
@@ -196,8 +196,10 @@ def create_app(settings: Settings, *, bound_host: str = "127.0.0.1", watch: bool
     @app.exception_handler(QAError)
     async def qa_error(request: Request, exc: QAError) -> JSONResponse:
         # the server's own problem (its configuration, its index, a model or endpoint it uses), even
-        # one the terminal calls a usage error (exit 2): what a request gets wrong is an HTTPException
-        return JSONResponse({"error": {"message": exc.public, "type": type(exc).__name__}}, status_code=503)
+        # one the terminal calls a usage error (exit 2); what the request gets wrong is a
+        # RequestError (its question) or an HTTPException: a bad request
+        status = 400 if isinstance(exc, RequestError) else 503
+        return JSONResponse({"error": {"message": exc.public, "type": type(exc).__name__}}, status_code=status)
 
     def authorized(request: Request) -> None:
         if settings.api_key and not key_ok(settings, request):
