@@ -164,6 +164,31 @@ def test_below_the_threshold_there_is_no_short_answer_and_the_sentences_stand(an
     assert ans.answer == before.answer and ans.citations == before.citations
 
 
+def test_below_the_threshold_the_sentence_holding_the_likeliest_answer_is_quoted(analyzer):
+    """Not confident: no short answer, but the sentences that may answer include the one holding
+    the best-supported candidate (in place of the last quoted one; citation 1 and its lead stay)."""
+    q = "Which club did striker Marta Quist join this week?"
+    passages = [
+        passage("x", "Marta Quist trained alone on Monday. Harbour City FC later confirmed her three-year deal."),
+        passage("y", "Her agent declined to comment. Marta Quist joined Harbour City FC, the league said."),
+        passage("z", "The transfer window closes on Friday. Vale Rovers had also asked about Marta Quist."),
+    ]
+    before = _extractive(q, passages)
+    assert "Harbour City FC" not in before.answer
+    ans = with_short_answer(before, q, passages, question_time(q, AS_OF), Settings(short_answer_threshold=1.0), analyzer)
+    assert ans.short_answer is None and ans.extra["short_answer_reason"] == NOT_CONFIDENT
+    assert [c.n for c in ans.citations] == [1, 2, 3]
+    assert ans.citations[:2] == before.citations[:2]
+    last = ans.citations[2]
+    assert "Harbour City FC" in last.quote and last.doc_id in ("x", "y")
+    assert last.text[last.start - passages[0].start : last.end - passages[0].start] == last.quote
+    assert ans.answer.endswith(f"{last.quote} [3]") and not ans.answer.startswith("Harbour City FC")
+    # with one sentence allowed, the best-scored sentence stays the answer
+    one = _extractive(q, passages[:1])
+    assert with_short_answer(one, q, passages, question_time(q, AS_OF),
+                             Settings(short_answer_threshold=1.0, answer_sentences=1), analyzer).answer == one.answer
+
+
 def test_a_choice_question_gets_no_short_answer(analyzer):
     q = "All of these clubs bid for Marta Quist except:"
     passages = [passage("y", "Harbour City FC, Vale Rovers and Port Athletic bid for Marta Quist.")]
