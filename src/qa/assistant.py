@@ -128,6 +128,7 @@ class Assistant:
         from qa.temporal import question_time
 
         _whole_text(query, "query")
+        _a_range_with_days(filters)
         qtime = question_time(query, as_of or date.today())
         filters = _with_as_of(filters, as_of)
         with self.reading() as reader:
@@ -158,6 +159,7 @@ class Assistant:
         from qa.text import as_question
 
         _whole_text(question, "question")
+        _a_range_with_days(filters)
         question = as_question(question)
         as_of = as_of or date.today()
         qtime = question_time(question, as_of)
@@ -604,6 +606,18 @@ def _wanted(k: int | None, default: int) -> int:
 
         raise RequestError(f"k: {k!r} is not a number of passages (a whole number from 1 to {MAX_K})")
     return k
+
+
+def _a_range_with_days(filters: SearchFilters | None) -> None:
+    """A since after the until holds no day: the caller's mistake (a RequestError, as the CLI's
+    exit 2 and the server's 422), never searched as an empty range (qa.index.filters.range_problem)."""
+    from qa.index.filters import range_problem
+
+    problem = range_problem(filters.since, filters.until) if filters is not None else None
+    if problem:
+        from qa.errors import RequestError
+
+        raise RequestError(f"filters: {problem}")
 
 
 def _with_as_of(filters: SearchFilters | None, as_of: date | None) -> SearchFilters | None:

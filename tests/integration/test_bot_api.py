@@ -234,3 +234,18 @@ def test_a_question_that_is_not_text_is_a_type_error_naming_it(bot):
         with pytest.raises(TypeError, match=r"^query is text, not "):
             bot.search(value)  # type: ignore[arg-type]
     assert bot.ask("Who won the national cup?", as_of=AS_OF).answered
+
+
+def test_a_since_after_the_until_is_a_request_error_in_the_python_api(bot):
+    """bot.search(q, filters=SearchFilters(since=later, until=earlier)) and bot.ask alike
+    searched a range holding no day and quietly found nothing, where the CLI says exit 2 and the
+    server 422: the Python API refuses it with the RequestError of the caller's other input."""
+    from qa.errors import RequestError
+    from qa.index.filters import SearchFilters
+
+    empty = SearchFilters(since=date(2025, 3, 5), until=date(2025, 3, 1))
+    for call in (lambda: bot.search("storm", filters=empty), lambda: bot.ask("What did the storm do?", filters=empty)):
+        with pytest.raises(RequestError, match=r"^filters: since 2025-03-05 is after until 2025-03-01"):
+            call()
+    one_day = SearchFilters(since=date(2025, 3, 5), until=date(2025, 3, 5))
+    assert all(p.published_at == date(2025, 3, 5) for p in bot.search("storm", 50, filters=one_day))
