@@ -5,6 +5,7 @@ command (subprocesses) and the Python API, on real on-disk indexes."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from datetime import date
 from pathlib import Path
@@ -158,6 +159,61 @@ def test_index_commands_on_a_folder_without_an_index_fail_and_create_nothing(tmp
     assert res.returncode == 1
     assert res.stderr.strip().startswith("qa: error: no index at") and res.stderr.count("\n") == 1
     assert not ix.exists()
+
+
+@pytest.mark.parametrize("under", ["", "index", "a/index"])
+def test_an_index_folder_that_cannot_be_made_is_one_line_naming_it(tmp_path, under):
+    """`--index` at a regular file, inside one, or below a path whose parent is one printed
+    'REPLICA: not a replica marker' or a NotADirectoryError traceback."""
+    blocker = _write(tmp_path / "notes.txt", "a regular file\n")
+    ix = blocker / under if under else blocker
+    res = run_qa("ingest", str(_write(tmp_path / "tram.txt", TRAM)), index=ix)
+    assert res.returncode == 1, (res.stdout, res.stderr)
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"qa: error: index {ix}: cannot be written"), res.stderr
+    assert blocker.read_text() == "a regular file\n"
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real filesystem of its own (tmpfs, mounted as root), to be filled up."""
+    import subprocess
+
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160m", "tmpfs", str(mnt)],
+                                          capture_output=True).returncode != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_a_full_disk_is_one_line_naming_the_index_and_loses_nothing(tmp_path, small_disk):
+    """An ingest that ran out of space printed a traceback (shutil.Error copying the generation,
+    chromadb's 'database or disk is full'): it is one line naming the index, exit 1, the
+    published index untouched, and the next ingest with room again succeeds."""
+    index = small_disk / "index"
+    run_json("ingest", str(_write(tmp_path / "tram.txt", TRAM)), index=index)
+    more = [str(_write(tmp_path / f"{n}.txt", t)) for n, t in (("cup", CUP), ("storm", STORM), ("rates", RATES))]
+    filler = small_disk / "filler"
+    failed = 0
+    for room in (4_096, 40_960, 200_000):  # full at different steps: copying, the catalog, Chroma
+        filler.unlink(missing_ok=True)
+        free = os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize
+        with open(filler, "wb") as f:
+            os.posix_fallocate(f.fileno(), 0, max(free - room, 1))
+        res = run_qa("ingest", *more, index=index)
+        if res.returncode == 0:
+            continue
+        failed += 1
+        lines = res.stderr.strip().splitlines()
+        assert res.returncode == 1 and len(lines) == 1, (room, res.stderr[-3000:])
+        assert lines[0].startswith(f"qa: error: index {index}: cannot be written"), (room, lines)
+        assert set(_documents(index)) == {str(tmp_path / "tram.txt")}, room
+        assert run_json("search", "tram line Quay Street", "--k", "1", index=index)["results"], room
+    assert failed, "the disk never filled up"
+    filler.unlink()
+    assert run_json("ingest", *more, index=index)["added"] == 3
 
 
 # ---------------------------------------------------------------- finding 9: --published-at

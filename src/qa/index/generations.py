@@ -18,6 +18,7 @@ half-written folder is removed by the next writer.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import re
@@ -41,7 +42,7 @@ class Generations:
     def current(self) -> Path | None:
         try:
             name = (self.root / "CURRENT").read_text().strip()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # no index (the folder may be a file: a writer says so)
             return None
         path = self.root / name
         return path if _GEN.match(name) and path.is_dir() else None
@@ -154,7 +155,7 @@ class Generations:
         pointer = self.root / "CURRENT"
         try:
             name = pointer.read_text(errors="replace").strip()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             if len(gens) <= 1:
                 return  # no index yet, or the one folder a killed first writer left
             damage = "is missing"
@@ -177,6 +178,53 @@ class Generations:
                 shutil.rmtree(g, ignore_errors=True)
         for tmp in self.root.glob(".CURRENT.*"):
             tmp.unlink(missing_ok=True)
+
+
+_NO_ROOM = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded", errno.EROFS: "read-only file system"}
+# the same, as SQLite, Chroma (its SQLite), tantivy and shutil.copytree's collected errors word it
+_NO_ROOM_WORDS = ("no space left on device", "database or disk is full", "disk quota exceeded",
+                  "read-only file system", "attempt to write a readonly database")
+
+
+def unwritable(root: Path, exc: Exception) -> QAError | None:
+    """The one-line error for ``exc`` when it means the index folder ``root`` cannot be written
+    (its disk full or read-only, its path running through a regular file), else None. A writer
+    fails before it publishes, so what is published stays as it was."""
+    if isinstance(exc, QAError):
+        return None
+    where = ""
+    if isinstance(exc, OSError) and not isinstance(exc, shutil.Error):
+        if exc.errno in _NO_ROOM:
+            reason = _NO_ROOM[exc.errno]
+        elif exc.filename is None or not _on_the_way(root, Path(exc.filename)):
+            return None
+        elif exc.errno in (errno.ENOTDIR, errno.EEXIST):
+            blocker = _blocker(root)
+            reason = "it is a regular file" if blocker == root else "a regular file is in its path"
+            where = "" if blocker == root else f" ({blocker})"
+        else:
+            reason = (exc.strerror or type(exc).__name__).lower()
+    else:
+        text = str(exc).lower()
+        reason = next((words for words in _NO_ROOM_WORDS if words in text), "")
+        if not reason:
+            return None
+    return QAError(f"index {root}: cannot be written: {reason}{where}; the published index is unchanged",
+                   public=index_public(f"cannot be written: {reason}"))
+
+
+def _on_the_way(root: Path, path: Path) -> bool:
+    """Whether ``path`` is the folder ``root``, inside it, or one of the folders above it."""
+    root, path = Path(os.path.abspath(root)), Path(os.path.abspath(path))
+    return path == root or root in path.parents or path in root.parents
+
+
+def _blocker(root: Path) -> Path:
+    """The nearest of ``root`` and the folders above it that exists and is no folder."""
+    for path in (root, *root.parents):
+        if path.exists() or path.is_symlink():
+            return path if not path.is_dir() else root
+    return root
 
 
 def atomic_write_text(path: Path, text: str, *, before_replace: Callable[[], None] | None = None) -> None:

@@ -51,7 +51,7 @@ def marker(root: Path) -> dict[str, str] | None:
     """What a replica folder follows, or None for a writer's index (or no index)."""
     try:
         m = json.loads((root / MARKER).read_text())
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
     except (ValueError, OSError):
         m = None

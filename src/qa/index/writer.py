@@ -13,7 +13,7 @@ from typing import Any
 from qa.checkpoints import checkpoint
 from qa.errors import IndexMissingError, QAError, UsageError, index_public
 from qa.index.catalog import Catalog
-from qa.index.generations import Generations
+from qa.index.generations import Generations, unwritable
 from qa.index.lexical import lexical_text
 from qa.index.reader import MODEL_KEY, canonical_model, choose_model, open_vectors
 from qa.index.records import ChunkRecord, chunk_id, record_of
@@ -62,7 +62,11 @@ class IndexWriter:
             self.generations.check_pointer()
             raise IndexMissingError(f"no index at {self.settings.resolved_index()}")
         self._lock = self.generations.writing(keep=self.settings.keep_generations)
-        self._lock.__enter__()
+        try:
+            self._lock.__enter__()
+        except Exception as e:
+            self._raise_if_unwritable(e)
+            raise
         try:
             cur = self.generations.current()
             self.base = Catalog(cur) if cur is not None else None
@@ -79,21 +83,36 @@ class IndexWriter:
                 self.model = choose_model(self.settings, recorded)
             if cur is not None and self.base is not None and _needs_upgrade(cur, self.base):
                 self._upgrade(recorded or self.model)
-        except BaseException:
+        except BaseException as e:
             self._close_target()
             if self.base is not None:
                 self.base.close()
             self._lock.__exit__(None, None, None)
+            if isinstance(e, Exception):
+                self._raise_if_unwritable(e)
             raise
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, _type: object, exc: BaseException | None, _tb: object) -> None:
         try:
-            self._close_target()
-            if self.base is not None:
-                self.base.close()
-        finally:
-            self._lock.__exit__(None, None, None)
+            try:
+                self._close_target()
+                if self.base is not None:
+                    self.base.close()
+            finally:
+                self._lock.__exit__(None, None, None)
+        except Exception as e:
+            self._raise_if_unwritable(e)
+            raise
+        if isinstance(exc, Exception):
+            self._raise_if_unwritable(exc)
+
+    def _raise_if_unwritable(self, exc: Exception) -> None:
+        """A full or read-only disk, or a regular file in the folder's path: one line naming the
+        folder (generations.unwritable), never the library's traceback."""
+        failure = unwritable(self.generations.root, exc)
+        if failure is not None:
+            raise failure from exc
 
     def _upgrade(self, model: str) -> None:
         """Republish the live generation (written by an older qa) migrated: its catalog gains what
