@@ -661,7 +661,7 @@ def test_a_configured_local_model_file_that_is_missing_is_not_named_to_a_client(
 
 def test_an_unforeseen_failure_is_internal_to_the_client_and_logged_for_the_operator(index, tmp_path):
     """A failure qa did not foresee (here the index's chroma-parts folder replaced by a file
-    while the server runs; a full disk is the same) answers the client 500 "internal error",
+    while the server runs) answers the client 500 "internal error",
     never its words nor a stack trace - but the server wrote nothing at all to its log, so
     the operator could not learn why /ingest failed. Its log now has the traceback."""
     import os

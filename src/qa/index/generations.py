@@ -196,14 +196,12 @@ def unwritable(root: Path, exc: Exception) -> QAError | None:
     if isinstance(exc, OSError) and not isinstance(exc, shutil.Error):
         if exc.errno in _NO_ROOM:
             reason = _NO_ROOM[exc.errno]
-        elif exc.filename is None or not _on_the_way(root, Path(exc.filename)):
-            return None
-        elif exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        elif exc.errno in (errno.ENOTDIR, errno.EEXIST) and exc.filename is not None and _on_the_way(root, Path(exc.filename)):
             blocker = _blocker(root)
             reason = "it is a regular file" if blocker == root else "a regular file is in its path"
             where = "" if blocker == root else f" ({blocker})"
-        else:
-            reason = (exc.strerror or type(exc).__name__).lower()
+        else:  # a file inside the index where a folder of its own should be is damage: not this
+            return None
     else:
         text = str(exc).lower()
         reason = next((words for words in _NO_ROOM_WORDS if words in text), "")
@@ -214,9 +212,9 @@ def unwritable(root: Path, exc: Exception) -> QAError | None:
 
 
 def _on_the_way(root: Path, path: Path) -> bool:
-    """Whether ``path`` is the folder ``root``, inside it, or one of the folders above it."""
+    """Whether ``path`` is the folder ``root`` or one of the folders above it."""
     root, path = Path(os.path.abspath(root)), Path(os.path.abspath(path))
-    return path == root or root in path.parents or path in root.parents
+    return path == root or path in root.parents
 
 
 def _blocker(root: Path) -> Path:
