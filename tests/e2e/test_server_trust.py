@@ -108,6 +108,20 @@ def test_loopback_server_answers_only_loopback_host_names(server):
         assert r.status_code == 200, (host, r.text)
 
 
+def test_a_wrong_host_header_is_refused_in_the_json_error_shape(server):
+    """Every other error of the server is {"error": {"message", "type"}}; a wrong Host header got
+    Starlette's plain-text 'Invalid host header', which a client parsing the error shape could not read."""
+    port = urlsplit(server).port
+    for method, path, host in (("POST", "/search", "attacker.example"), ("GET", "/healthz", f"attacker.example:{port}"),
+                               ("GET", "/", "127.0.0.1.nip.io"), ("GET", "/nowhere", "[::2]")):
+        r = httpx.request(method, f"{server}{path}", json={"query": "storm"} if method == "POST" else None,
+                          headers={**AUTH, "Host": host}, timeout=30)
+        assert r.status_code == 400 and r.headers["content-type"].startswith("application/json"), (path, host, r.text)
+        error = r.json()["error"]
+        assert set(error) == {"message", "type"} and "host" in error["message"].lower(), (path, host, error)
+    assert httpx.get(f"{server}/healthz", headers={"Host": f"localhost:{port}"}, timeout=30).status_code == 200
+
+
 # ---------------------------------------------------------------- 5: per-record ingest errors
 
 

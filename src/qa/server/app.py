@@ -23,7 +23,6 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from qa.assistant import Assistant
 from qa.errors import NO_INDEX_PUBLIC, IndexBusyError, IndexMissingError, QAError, RequestError, UsageError, gist
@@ -33,7 +32,7 @@ from qa.server.openai_chat import (
     MODEL_ID, ChatRequest, chat_backend_name, completion, completion_events, read_messages,
 )
 from qa.server.security import (
-    BodyLimit, BodyTooLarge, RateLimiter, allowed_hosts, backend_for, forwarded, internal_error, key_ok,
+    BodyLimit, BodyTooLarge, RateLimiter, TrustedHosts, allowed_hosts, backend_for, forwarded, internal_error, key_ok,
     loopback_only, public_details, public_sources, rate_bucket, too_large,
 )
 from qa.settings import REPLICA_WAIT_MAX_SECONDS, Settings
@@ -171,7 +170,7 @@ def create_app(settings: Settings, *, bound_host: str = "127.0.0.1", watch: bool
 
     # inside the rate limiter (added first): a task group there would wrap BodyTooLarge
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
-    app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(settings, bound_host))
+    app.add_middleware(TrustedHosts, allowed_hosts=allowed_hosts(settings, bound_host))
 
     @app.middleware("http")
     async def limits(request: Request, call_next: Any) -> Any:

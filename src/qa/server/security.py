@@ -159,6 +159,39 @@ class BodyLimit:
             await too_large(self.limit)(scope, receive, send)
 
 
+INVALID_HOST = {"error": {"message": "invalid Host header: this server does not answer that name", "type": "invalid_host"}}
+
+
+class TrustedHosts:
+    """Starlette's TrustedHostMiddleware (its Host rules, its www redirect), whose plain-text
+    'Invalid host header' is answered in the server's JSON error shape instead (pure ASGI): the
+    refusal is the 400 it sends without having let the request in."""
+
+    def __init__(self, app: Any, allowed_hosts: list[str]):
+        from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+        async def admitted(scope: Any, receive: Any, send: Any) -> None:
+            scope["qa.host_admitted"] = True
+            await app(scope, receive, send)
+
+        self.check = TrustedHostMiddleware(admitted, allowed_hosts=allowed_hosts)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        refused = False
+
+        async def json_refusal(message: Any) -> None:
+            nonlocal refused
+            if scope.get("qa.host_admitted"):
+                await send(message)
+            elif message["type"] == "http.response.start" and message["status"] == 400:
+                refused = True
+                await JSONResponse(INVALID_HOST, status_code=400)(scope, receive, send)
+            elif not refused:
+                await send(message)  # the www redirect
+
+        await self.check(scope, receive, json_refusal if scope["type"] == "http" else send)
+
+
 def key_ok(settings: ServerSettings, request: Request) -> bool:
     """Whether the request carries the configured API key (compared in constant time)."""
     if not settings.api_key:
