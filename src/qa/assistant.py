@@ -335,6 +335,12 @@ class Assistant:
         with self.reading() as reader:
             return {"documents": reader.catalog.stats()["documents"], "generation": reader.gen.name}
 
+    def source_names(self) -> list[str]:
+        """The source names of the indexed documents, sorted: the values ``SearchFilters.source``
+        can match (not the followed feeds: ``sources``)."""
+        with self.reading() as reader:
+            return reader.catalog.source_names()
+
     def documents(self) -> list[DocumentInfo]:
         """The indexed documents (id, title, source, published_at, chunks), in ingest order."""
         with self.reading() as reader:

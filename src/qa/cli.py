@@ -216,12 +216,33 @@ def search(
     when = _date_arg(as_of, "--as-of", last=True)
     bot = Assistant(settings)
     passages = _run(lambda: bot.search(query, k, as_of=when, filters=filters))
+    unknown = _unknown_source(bot, source) if not passages else None
     if as_json:
-        _print_json({"query": query, "results": [p.to_dict(i) for i, p in enumerate(passages, 1)]})
+        out: dict[str, Any] = {"query": query, "results": [p.to_dict(i) for i, p in enumerate(passages, 1)]}
+        _print_json({**out, "unknown_source": unknown} if unknown else out)
         return
     from qa.render import print_passages
 
     print_passages(query, passages)
+
+
+SOURCES_SHOWN = 10  # known source names a hint lists
+
+
+def _unknown_source(bot: Any, source: str | None) -> dict[str, Any] | None:
+    """When no indexed document has ``source`` (a typo, another capitalisation): a one-line hint
+    on stderr naming it and the sources the index has, and what --json says of it; else None."""
+    if source is None:
+        return None
+    known = _run(bot.source_names)
+    if source in known:
+        return None
+    from qa.errors import printable
+
+    shown = ", ".join(repr(name) for name in known[:SOURCES_SHOWN]) or "none"
+    more = f" and {len(known) - SOURCES_SHOWN} more (qa index ls)" if len(known) > SOURCES_SHOWN else ""
+    typer.echo(printable(f"qa: no indexed document has source {source!r}; the sources are: {shown}{more}"), err=True)
+    return {"source": source, "known": known}
 
 
 LlmOpt = typer.Option(None, "--llm", help="extractive (default) | openai:MODEL | ollama:MODEL | gguf:PATH (env QA_LLM)")
@@ -257,10 +278,13 @@ def ask(
     bot = Assistant(settings)
     if stream and not as_json:
         answer = _run(lambda: _stream_answer(bot, question, when, k, filters))
+        if not answer.answered:
+            _unknown_source(bot, source)
     else:
         answer = _run(lambda: bot.ask(question, as_of=when, k=k, filters=filters))
+        unknown = _unknown_source(bot, source) if not answer.answered else None
         if as_json:
-            _print_json(answer.to_dict())
+            _print_json({**answer.to_dict(), "unknown_source": unknown} if unknown else answer.to_dict())
         else:
             from qa.render import print_answer
 

@@ -55,6 +55,27 @@ def test_ask_not_found_exits_3(cli_index):
     assert json.loads(res.stdout)["answered"] is False
 
 
+def test_a_source_no_document_has_is_named_with_the_known_ones(cli_index):
+    """`--source NAME` that no indexed document has gave an empty result with no hint (a typo,
+    another capitalisation): it is still nothing found, now with one line on stderr (and
+    `unknown_source` in --json) naming it and the sources the index has."""
+    known = sorted({d["source"] for d in run_json("index", "ls", index=cli_index)["documents"]} - {""})
+    assert len(known) >= 2
+    wrong = known[0].lower() + "x"
+    for command, text, exit_code in (("search", "storm", 0), ("ask", "What did the storm do?", 3)):
+        res = run_qa(command, text, "--source", wrong, "--as-of", "2025-03-10", "--json", index=cli_index)
+        out = json.loads(res.stdout)
+        assert res.returncode == exit_code and not out.get("results") and not out.get("citations"), (command, res.stdout)
+        assert out["unknown_source"] == {"source": wrong, "known": known}, (command, out)
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and repr(wrong) in lines[0] and all(name in lines[0] for name in known), (command, res.stderr)
+        human = run_qa(command, text, "--source", wrong, "--as-of", "2025-03-10", index=cli_index)
+        assert human.returncode == exit_code and human.stderr == res.stderr, (command, human.stderr)
+    found = run_qa("search", "storm", "--source", known[0], "--json", index=cli_index)
+    assert found.returncode == 0 and found.stderr == "" and "unknown_source" not in json.loads(found.stdout)
+    assert {r["source"] for r in json.loads(found.stdout)["results"]} == {known[0]}
+
+
 @pytest.mark.parametrize(
     ("question", "as_of", "doc_id", "label"),
     [

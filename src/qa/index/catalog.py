@@ -228,6 +228,10 @@ class Catalog:
         docs, chunks = self.db.execute("SELECT COUNT(*), COALESCE(SUM(n_chunks),0) FROM documents").fetchone()
         return int(docs), int(chunks)
 
+    def source_names(self) -> list[str]:
+        """The source names the indexed documents carry (what a source filter matches), sorted."""
+        return [r[0] for r in self.db.execute("SELECT DISTINCT source FROM documents WHERE source != '' ORDER BY source")]
+
     def stats(self) -> dict[str, object]:
         docs, chunks = self.counts()
         lo, hi = self.db.execute("SELECT MIN(published_at), MAX(published_at) FROM documents").fetchone()
