@@ -258,6 +258,22 @@ def test_index_rm_and_rebuild(tmp_path):
     assert run_json("index", "stats", index=ix)["documents"] == 2
 
 
+def test_rebuild_reports_the_duplicates_it_keeps(tmp_path):
+    """`qa index rebuild --json` said "duplicates": 0 of an index holding duplicate articles;
+    it re-records each, and counts them as `qa ingest --json` and `qa index stats` do."""
+    story = (SAMPLES / "museum-east-wing.txt").read_text()
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for name in ("a.txt", "b.txt", "c.txt"):
+        (inbox / name).write_text(story)
+    ix = tmp_path / "ix"
+    ingested = run_json("ingest", str(inbox), str(SAMPLES / "wire-feed.jsonl"), index=ix)
+    assert ingested["duplicates"] == 2
+    rebuilt = run_json("index", "rebuild", index=ix)
+    assert rebuilt["duplicates"] == 2 == run_json("index", "stats", index=ix)["duplicates"]
+    assert rebuilt["documents"] == ingested["documents"]
+
+
 def test_an_id_named_twice_to_index_rm_is_removed_and_counted_once(tmp_path):
     ix = tmp_path / "ix"
     run_json("ingest", str(SAMPLES / "wire-feed.jsonl"), index=ix)

@@ -96,8 +96,9 @@ def rebuild(settings: Settings, *, model: str | None = None, progress: Progress 
             executor.index(article, chunks(article, settings), signature(article.text))
             report.added += 1
         executor.flush()
-        for alias in base.alias_rows():
+        for alias in base.alias_rows():  # each duplicate kept, counted as the ingest that found it did
             executor.put_alias(alias)
+            report.duplicates += 1
         executor.target.copy_sources(base)
         writer.commit()
         report.encoder = executor.encoder
