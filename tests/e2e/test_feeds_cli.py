@@ -240,3 +240,28 @@ def test_a_round_with_no_source_due_reports_the_index_as_it_is(server, env, tmp_
     idle = qa_json("watch", "--once", index=index, env=env)  # nothing is due for an hour
     assert idle["feeds"] == [] and idle["added"] == 0
     assert (idle["documents"], idle["chunks"]) == (stats["documents"], stats["chunks"])
+
+
+def test_json_feed_items_that_are_not_objects_are_skipped_with_a_warning_naming_feed_and_position(server, env, tmp_path):
+    """A JSON Feed whose `items` held numbers, strings or null lost them without a word; each is
+    a warning naming the feed and the item's position, and the feed's real items are read."""
+    from news_server import Route
+
+    feed = {"version": "https://jsonfeed.org/version/1.1", "title": "Ledger JSON",
+            "items": [42, {"id": "bridge", "url": "{{BASE}}/world/harbour-bridge.html", "title": "Harbour bridge"},
+                      "https://ledger.example/a-link-as-a-string", None,
+                      {"id": "dam", "url": "{{BASE}}/world/dam-talks.html", "title": "Dam talks"}]}
+    server.routes["/feeds/ledger.json"] = Route(json.dumps(feed).encode(), "application/feed+json", etag=False)
+    url = server.url("/feeds/ledger.json")
+    index = tmp_path / "index"
+    qa_json("sources", "add", url, "--every", "1s", index=index, env=env)
+    out = qa_json("watch", "--once", index=index, env=env)
+    assert (out["added"], out["failed"]) == (2, 0), out
+    warned = [(w["path"], w["warning"]) for w in out["warnings"] if w["path"] == url]
+    assert [w.split(":")[0] for _, w in warned] == ["item 1", "item 3", "item 4"], out["warnings"]
+    assert all(kind in w for (_, w), kind in zip(warned, ("a number", "a string", "null"))), warned
+    time.sleep(1.1)
+    human = qa("sources", "ls", index=index, env=env)  # still listed, nothing of the feed lost
+    assert human.returncode == 0 and url in human.stdout
+    again = qa("watch", "--once", index=index, env=env)
+    assert again.returncode == 0 and f"warning: {url}: item 3: " in again.stderr, again.stderr

@@ -89,12 +89,28 @@ def read_json_feed(body: bytes) -> Listing:
     if not isinstance(data, dict) or "jsonfeed.org" not in str(data.get("version", "")):
         raise ParseError("JSON that is not a JSON Feed")
     items = data.get("items") if isinstance(data.get("items"), list) else []
-    entries = [_feed_entry({
-        "link": item.get("url") or item.get("external_url"), "id": item.get("id"), "title": item.get("title"),
-        "content": [{"value": item.get("content_html") or item.get("content_text") or ""}],
-        "summary": item.get("summary"), "published": item.get("date_published"), "updated": item.get("date_modified"),
-    }) for item in items if isinstance(item, dict)]
-    return Listing("JSON Feed", title=" ".join(str(data.get("title") or "").split()), entries=[e for e in entries if e])
+    listing = Listing("JSON Feed", title=" ".join(str(data.get("title") or "").split()))
+    for position, item in enumerate(items, 1):
+        if not isinstance(item, dict):
+            listing.warnings.append(f"item {position}: {_json_kind(item)}, not an object; skipped")
+            continue
+        entry = _feed_entry({
+            "link": item.get("url") or item.get("external_url"), "id": item.get("id"), "title": item.get("title"),
+            "content": [{"value": item.get("content_html") or item.get("content_text") or ""}],
+            "summary": item.get("summary"), "published": item.get("date_published"), "updated": item.get("date_modified"),
+        })
+        if entry is not None:
+            listing.entries.append(entry)
+    return listing
+
+
+def _json_kind(value: Any) -> str:
+    """What a JSON value is, in JSON's words ("a number", "null")."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    return {int: "a number", float: "a number", str: "a string", list: "an array"}.get(type(value), type(value).__name__)
 
 
 def _feed_entry(item: Any) -> Entry | None:
