@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from qa.errors import ModelMissingError, QAError, UsageError, model_public
+from qa.errors import ModelMissingError, UsageError
 from qa.settings import DEFAULT_MODEL
 
 if TYPE_CHECKING:
@@ -186,11 +186,12 @@ def _load(location: str, device: str) -> SentenceTransformer:
     _check_device(device)
     try:
         return SentenceTransformer(location, device=device)
-    except Exception as e:  # a damaged folder, or the hub failed a download: say what to do instead
-        raise QAError(
-            f"cannot load embedding model {location!r}: {type(e).__name__}: {str(e).splitlines()[0]}"
-            " (give a local path, or a model already in the Hugging Face cache)",
-            public=model_public("embedding model", "cannot be loaded"),
+    except Exception as e:  # a damaged folder, or the hub failed a download: as a missing model is, exit 2
+        folder = Path(location).is_dir()
+        raise ModelMissingError(
+            f"embedding model {'folder ' if folder else ''}{location!r} cannot be loaded: {type(e).__name__}: "
+            f"{(str(e).splitlines() or [''])[0]}" + ("" if folder else " (give a local path, or a model already in the Hugging Face cache)"),
+            problem="cannot be loaded",
         ) from None
 
 

