@@ -236,6 +236,27 @@ def test_published_at_fills_missing_dates_and_override_is_explicit(tmp_path):
         assert {d for (d,) in db.execute("SELECT published_at FROM documents")} == {"2025-03-02"}
 
 
+def test_a_plain_reingest_keeps_the_date_and_source_the_index_filled(tmp_path):
+    """A folder backfilled with --published-at and --source, then ingested again as a cron job
+    does (no flags): the files are unchanged, so nothing is written and every story keeps the
+    date and source the index holds (it used to be 'updated' to undated, source '')."""
+    ix, src = tmp_path / "ix", tmp_path / "src"
+    _write(src / "tram.txt", TRAM)
+    _write(src / "tram-copy.txt", TRAM)  # the same text: kept as a duplicate of the first
+    first = run_json("ingest", str(src), "--published-at", "2025-03-01", "--source", "City Desk", index=ix)
+    assert (first["added"], first["duplicates"], first["dates_filled"]) == (1, 1, 2), first
+    published = (ix / "CURRENT").read_text()
+    again = run_json("ingest", str(src), index=ix)
+    assert (again["unchanged"], again["updated"], again["added"]) == (2, 0, 0), again
+    assert (ix / "CURRENT").read_text() == published, "an unchanged re-ingest published a generation"
+    with _catalog(ix) as db:
+        held = set(db.execute("SELECT published_at, source FROM documents"))
+        held |= set(db.execute("SELECT published_at, source FROM aliases"))
+    assert held == {("2025-03-01", "City Desk")}
+    found = run_json("search", "tram", "--since", "2025-03-01", "--until", "2025-03-01", index=ix)
+    assert found["results"] and {r["source"] for r in found["results"]} == {"City Desk"}
+
+
 def test_python_api_published_at_fills_only(tmp_path):
     from qa import Assistant
 

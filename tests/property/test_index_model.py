@@ -24,6 +24,7 @@ import re
 import shutil
 import tempfile
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -148,23 +149,27 @@ class Live:
     order: tuple[str, ...] = ()
     last: str = ""
     title: str = ""
+    filled: bool = False  # holds the date and source a run's --published-at/--source filled (FILLS)
 
-    def read_from(self, text: str, path: str, title: str = "") -> Live:
-        """Read again: where it is recorded moves to ``path`` unless it is unchanged (text and
-        title) and the origin recorded still provides it (an unchanged re-ingest writes nothing)."""
-        same = (text, title) == (self.text, self.title)
+    def read_from(self, text: str, path: str, title: str = "", filled: bool = False) -> Live:
+        """Read again: where it is recorded moves to ``path`` unless it is unchanged (text, title
+        and fills) and the origin recorded still provides it (an unchanged re-ingest writes
+        nothing). A read without the fills keeps those the index holds."""
+        filled = filled or self.filled
+        same = (text, title, filled) == (self.text, self.title, self.filled)
         stays = path in self.paths and (self.last == path or (same and still_provides(self.last)))
         return Live(text, self.paths | {path}, self.order if path in self.order else (*self.order, path),
-                    self.last if stays else path, title)
+                    self.last if stays else path, title, filled)
 
     def also_in(self, path: str) -> Live:
         """A record of this id that a later one read in the same run replaced: its file is
         recorded as providing the story; the text and where it is recorded stay."""
         return Live(self.text, self.paths | {path}, self.order if path in self.order else (*self.order, path),
-                    self.last, self.title)
+                    self.last, self.title, self.filled)
 
 
 API = "<api>"
+FILLS = {"published_at": date(2025, 3, 1), "source": "Model Desk"}  # what an ingest's flags fill (records carry neither)
 
 
 def still_provides(path: str) -> bool:
@@ -415,8 +420,11 @@ class IndexMachine(RuleBasedStateMachine):
         specs=st.lists(st.sampled_from(TARGETS), min_size=1, max_size=2, unique=True),
         absolute=st.booleans(),
         prune=st.booleans(),
+        fill=st.booleans(),
     )
-    def ingest_files(self, cwd: str, specs: list[str], absolute: bool, prune: bool) -> None:
+    def ingest_files(self, cwd: str, specs: list[str], absolute: bool, prune: bool, fill: bool = False) -> None:
+        """``fill``: with --published-at and --source (FILLS); the same ingest is then repeated
+        without them, as a cron job's plain ingest of the folder, and must write nothing too."""
         from qa.index.generations import Generations
         from qa.ingest.loaders import expand_inputs
         from qa.ingest import ingest
@@ -434,7 +442,7 @@ class IndexMachine(RuleBasedStateMachine):
         # once): when one id is read twice, in one file or two, the record read last decides its text
         read = list(dict.fromkeys(str(Path(p).resolve().relative_to(self.corpus)) for p in expand_inputs(inputs)
                                   if Path(p).is_file()))
-        ingest(inputs, self.settings, prune=prune)
+        ingest(inputs, self.settings, prune=prune, **(FILLS if fill else {}))  # type: ignore[arg-type]
         self.last_prune = prune
         generations = Generations(self.settings.resolved_index())
         published = generations.current()
@@ -446,7 +454,7 @@ class IndexMachine(RuleBasedStateMachine):
         for i, (rel, r) in enumerate(records):
             before, where_from = self.live.get(r.doc_id, Live("", frozenset())), str(self.corpus / rel)
             if last[r.doc_id] == i:
-                self.live[r.doc_id] = before.read_from(r.body, where_from, r.title)
+                self.live[r.doc_id] = before.read_from(r.body, where_from, r.title, fill)
             else:
                 self.live[r.doc_id] = before.also_in(where_from)
         if prune:  # drop the gone files in scope, and the ids a file read now no longer holds; forget what nothing left provides
@@ -466,7 +474,7 @@ class IndexMachine(RuleBasedStateMachine):
                     moved |= now == p
                     order.remove(p)
                     now = order[-1]
-                kept = Live(entry.text, left, tuple(order), now, entry.title)
+                kept = Live(entry.text, left, tuple(order), now, entry.title, entry.filled)
                 self.live[doc_id] = kept
                 if moved and doc_id not in read_ids and now != API:  # its text was a dropped file's: read again,
                     for p in [now, *sorted(q for q in left if q not in (now, API))]:  # from a file that has it
@@ -526,6 +534,7 @@ class IndexMachine(RuleBasedStateMachine):
         self.check_ids(docs, aliases)
         self.check_texts(docs, aliases)
         self.check_paths(docs, aliases)
+        self.check_fills()
         if docs:
             self.check_search_stores(docs)
             self.check_files_found(docs, aliases)
@@ -568,6 +577,26 @@ class IndexMachine(RuleBasedStateMachine):
                 want = set(self.live[doc_id].paths)
                 assert recorded.get(doc_id, set()) == want, f"{doc_id} recorded from {recorded.get(doc_id)}, not {want}"
                 assert path in want, f"{doc_id}: path column {path!r} is none of its origins {want}"
+
+    def check_fills(self) -> None:
+        """A story holds the date and source a run filled until it is forgotten, however it is
+        read again (never undated by a read without the flags), and no other story holds them."""
+        from qa.index.catalog import Catalog
+        from qa.index.generations import Generations
+
+        gen = Generations(self.settings.resolved_index()).current()
+        if gen is None:
+            return
+        cat = Catalog(gen)
+        try:
+            rows = list(cat.db.execute("SELECT doc_id, published_at, source FROM documents "
+                                       "UNION ALL SELECT alias_id, published_at, source FROM aliases"))
+        finally:
+            cat.close()
+        want = (FILLS["published_at"].isoformat(), FILLS["source"])  # type: ignore[union-attr]
+        for doc_id, day, source in rows:
+            if doc_id in self.live:
+                assert ((day, source) == want) == self.live[doc_id].filled, f"{doc_id}: holds {(day, source)}"
 
     def check_search_stores(self, docs: Rows) -> None:
         """Chroma, the dense matrix and BM25 hold exactly the chunks of the indexed documents."""

@@ -116,6 +116,15 @@ class Catalog:
         rows = self.db.execute(sql + " WHERE doc_id=? ORDER BY rowid", (doc_id,)) if doc_id else self.db.execute(sql + " ORDER BY rowid")
         return [_alias(r) for r in rows]
 
+    def held(self, doc_id: str) -> Article | None:
+        """What the catalog holds for ``doc_id``: the indexed document, else a duplicate's own
+        content (None: neither, or an alias an older qa kept only as a path)."""
+        article = self.get(doc_id)
+        if article is not None:
+            return article
+        row = self.db.execute(f"SELECT {_ALIAS_COLUMNS} FROM aliases WHERE alias_id=?", (doc_id,)).fetchone()
+        return _alias(row).article if row else None
+
     def alias_hashes(self) -> dict[str, str]:
         """alias_id → content hash of the aliases whose content is stored."""
         return {r[0]: r[1] for r in self.db.execute("SELECT alias_id, hash FROM aliases WHERE hash IS NOT NULL")}

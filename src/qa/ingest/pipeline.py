@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import date
 from itertools import chain
 
+from qa.index.catalog import Catalog
 from qa.index.writer import IndexWriter
 from qa.ingest.execute import Executor
 from qa.ingest.neardup import signature
@@ -52,7 +54,7 @@ def ingest(
                 override_published_at=override_published_at, source=source, progress=shown, whole=whole,
             ))
         for article in stream:
-            planner.take(article)
+            planner.take(with_held_fills(article, writer.base))
         planner.plan_taken()
         executor.flush()
         if prune and writer.base is not None:
@@ -68,18 +70,22 @@ def ingest(
 
 def _reread(executor: Executor, doc_id: str, path: str, settings: Settings,
             cache: dict[str, dict[str, Article]]) -> Article | None:
-    """``qa.ingest.read.reread``, with the date and source the index holds for ``doc_id`` filled
-    in where the file gives none (``--published-at`` and ``--source`` fill, as in the run that
-    read it first)."""
-    from dataclasses import replace
-
+    """``qa.ingest.read.reread``, with the index's fills (``with_held_fills``)."""
     article = reread(doc_id, path, settings, cache)
-    if article is None or (article.published_at is not None and article.source):
+    return None if article is None else with_held_fills(article, executor.target)
+
+
+def with_held_fills(article: Article, held: Catalog | None) -> Article:
+    """``article`` with the date and source the index holds for its id (a document's, or a
+    duplicate's own) where the record read gives none: what ``--published-at`` and ``--source``
+    filled in the run that read it first stays, so reading the same file again without those
+    flags (a cron job's plain ingest, a re-read after a prune) finds it unchanged, not undated."""
+    if held is None or (article.published_at is not None and article.source):
         return article
-    held = executor.target.get(doc_id)
-    if held is None:
+    known = held.held(article.doc_id)
+    if known is None:
         return article
-    return replace(article, published_at=article.published_at or held.published_at, source=article.source or held.source)
+    return replace(article, published_at=article.published_at or known.published_at, source=article.source or known.source)
 
 
 def rebuild(settings: Settings, *, model: str | None = None, progress: Progress | None = None) -> IngestReport:
