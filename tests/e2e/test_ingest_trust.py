@@ -257,6 +257,26 @@ def test_a_plain_reingest_keeps_the_date_and_source_the_index_filled(tmp_path):
     assert found["results"] and {r["source"] for r in found["results"]} == {"City Desk"}
 
 
+def test_ingesting_the_folder_that_holds_the_index_never_reads_the_index(tmp_path):
+    """`cd news && qa ingest .` twice, with the default index (./index) inside the folder: the
+    second run read qa's own files (its catalog, parts, id lists, model export, chat sessions) as
+    articles, ~30 failed inputs and exit 1 on every run after the first. The index folder is one
+    skipped input, named; the articles are unchanged."""
+    news = tmp_path / "news"
+    _write(news / "tram.txt", TRAM)
+    _write(news / "sub" / "cup.txt", CUP)
+    first = run_json("ingest", ".", cwd=news)
+    assert (first["added"], first["failed"]) == (2, 0), first
+    assert (news / "index" / "CURRENT").exists()
+    for args in ((".",), ("./*",), ("**/*.txt",), ("index",)):
+        again = run_qa("ingest", *args, "--json", cwd=news)
+        report = json.loads(again.stdout)
+        assert again.returncode == 0 and report["failed"] == 0, (args, again.stderr[-2000:])
+        assert [(e["path"], e["error"]) for e in report["errors"]] == [
+            ("index", "the index folder (--index): not read as input")], args
+    assert run_json("ingest", ".", cwd=news)["unchanged"] == 2
+
+
 def test_python_api_published_at_fills_only(tmp_path):
     from qa import Assistant
 

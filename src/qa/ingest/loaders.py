@@ -65,14 +65,19 @@ class RawArticle:
 # ---------------------------------------------------------------- finding inputs
 
 
-def expand_inputs(specs: Iterable[str]) -> Iterator[str | Path | InputError]:
+NOT_READ_INDEX = "the index folder (--index): not read as input"
+
+
+def expand_inputs(specs: Iterable[str], *, index: Path | None = None) -> Iterator[str | Path | InputError]:
     """Files, folders (recursively, sorted, following symlinked folders), globs and ``-``
     (stdin) → paths in a stable order.
 
     A spec that matches nothing, or that cannot be looked at (a folder on its way cannot be
     entered), is yielded as-is so the loader reports it by name; a folder met that cannot be
-    listed is yielded as its ``InputError``.
+    listed is yielded as its ``InputError``. The folder ``index`` (qa's own files: ``qa ingest .``
+    where the default ``./index`` lives) is never walked: it is one skipped input.
     """
+    inside = _folder_key(index)
     for spec in specs:
         if spec == STDIN:
             yield STDIN
@@ -84,11 +89,11 @@ def expand_inputs(specs: Iterable[str]) -> Iterator[str | Path | InputError]:
             yield p
             continue
         if is_dir:
-            yield from _walk(p, {})
+            yield from _walk(p, {}, inside)
         elif exists:
             yield p
         elif "**" in Path(spec).parts:
-            yield from _recursive_glob(p)
+            yield from _recursive_glob(p, inside)
         elif any(ch in spec for ch in "*?["):
             matches = sorted(glob.glob(os.path.expanduser(spec)))
             if not matches:
@@ -96,14 +101,23 @@ def expand_inputs(specs: Iterable[str]) -> Iterator[str | Path | InputError]:
             for m in matches:
                 mp = Path(m)
                 if mp.is_dir():
-                    yield from expand_inputs([m])
+                    yield from expand_inputs([m], index=index)
                 else:
                     yield mp
         else:
             yield p
 
 
-def _walk(folder: Path, read: dict[tuple[int, int], Path]) -> Iterator[Path | InputError]:
+def _folder_key(folder: Path | None) -> tuple[int, int] | None:
+    """A folder's (device, inode), None when there is none to compare folders with."""
+    try:
+        st = folder.stat() if folder is not None else None
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino) if st is not None else None
+
+
+def _walk(folder: Path, read: dict[tuple[int, int], Path], index: tuple[int, int] | None = None) -> Iterator[Path | InputError]:
     """The files below ``folder``, each folder's own first, by name; names starting with a dot
     are left out. Symlinked folders are followed, each real folder read once (``read``: those
     read so far, by device and inode, with their real paths): a second link to one, or a link
@@ -117,6 +131,9 @@ def _walk(folder: Path, read: dict[tuple[int, int], Path]) -> Iterator[Path | In
         yield _unreadable(str(folder), e)
         return
     key = (st.st_dev, st.st_ino)
+    if key == index:
+        yield InputError(str(folder), NOT_READ_INDEX, failed=False)
+        return
     if key in read:
         yield InputError(str(folder), f"a folder already read ({read[key]}); not read again", failed=False)
         return
@@ -134,7 +151,7 @@ def _walk(folder: Path, read: dict[tuple[int, int], Path]) -> Iterator[Path | In
         else:
             yield Path(entry.path)
     for entry in folders:
-        yield from _walk(Path(entry.path), read)
+        yield from _walk(Path(entry.path), read, index)
 
 
 def split_glob(spec: Path) -> tuple[Path, tuple[str, ...]]:
@@ -160,7 +177,7 @@ def glob_covers(pattern: tuple[str, ...], parts: tuple[str, ...]) -> bool:
     return fnmatch.fnmatchcase(name, head) and glob_covers(rest, parts[1:])
 
 
-def _recursive_glob(spec: Path) -> Iterator[Path | InputError]:
+def _recursive_glob(spec: Path, index: tuple[int, int] | None = None) -> Iterator[Path | InputError]:
     """The files a ``**`` pattern matches (or that lie below a folder it matches), found by the
     folder walk of its fixed part: Python's glob follows every link under ``**``, so a link back
     up makes it walk without end; ``_walk`` reads each real folder once."""
@@ -169,7 +186,7 @@ def _recursive_glob(spec: Path) -> Iterator[Path | InputError]:
         yield spec
         return
     matched = False
-    for item in _walk(root, {}):
+    for item in _walk(root, {}, index):
         if isinstance(item, InputError):
             yield item
         elif glob_covers(pattern, item.relative_to(root).parts):

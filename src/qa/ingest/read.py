@@ -103,7 +103,7 @@ def read_articles(
     (every record in it used): what it did not yield, it no longer holds (``Planner.prune``)."""
     progress = progress or NoProgress()
     seen: set[str] = set()
-    for path in expand_inputs(inputs):
+    for path in expand_inputs(inputs, index=settings.resolved_index()):
         if isinstance(path, InputError):  # a folder that cannot be listed
             report.error(path)
             continue
