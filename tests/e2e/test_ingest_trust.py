@@ -472,6 +472,30 @@ def test_a_damaged_current_pointer_is_refused_and_deletes_nothing(tmp_path, dama
         assert sorted(p.name for p in index.glob("gen-*")) == gens, args
 
 
+def test_a_missing_current_pointer_beside_one_generation_is_refused_and_deletes_nothing(tmp_path):
+    """With QA_KEEP_GENERATIONS=1 a published index is one folder, gen-000002 after two ingests.
+    CURRENT gone (a partial restore, a stray rm) read as "the one folder a killed first writer
+    left": readers said "no index … run `qa ingest PATH` first" and that ingest deleted the whole
+    index. A killed first writer leaves gen-000001 only; any other lone generation without
+    CURRENT is refused in one line, and every generation stays."""
+    index, keep = tmp_path / "index", {"QA_KEEP_GENERATIONS": "1"}
+    for name, text in (("tram", TRAM), ("cup", CUP)):
+        assert run_qa("ingest", str(_write(tmp_path / f"{name}.txt", text)), index=index, env=keep).returncode == 0
+    assert sorted(p.name for p in index.glob("gen-*")) == ["gen-000002"]
+    (index / "CURRENT").unlink()
+    for args in (("ingest", str(_write(tmp_path / "storm.txt", STORM))), ("index", "rm", "tram"), ("index", "rebuild"),
+                 ("index", "stats"), ("search", "tram line")):
+        res = run_qa(*args, index=index, env=keep)
+        assert res.returncode == 1, (args, res.stdout, res.stderr)
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and str(index) in lines[0] and "CURRENT is missing" in lines[0], (args, res.stderr)
+        assert sorted(p.name for p in index.glob("gen-*")) == ["gen-000002"], args
+    # what a killed first writer leaves (gen-000001, no CURRENT) is still cleared by the next one
+    first = tmp_path / "first"
+    (first / "gen-000001").mkdir(parents=True)
+    assert run_json("ingest", str(tmp_path / "storm.txt"), index=first, env=keep)["documents"] == 1
+
+
 # ---------------------------------------------------------------- what a pruned or edited file provided
 
 

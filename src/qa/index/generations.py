@@ -32,6 +32,7 @@ from qa.checkpoints import checkpoint
 from qa.errors import IndexBusyError, QAError, index_public
 
 _GEN = re.compile(r"^gen-(\d{6})$")
+FIRST = "gen-000001"  # the first generation of a folder (``new_generation`` with none there)
 
 
 class Generations:
@@ -149,15 +150,16 @@ class Generations:
 
     def check_pointer(self) -> None:
         """Raise QAError, naming the folder, if CURRENT is damaged. ``_remove_unpublished`` takes every generation newer than CURRENT for a killed writer's.
-        With CURRENT damaged (naming no generation here, or gone while several generations are:
-        a killed first writer leaves one, without CURRENT) that would delete the whole index."""
+        With CURRENT damaged (naming no generation here, or gone while generations are other than
+        the one a killed first writer leaves, gen-000001: one published generation is a whole
+        index with QA_KEEP_GENERATIONS=1) that would delete the whole index."""
         gens = self.all()
         pointer = self.root / "CURRENT"
         try:
             name = pointer.read_text(errors="replace").strip()
         except (FileNotFoundError, NotADirectoryError):
-            if len(gens) <= 1:
-                return  # no index yet, or the one folder a killed first writer left
+            if not gens or [g.name for g in gens] == [FIRST]:
+                return  # no index yet, or the one folder a killed first writer left (always the first)
             damage = "is missing"
         else:
             if self.current() is not None:
