@@ -496,6 +496,34 @@ def test_a_missing_current_pointer_beside_one_generation_is_refused_and_deletes_
     assert run_json("ingest", str(tmp_path / "storm.txt"), index=first, env=keep)["documents"] == 1
 
 
+@pytest.mark.parametrize("keep", ["1", "2"])
+def test_a_lone_published_first_generation_without_current_is_refused_and_kept(tmp_path, keep):
+    """After a first ingest (and always with QA_KEEP_GENERATIONS=1 after one) the index is the
+    lone folder gen-000001, the very folder a killed first writer leaves. With CURRENT gone,
+    readers said "no index" and the next ingest deleted the published index as that writer's
+    leftover. A published generation is told apart (it was marked at publish time): refused in
+    one line, kept; an unpublished lone gen-000001 is still cleared."""
+    index, env = tmp_path / "index", {"QA_KEEP_GENERATIONS": keep}
+    assert run_qa("ingest", str(_write(tmp_path / "tram.txt", TRAM)), index=index, env=env).returncode == 0
+    assert sorted(p.name for p in index.glob("gen-*")) == ["gen-000001"]
+    (index / "CURRENT").unlink()
+    for args in (("ingest", str(_write(tmp_path / "storm.txt", STORM))), ("index", "rm", "tram"), ("index", "rebuild"),
+                 ("index", "stats"), ("search", "tram line")):
+        res = run_qa(*args, index=index, env=env)
+        assert res.returncode == 1, (args, res.stdout, res.stderr)
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and str(index) in lines[0] and "CURRENT is missing" in lines[0], (args, res.stderr)
+        assert sorted(p.name for p in index.glob("gen-*")) == ["gen-000001"], args
+    # the line's own advice restores the whole index
+    (index / "CURRENT").write_text("gen-000001\n")
+    assert run_json("ingest", str(tmp_path / "storm.txt"), index=index, env=env)["documents"] == 2
+    # a writer killed before its first publish still leaves a folder the next writer clears
+    first = tmp_path / "first"
+    (first / "gen-000001").mkdir(parents=True)
+    (first / "gen-000001" / "catalog.sqlite").write_bytes(b"")
+    assert run_json("ingest", str(tmp_path / "storm.txt"), index=first, env=env)["documents"] == 1
+
+
 # ---------------------------------------------------------------- what a pruned or edited file provided
 
 

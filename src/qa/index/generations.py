@@ -33,6 +33,7 @@ from qa.errors import IndexBusyError, QAError, index_public
 
 _GEN = re.compile(r"^gen-(\d{6})$")
 FIRST = "gen-000001"  # the first generation of a folder (``new_generation`` with none there)
+PUBLISHED = ".published"  # marks a generation CURRENT has named (never copied): survives losing CURRENT
 
 
 class Generations:
@@ -100,6 +101,8 @@ class Generations:
                 self.check_pointer()
                 self._remove_unpublished()
                 cur = self.current()
+                if cur is not None:
+                    _mark_published(cur)  # one a writer killed right after its publish left unmarked, or an older qa's
                 if keep is not None and cur is not None:
                     self._remove_old(cur, keep)
                 from qa.index.chroma_parts import remove_unlisted
@@ -126,6 +129,7 @@ class Generations:
         """Make ``gen`` the live generation (atomic), then drop generations beyond ``keep``."""
         _fsync_tree(gen)
         atomic_write_text(self.root / "CURRENT", gen.name + "\n", before_replace=lambda: checkpoint("before-publish"))
+        _mark_published(gen)
         checkpoint("after-publish")
         self._remove_old(gen, keep)
 
@@ -151,14 +155,15 @@ class Generations:
     def check_pointer(self) -> None:
         """Raise QAError, naming the folder, if CURRENT is damaged. ``_remove_unpublished`` takes every generation newer than CURRENT for a killed writer's.
         With CURRENT damaged (naming no generation here, or gone while generations are other than
-        the one a killed first writer leaves, gen-000001: one published generation is a whole
-        index with QA_KEEP_GENERATIONS=1) that would delete the whole index."""
+        the one a killed first writer leaves, an unpublished gen-000001: one published generation
+        is a whole index after a first ingest, or with QA_KEEP_GENERATIONS=1) that would delete
+        the whole index."""
         gens = self.all()
         pointer = self.root / "CURRENT"
         try:
             name = pointer.read_text(errors="replace").strip()
         except (FileNotFoundError, NotADirectoryError):
-            if not gens or [g.name for g in gens] == [FIRST]:
+            if not gens or ([g.name for g in gens] == [FIRST] and not (gens[0] / PUBLISHED).exists()):
                 return  # no index yet, or the one folder a killed first writer left (always the first)
             damage = "is missing"
         else:
@@ -180,6 +185,20 @@ class Generations:
                 shutil.rmtree(g, ignore_errors=True)
         for tmp in self.root.glob(".CURRENT.*"):
             tmp.unlink(missing_ok=True)
+
+
+def _mark_published(gen: Path) -> None:
+    """Record in ``gen`` that CURRENT has named it, so that losing CURRENT never makes it look
+    like a killed first writer's folder (``check_pointer``). Written after the switch: a first
+    writer killed before it leaves an unmarked folder, which the next writer clears."""
+    marker = gen / PUBLISHED
+    if marker.exists():
+        return
+    with open(marker, "w", encoding="utf-8") as f:
+        f.write(gen.name + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    _fsync_dir(gen)
 
 
 _NO_ROOM = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded", errno.EROFS: "read-only file system"}
@@ -295,6 +314,8 @@ def _copy_tree(src: Path, dst: Path) -> None:
 
     def copy(s: str, d: str) -> None:
         relative = os.path.relpath(s, src)
+        if relative == PUBLISHED:
+            return  # the copy is published on its own (or never)
         mode = "link" if dense.is_immutable(relative) else lexical.copy_mode(relative)
         if mode == "skip":
             return
