@@ -216,6 +216,37 @@ def test_a_full_disk_is_one_line_naming_the_index_and_loses_nothing(tmp_path, sm
     assert run_json("ingest", *more, index=index)["added"] == 3
 
 
+def test_a_write_that_fails_on_a_full_disk_removes_its_unpublished_generation(tmp_path, small_disk):
+    """An ingest that ran out of space left its half-written generation (and Chroma part) on the
+    full disk until the next writer removed it. The failing writer removes what it made itself,
+    never a published generation: the disk holds what it held before, and says so in one line."""
+    from qa.index import chroma_parts
+
+    index = small_disk / "index"
+    run_json("ingest", str(_write(tmp_path / "tram.txt", TRAM)), index=index)
+    more = [str(_write(tmp_path / f"{n}.txt", t)) for n, t in (("cup", CUP), ("storm", STORM), ("rates", RATES))]
+    gens = sorted(p.name for p in index.glob("gen-*"))
+    filler = small_disk / "filler"
+    failed = 0
+    for room in (4_096, 40_960, 200_000):  # full at different steps: copying, the catalog, Chroma
+        filler.unlink(missing_ok=True)
+        free = os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize
+        with open(filler, "wb") as f:
+            os.posix_fallocate(f.fileno(), 0, max(free - room, 1))
+        before = os.statvfs(small_disk).f_bavail
+        res = run_qa("ingest", *more, index=index)
+        if res.returncode == 0:
+            continue
+        failed += 1
+        assert res.returncode == 1 and len(res.stderr.strip().splitlines()) == 1, (room, res.stderr[-3000:])
+        assert sorted(p.name for p in index.glob("gen-*")) == gens, room
+        listed = {p for g in index.glob("gen-*") for p in chroma_parts.parts_of(g)}
+        stored = {p.name.removesuffix(".ids.json") for p in (index / chroma_parts.PARTS_DIR).iterdir()}
+        assert stored == listed, room
+        assert os.statvfs(small_disk).f_bavail >= before, room  # every block it took is free again
+    assert failed, "the disk never filled up"
+
+
 # ---------------------------------------------------------------- finding 9: --published-at
 
 

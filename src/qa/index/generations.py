@@ -119,11 +119,25 @@ class Generations:
         path = self.root / f"gen-{n:06d}"
         cur = self.current()
         if copy_current and cur is not None:
-            with _flock(self.root / ".read.lock", fcntl.LOCK_EX, create=True):
-                _copy_tree(cur, path)
+            try:
+                with _flock(self.root / ".read.lock", fcntl.LOCK_EX, create=True):
+                    _copy_tree(cur, path)
+            except BaseException:
+                self.discard(path)
+                raise
         else:
             path.mkdir(parents=True)
         return path
+
+    def discard(self, gen: Path) -> None:
+        """Remove ``gen``, a generation this writer made and failed to publish (a full disk keeps
+        no half-written copy), with the Chroma parts only it listed; never the live one."""
+        if gen == self.current():
+            return  # published after all (the failure came after CURRENT named it)
+        shutil.rmtree(gen, ignore_errors=True)
+        from qa.index.chroma_parts import remove_unlisted
+
+        remove_unlisted(self.root)
 
     def publish(self, gen: Path, keep: int = 2) -> None:
         """Make ``gen`` the live generation (atomic), then drop generations beyond ``keep``."""
@@ -194,11 +208,14 @@ def _mark_published(gen: Path) -> None:
     marker = gen / PUBLISHED
     if marker.exists():
         return
-    with open(marker, "w", encoding="utf-8") as f:
-        f.write(gen.name + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    _fsync_dir(gen)
+    try:
+        with open(marker, "w", encoding="utf-8") as f:
+            f.write(gen.name + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        _fsync_dir(gen)
+    except OSError:  # a full disk: the publish stands; a later writer marks it
+        marker.unlink(missing_ok=True)
 
 
 _NO_ROOM = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded", errno.EROFS: "read-only file system"}

@@ -35,6 +35,7 @@ class IndexWriter:
         self.base: Catalog | None = None
         self.model = ""
         self.gen: Path | None = None
+        self._made: Path | None = None  # the generation this writer made and has not published (discarded on failure)
         self.catalog: Catalog | None = None
         self.vectors: Any = None
         self.dense: Any = None
@@ -85,6 +86,7 @@ class IndexWriter:
                 self._upgrade(recorded or self.model)
         except BaseException as e:
             self._close_target()
+            self._discard_made()
             if self.base is not None:
                 self.base.close()
             self._lock.__exit__(None, None, None)
@@ -97,6 +99,8 @@ class IndexWriter:
         try:
             try:
                 self._close_target()
+                if exc is not None:
+                    self._discard_made()
                 if self.base is not None:
                     self.base.close()
             finally:
@@ -106,6 +110,12 @@ class IndexWriter:
             raise
         if isinstance(exc, Exception):
             self._raise_if_unwritable(exc)
+
+    def _discard_made(self) -> None:
+        """On failure: remove the generation this writer made and did not publish (under the lock)."""
+        if self._made is not None:
+            made, self._made = self._made, None
+            self.generations.discard(made)
 
     def _raise_if_unwritable(self, exc: Exception) -> None:
         """A full or read-only disk, or a regular file in the folder's path: one line naming the
@@ -137,7 +147,7 @@ class IndexWriter:
         search indexes open for writing. Its Chroma store opens at first use (``_store``)."""
         from qa.index import dense, lexical, migrations
 
-        self.gen = self.generations.new_generation(copy_current=copy)
+        self.gen = self._made = self.generations.new_generation(copy_current=copy)
         self.catalog = Catalog(self.gen, writable=True)
         migrations.apply(self.catalog.db, self.gen)
         self._target_model = model
@@ -417,6 +427,7 @@ class IndexWriter:
         gen = self.gen
         self._close_target()
         self.generations.publish(gen, keep=self.settings.keep_generations)
+        self._made = None
         if self.settings.chroma_url:
             self._announce()
         else:
