@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from qa.errors import ModelMissingError, UsageError
+from qa.errors import ModelMissingError, UsageError, unloadable_model
 from qa.settings import DEFAULT_MODEL
 
 if TYPE_CHECKING:
@@ -75,6 +75,7 @@ def local_model(name: str, what: str = "embedding model") -> str:
 
 
 HUB_PROBE_SECONDS = 3.0
+HUB_HINT = "give a local path, or a model already in the Hugging Face cache"
 
 
 def _looks_like_path(name: str) -> bool:
@@ -187,12 +188,7 @@ def _load(location: str, device: str) -> SentenceTransformer:
     try:
         return SentenceTransformer(location, device=device)
     except Exception as e:  # a damaged folder, or the hub failed a download: as a missing model is, exit 2
-        folder = Path(location).is_dir()
-        raise ModelMissingError(
-            f"embedding model {'folder ' if folder else ''}{location!r} cannot be loaded: {type(e).__name__}: "
-            f"{(str(e).splitlines() or [''])[0]}" + ("" if folder else " (give a local path, or a model already in the Hugging Face cache)"),
-            problem="cannot be loaded",
-        ) from None
+        raise unloadable_model("embedding model", location, e, HUB_HINT) from None
 
 
 def _check_device(device: str) -> None:

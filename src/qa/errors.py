@@ -83,6 +83,21 @@ class ModelMissingError(UsageError):
         super().__init__(message, public=model_public(what, problem))
 
 
+def unloadable_model(what: str, location: str, exc: BaseException, hint: str = "") -> ModelMissingError:
+    """The one error for a model a setting names (``what``: "cross-encoder (QA_RERANKER)") that
+    is there but cannot be loaded (a damaged folder, a download the hub failed): the setting's
+    fault as a missing model is, exit 2, one line naming the folder. ``hint`` is added for a
+    name that is not a folder."""
+    from pathlib import Path
+
+    folder = Path(location).expanduser().is_dir()
+    return ModelMissingError(
+        f"{what} {'folder ' if folder else ''}{location!r} cannot be loaded: {type(exc).__name__}: "
+        f"{(str(exc).splitlines() or [''])[0][:300]}" + ("" if folder or not hint else f" ({hint})"),
+        what, problem="cannot be loaded",
+    )
+
+
 def model_public(what: str, problem: str) -> str:
     """What a server's client is told of a model a setting names (``what``: "cross-encoder
     (QA_RERANKER)") that is missing or cannot be loaded: which model, never its name or path nor

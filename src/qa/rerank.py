@@ -14,25 +14,24 @@ from functools import lru_cache
 
 import numpy as np
 
-from qa.errors import QAError, model_public
+from qa.errors import unloadable_model
+
+
+WHAT = "cross-encoder (QA_RERANKER)"
 
 
 class Reranker:
     def __init__(self, location: str, device: str = "cpu"):
-        from qa.embeddings import local_model, quiet_model_logs
+        from qa.embeddings import HUB_HINT, local_model, quiet_model_logs
 
-        location = local_model(location, "cross-encoder (QA_RERANKER)")  # never a wait on an unreachable hub
+        location = local_model(location, WHAT)  # never a wait on an unreachable hub
         quiet_model_logs()
         from sentence_transformers import CrossEncoder
 
         try:
             self._model = CrossEncoder(location, device=device)
-        except Exception as e:  # the hub is unreachable here: say what to do instead
-            raise QAError(
-                f"QA_RERANKER: cannot load cross-encoder {location!r}: {type(e).__name__}: "
-                f"{(str(e).splitlines() or [''])[0]} (give a local path, or a model already in the Hugging Face cache)",
-                public=model_public("cross-encoder", "cannot be loaded"),
-            ) from None
+        except Exception as e:  # a damaged folder, or the hub failed a download: exit 2, as for the embedding model
+            raise unloadable_model(WHAT, location, e, HUB_HINT) from None
         self._lock = threading.Lock()
 
     def scores(self, query: str, texts: list[str]) -> np.ndarray:

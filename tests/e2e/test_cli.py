@@ -202,6 +202,27 @@ def test_a_damaged_model_folder_is_refused_as_a_missing_one_is(tmp_path, tiny_en
             assert not (index / "CURRENT").exists(), name
 
 
+@pytest.mark.parametrize(("setting", "what", "file", "text"), [
+    ("QA_RERANKER", "cross-encoder (QA_RERANKER)", "config.json", '{"model_type": "bert",'),
+    ("QA_RERANKER", "cross-encoder (QA_RERANKER)", "", ""),
+    ("QA_SHORT_ANSWER_PIPELINE", "short-answer spaCy pipeline (QA_SHORT_ANSWER_PIPELINE)", "meta.json", '{"lang": "en",'),
+    ("QA_SHORT_ANSWER_PIPELINE", "short-answer spaCy pipeline (QA_SHORT_ANSWER_PIPELINE)", "config.cfg", "[nlp"),
+], ids=["reranker-config", "reranker-empty", "spacy-meta", "spacy-config"])
+def test_every_model_folder_a_setting_names_that_cannot_be_loaded_exits_2(cli_index, tmp_path, setting, what, file, text):
+    """A damaged cross-encoder folder (QA_RERANKER) exited 1 with a hint to 'give a local path'
+    though it was one, a damaged spaCy pipeline folder with a traceback, while a damaged
+    embedding-model folder exits 2: every model a setting names follows that one rule, exit 2,
+    one line naming the setting and the folder, nothing on stdout."""
+    folder = tmp_path / "damaged model"
+    folder.mkdir()
+    if file:
+        (folder / file).write_text(text)
+    res = run_qa("ask", "How much will the tram line cost?", "--json", index=cli_index, env={setting: str(folder)})
+    assert res.returncode == 2 and res.stdout == "", (res.returncode, res.stdout, res.stderr[-2000:])
+    assert res.stderr.count("\n") == 1, res.stderr[-2000:]
+    assert res.stderr.startswith(f"qa: error: {what} folder {str(folder)!r} cannot be loaded: "), res.stderr
+
+
 def test_a_model_in_the_hugging_face_cache_is_used_by_name_with_no_hub(tmp_path):
     """A model the Hugging Face cache holds is loaded from it by name without asking a hub."""
     from qa.embeddings import model_location

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from qa.errors import UsageError, model_public
+from qa.errors import unloadable_model
 from qa.temporal import TimeMention, find_time_mentions
 
 NOUN_PHRASE = "NP"  # label of a noun chunk that is not an entity
@@ -159,11 +159,9 @@ def load_pipeline(name: str) -> Any:
             spacy = _import_spacy()
             try:
                 nlp = spacy.load(name, exclude=["lemmatizer"])
-            except (OSError, ImportError) as e:
-                raise UsageError(
-                    f"short_answer_pipeline: cannot load spaCy pipeline {name!r} ({str(e).splitlines()[0][:200]})",
-                    public=model_public("short-answer spaCy pipeline", "cannot be loaded"),
-                ) from None
+            except Exception as e:  # not installed, or a damaged folder (any of spaCy's errors): exit 2
+                raise unloadable_model("short-answer spaCy pipeline (QA_SHORT_ANSWER_PIPELINE)", name, e,
+                                       "give a pipeline folder, or an installed pipeline package's name") from None
             _PIPELINES[name] = nlp
         return nlp
 
