@@ -616,14 +616,11 @@ def _wanted(k: int | None, default: int) -> int:
 
 def _a_range_with_days(filters: SearchFilters | None) -> None:
     """A since after the until holds no day: the caller's mistake (a RequestError, as the CLI's
-    exit 2 and the server's 422), never searched as an empty range (qa.index.filters.range_problem)."""
-    from qa.index.filters import range_problem
+    exit 2 and the server's 422), never searched as an empty range (qa.index.filters.check_range)."""
+    from qa.index.filters import check_range
 
-    problem = range_problem(filters.since, filters.until) if filters is not None else None
-    if problem:
-        from qa.errors import RequestError
-
-        raise RequestError(f"filters: {problem}")
+    if filters is not None:
+        check_range(filters.since, filters.until, context="filters: ")
 
 
 def _with_as_of(filters: SearchFilters | None, as_of: date | None) -> SearchFilters | None:

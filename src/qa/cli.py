@@ -121,12 +121,11 @@ def _print_json(obj: Any) -> None:
 
 
 def _filters(since: str | None, until: str | None, source: str | None) -> Any:
-    from qa.index.filters import range_problem
+    from qa.index.filters import check_range
     from qa.retrieve import SearchFilters
 
     first, last = _date_arg(since, "--since"), _date_arg(until, "--until", last=True)
-    if range_problem(first, last):
-        _fail(f"--since {since} is after --until {until}: no day is in that range", 2)
+    _run(lambda: check_range(first, last, names=("--since", "--until")))  # exit 2, before the index is opened
     return SearchFilters(first, last, source)
 
 

@@ -30,7 +30,7 @@ from langchain_core.runnables import Runnable, RunnableLambda
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
 from qa.assistant import Assistant
-from qa.index.filters import SearchFilters, range_problem
+from qa.index.filters import SearchFilters, check_range
 from qa.types import Answer, Passage
 
 __all__ = ["QARetriever", "answer_chain", "document_of", "passage_of"]
@@ -104,9 +104,7 @@ class QARetriever(BaseRetriever):
 
     @model_validator(mode="after")
     def _a_range_with_days(self) -> "QARetriever":
-        problem = range_problem(self.since, self.until)
-        if problem:
-            raise ValueError(problem)
+        check_range(self.since, self.until)  # pydantic's ValidationError, as for its other fields
         return self
 
     @property

@@ -249,3 +249,35 @@ def test_a_since_after_the_until_is_a_request_error_in_the_python_api(bot):
             call()
     one_day = SearchFilters(since=date(2025, 3, 5), until=date(2025, 3, 5))
     assert all(p.published_at == date(2025, 3, 5) for p in bot.search("storm", 50, filters=one_day))
+
+
+def test_an_empty_range_is_one_error_from_one_validator_on_every_surface(bot):
+    """"A since after the until holds no day" was checked at four surfaces, each raising its own
+    error: the server's and QARetriever's validators a plain ValueError, the Assistant a
+    RequestError that is no ValueError, the CLI its own words. One validator
+    (qa.index.filters.check_range) now raises one error for all of them, a RequestError (the
+    CLI's exit 2, the server's 400) that is also a ValueError (pydantic's 422 body,
+    QARetriever's ValidationError), in one wording: a caller catching either gets it everywhere."""
+    from pydantic import ValidationError
+
+    from qa.errors import RequestError
+    from qa.index.filters import SearchFilters
+    from qa.langchain import QARetriever
+    from qa.server.app import AskRequest, SearchRequest
+
+    since, until = date(2025, 3, 5), date(2025, 3, 1)
+    causes: list[BaseException] = []
+    for make in (lambda: QARetriever(assistant=bot, since=since, until=until),
+                 lambda: SearchRequest(query="storm", since=since, until=until),
+                 lambda: AskRequest(question="What did the storm do?", since=since, until=until)):
+        with pytest.raises(ValidationError) as refused:
+            make()
+        causes.append(refused.value.errors()[0]["ctx"]["error"])
+    empty = SearchFilters(since=since, until=until)
+    for call in (lambda: bot.search("storm", filters=empty), lambda: bot.ask("What did the storm do?", filters=empty)):
+        with pytest.raises(ValueError) as refused:
+            call()
+        causes.append(refused.value)
+    assert all(isinstance(c, RequestError) and isinstance(c, ValueError) for c in causes), [type(c) for c in causes]
+    assert {str(c).removeprefix("filters: ") for c in causes} == {
+        "since 2025-03-05 is after until 2025-03-01: no day is in that range"}

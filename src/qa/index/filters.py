@@ -9,15 +9,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from qa.errors import RequestError
 from qa.index.records import UNDATED
 
 
-def range_problem(since: date | None, until: date | None) -> str | None:
-    """What is wrong with a range a user gave (``since`` after ``until`` holds no day), or None:
-    said to the user, never searched as an empty range. A window qa narrows itself may be empty."""
+class EmptyRangeError(RequestError, ValueError):
+    """A range a caller gave that holds no day: a RequestError for qa's surfaces (the CLI's exit 2,
+    the server's 400) and a ValueError for pydantic's validators (the server's 422 body,
+    QARetriever's ValidationError), so every surface reports the one error."""
+
+
+def check_range(since: date | None, until: date | None, *, names: tuple[str, str] = ("since", "until"),
+                context: str = "") -> None:
+    """The one check of a range a caller gave, for every surface (``names``: how it calls the ends,
+    ``context``: what it prefixes): ``since`` after ``until`` holds no day, and is refused, never
+    searched as an empty range. A window qa narrows itself may be empty."""
     if since is not None and until is not None and since > until:
-        return f"since {since.isoformat()} is after until {until.isoformat()}: no day is in that range"
-    return None
+        raise EmptyRangeError(f"{context}{names[0]} {since.isoformat()} is after {names[1]} {until.isoformat()}: "
+                              "no day is in that range")
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qa.assistant import Assistant
 from qa.errors import NO_INDEX_PUBLIC, IndexBusyError, IndexMissingError, QAError, RequestError, UsageError, gist
-from qa.index.filters import range_problem
+from qa.index.filters import check_range
 from qa.retrieve import SearchFilters
 from qa.server.openai_chat import (
     MODEL_ID, ChatRequest, chat_backend_name, completion, completion_events, read_messages,
@@ -50,9 +50,7 @@ class _Range(BaseModel):
 
     @model_validator(mode="after")
     def _a_range_with_days(self) -> "_Range":
-        problem = range_problem(self.since, self.until)
-        if problem:
-            raise ValueError(problem)
+        check_range(self.since, self.until)  # a ValueError to pydantic: the 422 of every bad field
         return self
 
 
