@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import date
 from itertools import chain
 
 from qa.index.catalog import Catalog
+from qa.index.generations import Generations
 from qa.index.writer import IndexWriter
 from qa.ingest.execute import Executor
 from qa.ingest.neardup import signature
@@ -114,15 +116,18 @@ def rebuild(settings: Settings, *, model: str | None = None, progress: Progress 
 
 
 def index_totals(report: IngestReport, settings: Settings) -> None:
-    """The documents and chunks the published index holds now, into ``report`` (none yet: 0)."""
-    from qa.index.catalog import Catalog
-    from qa.index.generations import Generations
-
-    gen = Generations(settings.resolved_index()).current()
-    if gen is None:
+    """The documents and chunks the published index holds now, into ``report`` (none yet: 0).
+    The generation is pinned while it is counted, as a reader's is: this runs after the writer's
+    lock is released, and another writer's publish may remove it (QA_KEEP_GENERATIONS=1)."""
+    pinned = Generations(settings.resolved_index()).pinned()
+    if pinned is None:
         return
-    cat = Catalog(gen)
+    gen, fd = pinned
     try:
-        report.documents, report.chunks = cat.counts()
+        cat = Catalog(gen)
+        try:
+            report.documents, report.chunks = cat.counts()
+        finally:
+            cat.close()
     finally:
-        cat.close()
+        os.close(fd)
