@@ -188,6 +188,26 @@ def small_disk(tmp_path):
     subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
+def _ingests_on_a_nearly_full_disk(small_disk, index, inputs):
+    """``qa ingest inputs`` with the disk filled to leave 4 KB, 40 KB and 200 KB (full at different
+    steps: copying, the catalog, Chroma); yields (room, result, free blocks before the run) of
+    each run that failed, and asserts that one did. The filler is removed at the end."""
+    filler = small_disk / "filler"
+    failed = 0
+    for room in (4_096, 40_960, 200_000):
+        filler.unlink(missing_ok=True)
+        free = os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize
+        with open(filler, "wb") as f:
+            os.posix_fallocate(f.fileno(), 0, max(free - room, 1))
+        before = os.statvfs(small_disk).f_bavail
+        res = run_qa("ingest", *inputs, index=index)
+        if res.returncode != 0:
+            failed += 1
+            yield room, res, before
+    assert failed, "the disk never filled up"
+    filler.unlink()
+
+
 def test_a_full_disk_is_one_line_naming_the_index_and_loses_nothing(tmp_path, small_disk):
     """An ingest that ran out of space printed a traceback (shutil.Error copying the generation,
     chromadb's 'database or disk is full'): it is one line naming the index, exit 1, the
@@ -195,24 +215,12 @@ def test_a_full_disk_is_one_line_naming_the_index_and_loses_nothing(tmp_path, sm
     index = small_disk / "index"
     run_json("ingest", str(_write(tmp_path / "tram.txt", TRAM)), index=index)
     more = [str(_write(tmp_path / f"{n}.txt", t)) for n, t in (("cup", CUP), ("storm", STORM), ("rates", RATES))]
-    filler = small_disk / "filler"
-    failed = 0
-    for room in (4_096, 40_960, 200_000):  # full at different steps: copying, the catalog, Chroma
-        filler.unlink(missing_ok=True)
-        free = os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize
-        with open(filler, "wb") as f:
-            os.posix_fallocate(f.fileno(), 0, max(free - room, 1))
-        res = run_qa("ingest", *more, index=index)
-        if res.returncode == 0:
-            continue
-        failed += 1
+    for room, res, _ in _ingests_on_a_nearly_full_disk(small_disk, index, more):
         lines = res.stderr.strip().splitlines()
         assert res.returncode == 1 and len(lines) == 1, (room, res.stderr[-3000:])
         assert lines[0].startswith(f"qa: error: index {index}: cannot be written"), (room, lines)
         assert set(_documents(index)) == {str(tmp_path / "tram.txt")}, room
         assert run_json("search", "tram line Quay Street", "--k", "1", index=index)["results"], room
-    assert failed, "the disk never filled up"
-    filler.unlink()
     assert run_json("ingest", *more, index=index)["added"] == 3
 
 
@@ -226,25 +234,13 @@ def test_a_write_that_fails_on_a_full_disk_removes_its_unpublished_generation(tm
     run_json("ingest", str(_write(tmp_path / "tram.txt", TRAM)), index=index)
     more = [str(_write(tmp_path / f"{n}.txt", t)) for n, t in (("cup", CUP), ("storm", STORM), ("rates", RATES))]
     gens = sorted(p.name for p in index.glob("gen-*"))
-    filler = small_disk / "filler"
-    failed = 0
-    for room in (4_096, 40_960, 200_000):  # full at different steps: copying, the catalog, Chroma
-        filler.unlink(missing_ok=True)
-        free = os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize
-        with open(filler, "wb") as f:
-            os.posix_fallocate(f.fileno(), 0, max(free - room, 1))
-        before = os.statvfs(small_disk).f_bavail
-        res = run_qa("ingest", *more, index=index)
-        if res.returncode == 0:
-            continue
-        failed += 1
+    for room, res, before in _ingests_on_a_nearly_full_disk(small_disk, index, more):
         assert res.returncode == 1 and len(res.stderr.strip().splitlines()) == 1, (room, res.stderr[-3000:])
         assert sorted(p.name for p in index.glob("gen-*")) == gens, room
         listed = {p for g in index.glob("gen-*") for p in chroma_parts.parts_of(g)}
         stored = {p.name.removesuffix(".ids.json") for p in (index / chroma_parts.PARTS_DIR).iterdir()}
         assert stored == listed, room
         assert os.statvfs(small_disk).f_bavail >= before, room  # every block it took is free again
-    assert failed, "the disk never filled up"
 
 
 # ---------------------------------------------------------------- finding 9: --published-at
@@ -476,6 +472,19 @@ def test_a_moved_story_is_pruned_once_no_recorded_file_exists(tmp_path):
     assert (pruned["removed"], pruned["documents"]) == (1, 0)
 
 
+def _every_command_refuses(tmp_path, index, words, gens, env=None,
+                           reads=(("index", "stats"), ("search", "tram line"))):
+    """Each writer (ingest, rm, rebuild) and each reader in ``reads`` fails in one line naming the
+    index folder and ``words``, exit 1, and the generations stay exactly ``gens``."""
+    writers = (("ingest", str(_write(tmp_path / "storm.txt", STORM))), ("index", "rm", "tram"), ("index", "rebuild"))
+    for args in writers + tuple(reads):
+        res = run_qa(*args, index=index, env=env)
+        assert res.returncode == 1, (args, res.stdout, res.stderr)
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and str(index) in lines[0] and words in lines[0], (args, res.stderr)
+        assert sorted(p.name for p in index.glob("gen-*")) == gens, args
+
+
 @pytest.mark.parametrize("damage", ["names a missing generation", "is gone", "is garbage"])
 def test_a_damaged_current_pointer_is_refused_and_deletes_nothing(tmp_path, damage):
     """CURRENT names the live generation; a writer removes every generation newer than it (a
@@ -494,13 +503,7 @@ def test_a_damaged_current_pointer_is_refused_and_deletes_nothing(tmp_path, dama
         current.unlink()
     else:
         current.write_text("\x00\x00")
-    for args in (("ingest", str(_write(tmp_path / "storm.txt", STORM))), ("index", "rm", "tram"), ("index", "rebuild"),
-                 ("search", "tram line")):
-        res = run_qa(*args, index=index)
-        assert res.returncode == 1, (args, res.stdout, res.stderr)
-        lines = res.stderr.strip().splitlines()
-        assert len(lines) == 1 and str(index) in lines[0] and "CURRENT" in lines[0], (args, res.stderr)
-        assert sorted(p.name for p in index.glob("gen-*")) == gens, args
+    _every_command_refuses(tmp_path, index, "CURRENT", gens, reads=(("search", "tram line"),))
 
 
 def test_a_missing_current_pointer_beside_one_generation_is_refused_and_deletes_nothing(tmp_path):
@@ -514,13 +517,7 @@ def test_a_missing_current_pointer_beside_one_generation_is_refused_and_deletes_
         assert run_qa("ingest", str(_write(tmp_path / f"{name}.txt", text)), index=index, env=keep).returncode == 0
     assert sorted(p.name for p in index.glob("gen-*")) == ["gen-000002"]
     (index / "CURRENT").unlink()
-    for args in (("ingest", str(_write(tmp_path / "storm.txt", STORM))), ("index", "rm", "tram"), ("index", "rebuild"),
-                 ("index", "stats"), ("search", "tram line")):
-        res = run_qa(*args, index=index, env=keep)
-        assert res.returncode == 1, (args, res.stdout, res.stderr)
-        lines = res.stderr.strip().splitlines()
-        assert len(lines) == 1 and str(index) in lines[0] and "CURRENT is missing" in lines[0], (args, res.stderr)
-        assert sorted(p.name for p in index.glob("gen-*")) == ["gen-000002"], args
+    _every_command_refuses(tmp_path, index, "CURRENT is missing", ["gen-000002"], env=keep)
     # what a killed first writer leaves (gen-000001, no CURRENT) is still cleared by the next one
     first = tmp_path / "first"
     (first / "gen-000001").mkdir(parents=True)
@@ -538,13 +535,7 @@ def test_a_lone_published_first_generation_without_current_is_refused_and_kept(t
     assert run_qa("ingest", str(_write(tmp_path / "tram.txt", TRAM)), index=index, env=env).returncode == 0
     assert sorted(p.name for p in index.glob("gen-*")) == ["gen-000001"]
     (index / "CURRENT").unlink()
-    for args in (("ingest", str(_write(tmp_path / "storm.txt", STORM))), ("index", "rm", "tram"), ("index", "rebuild"),
-                 ("index", "stats"), ("search", "tram line")):
-        res = run_qa(*args, index=index, env=env)
-        assert res.returncode == 1, (args, res.stdout, res.stderr)
-        lines = res.stderr.strip().splitlines()
-        assert len(lines) == 1 and str(index) in lines[0] and "CURRENT is missing" in lines[0], (args, res.stderr)
-        assert sorted(p.name for p in index.glob("gen-*")) == ["gen-000001"], args
+    _every_command_refuses(tmp_path, index, "CURRENT is missing", ["gen-000001"], env=env)
     # the line's own advice restores the whole index
     (index / "CURRENT").write_text("gen-000001\n")
     assert run_json("ingest", str(tmp_path / "storm.txt"), index=index, env=env)["documents"] == 2

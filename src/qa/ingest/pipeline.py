@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from contextlib import closing
 from dataclasses import replace
 from datetime import date
 from itertools import chain
@@ -124,10 +125,7 @@ def index_totals(report: IngestReport, settings: Settings) -> None:
         return
     gen, fd = pinned
     try:
-        cat = Catalog(gen)
-        try:
+        with closing(Catalog(gen)) as cat:
             report.documents, report.chunks = cat.counts()
-        finally:
-            cat.close()
     finally:
         os.close(fd)
