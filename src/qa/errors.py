@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from pathlib import Path
 
 # control characters, line/paragraph separators and lone surrogates (a file name's undecodable
 # bytes), plus the bidirectional controls that can reorder what a line shows (other format
@@ -88,12 +89,10 @@ def unloadable_model(what: str, location: str, exc: BaseException, hint: str = "
     is there but cannot be loaded (a damaged folder, a download the hub failed): the setting's
     fault as a missing model is, exit 2, one line naming the folder. ``hint`` is added for a
     name that is not a folder."""
-    from pathlib import Path
-
     folder = Path(location).expanduser().is_dir()
     return ModelMissingError(
         f"{what} {'folder ' if folder else ''}{location!r} cannot be loaded: {type(exc).__name__}: "
-        f"{(str(exc).splitlines() or [''])[0][:300]}" + ("" if folder or not hint else f" ({hint})"),
+        f"{gist(exc, 300)}" + ("" if folder or not hint else f" ({hint})"),
         what, problem="cannot be loaded",
     )
 
